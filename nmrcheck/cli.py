@@ -1,0 +1,203 @@
+"""The command line: thin; each subcommand parses its arguments and returns an exit code.
+
+Exit codes: 0 every property holds, 1 a property is violated, 2 bad input or usage,
+3 inconclusive (a limit was reached, a bounded search, or a solver said unknown),
+4 internal error (a bug in nmrcheck: please report it), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from nmrcheck import __version__
+from nmrcheck.errors import InputError, InternalError
+from nmrcheck.engines.explicit.search import HANG, Limits, check
+from nmrcheck.engines.result import CheckResult
+from nmrcheck.ir import TransitionSystem
+from nmrcheck.traces.replay import check_replays
+
+EXIT_OK, EXIT_VIOLATED, EXIT_INPUT, EXIT_INCONCLUSIVE, EXIT_INTERNAL = 0, 1, 2, 3, 4
+DOT_STATE_LIMIT = 5000
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors exit 2 with one clear line
+        self.print_usage(sys.stderr)
+        raise InputError(f"usage: {message}")
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return v
+
+
+def _seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="nmrcheck", description="Model checker for Windows NMR lifecycle designs.")
+    p.add_argument("--version", action="version", version=f"nmrcheck {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def model_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--spec", action="append", default=[], metavar="FILE",
+                        help="add the properties of a spec file (repeatable)")
+        sp.add_argument("--no-bundled-specs", action="store_true",
+                        help="do not apply specs/lifecycle.spec")
+        sp.add_argument("--max-states", type=_positive, metavar="N",
+                        help="stop after N states (the verdict is then unknown)")
+        sp.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                        help="stop after this many seconds (the verdict is then unknown)")
+
+    c = sub.add_parser("check", help="check the properties of one or more models")
+    c.add_argument("models", nargs="+", metavar="MODEL")
+    model_args(c)
+    c.add_argument("--property", action="append", default=[], metavar="NAME",
+                   help="report only this property (repeatable)")
+    c.add_argument("--json", action="store_true", help="print one JSON object (docs/json.md)")
+    c.add_argument("--verbose", action="store_true", help="show every variable that changes")
+    c.add_argument("--no-hang", action="store_true", help="skip hang detection")
+
+    g = sub.add_parser("graph", help="explore a small model and print its reachable graph")
+    g.add_argument("model", metavar="MODEL")
+    model_args(g)
+    g.add_argument("--dot", action="store_true", help="print the graph as Graphviz DOT")
+    g.add_argument("--property", metavar="NAME",
+                   help="highlight the counterexample of this property")
+    g.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    return p
+
+
+def _load(args: argparse.Namespace, model: str) -> TransitionSystem:
+    from nmrcheck.nmr.load import load
+
+    return load(model, args.spec, bundled=not args.no_bundled_specs)
+
+
+def _select(ts: TransitionSystem, result: CheckResult, names: list[str]) -> CheckResult:
+    if not names:
+        return result
+    known = {r.property for r in result.results}
+    for n in names:
+        if n not in known:
+            from nmrcheck.nmr.design import suggest
+
+            raise InputError(f"unknown property {n!r}{suggest(n, sorted(known))}")
+    return CheckResult([r for r in result.results if r.property in names], result.engine,
+                       result.stats)
+
+
+def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO) -> int:
+    from nmrcheck.report import json_report, text
+
+    limits = Limits(args.max_states, args.timeout)
+    worst = EXIT_OK
+    docs = []
+    for model in args.models:
+        ts = _load(args, model)
+        want_hang = not args.no_hang and (not args.property or HANG in args.property)
+        result, _ = check(ts, limits, hangs=want_hang)
+        for r in result.results:
+            if r.trace is not None:
+                check_replays(ts, r.trace)
+        result = _select(ts, result, args.property)
+        code = result.exit_code
+        worst = max(worst, code, key=lambda c: {0: 0, 3: 1, 1: 2}[c])
+        if args.json:
+            docs.append(json_report.to_dict(ts, result, model))
+        else:
+            out.write(text.render(ts, result, model, argv, verbose=args.verbose))
+    if args.json:
+        out.write(json.dumps({"version": json_report.SCHEMA_VERSION, "tool": f"nmrcheck {__version__}",
+                              "exit_code": worst, "models": docs}, indent=2) + "\n")
+    return worst
+
+
+def cmd_graph(args: argparse.Namespace, out: TextIO) -> int:
+    from nmrcheck.engines.explicit.graph import to_networkx
+    from nmrcheck.engines.explicit.search import explore
+    from nmrcheck.report import dot
+
+    ts = _load(args, args.model)
+    limit = args.max_states or DOT_STATE_LIMIT
+    ex = explore(ts, Limits(limit + 1, args.timeout), keep_edges=True)
+    if not ex.complete:
+        raise InputError(f"{args.model}: more than {limit} states; the graph is for small models "
+                         "(raise --max-states to draw more)")
+    g = to_networkx(ts, ex)
+    highlight = None
+    if args.property:
+        names = [p.name for p in ts.properties]
+        if args.property not in names:
+            from nmrcheck.nmr.design import suggest
+
+            raise InputError(f"unknown property {args.property!r}{suggest(args.property, names)}")
+        pi = names.index(args.property)
+        j = ex.found.get(pi)
+        if j is not None:
+            highlight = []
+            while j >= 0:
+                highlight.append(j)
+                j = ex.parent[j]
+            highlight.reverse()
+    if args.dot:
+        text_out = dot.render(ts, g, highlight)
+    else:
+        import networkx as nx
+
+        sccs = nx.number_strongly_connected_components(g)
+        dead = sum(1 for n in g.nodes if g.out_degree(n) == 0)
+        text_out = (f"{args.model}: {g.number_of_nodes()} states, {g.number_of_edges()} edges, "
+                    f"{sccs} strongly connected components, {dead} states without successors\n")
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text_out)
+    else:
+        out.write(text_out)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
+         err: TextIO | None = None) -> int:
+    """Run nmrcheck with ``argv``; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "check":
+            return cmd_check(args, argv, out)
+        return cmd_graph(args, out)
+    except InputError as exc:
+        for f in exc.findings:
+            err.write(f"{f}\n")
+        return EXIT_INPUT
+    except InternalError as exc:
+        err.write(f"nmrcheck {__version__}: internal error: {exc}\n"
+                  f"  while running: nmrcheck {' '.join(argv)}\n"
+                  "  This is a bug in nmrcheck, not in your model; please report it.\n")
+        return EXIT_INTERNAL
+    except KeyboardInterrupt:
+        err.write("nmrcheck: interrupted\n")
+        return 130
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

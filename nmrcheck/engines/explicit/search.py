@@ -1,0 +1,256 @@
+"""Breadth-first exploration of the reachable states: shortest counterexamples, hangs, graph."""
+
+from __future__ import annotations
+
+import time
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from nmrcheck.engines.explicit.codegen import Compiled, compile_system
+from nmrcheck.engines.result import (
+    EXHAUSTIVE,
+    HOLDS,
+    PARTIAL,
+    UNKNOWN,
+    UNREACHABLE,
+    VIOLATED,
+    WITNESSED,
+    CheckResult,
+    PropertyResult,
+)
+from nmrcheck.ir import INVARIANT, TransitionSystem
+from nmrcheck.ir.trace import Trace
+
+HANG = "no_hang"
+
+
+@dataclass
+class Limits:
+    """When to stop early; a stop makes open properties ``unknown``."""
+
+    max_states: int | None = None
+    timeout: float | None = None
+
+
+@dataclass
+class Exploration:
+    """The explored state graph: packed states in BFS order with parent pointers."""
+
+    compiled: Compiled
+    states: list[int]
+    parent: array
+    via: array
+    edges_src: array | None
+    edges_dst: array | None
+    edges_act: array | None
+    waiting: dict[int, int]
+    complete: bool
+    stop_reason: str
+    transitions: int
+    max_depth: int
+    seconds: float
+    found: dict[int, int] = field(default_factory=dict)  # property index -> first state index
+
+    def trace_to(self, j: int) -> Trace:
+        """The BFS path from the initial state to state ``j``, decoded."""
+        idx = []
+        while j >= 0:
+            idx.append(j)
+            j = self.parent[j]
+        idx.reverse()
+        unpack = self.compiled.layout.unpack
+        states = tuple(unpack(self.states[i]) for i in idx)
+        actions = tuple(self.via[i] for i in idx[1:])
+        return Trace(states, actions)
+
+    def depth_of(self, j: int) -> int:
+        d = 0
+        while self.parent[j] >= 0:
+            j = self.parent[j]
+            d += 1
+        return d
+
+
+def explore(
+    ts: TransitionSystem,
+    limits: Limits | None = None,
+    keep_edges: bool = True,
+    progress: Callable[[dict], None] | None = None,
+) -> Exploration:
+    """Explore every reachable state of ``ts`` breadth first.
+
+    Parameters
+    ----------
+    ts : TransitionSystem
+    limits : Limits, optional
+        State and time budget; when one is reached, ``complete`` is False.
+    keep_edges : bool
+        Keep every transition (needed for hang detection and the graph).
+    progress : callable, optional
+        Called about once a second with a dict of figures.
+
+    Returns
+    -------
+    Exploration
+        States in BFS order, so the parent chain of any state is a shortest path to it.
+    """
+    limits = limits or Limits()
+    comp = compile_system(ts)
+    succ, busy = comp.successors, comp.busy
+    checks = list(enumerate(comp.checks))
+    start = time.monotonic()
+    s0 = comp.layout.pack(ts.initial_state())
+    index: dict[int, int] = {s0: 0}
+    states = [s0]
+    parent = array("i", [-1])
+    via = array("i", [-1])
+    depth = array("H", [0])
+    src = array("I") if keep_edges else None
+    dst = array("I") if keep_edges else None
+    act = array("I") if keep_edges else None
+    waiting: dict[int, int] = {}
+    found: dict[int, int] = {}
+    for pi, chk in checks:
+        if not chk(s0):
+            found[pi] = 0
+    transitions = 0
+    i = 0
+    complete = True
+    reason = ""
+    next_tick = start + 1.0
+    max_states = limits.max_states
+    while i < len(states):
+        s = states[i]
+        out, en = succ(s)
+        if en >= 0:  # -1: a halted (crashed) state, which is neither expanded nor a hang
+            w = busy(s) & ~en
+            if w:
+                waiting[i] = w
+        for a, t in out:
+            j = index.get(t)
+            if j is None:
+                j = len(states)
+                index[t] = j
+                states.append(t)
+                parent.append(i)
+                via.append(a)
+                depth.append(min(depth[i] + 1, 65535))
+                for pi, chk in checks:
+                    if pi not in found and not chk(t):
+                        found[pi] = j
+            if src is not None:
+                src.append(i)
+                dst.append(j)
+                act.append(a)
+        transitions += len(out)
+        i += 1
+        if max_states is not None and len(states) >= max_states and i < len(states):
+            complete, reason = False, f"state limit {max_states} reached"
+            break
+        if (i & 1023) == 0:
+            now = time.monotonic()
+            if limits.timeout is not None and now - start > limits.timeout:
+                complete, reason = False, f"time limit {limits.timeout:g} s reached"
+                break
+            if progress is not None and now >= next_tick:
+                next_tick = now + 1.0
+                progress({"states": len(states), "transitions": transitions, "depth": depth[i - 1],
+                          "queue": len(states) - i, "seconds": now - start})
+    return Exploration(
+        comp, states, parent, via, src, dst, act, waiting, complete, reason, transitions,
+        max(depth) if len(depth) else 0, time.monotonic() - start, found,
+    )
+
+
+def find_hangs(ex: Exploration) -> dict[int, int]:
+    """States where a thread is blocked forever: slot -> first (shortest) such state index.
+
+    A slot is blocked in a state when it is running but none of its actions is enabled. It is
+    blocked forever when no state reachable from there lets it move again.
+    """
+    if not ex.waiting or ex.edges_src is None:
+        return {}
+    n = len(ex.states)
+    # reverse adjacency (CSR)
+    count = array("I", bytes(4 * (n + 1)))
+    for d in ex.edges_dst:
+        count[d + 1] += 1
+    for k in range(n):
+        count[k + 1] += count[k]
+    pos = array("I", count)
+    preds = array("I", bytes(4 * len(ex.edges_dst)))
+    for s_, d in zip(ex.edges_src, ex.edges_dst):
+        preds[pos[d]] = s_
+        pos[d] += 1
+    slots: set[int] = set()
+    for w in ex.waiting.values():
+        k = 0
+        while w:
+            if w & 1:
+                slots.add(k)
+            w >>= 1
+            k += 1
+    hangs: dict[int, int] = {}
+    for k in sorted(slots):
+        bit = 1 << k
+        blocked = {i for i, w in ex.waiting.items() if w & bit}
+        can_move = bytearray(n)
+        queue = [i for i in range(n) if i not in blocked]
+        for i in queue:
+            can_move[i] = 1
+        while queue:
+            j = queue.pop()
+            for q in range(count[j], count[j + 1]):
+                p = preds[q]
+                if not can_move[p]:
+                    can_move[p] = 1
+                    queue.append(p)
+        stuck = [i for i in blocked if not can_move[i]]
+        if stuck:
+            hangs[k] = min(stuck)
+    return hangs
+
+
+def check(
+    ts: TransitionSystem,
+    limits: Limits | None = None,
+    progress: Callable[[dict], None] | None = None,
+    hangs: bool = True,
+) -> tuple[CheckResult, Exploration]:
+    """Decide every property of ``ts`` (and hang freedom) by exhaustive exploration."""
+    ex = explore(ts, limits, keep_edges=hangs, progress=progress)
+    results: list[PropertyResult] = []
+    stats = {"states": len(ex.states), "transitions": ex.transitions, "depth": ex.max_depth,
+             "seconds": round(ex.seconds, 3), "complete": ex.complete}
+    for pi, p in enumerate(ts.properties):
+        j = ex.found.get(pi)
+        if p.kind == INVARIANT:
+            if j is not None:
+                r = PropertyResult(p.name, VIOLATED, "explicit", EXHAUSTIVE, trace=ex.trace_to(j))
+            elif ex.complete:
+                r = PropertyResult(p.name, HOLDS, "explicit", EXHAUSTIVE)
+            else:
+                r = PropertyResult(p.name, UNKNOWN, "explicit", PARTIAL, reason=ex.stop_reason)
+        else:
+            if j is not None:
+                r = PropertyResult(p.name, WITNESSED, "explicit", EXHAUSTIVE, trace=ex.trace_to(j))
+            elif ex.complete:
+                r = PropertyResult(p.name, UNREACHABLE, "explicit", EXHAUSTIVE)
+            else:
+                r = PropertyResult(p.name, UNKNOWN, "explicit", PARTIAL, reason=ex.stop_reason)
+        results.append(r)
+    if hangs:
+        found = find_hangs(ex) if ex.complete else {}
+        if found:
+            first = min(found.values())
+            stuck = sorted(k for k, j in found.items() if j == first)
+            r = PropertyResult(HANG, VIOLATED, "explicit", EXHAUSTIVE, trace=ex.trace_to(first))
+            r.stats["blocked_slots"] = stuck
+            results.append(r)
+        elif ex.complete:
+            results.append(PropertyResult(HANG, HOLDS, "explicit", EXHAUSTIVE))
+        else:
+            results.append(PropertyResult(HANG, UNKNOWN, "explicit", PARTIAL,
+                                          reason=ex.stop_reason + " (hangs need the whole graph)"))
+    return CheckResult(results, "explicit", stats), ex

@@ -1,0 +1,207 @@
+"""Proof certificates: an inductive invariant as SMT-LIB 2 text, bound to one system and property.
+
+A certificate for property ``P`` of a system with initial state ``I`` and transition relation
+``T`` is a formula ``Inv`` over the state variables with ``I => Inv``, ``Inv and T => Inv'`` and
+``Inv => P`` (for a reachable property, ``Inv => not P``: the property is unreachable).
+``check_certificate`` re-checks all three with a fresh solver, and that the certificate's
+fingerprint is the one of the system and property at hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import z3
+
+from nmrcheck.errors import InputError, InternalError
+from nmrcheck.ir.system import Property, TransitionSystem
+from nmrcheck.ir.walkers import to_text
+
+from .encode import encode_bool, encode_int, mk_and
+from .targets import safe
+
+_FORMAT = "nmrcheck-certificate-1"
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """An inductive invariant proving ``property``.
+
+    ``invariant`` is an SMT-LIB 2 term over integer constants named like the state
+    ``variables``; ``fingerprint`` identifies the transition system and property it proves.
+    """
+
+    property: str
+    invariant: str
+    fingerprint: str
+    variables: tuple[str, ...]
+
+
+def fingerprint(ts: TransitionSystem, prop: Property) -> str:
+    """SHA-256 (hex) of what the proof depends on: variables (names, types, domains, initial
+    values), actions (labels, guards, updates), ``halted``, and the property (kind and
+    expression). Deterministic across runs and hash seeds."""
+    payload = {
+        "format": _FORMAT,
+        "vars": [[v.name, v.type, v.lo, v.hi, v.init] for v in ts.vars],
+        "actions": [
+            [a.label, to_text(a.guard), [[i, to_text(e)] for i, e in a.updates]] for a in ts.actions
+        ],
+        "halted": to_text(ts.halted),
+        "property": [prop.kind, to_text(prop.expr)],
+    }
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def make_certificate(ts: TransitionSystem, prop: Property, inv: z3.BoolRef) -> Certificate:
+    """A certificate for ``inv``, a formula over ``state_constants(ts, ctx)``."""
+    return Certificate(
+        property=prop.name,
+        invariant=inv.sexpr(),
+        fingerprint=fingerprint(ts, prop),
+        variables=tuple(v.name for v in ts.vars),
+    )
+
+
+def state_constants(names: tuple[str, ...], ctx: z3.Context) -> list[z3.ArithRef]:
+    """The integer constants a certificate's invariant is written over, one per variable."""
+    return [z3.Int(n, ctx) for n in names]
+
+
+def _quote(name: str) -> str:
+    if "|" in name or "\\" in name:
+        raise InternalError(f"variable name {name!r} cannot be written as an SMT-LIB symbol")
+    return f"|{name}|"
+
+
+def _declarations(names: tuple[str, ...]) -> str:
+    return "".join(f"(declare-fun {_quote(n)} () Int)\n" for n in names)
+
+
+def parse_invariant(cert: Certificate, ctx: z3.Context) -> z3.BoolRef:
+    """The invariant of ``cert`` as a Z3 formula over ``state_constants`` (raises
+    ``z3.Z3Exception`` when it does not parse)."""
+    text = _declarations(cert.variables) + f"(assert {cert.invariant})\n"
+    parsed = z3.parse_smt2_string(text, ctx=ctx)
+    if len(parsed) != 1:
+        raise z3.Z3Exception("the invariant must be a single formula")
+    return parsed[0]
+
+
+# -- files ----------------------------------------------------------------------------------
+
+
+def write_certificate(cert: Certificate, path: str | Path) -> None:
+    """Write ``cert`` as an SMT-LIB 2 file: comments naming the property and fingerprint, a
+    ``declare-fun`` per state variable, and ``(define-fun inv () Bool ...)``."""
+    text = (
+        f"; {_FORMAT}\n"
+        f"; property: {json.dumps(cert.property)}\n"
+        f"; fingerprint: {cert.fingerprint}\n"
+        + _declarations(cert.variables)
+        + f"(define-fun inv () Bool\n  {cert.invariant})\n"
+    )
+    Path(path).write_text(text, encoding="utf-8")
+
+
+_DECL = re.compile(r"^\(declare-fun\s+(\|[^|\\]*\||[^\s()|]+)\s+\(\)\s+Int\)\s*$")
+
+
+def read_certificate(path: str | Path) -> Certificate:
+    """Read a file written by ``write_certificate``; a malformed file is an ``InputError``."""
+    text = Path(path).read_text(encoding="utf-8")
+    prop: str | None = None
+    fp: str | None = None
+    names: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("; property:"):
+            try:
+                prop = json.loads(line[len("; property:") :])
+            except ValueError:
+                prop = None
+        elif line.startswith("; fingerprint:"):
+            fp = line[len("; fingerprint:") :].strip()
+        elif line.startswith("(declare-fun"):
+            m = _DECL.match(line)
+            if not m:
+                raise InputError(f"{path}: cannot read declaration {line!r}")
+            names.append(m.group(1).strip("|"))
+    if not isinstance(prop, str) or not fp:
+        raise InputError(f"{path}: not an nmrcheck certificate (no property or fingerprint)")
+    ctx = z3.Context()
+    try:
+        parsed = z3.parse_smt2_string(text + "\n(assert inv)\n", ctx=ctx)
+    except z3.Z3Exception as ex:
+        raise InputError(f"{path}: the invariant does not parse: {ex}") from None
+    if len(parsed) != 1:
+        raise InputError(f"{path}: a certificate defines inv and asserts nothing")
+    return Certificate(prop, parsed[0].sexpr(), fp, tuple(names))
+
+
+# -- checking -------------------------------------------------------------------------------
+
+
+def check_certificate(ts: TransitionSystem, cert: Certificate) -> tuple[bool, str]:
+    """Re-check ``cert`` against ``ts`` from scratch: the fingerprint matches, and with a fresh
+    solver ``Init => Inv``, ``Inv and T => Inv'`` (per action) and ``Inv => P``."""
+    for p in ts.properties:
+        if p.name == cert.property:
+            return check_against(ts, p, cert)
+    return False, f"the system has no property named {cert.property!r}"
+
+
+def check_against(ts: TransitionSystem, prop: Property, cert: Certificate) -> tuple[bool, str]:
+    """``check_certificate`` for a given property object."""
+    if cert.property != prop.name:
+        return False, f"certificate is for {cert.property!r}, not {prop.name!r}"
+    if cert.fingerprint != fingerprint(ts, prop):
+        return False, "fingerprint mismatch: the certificate is for another system or property"
+    names = tuple(v.name for v in ts.vars)
+    if tuple(cert.variables) != names:
+        return False, "the certificate declares other state variables than the system"
+    ctx = z3.Context()
+    try:
+        inv = parse_invariant(cert, ctx)
+    except z3.Z3Exception as ex:
+        return False, f"the invariant does not parse: {ex}"
+    if not z3.is_bool(inv):
+        return False, "the invariant is not a formula"
+    cur = state_constants(names, ctx)
+
+    def refuted(*facts: z3.BoolRef) -> str | None:
+        """None when ``facts`` are unsatisfiable, else a description of the solver's answer."""
+        s = z3.Solver(ctx=ctx)
+        s.add(*facts)
+        r = s.check()
+        if r == z3.unsat:
+            return None
+        if r == z3.unknown:
+            return f"the solver cannot decide ({s.reason_unknown()})"
+        m = s.model()
+        return "e.g. in " + ", ".join(
+            f"{n}={m.eval(x, model_completion=True)}" for n, x in zip(names, cur, strict=True)
+        )
+
+    init = mk_and([x == v.init for x, v in zip(cur, ts.vars, strict=True)], ctx)
+    bad = refuted(init, z3.Not(inv))
+    if bad is not None:
+        return False, f"the initial state does not satisfy the invariant ({bad})"
+    not_halted = z3.Not(encode_bool(ts.halted, cur, ctx))
+    for action in ts.actions:
+        after = z3.substitute(inv, *[(cur[i], encode_int(e, cur, ctx)) for i, e in action.updates])
+        bad = refuted(inv, not_halted, encode_bool(action.guard, cur, ctx), z3.Not(after))
+        if bad is not None:
+            return False, f"not inductive: action {action.label!r} leaves the invariant ({bad})"
+    bad = refuted(inv, z3.Not(encode_bool(safe(prop), cur, ctx)))
+    if bad is not None:
+        return False, f"the invariant does not imply the property ({bad})"
+    return True, (
+        f"certificate for {prop.name!r} re-checked: initiation, consecution "
+        f"({len(ts.actions)} actions) and safety"
+    )

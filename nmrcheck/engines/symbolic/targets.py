@@ -1,0 +1,40 @@
+"""Which properties to check, and what a bad (or wanted) state is for each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from nmrcheck.errors import InputError
+from nmrcheck.ir import expr as E
+from nmrcheck.ir.expr import Expr
+from nmrcheck.ir.system import INVARIANT, REACHABLE, Property, TransitionSystem
+
+
+def select(ts: TransitionSystem, properties: Iterable[Property | str] | None) -> list[Property]:
+    """The properties to check: all of ``ts`` for ``None``, else the given ones (objects, or
+    names of properties of ``ts``), in the given order."""
+    if properties is None:
+        chosen = list(ts.properties)
+    else:
+        by_name = {p.name: p for p in ts.properties}
+        chosen = []
+        for p in properties:
+            if isinstance(p, str):
+                if p not in by_name:
+                    raise InputError(f"no property named {p!r}")
+                p = by_name[p]
+            chosen.append(p)
+    for p in chosen:
+        if p.kind not in (INVARIANT, REACHABLE):
+            raise InputError(f"property {p.name!r} has unknown kind {p.kind!r}")
+    return chosen
+
+
+def goal(p: Property) -> Expr:
+    """The states a search looks for: violations of an invariant, witnesses of a reachable."""
+    return E.not_(p.expr) if p.kind == INVARIANT else p.expr
+
+
+def safe(p: Property) -> Expr:
+    """The states a proof must confine every run to: the negation of ``goal``."""
+    return p.expr if p.kind == INVARIANT else E.not_(p.expr)

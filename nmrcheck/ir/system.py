@@ -1,0 +1,169 @@
+"""A solver-agnostic transition system: typed finite variables, guarded actions, properties.
+
+A state is a tuple of ints, one per variable, in declaration order. An action is enabled in a
+state where its guard holds; firing it assigns every updated variable in parallel (the others
+keep their values). The system has exactly one initial state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from nmrcheck.errors import InternalError
+from nmrcheck.ir import expr as E
+from nmrcheck.ir.expr import Expr
+from nmrcheck.ir.walkers import evaluate, free_vars
+
+INVARIANT = "invariant"
+REACHABLE = "reachable"
+PROPERTY_KINDS = (INVARIANT, REACHABLE)
+
+
+@dataclass(frozen=True)
+class Var:
+    """A state variable with a finite domain ``lo..hi``; ``labels`` name enum values from ``lo``."""
+
+    name: str
+    type: str  # E.BOOL or E.INT
+    lo: int
+    hi: int
+    init: int
+    labels: tuple[str, ...] | None = None
+
+    def show(self, value: int) -> str:
+        """The value as a person reads it (enum label, true/false, or a number)."""
+        if self.labels is not None and self.lo <= value <= self.hi:
+            return self.labels[value - self.lo]
+        if self.type == E.BOOL:
+            return "true" if value else "false"
+        return str(value)
+
+    @property
+    def bits(self) -> int:
+        return max(1, (self.hi - self.lo).bit_length())
+
+
+@dataclass(frozen=True)
+class Action:
+    """A guarded, labelled transition. ``slot`` is the owning thread, or -1 for the environment."""
+
+    label: str
+    guard: Expr
+    updates: tuple[tuple[int, Expr], ...]
+    slot: int = -1
+    meta: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A thread of control: its program counter variable and the value meaning "not running"."""
+
+    name: str
+    pc: int
+    idle: int
+    meta: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Property:
+    """A property over states: an invariant (holds everywhere) or reachable (holds somewhere)."""
+
+    name: str
+    kind: str
+    expr: Expr
+    meta: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass
+class TransitionSystem:
+    """Variables, one initial state, actions, slots and properties.
+
+    ``halted`` marks crashed states: engines neither expand them nor count them as hangs.
+    """
+
+    vars: list[Var] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    slots: list[Slot] = field(default_factory=list)
+    properties: list[Property] = field(default_factory=list)
+    halted: Expr = E.FALSE
+    meta: dict[str, Any] = field(default_factory=dict)
+    _names: dict[str, int] = field(default_factory=dict, repr=False)
+
+    # -- construction -------------------------------------------------------------------
+    def add_var(
+        self,
+        name: str,
+        lo: int,
+        hi: int,
+        init: int,
+        *,
+        type: str = E.INT,
+        labels: Sequence[str] | None = None,
+    ) -> Expr:
+        """Declare a variable and return the expression that reads it."""
+        if name in self._names:
+            raise InternalError(f"variable {name!r} declared twice")
+        if not lo <= init <= hi:
+            raise InternalError(f"initial value {init} of {name!r} is outside {lo}..{hi}")
+        if labels is not None and len(labels) != hi - lo + 1:
+            raise InternalError(f"enum {name!r} needs {hi - lo + 1} labels")
+        self._names[name] = len(self.vars)
+        self.vars.append(Var(name, type, lo, hi, init, tuple(labels) if labels else None))
+        return E.var(len(self.vars) - 1, type)
+
+    def add_bool(self, name: str, init: bool = False) -> Expr:
+        return self.add_var(name, 0, 1, int(init), type=E.BOOL)
+
+    def add_enum(self, name: str, labels: Sequence[str], init: str | int = 0) -> Expr:
+        value = labels.index(init) if isinstance(init, str) else init
+        return self.add_var(name, 0, len(labels) - 1, value, labels=labels)
+
+    def index(self, name: str) -> int:
+        return self._names[name]
+
+    def var_expr(self, name: str) -> Expr:
+        i = self._names[name]
+        return E.var(i, self.vars[i].type)
+
+    # -- reading ------------------------------------------------------------------------
+    def initial_state(self) -> tuple[int, ...]:
+        return tuple(v.init for v in self.vars)
+
+    def enabled(self, state: Sequence[int]) -> list[int]:
+        """Indices of the actions enabled in ``state`` (none if it is halted)."""
+        if evaluate(self.halted, state):
+            return []
+        return [i for i, a in enumerate(self.actions) if evaluate(a.guard, state)]
+
+    def fire(self, action: int, state: Sequence[int]) -> tuple[int, ...]:
+        """The successor of ``state`` under action ``action`` (which must be enabled)."""
+        a = self.actions[action]
+        out = list(state)
+        for i, e in a.updates:
+            out[i] = evaluate(e, state)
+        return tuple(out)
+
+    def name_of(self, i: int) -> str:
+        return self.vars[i].name
+
+    def show_state(self, state: Sequence[int]) -> dict[str, str]:
+        return {v.name: v.show(x) for v, x in zip(self.vars, state)}
+
+    def validate(self) -> None:
+        """Check internal consistency (types, indices); raises InternalError."""
+        n = len(self.vars)
+        for a in self.actions:
+            if a.guard.type != E.BOOL:
+                raise InternalError(f"guard of {a.label!r} is not boolean")
+            seen: set[int] = set()
+            for i, e in a.updates:
+                if not 0 <= i < n or i in seen:
+                    raise InternalError(f"bad update target {i} in {a.label!r}")
+                seen.add(i)
+                if max(free_vars(e), default=-1) >= n:
+                    raise InternalError(f"update of {a.label!r} reads an unknown variable")
+        for p in self.properties:
+            if p.kind not in PROPERTY_KINDS or p.expr.type != E.BOOL:
+                raise InternalError(f"bad property {p.name!r}")

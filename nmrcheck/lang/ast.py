@@ -1,0 +1,227 @@
+"""The syntax tree of models and specs. Every node carries its source position."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Pos:
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+# -- expressions ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Node:
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Num(Node):
+    value: int
+
+
+@dataclass(frozen=True)
+class BoolLit(Node):
+    value: bool
+
+
+@dataclass(frozen=True)
+class Name(Node):
+    id: str
+
+
+@dataclass(frozen=True)
+class Str(Node):
+    value: str
+
+
+@dataclass(frozen=True)
+class Unary(Node):
+    op: str  # "!" or "-"
+    arg: Node
+
+
+@dataclass(frozen=True)
+class Binary(Node):
+    op: str  # "&&" "||" "=>" "==" "!=" "<" "<=" ">" ">=" "+" "-"
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class Member(Node):
+    arg: Node
+    labels: tuple[Name, ...]
+
+
+@dataclass(frozen=True)
+class Attr(Node):
+    obj: Node
+    name: str
+
+
+@dataclass(frozen=True)
+class Index(Node):
+    obj: Node
+    index: Node
+
+
+@dataclass(frozen=True)
+class Call(Node):
+    func: str
+    args: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class SetLit(Node):
+    labels: tuple[Name, ...]
+
+
+@dataclass(frozen=True)
+class Quant(Node):
+    kind: str  # "forall" or "exists"
+    var: str
+    domain: Node
+    body: Node
+
+
+# -- statements ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TypeRef(Node):
+    kind: str  # "bool" "int" "enum" "status"
+    lo: int = 0
+    hi: int = 1
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Assign(Node):
+    target: str
+    value: Node
+
+
+@dataclass(frozen=True)
+class LocalDecl(Node):
+    name: str
+    type: TypeRef
+    init: Node | None
+
+
+@dataclass(frozen=True)
+class If(Node):
+    cond: Node
+    then: tuple[Node, ...]
+    orelse: tuple[Node, ...] | None
+
+
+@dataclass(frozen=True)
+class While(Node):
+    cond: Node
+    body: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Await(Node):
+    cond: Node
+
+
+@dataclass(frozen=True)
+class Atomic(Node):
+    body: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Return(Node):
+    value: Node | None
+
+
+@dataclass(frozen=True)
+class CallStmt(Node):
+    call: Call
+
+
+@dataclass(frozen=True)
+class Skip(Node):
+    pass
+
+
+# -- declarations --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NpiDecl(Node):
+    name: str
+
+
+@dataclass(frozen=True)
+class RegDecl(Node):
+    role: str  # "client" or "provider"
+    name: str
+    npi: str
+    deferred: bool
+
+
+@dataclass(frozen=True)
+class VarDecl(Node):
+    name: str
+    type: TypeRef
+    init: Node | None
+    per_binding: bool
+
+
+@dataclass(frozen=True)
+class LockDecl(Node):
+    name: str
+    per_binding: bool
+
+
+@dataclass(frozen=True)
+class Routine(Node):
+    name: str
+    reg: str | None  # "for REG": only for that registration's bindings
+    body: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class TaskDecl(Node):
+    name: str
+    kind: str  # "task" (the environment starts it) or "workitem" (queued by code)
+    per_binding: bool
+    reg: str | None
+    when: Node | None
+    body: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class DriverDecl(Node):
+    name: str
+    count: int
+    regs: tuple[RegDecl, ...] = ()
+    vars: tuple[VarDecl, ...] = ()
+    locks: tuple[LockDecl, ...] = ()
+    routines: tuple[Routine, ...] = ()
+    tasks: tuple[TaskDecl, ...] = ()
+
+
+@dataclass(frozen=True)
+class Model(Node):
+    npis: tuple[NpiDecl, ...]
+    drivers: tuple[DriverDecl, ...]
+    source: str = field(default="", compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class PropDecl(Node):
+    kind: str  # "invariant" or "reachable"
+    name: str
+    expr: Node
+
+
+@dataclass(frozen=True)
+class Spec(Node):
+    props: tuple[PropDecl, ...]
+    source: str = field(default="", compare=False, repr=False)

@@ -1,0 +1,390 @@
+"""Parse model (.nmr) and spec (.spec) text into the syntax tree, with positioned errors.
+
+Parsing is pure data handling: nothing in the input is ever evaluated as Python.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import lark
+from lark import Token, Transformer, v_args
+
+from nmrcheck.errors import Finding, InputError
+from nmrcheck.lang import ast as A
+
+MAX_BYTES = 4 * 1024 * 1024
+
+
+@functools.cache
+def _parser() -> lark.Lark:
+    grammar = (Path(__file__).with_name("nmr.lark")).read_text(encoding="utf-8")
+    return lark.Lark(
+        grammar,
+        start=["model", "spec"],
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
+
+
+def read_source(path: str) -> str:
+    """Read a model or spec file as UTF-8 text, or raise InputError with a one-line message."""
+    p = Path(path)
+    try:
+        if p.is_dir():
+            raise InputError(Finding(path, 0, 0, "is a directory, not a model file"))
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise InputError(Finding(path, 0, 0, "no such file")) from None
+    except OSError as exc:
+        raise InputError(Finding(path, 0, 0, f"cannot read: {exc.strerror or exc}")) from None
+    if len(data) > MAX_BYTES:
+        raise InputError(Finding(path, 0, 0, f"file is larger than {MAX_BYTES} bytes"))
+    if b"\x00" in data:
+        raise InputError(Finding(path, 0, 0, "binary file (contains NUL bytes)"))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise InputError(Finding(path, line, col, "not valid UTF-8 text")) from None
+
+
+_WORDS = {
+    "NAME": "a name",
+    "INT": "a number",
+    "STRING": "a string",
+    "ROLE": "'client', 'provider'",
+    "TASKKIND": "'task', 'workitem'",
+    "QUANT": "'exists', 'forall'",
+    "PROPKIND": "'invariant', 'reachable'",
+    "IMPLIES": "'implies'",
+    "CMPOP": "a comparison",
+    "ADDOP": "'+', '-'",
+    "DEFERRED": "'deferred'",
+    "BINDING": "'binding'",
+}
+
+
+def _describe(parser: lark.Lark, names: set[str]) -> str:
+    shown = []
+    for n in sorted(names):
+        if n.startswith("$"):
+            shown.append("end of file")
+            continue
+        try:
+            pat = parser.get_terminal(n).pattern
+        except KeyError:
+            shown.append(n.lower())
+            continue
+        if pat.type == "str":
+            shown.append(repr(pat.value))
+        else:
+            shown.append(_WORDS.get(n, n.lower()))
+    shown = sorted(set(shown))
+    if len(shown) > 8:
+        shown = shown[:8] + ["..."]
+    return ", ".join(shown)
+
+
+def _syntax_error(file: str, text: str, exc: lark.exceptions.LarkError) -> Finding:
+    parser = _parser()
+    if isinstance(exc, lark.exceptions.UnexpectedCharacters):
+        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
+        return Finding(file, exc.line, exc.column, f"unexpected character {ch!r}")
+    if isinstance(exc, lark.exceptions.UnexpectedToken):
+        tok = exc.token
+        if tok.type == "$END":
+            line = text.count("\n") + 1
+            col = len(text) - (text.rfind("\n") + 1) + 1
+            msg = "unexpected end of file"
+            return Finding(file, line, col, f"{msg}, expected {_describe(parser, exc.expected)}")
+        return Finding(
+            file,
+            tok.line,
+            tok.column,
+            f"unexpected {str(tok)!r}, expected {_describe(parser, exc.expected)}",
+        )
+    if isinstance(exc, lark.exceptions.UnexpectedEOF):
+        line = text.count("\n") + 1
+        return Finding(file, line, 1, "unexpected end of file")
+    return Finding(file, 0, 0, f"syntax error: {exc}")
+
+
+def _parse(text: str, file: str, start: str) -> lark.Tree:
+    try:
+        return _parser().parse(text, start=start)
+    except lark.exceptions.UnexpectedInput as exc:
+        raise InputError(_syntax_error(file, text, exc)) from None
+
+
+class _Build(Transformer):
+    """Turns the lark tree into the syntax tree of nmrcheck.lang.ast."""
+
+    def __init__(self, file: str):
+        super().__init__()
+        self.file = file
+
+    def _pos(self, meta: object) -> A.Pos:
+        return A.Pos(self.file, getattr(meta, "line", 0), getattr(meta, "column", 0))
+
+    def _tpos(self, tok: Token) -> A.Pos:
+        return A.Pos(self.file, tok.line or 0, tok.column or 0)
+
+    # -- expressions
+    @v_args(meta=True)
+    def number(self, meta, ch):
+        return A.Num(self._pos(meta), int(ch[0]))
+
+    @v_args(meta=True)
+    def true(self, meta, ch):
+        return A.BoolLit(self._pos(meta), True)
+
+    @v_args(meta=True)
+    def false(self, meta, ch):
+        return A.BoolLit(self._pos(meta), False)
+
+    @v_args(meta=True)
+    def name(self, meta, ch):
+        return A.Name(self._pos(meta), str(ch[0]))
+
+    @v_args(meta=True)
+    def string(self, meta, ch):
+        return A.Str(self._pos(meta), str(ch[0])[1:-1])
+
+    @v_args(meta=True)
+    def or_op(self, meta, ch):
+        return self._fold("||", ch)
+
+    @v_args(meta=True)
+    def and_op(self, meta, ch):
+        return self._fold("&&", ch)
+
+    def _fold(self, op: str, ch: list) -> A.Node:
+        out = ch[0]
+        for c in ch[1:]:
+            out = A.Binary(out.pos, op, out, c)
+        return out
+
+    @v_args(meta=True)
+    def not_op(self, meta, ch):
+        return A.Unary(self._pos(meta), "!", ch[0])
+
+    @v_args(meta=True)
+    def neg(self, meta, ch):
+        return A.Unary(self._pos(meta), "-", ch[0])
+
+    @v_args(meta=True)
+    def implies(self, meta, ch):
+        return A.Binary(ch[0].pos, "=>", ch[0], ch[2])
+
+    @v_args(meta=True)
+    def compare(self, meta, ch):
+        return A.Binary(ch[0].pos, str(ch[1]), ch[0], ch[2])
+
+    @v_args(meta=True)
+    def arith(self, meta, ch):
+        return A.Binary(ch[0].pos, str(ch[1]), ch[0], ch[2])
+
+    @v_args(meta=True)
+    def member(self, meta, ch):
+        return A.Member(ch[0].pos, ch[0], ch[1].labels)
+
+    @v_args(meta=True)
+    def set_lit(self, meta, ch):
+        labels = tuple(A.Name(self._tpos(t), str(t)) for t in ch if t is not None)
+        return A.SetLit(self._pos(meta), labels)
+
+    @v_args(meta=True)
+    def attr(self, meta, ch):
+        return A.Attr(ch[0].pos, ch[0], str(ch[1]))
+
+    @v_args(meta=True)
+    def index(self, meta, ch):
+        return A.Index(ch[0].pos, ch[0], ch[1])
+
+    @v_args(meta=True)
+    def call(self, meta, ch):
+        args = tuple(c for c in ch[1:] if c is not None)
+        return A.Call(self._pos(meta), str(ch[0]), args)
+
+    @v_args(meta=True)
+    def quant(self, meta, ch):
+        return A.Quant(self._pos(meta), str(ch[0]), str(ch[1]), ch[2], ch[3])
+
+    # -- types
+    @v_args(meta=True)
+    def bool_type(self, meta, ch):
+        return A.TypeRef(self._pos(meta), "bool", 0, 1)
+
+    @v_args(meta=True)
+    def status_type(self, meta, ch):
+        return A.TypeRef(self._pos(meta), "status")
+
+    def signed(self, ch):
+        return int(ch[0])
+
+    def neg_int(self, ch):
+        return -int(ch[0])
+
+    @v_args(meta=True)
+    def int_type(self, meta, ch):
+        return A.TypeRef(self._pos(meta), "int", ch[0], ch[1])
+
+    @v_args(meta=True)
+    def enum_type(self, meta, ch):
+        labels = tuple(str(t) for t in ch)
+        return A.TypeRef(self._pos(meta), "enum", 0, len(labels) - 1, labels)
+
+    # -- statements
+    def block(self, ch):
+        return tuple(ch)
+
+    @v_args(meta=True)
+    def assign(self, meta, ch):
+        return A.Assign(self._pos(meta), str(ch[0]), ch[1])
+
+    @v_args(meta=True)
+    def local_decl(self, meta, ch):
+        return A.LocalDecl(self._pos(meta), str(ch[0]), ch[1], ch[2])
+
+    @v_args(meta=True)
+    def status_decl(self, meta, ch):
+        pos = self._pos(meta)
+        return A.LocalDecl(pos, str(ch[0]), A.TypeRef(pos, "status"), ch[1])
+
+    @v_args(meta=True)
+    def if_stmt(self, meta, ch):
+        orelse = ch[2]
+        if isinstance(orelse, A.If):
+            orelse = (orelse,)
+        return A.If(self._pos(meta), ch[0], ch[1], orelse)
+
+    @v_args(meta=True)
+    def while_stmt(self, meta, ch):
+        return A.While(self._pos(meta), ch[0], ch[1])
+
+    @v_args(meta=True)
+    def await_stmt(self, meta, ch):
+        return A.Await(self._pos(meta), ch[0])
+
+    @v_args(meta=True)
+    def atomic_stmt(self, meta, ch):
+        return A.Atomic(self._pos(meta), ch[0])
+
+    @v_args(meta=True)
+    def return_stmt(self, meta, ch):
+        return A.Return(self._pos(meta), ch[0])
+
+    @v_args(meta=True)
+    def call_stmt(self, meta, ch):
+        return A.CallStmt(self._pos(meta), ch[0])
+
+    @v_args(meta=True)
+    def skip_stmt(self, meta, ch):
+        return A.Skip(self._pos(meta))
+
+    # -- declarations
+    @v_args(meta=True)
+    def npi_decl(self, meta, ch):
+        return [A.NpiDecl(self._tpos(t), str(t)) for t in ch]
+
+    @v_args(meta=True)
+    def reg_decl(self, meta, ch):
+        return A.RegDecl(self._pos(meta), str(ch[0]), str(ch[1]), str(ch[2]), ch[3] is not None)
+
+    @v_args(meta=True)
+    def var_decl(self, meta, ch):
+        return A.VarDecl(self._pos(meta), str(ch[1]), ch[2], ch[3], ch[0] is not None)
+
+    @v_args(meta=True)
+    def lock_decl(self, meta, ch):
+        return A.LockDecl(self._pos(meta), str(ch[1]), ch[0] is not None)
+
+    @v_args(meta=True)
+    def routine(self, meta, ch):
+        reg = str(ch[1]) if ch[1] is not None else None
+        return A.Routine(self._pos(meta), str(ch[0]), reg, ch[2])
+
+    @v_args(meta=True)
+    def task_decl(self, meta, ch):
+        per_binding, kind, name, reg, when, body = ch
+        return A.TaskDecl(
+            self._pos(meta),
+            str(name),
+            str(kind),
+            per_binding is not None,
+            str(reg) if reg is not None else None,
+            when,
+            body,
+        )
+
+    def instances(self, ch):
+        return int(ch[0])
+
+    @v_args(meta=True)
+    def driver_decl(self, meta, ch):
+        name, count, *members = ch
+        pos = self._pos(meta)
+        return A.DriverDecl(
+            pos,
+            str(name),
+            1 if count is None else count,
+            tuple(m for m in members if isinstance(m, A.RegDecl)),
+            tuple(m for m in members if isinstance(m, A.VarDecl)),
+            tuple(m for m in members if isinstance(m, A.LockDecl)),
+            tuple(m for m in members if isinstance(m, A.Routine)),
+            tuple(m for m in members if isinstance(m, A.TaskDecl)),
+        ), A.Pos(self.file, pos.line, pos.col)
+
+    @v_args(meta=True)
+    def model(self, meta, ch):
+        npis: list[A.NpiDecl] = []
+        drivers: list[A.DriverDecl] = []
+        for c in ch:
+            if isinstance(c, list):
+                npis.extend(c)
+            else:
+                drivers.append(c[0])
+        return A.Model(A.Pos(self.file, 1, 1), tuple(npis), tuple(drivers))
+
+    @v_args(meta=True)
+    def prop_decl(self, meta, ch):
+        return A.PropDecl(self._pos(meta), str(ch[0]), str(ch[1]), ch[2])
+
+    @v_args(meta=True)
+    def spec(self, meta, ch):
+        return A.Spec(A.Pos(self.file, 1, 1), tuple(ch))
+
+
+def _build(tree: lark.Tree, file: str, text: str):
+    try:
+        return _Build(file).transform(tree)
+    except RecursionError:
+        raise InputError(Finding(file, 1, 1, "nesting too deep")) from None
+    except lark.exceptions.VisitError as exc:
+        if isinstance(exc.orig_exc, RecursionError):
+            raise InputError(Finding(file, 1, 1, "nesting too deep")) from None
+        raise
+
+
+def parse_model(text: str, file: str = "<model>") -> A.Model:
+    """Parse model text; raises InputError with a positioned finding on a syntax error."""
+    try:
+        tree = _parse(text, file, "model")
+    except RecursionError:
+        raise InputError(Finding(file, 1, 1, "nesting too deep")) from None
+    m = _build(tree, file, text)
+    return A.Model(m.pos, m.npis, m.drivers, text)
+
+
+def parse_spec(text: str, file: str = "<spec>") -> A.Spec:
+    """Parse spec text; raises InputError with a positioned finding on a syntax error."""
+    try:
+        tree = _parse(text, file, "spec")
+    except RecursionError:
+        raise InputError(Finding(file, 1, 1, "nesting too deep")) from None
+    s = _build(tree, file, text)
+    return A.Spec(s.pos, s.props, text)

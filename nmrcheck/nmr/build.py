@@ -1,0 +1,506 @@
+"""Lay out the state of a design and emit the routines and NMR's own actions (§3, §4)."""
+
+from __future__ import annotations
+
+from nmrcheck.ir import expr as E
+from nmrcheck.ir.expr import Expr
+from nmrcheck.lang import ast as A
+from nmrcheck.nmr import vocab as V
+from nmrcheck.nmr.compile import BindingVars, Compiler, SlotInfo, _c
+from nmrcheck.nmr.design import BindingInst, DriverInst
+from nmrcheck.nmr.paths import Path
+from nmrcheck.nmr.routines import RoutineCompiler, Scope
+
+SIDES = ("client", "provider")
+DETACH = {"client": "ClientDetachProvider", "provider": "ProviderDetachClient"}
+CLEANUP = {"client": "ClientCleanupBindingContext", "provider": "ProviderCleanupBindingContext"}
+ATTACH = {"client": "ClientAttachProvider", "provider": "ProviderAttachClient"}
+
+
+def _slot(comp: Compiler, owner: str, actor: str, binding: str | None = None) -> SlotInfo:
+    pc = comp.new_var(f"{owner}.pc", _pc_ty(), 0)
+    s = SlotInfo(len(comp.slots), owner, actor, pc, binding)
+    comp.slots.append(s)
+    return s
+
+
+def _pc_ty():
+    from nmrcheck.nmr.paths import Ty
+
+    return Ty("int", 0, 0)
+
+
+def _routine(d: DriverInst, name: str, reg: str | None) -> A.Routine | None:
+    """The routine ``name`` of driver ``d`` for registration ``reg`` (specific first)."""
+    generic = None
+    for r in d.decl.routines:
+        if r.name == name:
+            if r.reg == reg and reg is not None:
+                return r
+            if r.reg is None:
+                generic = r
+    return generic
+
+
+def build(comp: Compiler) -> None:
+    design = comp.design
+    _layout(comp)
+    if comp.findings:
+        return
+    for d in design.drivers:
+        _main_routines(comp, d)
+        _driver_tasks(comp, d)
+    for b in design.bindings:
+        _binding_routines(comp, b)
+    _environment(comp)
+
+
+# -- state layout ---------------------------------------------------------------------------------
+def _layout(comp: Compiler) -> None:
+    design = comp.design
+    for d in design.drivers:
+        comp.drv_state[d.id] = comp._enum(f"{d.name}.state", V.DRIVER_STATES, "LOADING")
+        comp.main[d.id] = _slot(comp, d.name, d.name)
+        for v in d.decl.vars:
+            if v.per_binding:
+                continue
+            ty = comp.type_of(v.type)
+            init = comp.const_value(v.init, ty) if v.init is not None else ty.lo
+            comp.dvars[(d.id, v.name)] = comp.new_var(f"{d.name}.{v.name}", ty, init)
+        for lk in d.decl.locks:
+            if not lk.per_binding:
+                comp.locks[(d.id, lk.name)] = comp.new_var(
+                    f"{d.name}.{lk.name}", _lock_ty(comp), 0)
+        for r in d.regs:
+            comp.reg_state[r.id] = comp._enum(f"{r.name}.state", V.REG_STATES)
+            comp.reg_unload[r.id] = comp._bool(f"{r.name}.dereg_in_unload")
+    for b in design.bindings:
+        n = b.name
+        bv = BindingVars(
+            phase=comp._enum(f"{n}.phase", V.PHASES),
+            side={s: comp._enum(f"{n}.{s[0]}s", V.SIDE_STATES) for s in SIDES},
+            pend={s: comp._bool(f"{n}.{s[0]}_pending_returned") for s in SIDES},
+            clean={s: comp._enum(f"{n}.{s[0]}_cleanup", V.CLEANUP_STATES) for s in SIDES},
+            attach_ret=comp.new_var(f"{n}.attach_status", _status_ty(), 0),
+            slot={},
+        )
+        comp.bvars[b.id] = bv
+        for s in SIDES:
+            drv = b.side_reg(s).driver
+            bv.slot[s] = _slot(comp, f"{n}/{s}", drv.name, n)
+            for v in drv.decl.vars:
+                if v.per_binding:
+                    ty = comp.type_of(v.type)
+                    init = comp.const_value(v.init, ty) if v.init is not None else ty.lo
+                    bv.user[(s, v.name)] = comp.new_var(f"{n}.{'cbc' if s == 'client' else 'pbc'}"
+                                                        f".{v.name}", ty, init)
+            for lk in drv.decl.locks:
+                if lk.per_binding:
+                    comp.block[(b.id, s, lk.name)] = comp.new_var(
+                        f"{n}.{'cbc' if s == 'client' else 'pbc'}.{lk.name}", _lock_ty(comp), 0)
+    for d in design.drivers:
+        for t in d.decl.tasks:
+            if t.per_binding:
+                for r in d.regs:
+                    if t.reg is not None and r.decl.name != t.reg:
+                        continue
+                    for b in r.bindings:
+                        side = r.role
+                        owner = f"{b.name}/{side}.{t.name}"
+                        comp.tasks[(d.id, t.name, b.id, side)] = _slot(comp, owner, d.name, b.name)
+                        if t.kind == "workitem":
+                            comp.queued[(d.id, t.name, b.id, side)] = comp._bool(f"{owner}.queued")
+            else:
+                owner = f"{d.name}.{t.name}"
+                comp.tasks[(d.id, t.name)] = _slot(comp, owner, d.name)
+                if t.kind == "workitem":
+                    comp.queued[(d.id, t.name)] = comp._bool(f"{owner}.queued")
+
+
+def _lock_ty(comp: Compiler):
+    from nmrcheck.nmr.paths import Ty
+
+    # a lock holds 0 (free) or the holder's slot id + 1; slots are counted generously
+    return Ty("int", 0, 4096)
+
+
+def _status_ty():
+    from nmrcheck.nmr.routines import STATUS_TY
+
+    return STATUS_TY
+
+
+# -- routines -------------------------------------------------------------------------------------
+def _reset_locals(scope: Scope, hook):
+    def wrapped(path: Path, status: Expr, pos: A.Pos) -> list[Path]:
+        out = hook(path, status, pos)
+        for p in out:
+            if p.fault is None:
+                for idx, _ty, init in scope.locals.values():
+                    p.set(idx, _c(init))
+        return out
+
+    return wrapped
+
+
+def _compile_routine(comp: Compiler, slot: SlotInfo, name: str, body, scope: Scope, hook,
+                     default: int, pos: A.Pos) -> int:
+    rc = RoutineCompiler(comp, slot, name, body, scope, lambda p, s, q: [], _c(default), pos)
+    rc.exit_hook = _reset_locals(rc.scope, hook)
+    return rc.compile()
+
+
+def _by_status(path: Path, status: Expr) -> list[tuple[Path, int]]:
+    """Fork ``path`` on the concrete value of ``status``."""
+    if status.op == "const":
+        return [(path, status.val)]
+    out = []
+    for k in range(len(V.STATUSES)):
+        p, _ = path.split(E.eq(status, _c(k)))
+        if p is not None:
+            out.append((p, k))
+    return out
+
+
+def _main_routines(comp: Compiler, d: DriverInst) -> None:
+    slot = comp.main[d.id]
+    st = comp.drv_state[d.id]
+    entry = _routine(d, "DriverEntry", None)
+    if entry is None:
+        pos = d.decl.pos
+        body = tuple(
+            A.CallStmt(r.decl.pos, A.Call(r.decl.pos, V.REGISTER[r.role], (A.Name(r.decl.pos, r.decl.name),)))
+            for r in d.regs if not r.decl.deferred
+        )
+    else:
+        pos, body = entry.pos, entry.body
+
+    def entry_exit(path: Path, status: Expr, at: A.Pos) -> list[Path]:
+        path.set(st, comp.val(st, "LOADED"))
+        return [path]
+
+    pc = _compile_routine(comp, slot, "DriverEntry", body, Scope(d), entry_exit, V.SUCCESS, pos)
+    comp.ts.vars[slot.pc] = comp.ts.vars[slot.pc].__class__(
+        **{**comp.ts.vars[slot.pc].__dict__, "init": pc, "hi": max(pc, 1)}
+    )
+    unload = _routine(d, "Unload", None)
+    if unload is None:
+        return
+
+    def unload_exit(path: Path, status: Expr, at: A.Pos) -> list[Path]:
+        # Returning early is not a crash by itself: it is recorded, and the harm (NMR calling
+        # into the unloaded image) shows up in the states that follow.
+        paths = [path]
+        for r in d.regs:
+            rs = comp.reg_state[r.id]
+            nxt = []
+            for p in paths:
+                for lab, q in comp._split_state(p, rs, V.REG_STATES).items():
+                    if lab in ("NONE", "CLOSED"):
+                        nxt.append(q)
+                    elif lab == "ACTIVE":
+                        comp._drg("DRG-1")
+                        nxt.append(q.flag("DRG-1", f"Unload returns but {r.name} was never "
+                                          "deregistered", at))
+                    else:
+                        comp._drg("DRG-2")
+                        comp._drg("DRG-5")
+                        mine, other = q.split(E.eq(comp.rd(comp.reg_unload[r.id], q), _c(1)))
+                        if mine is not None:
+                            nxt.append(mine.flag("DRG-2", f"Unload returns without waiting for "
+                                                 f"{r.name} ({lab})", at))
+                        if other is not None:
+                            nxt.append(other.flag("DRG-5", f"Unload returns while {r.name} is "
+                                                  f"{lab} (deregistered elsewhere, not waited for)",
+                                                  at))
+            paths = nxt
+        for p in paths:
+            p.set(st, comp.val(st, "UNLOADED"))
+        return paths
+
+    comp.entries[(d.id, "Unload")] = _compile_routine(
+        comp, slot, "Unload", unload.body, Scope(d), unload_exit, V.SUCCESS, unload.pos)
+
+
+def _driver_tasks(comp: Compiler, d: DriverInst) -> None:
+    for t in d.decl.tasks:
+        if t.per_binding:
+            continue
+        slot = comp.tasks[(d.id, t.name)]
+        comp.entries[(d.id, t.name)] = _compile_routine(
+            comp, slot, t.name, t.body, Scope(d), lambda p, s, q: [p], V.SUCCESS, t.pos)
+
+
+def _binding_routines(comp: Compiler, b: BindingInst) -> None:
+    bv = comp.bvars[b.id]
+    # provider side first: the client's NmrClientAttachProvider needs its entry point
+    for side in ("provider", "client"):
+        reg = b.side_reg(side)
+        d = reg.driver
+        slot = bv.slot[side]
+        # attach
+        r = _routine(d, ATTACH[side], reg.decl.name)
+        if r is None:
+            pos = reg.decl.pos
+            if side == "client":
+                body = (A.Return(pos, A.Call(pos, V.ATTACH_CALL, ())),)
+            else:
+                body = (A.Return(pos, A.Name(pos, "STATUS_SUCCESS")),)
+        else:
+            pos, body = r.pos, r.body
+        hook = _client_attach_exit(comp, b) if side == "client" else _provider_attach_exit(comp, b)
+        default = V.SUCCESS
+        comp.entries[(b.id, ATTACH[side])] = _compile_routine(
+            comp, slot, ATTACH[side], body, Scope(d, b, side), hook, default, pos)
+        # detach
+        r = _routine(d, DETACH[side], reg.decl.name)
+        if r is None:
+            pos, body = reg.decl.pos, (A.Return(reg.decl.pos, A.Name(reg.decl.pos, "STATUS_SUCCESS")),)
+        else:
+            pos, body = r.pos, r.body
+        comp.entries[(b.id, DETACH[side])] = _compile_routine(
+            comp, slot, DETACH[side], body, Scope(d, b, side), _detach_exit(comp, b, side),
+            V.SUCCESS, pos)
+        # cleanup (optional: a NULL pointer means NMR calls nothing)
+        r = _routine(d, CLEANUP[side], reg.decl.name)
+        comp.cleanup_cb[(b.id, side)] = r is not None
+        if r is not None:
+            comp.entries[(b.id, CLEANUP[side])] = _compile_routine(
+                comp, slot, CLEANUP[side], r.body, Scope(d, b, side), _cleanup_exit(comp, b, side),
+                V.SUCCESS, r.pos)
+        # binding tasks
+        for t in d.decl.tasks:
+            key = (d.id, t.name, b.id, side)
+            if key in comp.tasks:
+                comp.entries[key] = _compile_routine(
+                    comp, comp.tasks[key], t.name, t.body, Scope(d, b, side),
+                    lambda p, s, q: [p], V.SUCCESS, t.pos)
+
+
+def reset_binding(comp: Compiler, b: BindingInst, path: Path) -> None:
+    """Forget everything about binding ``b`` except its phase (its contexts are freed)."""
+    bv = comp.bvars[b.id]
+    for s in SIDES:
+        path.set(bv.side[s], _c(0))
+        path.set(bv.pend[s], _c(0))
+        path.set(bv.clean[s], _c(0))
+    path.set(bv.attach_ret, _c(0))
+    for idx in bv.user.values():
+        path.set(idx, _c(comp.ts.vars[idx].init))
+
+
+def _client_attach_exit(comp: Compiler, b: BindingInst):
+    bv = comp.bvars[b.id]
+
+    def hook(path: Path, status: Expr, pos: A.Pos) -> list[Path]:
+        comp._drg("ATT-1")
+        comp._drg("ATT-2")
+        out = []
+        for p, k in _by_status(path, status):
+            p.status = V.STATUSES[k]
+            for lab, q in comp._split_state(p, bv.phase, ("HALF_ATTACHED", "OFFERED")).items():
+                if lab == "HALF_ATTACHED":
+                    if k == V.SUCCESS:
+                        q.set(bv.phase, comp.val(bv.phase, "LIVE"))
+                        out.append(q)
+                    else:
+                        out.append(q.fail("ATT-2", f"ClientAttachProvider returns {V.STATUSES[k]} "
+                                          "after NmrClientAttachProvider succeeded", pos))
+                elif k == V.SUCCESS:
+                    out.append(q.fail("ATT-1", "ClientAttachProvider returns STATUS_SUCCESS "
+                                      "without a successful NmrClientAttachProvider", pos))
+                else:
+                    q.set(bv.phase, comp.val(bv.phase, "REJECTED"))
+                    reset_binding(comp, b, q)
+                    out.append(q)
+        return out
+
+    return hook
+
+
+def _provider_attach_exit(comp: Compiler, b: BindingInst):
+    bv = comp.bvars[b.id]
+
+    def hook(path: Path, status: Expr, pos: A.Pos) -> list[Path]:
+        out = []
+        for p, k in _by_status(path, status):
+            p.status = V.STATUSES[k]
+            p.set(bv.attach_ret, _c(k))
+            p.set(bv.phase, comp.val(bv.phase, "HALF_ATTACHED" if k == V.SUCCESS else "OFFERED"))
+            if k != V.SUCCESS:
+                for (s, _n), idx in bv.user.items():
+                    if s == "provider":
+                        p.set(idx, _c(comp.ts.vars[idx].init))
+            out.append(p)
+        return out
+
+    return hook
+
+
+def _detach_exit(comp: Compiler, b: BindingInst, side: str):
+    bv = comp.bvars[b.id]
+    sv, pend = bv.side[side], bv.pend[side]
+
+    def hook(path: Path, status: Expr, pos: A.Pos) -> list[Path]:
+        comp._drg("DET-1")
+        comp._drg("DET-4")
+        out = []
+        for p, k in _by_status(path, status):
+            p.status = V.STATUSES[k]
+            if k not in (V.SUCCESS, V.PENDING):
+                out.append(p.fail("DET-1", f"{DETACH[side]} returns {V.STATUSES[k]}", pos))
+                continue
+            for lab, q in comp._split_state(p, sv, ("IN_CALLBACK", "COMPLETED_EARLY")).items():
+                if k == V.SUCCESS and lab == "IN_CALLBACK":
+                    q.set(sv, comp.val(sv, "DONE"))
+                elif k == V.SUCCESS:
+                    q.fail("DET-4", f"{DETACH[side]} returns STATUS_SUCCESS but the detach was "
+                           "already completed with " + V.COMPLETE[side], pos)
+                else:
+                    q.set(sv, comp.val(sv, "PENDING" if lab == "IN_CALLBACK" else "DONE"))
+                    q.set(pend, E.TRUE)
+                out.append(q)
+        return out
+
+    return hook
+
+
+def _cleanup_exit(comp: Compiler, b: BindingInst, side: str):
+    bv = comp.bvars[b.id]
+    other = "provider" if side == "client" else "client"
+
+    def hook(path: Path, status: Expr, pos: A.Pos) -> list[Path]:
+        path.set(bv.clean[side], comp.val(bv.clean[side], "DONE"))
+        last, first = path.split(comp.is_(bv.clean[other], "DONE", path))
+        out = []
+        if first is not None:
+            out.append(first)
+        if last is not None:
+            last.set(bv.phase, comp.val(bv.phase, "GONE"))
+            reset_binding(comp, b, last)
+            last.notes.append(f"binding {b.name} is GONE")
+            out.append(last)
+        return out
+
+    return hook
+
+
+# -- what NMR and the OS do -------------------------------------------------------------------------
+def _environment(comp: Compiler) -> None:
+    design = comp.design
+    rd = comp.rd
+    for d in design.drivers:
+        st = comp.drv_state[d.id]
+        slot = comp.main[d.id]
+        if (d.id, "Unload") in comp.entries:
+            comp.env_action(
+                f"OS calls {d.name} Unload",
+                comp.is_(st, "LOADED"),
+                {st: comp.val(st, "UNLOADING"), slot.pc: _c(comp.entries[(d.id, "Unload")])},
+                {"actor": "OS", "text": f"calls {d.name} Unload", "kind": "call",
+                 "callee": d.name, "routine": "Unload"},
+            )
+        for t in d.decl.tasks:
+            keys = [k for k in comp.tasks if k[0] == d.id and k[1] == t.name]
+            for key in keys:
+                tslot = comp.tasks[key]
+                guard = [E.eq(rd(tslot.pc), _c(0))]
+                upd = {tslot.pc: _c(comp.entries[key])}
+                scope = Scope(d)
+                bname = None
+                if len(key) == 4:
+                    b = design.bindings[key[2]]
+                    scope = Scope(d, b, key[3])
+                    bname = b.name
+                if t.kind == "workitem":
+                    q = comp.queued[key]
+                    guard.append(E.eq(rd(q), _c(1)))
+                    upd[q] = E.FALSE
+                    who = f"work item {t.name}"
+                else:
+                    guard.append(comp.is_in(st, ("LOADED", "UNLOADING")))
+                    if bname is not None:
+                        guard.append(comp.is_in(comp.bvars[key[2]].phase, ("HALF_ATTACHED", "LIVE",
+                                                                           "DETACHING", "CLEANUP")))
+                    who = f"task {t.name}"
+                if t.when is not None:
+                    rc = RoutineCompiler(comp, tslot, t.name, (), scope, lambda p, s, q: [],
+                                         _c(0), t.pos)
+                    guard.append(rc.cond(t.when, Path()))
+                where = f" for {bname}" if bname else ""
+                comp.env_action(
+                    f"{d.name} {who} starts{where}", E.and_(*guard), upd,
+                    {"actor": "OS", "text": f"starts {d.name} {who}{where}", "kind": "call",
+                     "callee": d.name, "routine": t.name, "binding": bname, "pos": t.pos},
+                )
+    for b in design.bindings:
+        _binding_env(comp, b)
+    for r in design.regs:
+        rs = comp.reg_state[r.id]
+        terminal = [comp.is_in(comp.bvars[b.id].phase, V.TERMINAL_PHASES) for b in r.bindings]
+        comp.env_action(
+            f"NMR: deregistration of {r.name} complete",
+            E.and_(comp.is_(rs, "DEREG_PENDING"), *terminal),
+            {rs: comp.val(rs, "DRAINED")},
+            {"text": f"deregistration of {r.name} is complete (DRAINED)", "kind": "nmr"},
+        )
+
+
+def _binding_env(comp: Compiler, b: BindingInst) -> None:
+    bv = comp.bvars[b.id]
+    cs, ps = comp.reg_state[b.client.id], comp.reg_state[b.provider.id]
+    phase = bv.phase
+    cdrv, pdrv = b.client.driver.name, b.provider.driver.name
+    comp.env_action(
+        f"NMR offers {b.name}",
+        E.and_(comp.is_(phase, "NONE"), comp.is_(cs, "ACTIVE"), comp.is_(ps, "ACTIVE")),
+        {phase: comp.val(phase, "OFFERED"),
+         bv.slot["client"].pc: _c(comp.entries[(b.id, "ClientAttachProvider")])},
+        {"text": f"calls {cdrv} ClientAttachProvider(binding {b.name})", "kind": "callback",
+         "callee": cdrv, "routine": "ClientAttachProvider", "binding": b.name},
+    )
+    deregistering = E.or_(comp.is_(cs, "DEREG_PENDING"), comp.is_(ps, "DEREG_PENDING"))
+    for side in SIDES:
+        sv = bv.side[side]
+        drv = cdrv if side == "client" else pdrv
+        comp.env_action(
+            f"NMR calls {DETACH[side]} for {b.name}",
+            E.or_(E.and_(comp.is_(phase, "LIVE"), deregistering),
+                  E.and_(comp.is_(phase, "DETACHING"), comp.is_(sv, "NOT_CALLED"))),
+            {phase: comp.val(phase, "DETACHING"), sv: comp.val(sv, "IN_CALLBACK"),
+             bv.slot[side].pc: _c(comp.entries[(b.id, DETACH[side])])},
+            {"text": f"calls {drv} {DETACH[side]}(binding {b.name})", "kind": "callback",
+             "callee": drv, "routine": DETACH[side], "binding": b.name},
+        )
+    both_done = E.and_(comp.is_(phase, "DETACHING"), comp.is_(bv.side["client"], "DONE"),
+                       comp.is_(bv.side["provider"], "DONE"))
+    has = {s: comp.cleanup_cb[(b.id, s)] for s in SIDES}
+    if any(has.values()):
+        upd = {phase: comp.val(phase, "CLEANUP")}
+        for s in SIDES:
+            upd[bv.clean[s]] = comp.val(bv.clean[s], "NOT_CALLED" if has[s] else "DONE")
+        comp.env_action(
+            f"NMR: both sides of {b.name} detached", both_done, upd,
+            {"text": f"both sides of {b.name} detached; cleanup starts", "kind": "nmr"},
+        )
+        for s in SIDES:
+            if not has[s]:
+                continue
+            drv = cdrv if s == "client" else pdrv
+            comp.env_action(
+                f"NMR calls {CLEANUP[s]} for {b.name}",
+                E.and_(comp.is_(phase, "CLEANUP"), comp.is_(bv.clean[s], "NOT_CALLED")),
+                {bv.clean[s]: comp.val(bv.clean[s], "RUNNING"),
+                 bv.slot[s].pc: _c(comp.entries[(b.id, CLEANUP[s])])},
+                {"text": f"calls {drv} {CLEANUP[s]}(binding {b.name})", "kind": "callback",
+                 "callee": drv, "routine": CLEANUP[s], "binding": b.name},
+            )
+    else:
+        p = Path()
+        p.set(phase, comp.val(phase, "GONE"))
+        reset_binding(comp, b, p)
+        comp.env_action(
+            f"NMR: {b.name} gone", both_done, p.env,
+            {"text": f"both sides of {b.name} detached; no cleanup callbacks; binding GONE",
+             "kind": "nmr"},
+        )

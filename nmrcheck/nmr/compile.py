@@ -1,0 +1,690 @@
+"""Compile an elaborated design into the IR: the NMR state machines, the drivers' routines as
+threads, and the NMR obligations as properties (nmr-semantics.md §3, §5, §7)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from nmrcheck.errors import Finding, InputError
+from nmrcheck.ir import INVARIANT, Action, Property, Slot, TransitionSystem
+from nmrcheck.ir import expr as E
+from nmrcheck.ir.expr import Expr
+from nmrcheck.lang import ast as A
+from nmrcheck.nmr import vocab as V
+from nmrcheck.nmr.design import BindingInst, Design, DriverInst, RegInst, suggest
+from nmrcheck.nmr.paths import BOOL, Path, Ty
+from nmrcheck.nmr.routines import STATUS_TY, AttachWait, RoutineCompiler, Scope
+from nmrcheck.nmr.unparse import unparse
+
+MAX_INT_SPAN = 1 << 16
+ATTACHED_PHASES = ("HALF_ATTACHED", "LIVE", "DETACHING", "CLEANUP")
+
+
+def _c(v: int) -> Expr:
+    return E.const(v)
+
+
+@dataclass
+class SlotInfo:
+    """A thread of control while it is being compiled."""
+
+    id: int
+    owner: str  # who runs here, e.g. "Client[1]" or "Client[1].Cli~P.Prov/client"
+    actor: str  # the driver instance
+    pc: int
+    binding: str | None = None
+    idle: int = 0
+    labels: list[str] = field(default_factory=lambda: ["idle"])
+    positions: list[A.Pos | None] = field(default_factory=lambda: [None])
+
+    def new_pc(self, label: str, pos: A.Pos | None) -> int:
+        self.labels.append(label)
+        self.positions.append(pos)
+        return len(self.labels) - 1
+
+
+@dataclass
+class BindingVars:
+    phase: int
+    side: dict[str, int]  # detach state per side
+    pend: dict[str, int]  # the side's callback returned STATUS_PENDING
+    clean: dict[str, int]  # cleanup state per side
+    attach_ret: int
+    slot: dict[str, SlotInfo]
+    user: dict[tuple[str, str], int] = field(default_factory=dict)  # (side, name) -> var
+
+
+class Compiler:
+    """Builds the TransitionSystem of one design. Use :func:`compile_design`."""
+
+    def __init__(self, design: Design):
+        self.design = design
+        self.ts = TransitionSystem()
+        self.findings: list[Finding] = []
+        self.fault_labels = ["none"]
+        self.fault_meta: dict[str, dict[str, Any]] = {}
+        self.ts.add_var("fault", 0, 0, 0, labels=["none"])
+        self.fault = 0  # the index of the fault variable
+        self.slots: list[SlotInfo] = []
+        self.var_ty: dict[int, Ty] = {}
+        self.drv_state: dict[int, int] = {}
+        self.main: dict[int, SlotInfo] = {}
+        self.dvars: dict[tuple[int, str], int] = {}
+        self.locks: dict[tuple[int, str], int] = {}
+        self.block: dict[tuple[int, str, str], int] = {}  # binding locks (binding, side, name)
+        self.reg_state: dict[int, int] = {}
+        self.reg_unload: dict[int, int] = {}
+        self.bvars: dict[int, BindingVars] = {}
+        self.tasks: dict[tuple, SlotInfo] = {}
+        self.queued: dict[tuple, int] = {}
+        self.entries: dict[tuple, int] = {}
+        self.cleanup_cb: dict[tuple[int, str], bool] = {}
+        self.flags: dict[str, int] = {}  # obligation -> sticky violation variable
+
+    # -- helpers used by routine compilation ---------------------------------------------------
+    def fail(self, pos: A.Pos | None, msg: str) -> None:
+        if pos is None:
+            self.findings.append(Finding(self.design.model.pos.file, 0, 0, msg))
+        else:
+            self.findings.append(Finding(pos.file, pos.line, pos.col, msg))
+
+    def new_var(self, name: str, ty: Ty, init: int) -> int:
+        labels = ty.labels if ty.kind == "enum" else None
+        typ = E.BOOL if ty.kind == "bool" else E.INT
+        self.ts.add_var(name, ty.lo, ty.hi, init, type=typ, labels=labels)
+        idx = len(self.ts.vars) - 1
+        self.var_ty[idx] = ty
+        return idx
+
+    def _enum(self, name: str, labels: tuple[str, ...], init: str | None = None) -> int:
+        ty = Ty("enum", 0, len(labels) - 1, labels)
+        return self.new_var(name, ty, labels.index(init) if init else 0)
+
+    def _bool(self, name: str) -> int:
+        return self.new_var(name, BOOL, 0)
+
+    def rd(self, idx: int, path: Path | None = None) -> Expr:
+        """Variable ``idx`` as of the start of the step, or as ``path`` has set it so far."""
+        if path is not None and idx in path.env:
+            return path.env[idx]
+        return E.var(idx, self.ts.vars[idx].type)
+
+    def is_(self, idx: int, label: str, path: Path | None = None) -> Expr:
+        return E.eq(self.rd(idx, path), _c(self.ts.vars[idx].labels.index(label)))
+
+    def is_in(self, idx: int, labels: tuple[str, ...], path: Path | None = None) -> Expr:
+        lab = self.ts.vars[idx].labels
+        return E.in_(self.rd(idx, path), [lab.index(x) for x in labels])
+
+    def val(self, idx: int, label: str) -> Expr:
+        return _c(self.ts.vars[idx].labels.index(label))
+
+    def fault_code(self, key: str, meta: dict[str, Any]) -> int:
+        if key not in self.fault_meta:
+            self.fault_labels.append(key)
+            self.fault_meta[key] = meta
+        return self.fault_labels.index(key)
+
+    def flag_var(self, code: str) -> int:
+        """The sticky variable that records a violation of ``code`` that does not halt."""
+        idx = self.flags.get(code)
+        if idx is None:
+            idx = self._bool(f"violated.{code}")
+            self.flags[code] = idx
+        return idx
+
+    def type_of(self, t: A.TypeRef) -> Ty:
+        if t.kind == "bool":
+            return BOOL
+        if t.kind == "status":
+            return STATUS_TY
+        if t.kind == "int":
+            if t.lo > t.hi:
+                self.fail(t.pos, f"empty range {t.lo}..{t.hi}")
+                return Ty("int", t.lo, t.lo)
+            if t.hi - t.lo > MAX_INT_SPAN:
+                self.fail(t.pos, f"range {t.lo}..{t.hi} is too large (at most {MAX_INT_SPAN} values)")
+                return Ty("int", t.lo, t.lo)
+            return Ty("int", t.lo, t.hi)
+        if len(set(t.labels)) != len(t.labels):
+            self.fail(t.pos, "an enum label is repeated")
+        return Ty("enum", 0, len(t.labels) - 1, t.labels)
+
+    def const_value(self, node: A.Node, ty: Ty) -> int:
+        """The value of an initializer (a literal of the variable's type)."""
+        v: int | None = None
+        if isinstance(node, A.Num) and ty.kind == "int":
+            v = node.value
+        elif isinstance(node, A.Unary) and node.op == "-" and isinstance(node.arg, A.Num):
+            v = -node.arg.value if ty.kind == "int" else None
+        elif isinstance(node, A.BoolLit) and ty.kind == "bool":
+            v = int(node.value)
+        elif isinstance(node, A.Name) and ty.kind == "enum" and node.id in ty.labels:
+            v = ty.labels.index(node.id)
+        if v is None:
+            self.fail(node.pos, f"initial value must be a constant of type {ty}")
+            return ty.lo
+        if not ty.lo <= v <= ty.hi:
+            self.fail(node.pos, f"initial value {v} is outside {ty.lo}..{ty.hi}")
+            return ty.lo
+        return v
+
+    def lookup_var(self, scope: Scope, name: str) -> tuple[int, Ty] | None:
+        if scope.binding is not None:
+            bv = self.bvars[scope.binding.id]
+            idx = bv.user.get((scope.side, name))
+            if idx is not None:
+                return idx, self.var_ty[idx]
+        idx = self.dvars.get((scope.driver.id, name))
+        if idx is not None:
+            return idx, self.var_ty[idx]
+        return None
+
+    def var_names(self, scope: Scope) -> list[str]:
+        return [v.name for v in scope.driver.decl.vars]
+
+    # -- expressions ------------------------------------------------------------------------------
+    def expr(self, node: A.Node, rc: RoutineCompiler, path: Path, want: Ty | None) -> tuple[Expr, Ty]:
+        if isinstance(node, A.Num):
+            return _c(node.value), Ty("int", node.value, node.value)
+        if isinstance(node, A.BoolLit):
+            return E.const(node.value), BOOL
+        if isinstance(node, A.Name):
+            return self._name(node, rc, path, want)
+        if isinstance(node, A.Unary):
+            if node.op == "!":
+                e, _ = self._typed(node.arg, rc, path, BOOL)
+                return E.not_(e), BOOL
+            e, _ = self._typed(node.arg, rc, path, Ty("int"))
+            return E.sub(_c(0), e), Ty("int")
+        if isinstance(node, A.Binary):
+            return self._binary(node, rc, path)
+        if isinstance(node, A.Member):
+            e, ty = self.expr(node.arg, rc, path, None)
+            if ty.kind != "enum":
+                self.fail(node.pos, "'in {...}' needs an enum or NTSTATUS value")
+                return E.FALSE, BOOL
+            vals = []
+            for lab in node.labels:
+                if lab.id not in ty.labels:
+                    self.fail(lab.pos, f"{lab.id!r} is not a value of {ty}{suggest(lab.id, ty.labels)}")
+                else:
+                    vals.append(ty.labels.index(lab.id))
+            return E.in_(e, vals), BOOL
+        if isinstance(node, A.Call):
+            self.fail(node.pos, f"{node.func}(...) is a statement; assign its result: x = {node.func}(...)")
+        elif isinstance(node, A.Str):
+            self.fail(node.pos, "a string is allowed only as the message of error() or assert()")
+        elif isinstance(node, A.Quant):
+            self.fail(node.pos, f"'{node.kind}' is allowed in specs, not in model code")
+        else:
+            self.fail(node.pos, f"'{unparse(node)}' is not allowed in model code")
+        return E.FALSE, BOOL
+
+    def _typed(self, node: A.Node, rc: RoutineCompiler, path: Path, want: Ty) -> tuple[Expr, Ty]:
+        e, ty = self.expr(node, rc, path, want)
+        if ty.kind != want.kind:
+            self.fail(node.pos, f"expected {want.kind}, found {ty}")
+        return e, ty
+
+    def _label_like(self, node: A.Node, rc: RoutineCompiler) -> bool:
+        return (
+            isinstance(node, A.Name)
+            and node.id not in rc.scope.locals
+            and self.lookup_var(rc.scope, node.id) is None
+        )
+
+    def _binary(self, n: A.Binary, rc: RoutineCompiler, path: Path) -> tuple[Expr, Ty]:
+        op = n.op
+        if op in ("&&", "||", "=>"):
+            a, _ = self._typed(n.left, rc, path, BOOL)
+            b, _ = self._typed(n.right, rc, path, BOOL)
+            return {"&&": E.and_, "||": E.or_, "=>": E.implies}[op](a, b), BOOL
+        if op in ("+", "-"):
+            a, _ = self._typed(n.left, rc, path, Ty("int"))
+            b, _ = self._typed(n.right, rc, path, Ty("int"))
+            return (E.add(a, b) if op == "+" else E.sub(a, b)), Ty("int")
+        if op in ("<", "<=", ">", ">="):
+            a, _ = self._typed(n.left, rc, path, Ty("int"))
+            b, _ = self._typed(n.right, rc, path, Ty("int"))
+            return {"<": E.lt, "<=": E.le, ">": E.gt, ">=": E.ge}[op](a, b), BOOL
+        # == and !=: type the side that is not a bare label first
+        if self._label_like(n.left, rc) and not self._label_like(n.right, rc):
+            b, tb = self.expr(n.right, rc, path, None)
+            a, ta = self.expr(n.left, rc, path, tb)
+        else:
+            a, ta = self.expr(n.left, rc, path, None)
+            b, tb = self.expr(n.right, rc, path, ta)
+        if ta.kind != tb.kind or (ta.kind == "enum" and ta.labels != tb.labels):
+            self.fail(n.pos, f"cannot compare {ta} with {tb}")
+        e = E.eq(a, b)
+        return (e if op == "==" else E.not_(e)), BOOL
+
+    def _name(self, node: A.Name, rc: RoutineCompiler, path: Path, want: Ty | None) -> tuple[Expr, Ty]:
+        name = node.id
+        if name in rc.scope.locals:
+            idx, ty, _ = rc.scope.locals[name]
+            return path.read(idx, self.ts.vars[idx].type), ty
+        found = self.lookup_var(rc.scope, name)
+        if found is not None:
+            idx, ty = found
+            return path.read(idx, self.ts.vars[idx].type), ty
+        if want is not None and want.kind == "enum" and name in want.labels:
+            return _c(want.labels.index(name)), want
+        if name in V.STATUSES:
+            return _c(V.STATUSES.index(name)), STATUS_TY
+        for v in rc.scope.driver.decl.vars:
+            if v.type.kind == "enum" and name in v.type.labels:
+                ty = self.type_of(v.type)
+                return _c(ty.labels.index(name)), ty
+        options = list(rc.scope.locals) + self.var_names(rc.scope) + list(V.STATUSES)
+        self.fail(node.pos, f"unknown name {name!r}{suggest(name, options)}")
+        return E.FALSE, want or BOOL
+
+    # -- built-in statements ----------------------------------------------------------------------
+    def builtin(self, rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Path, object]]:
+        f, args = call.func, call.args
+        text = unparse(call)
+        if f in ("assert", "error"):
+            want = (1, 2) if f == "assert" else (0, 1)
+            if len(args) not in want:
+                self.fail(call.pos, f"{f}() takes {' or '.join(map(str, want))} arguments")
+                return []
+            msg_node = args[-1] if (f == "error" and args) or len(args) == 2 else None
+            if msg_node is not None and not isinstance(msg_node, A.Str):
+                self.fail(msg_node.pos, f"the message of {f}() must be a string")
+                return []
+            msg = msg_node.value if isinstance(msg_node, A.Str) else ""
+            key = f"{f}@{call.pos.file}:{call.pos.line}"
+            what = "assertion" if f == "assert" else "error()"
+            self.fault_code(key, {"kind": f, "pos": call.pos, "message": msg,
+                                  "text": f"{what} at line {call.pos.line} never fails"
+                                  + (f": {msg}" if msg else "")})
+            if f == "error":
+                path.notes.append(text)
+                return [(path.fail(key, f"error: {msg}" if msg else "error()", call.pos), "fault")]
+            cond = rc.cond(args[0], path)
+            ok, bad = path.split(cond)
+            out: list[tuple[Path, object]] = []
+            if ok is not None:
+                ok.notes.append(text)
+                out.append((ok, "next"))
+            if bad is not None:
+                bad.notes.append(text)
+                detail = f"assertion failed: {unparse(args[0])}" + (f" ({msg})" if msg else "")
+                out.append((bad.fail(key, detail, call.pos), "fault"))
+            return out
+        if len(args) != 1 or not isinstance(args[0], A.Name):
+            self.fail(call.pos, f"{f}() takes one name")
+            return []
+        name = args[0].id
+        if f in ("acquire", "release"):
+            idx = self._lock(rc.scope, name)
+            if idx is None:
+                self.fail(args[0].pos, f"unknown lock {name!r}")
+                return []
+            me = _c(rc.slot.id + 1)
+            held = path.read(idx, E.INT)
+            if f == "acquire":
+                ok, _ = path.split(E.eq(held, _c(0)))
+                if ok is None:
+                    return []
+                ok.set(idx, me)
+                ok.notes.append(text)
+                return [(ok, "next")]
+            key = "lock"
+            self.fault_code(key, {"kind": "lock", "text": "a lock is released only by its holder"})
+            ok, bad = path.split(E.eq(held, me))
+            out = []
+            if ok is not None:
+                ok.set(idx, _c(0))
+                ok.notes.append(text)
+                out.append((ok, "next"))
+            if bad is not None:
+                bad.notes.append(text)
+                out.append((bad.fail(key, f"release of lock {name!r}, which this thread does not hold",
+                                     call.pos), "fault"))
+            return out
+        # queue(W)
+        q = self._queue_var(rc.scope, name)
+        if q is None:
+            self.fail(args[0].pos, f"unknown work item {name!r} (declare it with 'workitem')")
+            return []
+        path.set(q, E.TRUE)
+        path.notes.append(text)
+        return [(path, "next")]
+
+    def _lock(self, scope: Scope, name: str) -> int | None:
+        if scope.binding is not None:
+            idx = self.block.get((scope.binding.id, scope.side, name))
+            if idx is not None:
+                return idx
+        return self.locks.get((scope.driver.id, name))
+
+    def _queue_var(self, scope: Scope, name: str) -> int | None:
+        if scope.binding is not None:
+            q = self.queued.get((scope.driver.id, name, scope.binding.id, scope.side))
+            if q is not None:
+                return q
+        return self.queued.get((scope.driver.id, name))
+
+    # -- NMR API calls --------------------------------------------------------------------------
+    def _reg_arg(self, rc: RoutineCompiler, call: A.Call, role: str | None) -> RegInst | None:
+        if len(call.args) != 1 or not isinstance(call.args[0], A.Name):
+            self.fail(call.pos, f"{call.func} takes one registration name")
+            return None
+        name = call.args[0].id
+        for r in rc.scope.driver.regs:
+            if r.decl.name == name:
+                if role is not None and r.role != role:
+                    other = "client" if role == "provider" else "provider"
+                    self.fail(call.args[0].pos, f"{name!r} is a {other} registration; "
+                              f"{call.func} needs a {role} registration")
+                    return None
+                return r
+        regs = [r.decl.name for r in rc.scope.driver.regs]
+        self.fail(call.args[0].pos, f"unknown registration {name!r}{suggest(name, regs)}")
+        return None
+
+    def _drg(self, key: str) -> int:
+        o = V.OBLIGATIONS[key]
+        return self.fault_code(key, {"kind": "obligation", "section": o.section, "text": o.text})
+
+    def nmr_call(
+        self, rc: RoutineCompiler, call: A.Call, path: Path, target: str | None, top: bool
+    ) -> list[tuple[Path, object]]:
+        f = call.func
+        text = unparse(call)
+        role = next((r for r, fn in V.REGISTER.items() if fn == f), None)
+        if role is not None:
+            reg = self._reg_arg(rc, call, role)
+            if reg is None:
+                return []
+            return self._register(rc, reg, path, target, text, call.pos)
+        role = next((r for r, fn in V.DEREGISTER.items() if fn == f), None)
+        if role is not None:
+            reg = self._reg_arg(rc, call, role)
+            if reg is None:
+                return []
+            return self._deregister(rc, reg, path, target, text, call.pos)
+        role = next((r for r, fn in V.WAIT.items() if fn == f), None)
+        if role is not None:
+            reg = self._reg_arg(rc, call, role)
+            if reg is None:
+                return []
+            if not top:
+                self.fail(call.pos, f"{f} blocks; it cannot be inside an atomic block")
+                return []
+            return self._wait(rc, reg, path, target, text, call.pos)
+        if f == V.ATTACH_CALL:
+            return self._attach_call(rc, call, path, target, top)
+        role = next(r for r, fn in V.COMPLETE.items() if fn == f)
+        return self._complete(rc, call, role, path, target, text)
+
+    def _split_state(self, path: Path, idx: int, labels: tuple[str, ...]) -> dict[str, Path]:
+        """Fork ``path`` on each listed value of the enum variable ``idx``."""
+        out: dict[str, Path] = {}
+        cur = self.rd(idx, path)
+        for lab in labels:
+            yes, _ = path.split(E.eq(cur, self.val(idx, lab)))
+            if yes is not None:
+                out[lab] = yes
+        return out
+
+    def _register(self, rc, reg: RegInst, path, target, text, pos):
+        self._drg_reg5()
+        st = self.reg_state[reg.id]
+        out = []
+        for lab, p in self._split_state(path, st, V.REG_STATES).items():
+            if lab in ("NONE", "CLOSED"):
+                p.set(st, self.val(st, "ACTIVE"))
+                for b in reg.bindings:
+                    p.set(self.bvars[b.id].phase, self.val(self.bvars[b.id].phase, "NONE"))
+                rc.assign_result(p, target, V.SUCCESS)
+                p.notes.append(f"{text} -> STATUS_SUCCESS")
+                p.status = "STATUS_SUCCESS"
+                out.append((p, "next"))
+            else:
+                p.notes.append(text)
+                out.append((p.fail("REG-5", f"{reg.name} is registered again while {lab}", pos),
+                            "fault"))
+        return out
+
+    def _drg_reg5(self) -> None:
+        self._drg("REG-5")
+
+    def _deregister(self, rc, reg: RegInst, path, target, text, pos):
+        self._drg("DRG-4")
+        st = self.reg_state[reg.id]
+        out = []
+        why = {"NONE": "was never registered", "DEREG_PENDING": "is already deregistering",
+               "DRAINED": "is already deregistered", "CLOSED": "is closed (its handle is dead)"}
+        for lab, p in self._split_state(path, st, V.REG_STATES).items():
+            if lab == "ACTIVE":
+                p.set(st, self.val(st, "DEREG_PENDING"))
+                p.set(self.reg_unload[reg.id], E.const(rc.routine == "Unload"))
+                rc.assign_result(p, target, V.PENDING)
+                p.notes.append(f"{text} -> STATUS_PENDING")
+                p.status = "STATUS_PENDING"
+                out.append((p, "next"))
+            else:
+                p.notes.append(text)
+                out.append((p.fail("DRG-4", f"{text}: {reg.name} {why[lab]}", pos), "fault"))
+        return out
+
+    def _wait(self, rc, reg: RegInst, path, target, text, pos):
+        self._drg("DRG-3")
+        self._drg("DRG-4")
+        st = self.reg_state[reg.id]
+        out = []
+        for lab, p in self._split_state(path, st, V.REG_STATES).items():
+            if lab == "DRAINED":
+                p.set(st, self.val(st, "CLOSED"))
+                rc.assign_result(p, target, V.SUCCESS)
+                p.notes.append(f"{text} -> STATUS_SUCCESS")
+                p.status = "STATUS_SUCCESS"
+                out.append((p, "next"))
+            elif lab == "ACTIVE":
+                # R5: returns STATUS_INVALID_PARAMETER and changes nothing
+                rc.assign_result(p, target, V.INVALID_PARAMETER)
+                p.notes.append(f"{text} -> STATUS_INVALID_PARAMETER")
+                p.status = "STATUS_INVALID_PARAMETER"
+                p.flag("DRG-3", f"{text} before {V.DEREGISTER[reg.role]}", pos)
+                out.append((p, "next"))
+            elif lab in ("NONE", "CLOSED"):
+                p.notes.append(text)
+                why = "was never registered" if lab == "NONE" else "is already closed"
+                out.append((p.fail("DRG-4", f"{text}: {reg.name} {why}", pos), "fault"))
+            # DEREG_PENDING: the call blocks until NMR marks the registration DRAINED
+        return out
+
+    def _attach_call(self, rc: RoutineCompiler, call: A.Call, path, target, top):
+        if rc.routine != "ClientAttachProvider" or rc.scope.binding is None:
+            self.fail(call.pos, "NmrClientAttachProvider may be called only inside ClientAttachProvider")
+            return []
+        if not top:
+            self.fail(call.pos, "NmrClientAttachProvider runs the provider's attach; "
+                      "it cannot be inside an atomic block")
+            return []
+        if call.args and not (len(call.args) == 1 and isinstance(call.args[0], A.Name)
+                              and call.args[0].id == "binding"):
+            self.fail(call.pos, "NmrClientAttachProvider takes no argument (or 'binding')")
+            return []
+        b = rc.scope.binding
+        bv = self.bvars[b.id]
+        self._drg("ATT-3")
+        out = []
+        for lab, p in self._split_state(path, bv.phase, ("OFFERED", "HALF_ATTACHED")).items():
+            if lab == "OFFERED":
+                p.set(bv.phase, self.val(bv.phase, "PROVIDER_ATTACHING"))
+                p.set(bv.slot["provider"].pc, _c(self.entries[(b.id, "ProviderAttachClient")]))
+                p.notes.append(f"{V.ATTACH_CALL}(binding {b.name}): NMR calls "
+                               f"{b.provider.driver.name} ProviderAttachClient")
+                out.append((p, AttachWait(call, target, None)))
+            else:
+                p.notes.append(V.ATTACH_CALL)
+                out.append((p.fail("ATT-3", "NmrClientAttachProvider called again after it succeeded",
+                                   call.pos), "fault"))
+        return out
+
+    def attach_return(self, rc: RoutineCompiler, key: AttachWait) -> list[tuple[Path, object]]:
+        """The step in which NmrClientAttachProvider returns the provider's status."""
+        bv = self.bvars[rc.scope.binding.id]
+        out: list[tuple[Path, object]] = []
+        base, _ = Path().split(E.not_(self.is_(bv.phase, "PROVIDER_ATTACHING")))
+        for k, status in enumerate(V.STATUSES):
+            p, _ = base.split(E.eq(self.rd(bv.attach_ret, base), _c(k)))
+            if p is None:
+                continue
+            p.set(bv.attach_ret, _c(0))
+            p.notes.append(f"{V.ATTACH_CALL} -> {status}")
+            p.status = status
+            if key.target == "<return>":
+                for q in rc.exit_hook(p, _c(k), key.call.pos):
+                    q.notes.append(f"return {status}")
+                    out.append((q, "exit"))
+                continue
+            rc.assign_result(p, key.target, k)
+            out.append((p, key.after))
+        return out
+
+    def _complete(self, rc: RoutineCompiler, call: A.Call, role: str, path, target, text):
+        if target is not None:
+            self.fail(call.pos, f"{call.func} returns VOID")
+            return []
+        if len(call.args) != 1 or not isinstance(call.args[0], A.Name):
+            self.fail(call.pos, f"{call.func} takes the binding handle: {call.func}(binding)")
+            return []
+        arg = call.args[0].id
+        if arg != "binding":
+            if any(r.decl.name == arg for r in rc.scope.driver.regs):
+                self._drg("DET-6")
+                path.notes.append(text)
+                msg = f"{text}: passes the registration handle {arg!r}, not the binding handle"
+                return [(path.fail("DET-6", msg, call.pos), "fault")]
+            self.fail(call.args[0].pos, f"{call.func} takes the binding handle 'binding'")
+            return []
+        b, side = rc.scope.binding, rc.scope.side
+        if b is None:
+            self.fail(call.pos, f"{call.func}(binding) needs a binding: call it in a callback "
+                      "or a binding task")
+            return []
+        if side != role:
+            self.fail(call.pos, f"{call.func} completes the {role} side, but this code runs on "
+                      f"the {side} side of {b.name}")
+            return []
+        self._drg("DET-3")
+        self._drg("DET-4")
+        bv = self.bvars[b.id]
+        sv, pend = bv.side[side], bv.pend[side]
+        out = []
+        gone_yes, alive = path.split(self.is_in(bv.phase, ("NONE", "GONE", "REJECTED", "CLEANUP"),
+                                                path))
+        if gone_yes is not None:
+            gone_yes.notes.append(text)
+            out.append((gone_yes.fail("DET-3", f"{text}: the binding is already cleaned up "
+                                      "(its handle is dead)", call.pos), "fault"))
+        if alive is None:
+            return out
+        for lab, p in self._split_state(alive, sv, V.SIDE_STATES).items():
+            p.notes.append(text)
+            if lab == "IN_CALLBACK":
+                p.set(sv, self.val(sv, "COMPLETED_EARLY"))
+                out.append((p, "next"))
+            elif lab == "PENDING":
+                p.set(sv, self.val(sv, "DONE"))
+                out.append((p, "next"))
+            elif lab == "NOT_CALLED":
+                out.append((p.fail("DET-3", f"{text} before NMR called the {side}'s detach "
+                                   "callback", call.pos), "fault"))
+            elif lab == "COMPLETED_EARLY":
+                out.append((p.fail("DET-3", f"{text} called twice", call.pos), "fault"))
+            else:  # DONE: after PENDING and a completion, or after SUCCESS
+                twice, after_success = p.split(E.eq(self.rd(pend, p), _c(1)))
+                if twice is not None:
+                    out.append((twice.fail("DET-3", f"{text} called twice", call.pos), "fault"))
+                if after_success is not None:
+                    out.append((after_success.fail(
+                        "DET-4", f"{text} after the detach callback returned STATUS_SUCCESS",
+                        call.pos), "fault"))
+        return out
+
+    # -- actions ---------------------------------------------------------------------------------
+    def add_step(self, slot: SlotInfo, pc: int, path: Path, routine: str, scope: Scope) -> None:
+        """Record a completed path leaving ``pc`` of ``slot`` as an IR action."""
+        guard = E.and_(E.eq(self.rd(slot.pc), _c(pc)), path.guard)
+        env = dict(path.env)
+        meta: dict[str, Any] = {
+            "actor": slot.actor,
+            "routine": routine,
+            "binding": scope.binding.name if scope.binding else None,
+            "pos": slot.positions[pc] if pc < len(slot.positions) else None,
+            "text": "; ".join(path.notes),
+            "status": path.status,
+        }
+        if path.flags:
+            meta["flags"] = [(code, msg, at) for code, msg, at in path.flags]
+            for code, _msg, _at in path.flags:
+                env[self.flag_var(code)] = E.TRUE
+        if path.fault is not None:
+            code = self.fault_labels.index(path.fault)
+            env = {self.fault: _c(code)}
+            meta["fault"] = path.fault
+            meta["fault_msg"] = path.fault_msg
+            meta["pos"] = path.fault_pos or meta["pos"]
+        if meta["pos"] is None:
+            meta["pos"] = slot.positions[pc]
+        label = f"{slot.owner}: {meta['text']}"
+        self._action(label, guard, env, slot.id, meta)
+
+    def _action(self, label: str, guard: Expr, env: dict[int, Expr], slot: int,
+                meta: dict[str, Any]) -> None:
+        updates = tuple(sorted((i, e) for i, e in env.items() if not (e.op == "var" and e.val == i)))
+        g = E.and_(guard, E.eq(self.rd(self.fault), _c(0)))
+        if g is E.FALSE:
+            return
+        self.ts.actions.append(Action(label, g, updates, slot, meta))
+
+    def env_action(self, label: str, guard: Expr, updates: dict[int, Expr], meta: dict[str, Any]) -> None:
+        meta = {"actor": "NMR", "routine": None, "binding": None, "pos": None, **meta,
+                "text": meta.get("text", label)}
+        self._action(label, guard, updates, -1, meta)
+
+
+def compile_design(design: Design) -> TransitionSystem:
+    """Compile a design to a TransitionSystem; raises InputError with every finding."""
+    from nmrcheck.nmr.build import build
+
+    comp = Compiler(design)
+    build(comp)
+    if comp.findings:
+        raise InputError(sorted(set(comp.findings), key=lambda f: (f.file, f.line, f.col, f.message)))
+    # patch the domains known only now: the fault codes and the program counters
+    ts = comp.ts
+    ts.vars[comp.fault] = dataclasses.replace(
+        ts.vars[comp.fault], hi=len(comp.fault_labels) - 1, labels=tuple(comp.fault_labels)
+    )
+    for s in comp.slots:
+        ts.vars[s.pc] = dataclasses.replace(
+            ts.vars[s.pc], hi=len(s.labels) - 1, labels=tuple(s.labels)
+        )
+    ts.halted = E.not_(E.eq(comp.rd(comp.fault), _c(0)))
+    for code, key in enumerate(comp.fault_labels):
+        if code == 0:
+            continue
+        meta = dict(comp.fault_meta[key])
+        meta.setdefault("kind", "obligation")
+        expr = E.not_(E.eq(comp.rd(comp.fault), _c(code)))
+        if key in comp.flags:
+            expr = E.and_(expr, E.not_(comp.rd(comp.flags[key])))
+        ts.properties.append(Property(key, INVARIANT, expr, meta))
+    ts.slots = [
+        Slot(s.owner, s.pc, s.idle, {"actor": s.actor, "binding": s.binding,
+                                     "positions": tuple(s.positions)})
+        for s in comp.slots
+    ]
+    ts.meta["compiler"] = comp
+    ts.validate()
+    return ts

@@ -1,0 +1,173 @@
+"""The elaborated design: driver instances, their registrations and the possible bindings.
+
+Name and placement checks happen here and are reported as positioned findings.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from nmrcheck.errors import Finding, InputError
+from nmrcheck.lang import ast as A
+from nmrcheck.nmr import vocab as V
+
+
+@dataclass
+class DriverInst:
+    decl: A.DriverDecl
+    index: int  # 1-based instance number
+    id: int  # position among all instances
+    regs: list[RegInst] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.decl.name if self.decl.count == 1 else f"{self.decl.name}[{self.index}]"
+
+
+@dataclass
+class RegInst:
+    decl: A.RegDecl
+    driver: DriverInst
+    id: int
+    bindings: list[BindingInst] = field(default_factory=list)
+
+    @property
+    def role(self) -> str:
+        return self.decl.role
+
+    @property
+    def name(self) -> str:
+        return f"{self.driver.name}.{self.decl.name}"
+
+
+@dataclass
+class BindingInst:
+    client: RegInst
+    provider: RegInst
+    id: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.client.name}~{self.provider.name}"
+
+    def side_reg(self, side: str) -> RegInst:
+        return self.client if side == "client" else self.provider
+
+
+@dataclass
+class Design:
+    model: A.Model
+    drivers: list[DriverInst]
+    regs: list[RegInst]
+    bindings: list[BindingInst]
+
+    def instances_of(self, decl_name: str) -> list[DriverInst]:
+        return [d for d in self.drivers if d.decl.name == decl_name]
+
+
+def suggest(name: str, options: list[str] | tuple[str, ...]) -> str:
+    """A ``; did you mean 'X'?`` suffix when a close option exists."""
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _err(findings: list[Finding], pos: A.Pos, msg: str) -> None:
+    findings.append(Finding(pos.file, pos.line, pos.col, msg))
+
+
+MAX_INSTANCES = 64
+
+
+def elaborate(model: A.Model) -> Design:
+    """Check names and placement, and build the instances; raises InputError."""
+    f: list[Finding] = []
+    npis: dict[str, A.NpiDecl] = {}
+    for n in model.npis:
+        if n.name in npis:
+            _err(f, n.pos, f"NPI {n.name!r} is declared twice")
+        npis[n.name] = n
+    seen_drivers: dict[str, A.DriverDecl] = {}
+    for d in model.drivers:
+        if d.name in seen_drivers:
+            _err(f, d.pos, f"driver {d.name!r} is declared twice")
+        seen_drivers[d.name] = d
+        if not 1 <= d.count <= MAX_INSTANCES:
+            _err(f, d.pos, f"driver {d.name!r}: instance count must be 1..{MAX_INSTANCES}")
+        _check_driver(d, npis, f)
+    if not model.drivers and not f:
+        _err(f, model.pos, "the model declares no driver")
+    if f:
+        raise InputError(f)
+
+    drivers: list[DriverInst] = []
+    regs: list[RegInst] = []
+    for d in model.drivers:
+        for i in range(1, d.count + 1):
+            inst = DriverInst(d, i, len(drivers))
+            drivers.append(inst)
+            for r in d.regs:
+                ri = RegInst(r, inst, len(regs))
+                inst.regs.append(ri)
+                regs.append(ri)
+    bindings: list[BindingInst] = []
+    for c in regs:
+        if c.role != "client":
+            continue
+        for p in regs:
+            if p.role == "provider" and p.decl.npi == c.decl.npi:
+                b = BindingInst(c, p, len(bindings))
+                bindings.append(b)
+                c.bindings.append(b)
+                p.bindings.append(b)
+    return Design(model, drivers, regs, bindings)
+
+
+def _check_driver(d: A.DriverDecl, npis: dict[str, A.NpiDecl], f: list[Finding]) -> None:
+    names: dict[str, A.Node] = {}
+
+    def declare(name: str, node: A.Node, what: str) -> None:
+        if name in names:
+            prev = names[name].pos
+            _err(f, node.pos, f"{what} {name!r} clashes with a name declared at line {prev.line}")
+        names[name] = node
+
+    for r in d.regs:
+        declare(r.name, r, "registration")
+        if r.npi not in npis:
+            _err(f, r.pos, f"unknown NPI {r.npi!r}{suggest(r.npi, list(npis))}")
+    for v in d.vars:
+        declare(v.name, v, "variable")
+    for lk in d.locks:
+        declare(lk.name, lk, "lock")
+    for t in d.tasks:
+        declare(t.name, t, "task")
+    roles = {r.role for r in d.regs}
+    reg_names = {r.name: r for r in d.regs}
+    seen: dict[tuple[str, str | None], A.Routine] = {}
+    for rt in d.routines:
+        if rt.name not in V.ROUTINES:
+            _err(f, rt.pos, f"unknown routine {rt.name!r}{suggest(rt.name, V.ROUTINES)}")
+            continue
+        key = (rt.name, rt.reg)
+        if key in seen:
+            _err(f, rt.pos, f"routine {rt.name} is defined twice")
+        seen[key] = rt
+        role = "client" if rt.name in V.CLIENT_CALLBACKS else (
+            "provider" if rt.name in V.PROVIDER_CALLBACKS else None
+        )
+        if role and role not in roles:
+            _err(f, rt.pos, f"{rt.name} needs a {role} registration in driver {d.name!r}")
+        if rt.reg is not None:
+            if role is None:
+                _err(f, rt.pos, f"{rt.name} is not a binding callback; 'for' does not apply")
+            elif rt.reg not in reg_names:
+                _err(f, rt.pos, f"unknown registration {rt.reg!r}{suggest(rt.reg, list(reg_names))}")
+            elif reg_names[rt.reg].role != role:
+                _err(f, rt.pos, f"{rt.reg!r} is a {reg_names[rt.reg].role} registration")
+    for t in d.tasks:
+        if t.reg is not None:
+            if not t.per_binding:
+                _err(f, t.pos, "'for' applies only to binding tasks")
+            elif t.reg not in reg_names:
+                _err(f, t.pos, f"unknown registration {t.reg!r}{suggest(t.reg, list(reg_names))}")

@@ -1,0 +1,53 @@
+"""Load a model and its specs from files into a checked TransitionSystem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nmrcheck.errors import Finding, InputError
+from nmrcheck.ir import TransitionSystem
+from nmrcheck.lang.parser import parse_model, parse_spec, read_source
+from nmrcheck.nmr.compile import compile_design
+from nmrcheck.nmr.design import elaborate
+from nmrcheck.nmr.specs import compile_spec
+
+BUNDLED_SPECS = Path(__file__).resolve().parents[2] / "specs"
+
+
+def bundled_specs() -> list[str]:
+    """The spec files applied by default (specs/*.spec of the project), relative when near."""
+    out = []
+    for p in sorted(BUNDLED_SPECS.glob("*.spec")):
+        try:
+            out.append(str(p.relative_to(Path.cwd())))
+        except ValueError:
+            out.append(str(p))
+    return out
+
+
+def load_text(text: str, file: str, specs: list[tuple[str, str]] = ()) -> TransitionSystem:
+    """Compile model text and (file, text) specs; raises InputError with positioned findings."""
+    model = parse_model(text, file)
+    design = elaborate(model)
+    ts = compile_design(design)
+    names = {p.name for p in ts.properties}
+    for spec_file, spec_text in specs:
+        spec = parse_spec(spec_text, spec_file)
+        for p in compile_spec(ts, spec):
+            if p.name in names:
+                pos = p.meta["pos"]
+                raise InputError(Finding(pos.file, pos.line, pos.col,
+                                         f"property {p.name!r} is already defined"))
+            names.add(p.name)
+            ts.properties.append(p)
+    ts.meta["model_file"] = file
+    ts.meta["source"] = text
+    return ts
+
+
+def load(model_path: str, spec_paths: list[str] = (), bundled: bool = True) -> TransitionSystem:
+    """Read, parse and compile a model file with the bundled specs and ``spec_paths``."""
+    text = read_source(model_path)
+    files = (bundled_specs() if bundled else []) + list(spec_paths)
+    specs = [(f, read_source(f)) for f in files]
+    return load_text(text, model_path, specs)

@@ -1,0 +1,419 @@
+"""Compile a routine body (for one driver instance, or one binding side) into IR actions.
+
+Control rests between statements; every statement is one atomic step, except ``if``, whose
+condition is read in the same step as the first statement of the branch it takes. An
+``atomic`` block is one step. ``while`` tests its condition in a step of its own. Within a
+step the statements run symbolically over paths (see nmrcheck.nmr.paths).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from nmrcheck.errors import Finding, InputError
+from nmrcheck.ir import expr as E
+from nmrcheck.ir.expr import Expr
+from nmrcheck.lang import ast as A
+from nmrcheck.nmr import vocab as V
+from nmrcheck.nmr.design import BindingInst, DriverInst, suggest
+from nmrcheck.nmr.paths import BOOL, Path, Ty
+from nmrcheck.nmr.unparse import unparse
+
+if TYPE_CHECKING:
+    from nmrcheck.nmr.compile import Compiler, SlotInfo
+
+STATUS_TY = Ty("enum", 0, len(V.STATUSES) - 1, V.STATUSES, "NTSTATUS")
+
+# A position in a routine body: statement list, index, and where control goes after the list.
+# None is the routine's end.
+
+
+@dataclass(frozen=True)
+class Position:
+    stmts: tuple[A.Node, ...]
+    index: int
+    cont: Position | None
+
+
+@dataclass(frozen=True)
+class AttachWait:
+    """Control rests here while NmrClientAttachProvider runs the provider's attach."""
+
+    call: A.Call
+    target: str | None  # a local that receives the status, or "<return>"
+    after: Position | None
+
+
+ExitHook = Callable[[Path, Expr, A.Pos], list[Path]]
+
+
+@dataclass
+class Scope:
+    """What names mean inside one routine instance."""
+
+    driver: DriverInst
+    binding: BindingInst | None = None
+    side: str | None = None  # the driver's side of the binding
+    locals: dict[str, tuple[int, Ty, int]] = field(default_factory=dict)
+
+
+class RoutineCompiler:
+    """Compiles one routine of one instance onto a slot."""
+
+    def __init__(
+        self,
+        comp: Compiler,
+        slot: SlotInfo,
+        routine: str,
+        body: tuple[A.Node, ...],
+        scope: Scope,
+        exit_hook: ExitHook,
+        default_status: Expr,
+        pos: A.Pos,
+    ):
+        self.c = comp
+        self.slot = slot
+        self.routine = routine
+        self.body = body
+        self.scope = scope
+        self.exit_hook = exit_hook
+        self.default_status = default_status
+        self.pos = pos
+        self.pcs: dict[object, int] = {}
+        self.todo: list[object] = []
+        self.implicit_locals: dict[str, A.Node] = {}
+        self._collect_locals(body)
+
+    # -- locals --------------------------------------------------------------------------
+    def _collect_locals(self, stmts: tuple[A.Node, ...]) -> None:
+        for s in stmts:
+            if isinstance(s, A.LocalDecl):
+                self._declare_local(s.name, self.c.type_of(s.type), s.init, s.pos)
+            elif isinstance(s, A.Assign) and isinstance(s.value, A.Call):
+                if s.value.func in V.NMR_CALLS and not self._known(s.target):
+                    self.implicit_locals.setdefault(s.target, s)
+            for sub in _children(s):
+                self._collect_locals(sub)
+        for name, node in list(self.implicit_locals.items()):
+            if name not in self.scope.locals and not self._known(name):
+                self._declare_local(name, STATUS_TY, None, node.pos)
+
+    def _known(self, name: str) -> bool:
+        return name in self.scope.locals or self.c.lookup_var(self.scope, name) is not None
+
+    def _declare_local(self, name: str, ty: Ty, init: A.Node | None, pos: A.Pos) -> None:
+        if name in self.scope.locals:
+            self.c.fail(pos, f"local {name!r} is declared twice in {self.routine}")
+            return
+        init_val = self.c.const_value(init, ty) if init is not None else ty.lo
+        vname = f"{self.slot.owner}.{self.routine}.{name}"
+        idx = self.c.new_var(vname, ty, init_val)
+        self.scope.locals[name] = (idx, ty, init_val)
+
+    # -- control ---------------------------------------------------------------------------
+    def compile(self) -> int:
+        """Compile the routine; returns its entry pc."""
+        start = self._norm(Position(self.body, 0, None))
+        entry = self._pc_of(start, is_entry=True)
+        while self.todo:
+            key = self.todo.pop()
+            self._emit_rest_point(key)
+        return entry
+
+    def _norm(self, pos: Position | None) -> Position | None:
+        while pos is not None and pos.index >= len(pos.stmts):
+            pos = pos.cont
+        return pos
+
+    def _pc_of(self, key: object, is_entry: bool = False) -> int:
+        pc = self.pcs.get(key)
+        if pc is None:
+            stmt_pos = self._where(key)
+            label = f"{self.routine}: {self._describe_rest(key)}"
+            pc = self.slot.new_pc(label, stmt_pos)
+            self.pcs[key] = pc
+            self.todo.append(key)
+        return pc
+
+    def _where(self, key: object) -> A.Pos:
+        if isinstance(key, AttachWait):
+            return key.call.pos
+        if isinstance(key, Position):
+            return key.stmts[key.index].pos
+        return self.pos
+
+    def _describe_rest(self, key: object) -> str:
+        if isinstance(key, AttachWait):
+            return "in NmrClientAttachProvider, waiting for ProviderAttachClient"
+        if isinstance(key, Position):
+            return _first_line(unparse(key.stmts[key.index]))
+        return "return"
+
+    def _emit_rest_point(self, key: object) -> None:
+        pc = self.pcs[key]
+        if isinstance(key, AttachWait):
+            results = self._attach_return(key)
+        else:
+            results = self._entry(key, Path(), set())
+        for path, target in results:
+            self._finish(pc, path, target)
+
+    def _finish(self, pc: int, path: Path, target: object) -> None:
+        """Turn a completed path into an action leaving ``pc``."""
+        if path.fault is None:
+            if target == "exit":
+                new_pc = self.slot.idle
+            elif target is None:
+                # falling off the end: the implicit return happens in the same step
+                path.status = None
+                for p in self.exit_hook(path, self.default_status, self.pos):
+                    if p.fault is None:
+                        p.notes.append("return" if p.status is None else f"return {p.status}")
+                    self._finish(pc, p, "exit")
+                return
+            else:
+                new_pc = self._pc_of(target)
+            if new_pc != pc:
+                path.set(self.slot.pc, E.const(new_pc))
+        self.c.add_step(self.slot, pc, path, self.routine, self.scope)
+
+    def _entry(self, pos: Position | None, path: Path, seen: set) -> list[tuple[Path, object]]:
+        """The first steps that can be taken from position ``pos``."""
+        pos = self._norm(pos)
+        if pos is None:
+            # an empty remainder: an explicit return step
+            out = []
+            path.status = None
+            for p in self.exit_hook(path, self.default_status, self.pos):
+                p.notes.append("return" if p.status is None else f"return {p.status}")
+                out.append((p, "exit"))
+            return out
+        stmt = pos.stmts[pos.index]
+        nxt = Position(pos.stmts, pos.index + 1, pos.cont)
+        if isinstance(stmt, A.If):
+            if pos in seen:
+                self.c.fail(stmt.pos, "a loop without a step")
+                return []
+            seen = seen | {pos}
+            cond = self.cond(stmt.cond, path)
+            yes, no = path.split(cond)
+            out = []
+            if yes is not None:
+                out += self._entry(Position(stmt.then, 0, nxt), yes, seen)
+            if no is not None:
+                other = Position(stmt.orelse, 0, nxt) if stmt.orelse else nxt
+                out += self._entry(other, no, seen)
+            return out
+        if isinstance(stmt, A.While):
+            cond = self.cond(stmt.cond, path)
+            yes, no = path.split(cond)
+            out = []
+            text = f"while ({unparse(stmt.cond)})"
+            if yes is not None:
+                yes.notes.append(f"{text}: true")
+                out.append((yes, self._norm(Position(stmt.body, 0, pos)) or "end"))
+            if no is not None:
+                no.notes.append(f"{text}: false")
+                out.append((no, self._norm(nxt)))
+            return [(p, None if t == "end" else t) for p, t in out]
+        # an ordinary step
+        out = []
+        for p, outcome in self.exec_stmt(stmt, path, top=True):
+            if outcome == "next":
+                out.append((p, self._norm(nxt)))
+            elif outcome == "exit":
+                out.append((p, "exit"))
+            elif isinstance(outcome, AttachWait):
+                out.append((p, AttachWait(outcome.call, outcome.target, self._norm(nxt))))
+            else:  # fault: stays put
+                out.append((p, "fault"))
+        return out
+
+    # -- statements --------------------------------------------------------------------------
+    def exec_block(self, stmts: tuple[A.Node, ...], path: Path) -> list[tuple[Path, object]]:
+        """Run ``stmts`` symbolically inside one step (an atomic block)."""
+        paths: list[tuple[Path, object]] = [(path, "next")]
+        for s in stmts:
+            new: list[tuple[Path, object]] = []
+            for p, outcome in paths:
+                if outcome != "next" or p.fault is not None:
+                    new.append((p, outcome))
+                else:
+                    new.extend(self.exec_stmt(s, p, top=False))
+            paths = new
+        return paths
+
+    def exec_stmt(self, s: A.Node, path: Path, top: bool) -> list[tuple[Path, object]]:
+        if isinstance(s, A.Assign):
+            return self._assign(s, path, top)
+        if isinstance(s, A.LocalDecl):
+            if s.init is None:
+                return [(path, "next")]
+            return self._assign(A.Assign(s.pos, s.name, s.init), path, top)
+        if isinstance(s, A.If):
+            cond = self.cond(s.cond, path)
+            yes, no = path.split(cond)
+            out = []
+            if yes is not None:
+                out += self.exec_block(s.then, yes)
+            if no is not None:
+                out += self.exec_block(s.orelse or (), no)
+            return out
+        if isinstance(s, A.Await):
+            cond = self.cond(s.cond, path)
+            yes, _ = path.split(cond)
+            if yes is None:
+                return []
+            yes.notes.append(f"await {unparse(s.cond)}")
+            return [(yes, "next")]
+        if isinstance(s, A.Atomic):
+            if not top:
+                return self.exec_block(s.body, path)
+            path.notes.append("atomic {")
+            out = self.exec_block(s.body, path)
+            for p, _ in out:
+                p.notes.append("}")
+            return out
+        if isinstance(s, A.Return):
+            return self._return(s, path, top)
+        if isinstance(s, A.CallStmt):
+            return self._call(s.call, path, None, top)
+        if isinstance(s, A.Skip):
+            path.notes.append("skip")
+            return [(path, "next")]
+        if isinstance(s, A.While):
+            self.c.fail(s.pos, "'while' is not allowed inside an atomic block")
+            return []
+        self.c.fail(s.pos, "unsupported statement")
+        return []
+
+    def _assign(self, s: A.Assign, path: Path, top: bool) -> list[tuple[Path, object]]:
+        target = self.lookup_target(s.target, s.pos)
+        if target is None:
+            return []
+        idx, ty = target
+        if isinstance(s.value, A.Call):
+            return self._call(s.value, path, s.target, top)
+        value = self.expr(s.value, path, ty)
+        return self._store(path, idx, ty, value, f"{s.target} = {unparse(s.value)}", s.pos)
+
+    def _store(
+        self, path: Path, idx: int, ty: Ty, value: Expr, note: str, pos: A.Pos
+    ) -> list[tuple[Path, object]]:
+        out: list[tuple[Path, object]] = []
+        if ty.kind == "int" and not (value.op == "const" and ty.lo <= value.val <= ty.hi):
+            ok, bad = path.split(E.and_(E.le(E.const(ty.lo), value), E.le(value, E.const(ty.hi))))
+            if bad is not None:
+                bad.notes.append(note)
+                msg = f"value out of range {ty.lo}..{ty.hi} in '{note}'"
+                out.append((bad.fail("range", msg, pos), "fault"))
+            if ok is None:
+                return out
+            path = ok
+        path.set(idx, value)
+        path.notes.append(note)
+        out.append((path, "next"))
+        return out
+
+    def _return(self, s: A.Return, path: Path, top: bool) -> list[tuple[Path, object]]:
+        if isinstance(s.value, A.Call):
+            if s.value.func == V.ATTACH_CALL:
+                return self._call(s.value, path, "<return>", top)
+            self.c.fail(s.value.pos, "only 'return NmrClientAttachProvider(...)' may return a call")
+            return []
+        if s.value is None:
+            status = self.default_status
+        else:
+            status = self.expr(s.value, path, STATUS_TY)
+        out = []
+        path.status = None
+        for p in self.exit_hook(path, status, s.pos):
+            shown = p.status if p.status is not None else (
+                unparse(s.value) if s.value is not None else ""
+            )
+            p.notes.append(f"return {shown}".rstrip())
+            out.append((p, "exit" if p.fault is None else "fault"))
+        return out
+
+    # -- calls -------------------------------------------------------------------------------
+    def _call(
+        self, call: A.Call, path: Path, target: str | None, top: bool
+    ) -> list[tuple[Path, object]]:
+        f = call.func
+        if f in V.BUILTIN_CALLS:
+            if target is not None:
+                self.c.fail(call.pos, f"{f}() has no result")
+                return []
+            return self.c.builtin(self, call, path)
+        if f not in V.NMR_CALLS:
+            known = sorted(V.NMR_CALLS | V.BUILTIN_CALLS)
+            self.c.fail(call.pos, f"unknown function {f!r}{suggest(f, known)}")
+            return []
+        return self.c.nmr_call(self, call, path, target, top)
+
+    def assign_result(self, path: Path, target: str | None, status: int) -> None:
+        """Store an NMR call's status in ``target`` (a status local or variable)."""
+        if target is None or target == "<return>":
+            return
+        t = self.lookup_target(target, None)
+        if t is None:
+            return
+        idx, ty = t
+        if ty != STATUS_TY:
+            self.c.fail(self.pos, f"{target!r} must be NTSTATUS to receive a status")
+            return
+        path.set(idx, E.const(status))
+
+    def _attach_return(self, key: AttachWait) -> list[tuple[Path, object]]:
+        return self.c.attach_return(self, key)
+
+    # -- expressions -----------------------------------------------------------------------
+    def lookup_target(self, name: str, pos: A.Pos | None) -> tuple[int, Ty] | None:
+        if name in self.scope.locals:
+            idx, ty, _ = self.scope.locals[name]
+            return idx, ty
+        found = self.c.lookup_var(self.scope, name)
+        if found is None:
+            if pos is not None:
+                self.c.fail(pos, f"unknown variable {name!r}{suggest(name, self._names())}")
+            return None
+        return found
+
+    def _names(self) -> list[str]:
+        return list(self.scope.locals) + self.c.var_names(self.scope)
+
+    def cond(self, node: A.Node, path: Path) -> Expr:
+        return self.expr(node, path, BOOL)
+
+    def expr(self, node: A.Node, path: Path, want: Ty | None) -> Expr:
+        e, ty = self.c.expr(node, self, path, want)
+        if want is not None and not _compatible(want, ty):
+            self.c.fail(node.pos, f"expected {want}, found {ty}")
+        return e
+
+
+def _compatible(want: Ty, got: Ty) -> bool:
+    if want.kind == "int":
+        return got.kind == "int"
+    if want.kind == "enum":
+        return got.kind == "enum" and got.labels == want.labels
+    return want.kind == got.kind
+
+
+def _children(s: A.Node) -> list[tuple[A.Node, ...]]:
+    if isinstance(s, A.If):
+        return [s.then] + ([s.orelse] if s.orelse else [])
+    if isinstance(s, (A.While, A.Atomic)):
+        return [s.body]
+    return []
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else text
+
+
+def fail_all(findings: list[Finding]) -> None:
+    if findings:
+        raise InputError(findings)

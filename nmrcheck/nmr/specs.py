@@ -1,0 +1,289 @@
+"""Compile spec properties (invariant, reachable) over a compiled design into IR properties.
+
+Quantifiers range over finite sets of drivers, registrations and bindings and are expanded
+when the spec is compiled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nmrcheck.errors import Finding, InputError
+from nmrcheck.ir import Property, TransitionSystem
+from nmrcheck.ir import expr as E
+from nmrcheck.ir.expr import Expr
+from nmrcheck.lang import ast as A
+from nmrcheck.nmr import vocab as V
+from nmrcheck.nmr.compile import Compiler
+from nmrcheck.nmr.design import BindingInst, DriverInst, RegInst, suggest
+from nmrcheck.nmr.paths import BOOL, Ty
+from nmrcheck.nmr.unparse import unparse
+
+
+@dataclass(frozen=True)
+class Val:
+    """A spec value: a typed IR expression, an entity, a set of entities, or a bare label."""
+
+    kind: str  # "expr" "driver" "reg" "binding" "ctx" "set" "label"
+    ty: Ty | None = None
+    expr: Expr | None = None
+    obj: object = None
+    items: tuple = ()
+    side: str = ""
+
+
+ENUMS = {
+    "state_driver": Ty("enum", 0, len(V.DRIVER_STATES) - 1, V.DRIVER_STATES, "driver state"),
+    "state_reg": Ty("enum", 0, len(V.REG_STATES) - 1, V.REG_STATES, "registration state"),
+    "phase": Ty("enum", 0, len(V.PHASES) - 1, V.PHASES, "binding phase"),
+    "side": Ty("enum", 0, len(V.SIDE_STATES) - 1, V.SIDE_STATES, "detach state"),
+}
+
+
+class SpecCompiler:
+    def __init__(self, ts: TransitionSystem):
+        self.ts = ts
+        self.comp: Compiler = ts.meta["compiler"]
+        self.design = self.comp.design
+        self.findings: list[Finding] = []
+
+    def fail(self, pos: A.Pos, msg: str) -> None:
+        self.findings.append(Finding(pos.file, pos.line, pos.col, msg))
+
+    def compile(self, spec: A.Spec) -> list[Property]:
+        props = []
+        names: set[str] = set()
+        for p in spec.props:
+            if p.name in names:
+                self.fail(p.pos, f"property {p.name!r} is declared twice")
+            names.add(p.name)
+            v = self.value(p.expr, {})
+            e = self.as_bool(v, p.expr.pos)
+            kind = "invariant" if p.kind == "invariant" else "reachable"
+            meta = {"kind": "spec", "pos": p.pos, "text": unparse(p.expr),
+                    "doc": _doc_comment(spec.source, p.pos.line)}
+            props.append(Property(p.name, kind, e, meta))
+        if self.findings:
+            raise InputError(self.findings)
+        return props
+
+    # -- values ---------------------------------------------------------------------------
+    def as_bool(self, v: Val, pos: A.Pos) -> Expr:
+        if v.kind == "expr" and v.ty is not None and v.ty.kind == "bool":
+            return v.expr
+        self.fail(pos, f"expected a condition, found {self._what(v)}")
+        return E.FALSE
+
+    def _what(self, v: Val) -> str:
+        if v.kind == "expr":
+            return str(v.ty)
+        return {"driver": "a driver", "reg": "a registration", "binding": "a binding",
+                "ctx": "a binding context", "set": "a set", "label": f"the name {v.obj!r}"}[v.kind]
+
+    def _expr(self, v: Val, pos: A.Pos, want: str) -> Expr:
+        if v.kind == "expr" and v.ty is not None and v.ty.kind == want:
+            return v.expr
+        self.fail(pos, f"expected {want}, found {self._what(v)}")
+        return E.const(0)
+
+    def value(self, n: A.Node, env: dict[str, Val]) -> Val:
+        if isinstance(n, A.Num):
+            return Val("expr", Ty("int"), E.const(n.value))
+        if isinstance(n, A.BoolLit):
+            return Val("expr", BOOL, E.const(n.value))
+        if isinstance(n, A.Name):
+            return self._name(n, env)
+        if isinstance(n, A.Unary):
+            v = self.value(n.arg, env)
+            if n.op == "!":
+                return Val("expr", BOOL, E.not_(self.as_bool(v, n.arg.pos)))
+            return Val("expr", Ty("int"), E.sub(E.const(0), self._expr(v, n.arg.pos, "int")))
+        if isinstance(n, A.Binary):
+            return self._binary(n, env)
+        if isinstance(n, A.Member):
+            v = self.value(n.arg, env)
+            if v.kind != "expr" or v.ty is None or v.ty.kind != "enum":
+                self.fail(n.pos, f"'in {{...}}' needs an enum value, found {self._what(v)}")
+                return Val("expr", BOOL, E.FALSE)
+            vals = []
+            for lab in n.labels:
+                if lab.id not in v.ty.labels:
+                    self.fail(lab.pos, f"{lab.id!r} is not a {v.ty}{suggest(lab.id, v.ty.labels)}")
+                else:
+                    vals.append(v.ty.labels.index(lab.id))
+            return Val("expr", BOOL, E.in_(v.expr, vals))
+        if isinstance(n, A.Attr):
+            return self._attr(self.value(n.obj, env), n)
+        if isinstance(n, A.Index):
+            base = self.value(n.obj, env)
+            if base.kind != "set" or not isinstance(n.index, A.Num):
+                self.fail(n.pos, "indexing needs a replicated driver and a number: Client[1]")
+                return Val("expr", BOOL, E.FALSE)
+            i = n.index.value
+            if not 1 <= i <= len(base.items):
+                self.fail(n.index.pos, f"instance {i} does not exist (1..{len(base.items)})")
+                return Val("expr", BOOL, E.FALSE)
+            return Val("driver", obj=base.items[i - 1])
+        if isinstance(n, A.Quant):
+            dom = self.value(n.domain, env)
+            items = self._items(dom, n.domain.pos)
+            parts = []
+            for it in items:
+                body = self.value(n.body, {**env, n.var: it})
+                parts.append(self.as_bool(body, n.body.pos))
+            return Val("expr", BOOL, E.and_(*parts) if n.kind == "forall" else E.or_(*parts))
+        self.fail(n.pos, f"'{unparse(n)}' is not allowed in a spec")
+        return Val("expr", BOOL, E.FALSE)
+
+    def _items(self, v: Val, pos: A.Pos) -> list[Val]:
+        if v.kind == "set":
+            return [self._entity(x) for x in v.items]
+        if v.kind in ("driver", "reg", "binding"):
+            return [v]
+        self.fail(pos, f"expected a set to range over, found {self._what(v)}")
+        return []
+
+    def _entity(self, x: object) -> Val:
+        if isinstance(x, DriverInst):
+            return Val("driver", obj=x)
+        if isinstance(x, RegInst):
+            return Val("reg", obj=x)
+        return Val("binding", obj=x)
+
+    def _name(self, n: A.Name, env: dict[str, Val]) -> Val:
+        if n.id in env:
+            return env[n.id]
+        if n.id == "drivers":
+            return Val("set", items=tuple(self.design.drivers))
+        if n.id == "registrations":
+            return Val("set", items=tuple(self.design.regs))
+        if n.id == "bindings":
+            return Val("set", items=tuple(self.design.bindings))
+        decl = next((d for d in self.design.model.drivers if d.name == n.id), None)
+        if decl is not None:
+            insts = self.design.instances_of(n.id)
+            if decl.count == 1:
+                return Val("driver", obj=insts[0])
+            return Val("set", items=tuple(insts))
+        return Val("label", obj=n.id, expr=None)
+
+    def _binary(self, n: A.Binary, env: dict[str, Val]) -> Val:
+        op = n.op
+        a, b = self.value(n.left, env), self.value(n.right, env)
+        if op in ("&&", "||", "=>"):
+            x, y = self.as_bool(a, n.left.pos), self.as_bool(b, n.right.pos)
+            return Val("expr", BOOL, {"&&": E.and_, "||": E.or_, "=>": E.implies}[op](x, y))
+        if op in ("+", "-", "<", "<=", ">", ">="):
+            x, y = self._expr(a, n.left.pos, "int"), self._expr(b, n.right.pos, "int")
+            if op in ("+", "-"):
+                return Val("expr", Ty("int"), E.add(x, y) if op == "+" else E.sub(x, y))
+            f = {"<": E.lt, "<=": E.le, ">": E.gt, ">=": E.ge}[op]
+            return Val("expr", BOOL, f(x, y))
+        a, b = self._resolve(a, b, n.left.pos), self._resolve(b, a, n.right.pos)
+        if a.kind in ("driver", "reg", "binding") and a.kind == b.kind:
+            same = a.obj is b.obj
+            e = E.const(same)
+        elif a.kind == "expr" and b.kind == "expr":
+            if a.ty.kind != b.ty.kind or (a.ty.kind == "enum" and a.ty.labels != b.ty.labels):
+                self.fail(n.pos, f"cannot compare {a.ty} with {b.ty}")
+            e = E.eq(a.expr, b.expr)
+        else:
+            self.fail(n.pos, f"cannot compare {self._what(a)} with {self._what(b)}")
+            e = E.FALSE
+        return Val("expr", BOOL, e if op == "==" else E.not_(e))
+
+    def _resolve(self, v: Val, other: Val, pos: A.Pos) -> Val:
+        """A bare label takes its meaning from the enum on the other side."""
+        if v.kind != "label":
+            return v
+        if other.kind == "expr" and other.ty is not None and other.ty.kind == "enum":
+            if v.obj in other.ty.labels:
+                return Val("expr", other.ty, E.const(other.ty.labels.index(v.obj)))
+            self.fail(pos, f"{v.obj!r} is not a {other.ty}{suggest(str(v.obj), other.ty.labels)}")
+        else:
+            self.fail(pos, f"unknown name {v.obj!r}")
+        return Val("expr", BOOL, E.FALSE)
+
+    def _attr(self, base: Val, n: A.Attr) -> Val:
+        c = self.comp
+        name = n.name
+        if base.kind == "driver":
+            d: DriverInst = base.obj
+            if name == "state":
+                return Val("expr", ENUMS["state_driver"], c.rd(c.drv_state[d.id]))
+            if name == "registrations":
+                return Val("set", items=tuple(d.regs))
+            if name == "bindings":
+                return Val("set", items=tuple(b for r in d.regs for b in r.bindings))
+            if name in ("in_callback", "running"):
+                return Val("expr", BOOL, self._busy(d, tasks=name == "running"))
+            for r in d.regs:
+                if r.decl.name == name:
+                    return Val("reg", obj=r)
+            idx = c.dvars.get((d.id, name))
+            if idx is not None:
+                return Val("expr", c.var_ty[idx], c.rd(idx))
+            opts = ["state", "registrations", "bindings", "in_callback", "running"]
+            opts += [r.decl.name for r in d.regs] + [v.name for v in d.decl.vars if not v.per_binding]
+            self.fail(n.pos, f"driver {d.name} has no {name!r}{suggest(name, opts)}")
+        elif base.kind == "reg":
+            r: RegInst = base.obj
+            if name == "state":
+                return Val("expr", ENUMS["state_reg"], c.rd(c.reg_state[r.id]))
+            if name == "bindings":
+                return Val("set", items=tuple(r.bindings))
+            if name == "driver":
+                return Val("driver", obj=r.driver)
+            self.fail(n.pos, f"a registration has no {name!r}{suggest(name, ['state', 'bindings', 'driver'])}")
+        elif base.kind == "binding":
+            b: BindingInst = base.obj
+            bv = c.bvars[b.id]
+            if name == "phase":
+                return Val("expr", ENUMS["phase"], c.rd(bv.phase))
+            if name in ("cs", "ps"):
+                side = "client" if name == "cs" else "provider"
+                return Val("expr", ENUMS["side"], c.rd(bv.side[side]))
+            if name in ("client", "provider"):
+                return Val("reg", obj=b.side_reg(name))
+            if name in ("cbc", "pbc"):
+                return Val("ctx", obj=b, side="client" if name == "cbc" else "provider")
+            opts = ["phase", "cs", "ps", "client", "provider", "cbc", "pbc"]
+            self.fail(n.pos, f"a binding has no {name!r}{suggest(name, opts)}")
+        elif base.kind == "ctx":
+            b = base.obj
+            idx = c.bvars[b.id].user.get((base.side, name))
+            if idx is not None:
+                return Val("expr", c.var_ty[idx], c.rd(idx))
+            self.fail(n.pos, f"the binding context has no variable {name!r}")
+        else:
+            self.fail(n.pos, f"{self._what(base)} has no attribute {name!r}")
+        return Val("expr", BOOL, E.FALSE)
+
+    def _busy(self, d: DriverInst, tasks: bool) -> Expr:
+        c = self.comp
+        parts = []
+        for b in self.design.bindings:
+            for side in ("client", "provider"):
+                if b.side_reg(side).driver is d:
+                    parts.append(E.not_(E.eq(c.rd(c.bvars[b.id].slot[side].pc), E.const(0))))
+        if tasks:
+            for key, slot in c.tasks.items():
+                if key[0] == d.id:
+                    parts.append(E.not_(E.eq(c.rd(slot.pc), E.const(0))))
+        return E.or_(*parts)
+
+
+def _doc_comment(source: str, line: int) -> str:
+    """The ``//`` comment lines right above line ``line``, joined."""
+    lines = source.splitlines()
+    doc: list[str] = []
+    k = line - 2
+    while 0 <= k < len(lines) and lines[k].strip().startswith("//"):
+        doc.insert(0, lines[k].strip()[2:].strip())
+        k -= 1
+    return " ".join(doc)
+
+
+def compile_spec(ts: TransitionSystem, spec: A.Spec) -> list[Property]:
+    """The IR properties of ``spec`` for the compiled design ``ts``; raises InputError."""
+    return SpecCompiler(ts).compile(spec)

@@ -1,0 +1,72 @@
+"""Read a Trace in NMR words: who did what, where in the model, and what changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nmrcheck.ir import TransitionSystem
+from nmrcheck.ir.trace import Trace
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a counterexample, as a person reads it."""
+
+    index: int  # 1-based
+    actor: str  # driver instance, "NMR" or "OS"
+    routine: str | None  # the routine running (or called), if any
+    text: str  # what happened, in NMR API words
+    status: str | None
+    file: str | None
+    line: int | None
+    binding: str | None
+    kind: str  # "step" (driver code), "callback" (NMR calls a driver), "call" (OS), "nmr"
+    callee: str | None = None
+    fault: str | None = None  # the obligation broken by this step, if any
+    fault_msg: str = ""
+    changes: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)  # (var, old, new)
+
+
+HIDDEN_SUFFIXES = (".pc", ".attach_status", ".dereg_in_unload", "_pending_returned")
+
+
+def is_internal(name: str) -> bool:
+    """Variables that are bookkeeping, not design state (shown with --verbose only)."""
+    return name.endswith(HIDDEN_SUFFIXES) or name == "fault" or name.startswith("violated.")
+
+
+def describe(ts: TransitionSystem, trace: Trace, verbose: bool = False) -> list[Step]:
+    """The steps of ``trace`` with their provenance and the variables each one changed."""
+    steps = []
+    for k, a in enumerate(trace.actions):
+        act = ts.actions[a]
+        m = act.meta
+        before, after = trace.states[k], trace.states[k + 1]
+        changes = tuple(
+            (v.name, v.show(x), v.show(y))
+            for v, x, y in zip(ts.vars, before, after)
+            if x != y and (verbose or not is_internal(v.name))
+        )
+        pos = m.get("pos")
+        fault, fault_msg = m.get("fault"), m.get("fault_msg", "")
+        flags = m.get("flags") or []
+        if fault is None and flags:
+            fault, fault_msg = flags[0][0], flags[0][1]
+            if pos is None or flags[0][2] is not None:
+                pos = flags[0][2] or pos
+        steps.append(Step(
+            index=k + 1,
+            actor=m.get("actor") or "NMR",
+            routine=m.get("routine"),
+            text=m.get("text") or act.label,
+            status=m.get("status"),
+            file=pos.file if pos is not None else None,
+            line=pos.line if pos is not None else None,
+            binding=m.get("binding"),
+            kind=m.get("kind", "step"),
+            callee=m.get("callee"),
+            fault=fault,
+            fault_msg=fault_msg,
+            changes=changes,
+        ))
+    return steps

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from nmrcheck import __version__
-from nmrcheck.errors import InputError, InternalError
 from nmrcheck.engines.explicit.search import HANG, Limits, check
 from nmrcheck.engines.result import CheckResult
+from nmrcheck.errors import InputError, InternalError
 from nmrcheck.ir import TransitionSystem
 from nmrcheck.traces.replay import check_replays
 
@@ -56,20 +56,39 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def model_args(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--spec", action="append", default=[], metavar="FILE",
-                        help="add the properties of a spec file (repeatable)")
-        sp.add_argument("--no-bundled-specs", action="store_true",
-                        help="do not apply specs/lifecycle.spec")
-        sp.add_argument("--max-states", type=_positive, metavar="N",
-                        help="stop after N states (the verdict is then unknown)")
-        sp.add_argument("--timeout", type=_seconds, metavar="SECONDS",
-                        help="stop after this many seconds (the verdict is then unknown)")
+        sp.add_argument(
+            "--spec",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="add the properties of a spec file (repeatable)",
+        )
+        sp.add_argument(
+            "--no-bundled-specs", action="store_true", help="do not apply specs/lifecycle.spec"
+        )
+        sp.add_argument(
+            "--max-states",
+            type=_positive,
+            metavar="N",
+            help="stop after N states (the verdict is then unknown)",
+        )
+        sp.add_argument(
+            "--timeout",
+            type=_seconds,
+            metavar="SECONDS",
+            help="stop after this many seconds (the verdict is then unknown)",
+        )
 
     c = sub.add_parser("check", help="check the properties of one or more models")
     c.add_argument("models", nargs="+", metavar="MODEL")
     model_args(c)
-    c.add_argument("--property", action="append", default=[], metavar="NAME",
-                   help="report only this property (repeatable)")
+    c.add_argument(
+        "--property",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="report only this property (repeatable)",
+    )
     c.add_argument("--json", action="store_true", help="print one JSON object (docs/json.md)")
     c.add_argument("--verbose", action="store_true", help="show every variable that changes")
     c.add_argument("--no-hang", action="store_true", help="skip hang detection")
@@ -78,8 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("model", metavar="MODEL")
     model_args(g)
     g.add_argument("--dot", action="store_true", help="print the graph as Graphviz DOT")
-    g.add_argument("--property", metavar="NAME",
-                   help="highlight the counterexample of this property")
+    g.add_argument(
+        "--property", metavar="NAME", help="highlight the counterexample of this property"
+    )
     g.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     return p
 
@@ -99,11 +119,23 @@ def _select(ts: TransitionSystem, result: CheckResult, names: list[str]) -> Chec
             from nmrcheck.nmr.design import suggest
 
             raise InputError(f"unknown property {n!r}{suggest(n, sorted(known))}")
-    return CheckResult([r for r in result.results if r.property in names], result.engine,
-                       result.stats)
+    return CheckResult(
+        [r for r in result.results if r.property in names], result.engine, result.stats
+    )
 
 
-def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO) -> int:
+def summary_line(model: str, result: CheckResult) -> str:
+    """The closing line on stderr: the figures that vary from run to run (time) live here."""
+    st = result.stats
+    secs = st.get("seconds", 0.0) or 0.0
+    rate = st.get("states", 0) / secs if secs > 0 else 0.0
+    return (
+        f"nmrcheck: {model}: {st.get('states', 0)} states, {st.get('transitions', 0)} "
+        f"transitions in {secs:.2f} s ({rate:,.0f} states/s), exit {result.exit_code}\n"
+    )
+
+
+def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: TextIO) -> int:
     from nmrcheck.report import json_report, text
 
     limits = Limits(args.max_states, args.timeout)
@@ -117,6 +149,7 @@ def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO) -> int
             if r.trace is not None:
                 check_replays(ts, r.trace)
         result = _select(ts, result, args.property)
+        err.write(summary_line(model, result))
         code = result.exit_code
         worst = max(worst, code, key=lambda c: {0: 0, 3: 1, 1: 2}[c])
         if args.json:
@@ -124,8 +157,18 @@ def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO) -> int
         else:
             out.write(text.render(ts, result, model, argv, verbose=args.verbose))
     if args.json:
-        out.write(json.dumps({"version": json_report.SCHEMA_VERSION, "tool": f"nmrcheck {__version__}",
-                              "exit_code": worst, "models": docs}, indent=2) + "\n")
+        out.write(
+            json.dumps(
+                {
+                    "version": json_report.SCHEMA_VERSION,
+                    "tool": f"nmrcheck {__version__}",
+                    "exit_code": worst,
+                    "models": docs,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     return worst
 
 
@@ -138,8 +181,10 @@ def cmd_graph(args: argparse.Namespace, out: TextIO) -> int:
     limit = args.max_states or DOT_STATE_LIMIT
     ex = explore(ts, Limits(limit + 1, args.timeout), keep_edges=True)
     if not ex.complete:
-        raise InputError(f"{args.model}: more than {limit} states; the graph is for small models "
-                         "(raise --max-states to draw more)")
+        raise InputError(
+            f"{args.model}: more than {limit} states; the graph is for small models "
+            "(raise --max-states to draw more)"
+        )
     g = to_networkx(ts, ex)
     highlight = None
     if args.property:
@@ -163,8 +208,10 @@ def cmd_graph(args: argparse.Namespace, out: TextIO) -> int:
 
         sccs = nx.number_strongly_connected_components(g)
         dead = sum(1 for n in g.nodes if g.out_degree(n) == 0)
-        text_out = (f"{args.model}: {g.number_of_nodes()} states, {g.number_of_edges()} edges, "
-                    f"{sccs} strongly connected components, {dead} states without successors\n")
+        text_out = (
+            f"{args.model}: {g.number_of_nodes()} states, {g.number_of_edges()} edges, "
+            f"{sccs} strongly connected components, {dead} states without successors\n"
+        )
     if args.output:
         with open(args.output, "w", encoding="utf-8") as fh:
             fh.write(text_out)
@@ -173,8 +220,9 @@ def cmd_graph(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
-         err: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
     """Run nmrcheck with ``argv``; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     out = out or sys.stdout
@@ -182,16 +230,18 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
     try:
         args = build_parser().parse_args(argv)
         if args.command == "check":
-            return cmd_check(args, argv, out)
+            return cmd_check(args, argv, out, err)
         return cmd_graph(args, out)
     except InputError as exc:
         for f in exc.findings:
             err.write(f"{f}\n")
         return EXIT_INPUT
     except InternalError as exc:
-        err.write(f"nmrcheck {__version__}: internal error: {exc}\n"
-                  f"  while running: nmrcheck {' '.join(argv)}\n"
-                  "  This is a bug in nmrcheck, not in your model; please report it.\n")
+        err.write(
+            f"nmrcheck {__version__}: internal error: {exc}\n"
+            f"  while running: nmrcheck {' '.join(argv)}\n"
+            "  This is a bug in nmrcheck, not in your model; please report it.\n"
+        )
         return EXIT_INTERNAL
     except KeyboardInterrupt:
         err.write("nmrcheck: interrupted\n")

@@ -38,4 +38,4 @@ class InputError(NmrcheckError):
 
 
 class InternalError(NmrcheckError):
-    """A bug in nmrcheck itself (a trace that does not replay, engines that disagree); exit code 4."""
+    """A bug in nmrcheck itself (a trace that does not replay, engines that disagree); exit 4."""

@@ -69,8 +69,7 @@ def _layout(comp: Compiler) -> None:
             comp.dvars[(d.id, v.name)] = comp.new_var(f"{d.name}.{v.name}", ty, init)
         for lk in d.decl.locks:
             if not lk.per_binding:
-                comp.locks[(d.id, lk.name)] = comp.new_var(
-                    f"{d.name}.{lk.name}", _lock_ty(comp), 0)
+                comp.locks[(d.id, lk.name)] = comp.new_var(f"{d.name}.{lk.name}", _lock_ty(comp), 0)
         for r in d.regs:
             comp.reg_state[r.id] = comp._enum(f"{r.name}.state", V.REG_STATES)
             comp.reg_unload[r.id] = comp._bool(f"{r.name}.dereg_in_unload")
@@ -92,12 +91,14 @@ def _layout(comp: Compiler) -> None:
                 if v.per_binding:
                     ty = comp.type_of(v.type)
                     init = comp.const_value(v.init, ty) if v.init is not None else ty.lo
-                    bv.user[(s, v.name)] = comp.new_var(f"{n}.{'cbc' if s == 'client' else 'pbc'}"
-                                                        f".{v.name}", ty, init)
+                    bv.user[(s, v.name)] = comp.new_var(
+                        f"{n}.{'cbc' if s == 'client' else 'pbc'}.{v.name}", ty, init
+                    )
             for lk in drv.decl.locks:
                 if lk.per_binding:
                     comp.block[(b.id, s, lk.name)] = comp.new_var(
-                        f"{n}.{'cbc' if s == 'client' else 'pbc'}.{lk.name}", _lock_ty(comp), 0)
+                        f"{n}.{'cbc' if s == 'client' else 'pbc'}.{lk.name}", _lock_ty(comp), 0
+                    )
     for d in design.drivers:
         for t in d.decl.tasks:
             if t.per_binding:
@@ -143,8 +144,9 @@ def _reset_locals(scope: Scope, hook):
     return wrapped
 
 
-def _compile_routine(comp: Compiler, slot: SlotInfo, name: str, body, scope: Scope, hook,
-                     default: int, pos: A.Pos) -> int:
+def _compile_routine(
+    comp: Compiler, slot: SlotInfo, name: str, body, scope: Scope, hook, default: int, pos: A.Pos
+) -> int:
     rc = RoutineCompiler(comp, slot, name, body, scope, lambda p, s, q: [], _c(default), pos)
     rc.exit_hook = _reset_locals(rc.scope, hook)
     return rc.compile()
@@ -169,8 +171,12 @@ def _main_routines(comp: Compiler, d: DriverInst) -> None:
     if entry is None:
         pos = d.decl.pos
         body = tuple(
-            A.CallStmt(r.decl.pos, A.Call(r.decl.pos, V.REGISTER[r.role], (A.Name(r.decl.pos, r.decl.name),)))
-            for r in d.regs if not r.decl.deferred
+            A.CallStmt(
+                r.decl.pos,
+                A.Call(r.decl.pos, V.REGISTER[r.role], (A.Name(r.decl.pos, r.decl.name),)),
+            )
+            for r in d.regs
+            if not r.decl.deferred
         )
     else:
         pos, body = entry.pos, entry.body
@@ -200,26 +206,40 @@ def _main_routines(comp: Compiler, d: DriverInst) -> None:
                         nxt.append(q)
                     elif lab == "ACTIVE":
                         comp._drg("DRG-1")
-                        nxt.append(q.flag("DRG-1", f"Unload returns but {r.name} was never "
-                                          "deregistered", at))
+                        nxt.append(
+                            q.flag(
+                                "DRG-1", f"Unload returns but {r.name} was never deregistered", at
+                            )
+                        )
                     else:
                         comp._drg("DRG-2")
                         comp._drg("DRG-5")
                         mine, other = q.split(E.eq(comp.rd(comp.reg_unload[r.id], q), _c(1)))
                         if mine is not None:
-                            nxt.append(mine.flag("DRG-2", f"Unload returns without waiting for "
-                                                 f"{r.name} ({lab})", at))
+                            nxt.append(
+                                mine.flag(
+                                    "DRG-2",
+                                    f"Unload returns without waiting for {r.name} ({lab})",
+                                    at,
+                                )
+                            )
                         if other is not None:
-                            nxt.append(other.flag("DRG-5", f"Unload returns while {r.name} is "
-                                                  f"{lab} (deregistered elsewhere, not waited for)",
-                                                  at))
+                            nxt.append(
+                                other.flag(
+                                    "DRG-5",
+                                    f"Unload returns while {r.name} is "
+                                    f"{lab} (deregistered elsewhere, not waited for)",
+                                    at,
+                                )
+                            )
             paths = nxt
         for p in paths:
             p.set(st, comp.val(st, "UNLOADED"))
         return paths
 
     comp.entries[(d.id, "Unload")] = _compile_routine(
-        comp, slot, "Unload", unload.body, Scope(d), unload_exit, V.SUCCESS, unload.pos)
+        comp, slot, "Unload", unload.body, Scope(d), unload_exit, V.SUCCESS, unload.pos
+    )
 
 
 def _driver_tasks(comp: Compiler, d: DriverInst) -> None:
@@ -228,7 +248,8 @@ def _driver_tasks(comp: Compiler, d: DriverInst) -> None:
             continue
         slot = comp.tasks[(d.id, t.name)]
         comp.entries[(d.id, t.name)] = _compile_routine(
-            comp, slot, t.name, t.body, Scope(d), lambda p, s, q: [p], V.SUCCESS, t.pos)
+            comp, slot, t.name, t.body, Scope(d), lambda p, s, q: [p], V.SUCCESS, t.pos
+        )
 
 
 def _binding_routines(comp: Compiler, b: BindingInst) -> None:
@@ -251,30 +272,55 @@ def _binding_routines(comp: Compiler, b: BindingInst) -> None:
         hook = _client_attach_exit(comp, b) if side == "client" else _provider_attach_exit(comp, b)
         default = V.SUCCESS
         comp.entries[(b.id, ATTACH[side])] = _compile_routine(
-            comp, slot, ATTACH[side], body, Scope(d, b, side), hook, default, pos)
+            comp, slot, ATTACH[side], body, Scope(d, b, side), hook, default, pos
+        )
         # detach
         r = _routine(d, DETACH[side], reg.decl.name)
         if r is None:
-            pos, body = reg.decl.pos, (A.Return(reg.decl.pos, A.Name(reg.decl.pos, "STATUS_SUCCESS")),)
+            pos, body = (
+                reg.decl.pos,
+                (A.Return(reg.decl.pos, A.Name(reg.decl.pos, "STATUS_SUCCESS")),),
+            )
         else:
             pos, body = r.pos, r.body
         comp.entries[(b.id, DETACH[side])] = _compile_routine(
-            comp, slot, DETACH[side], body, Scope(d, b, side), _detach_exit(comp, b, side),
-            V.SUCCESS, pos)
+            comp,
+            slot,
+            DETACH[side],
+            body,
+            Scope(d, b, side),
+            _detach_exit(comp, b, side),
+            V.SUCCESS,
+            pos,
+        )
         # cleanup (optional: a NULL pointer means NMR calls nothing)
         r = _routine(d, CLEANUP[side], reg.decl.name)
         comp.cleanup_cb[(b.id, side)] = r is not None
         if r is not None:
             comp.entries[(b.id, CLEANUP[side])] = _compile_routine(
-                comp, slot, CLEANUP[side], r.body, Scope(d, b, side), _cleanup_exit(comp, b, side),
-                V.SUCCESS, r.pos)
+                comp,
+                slot,
+                CLEANUP[side],
+                r.body,
+                Scope(d, b, side),
+                _cleanup_exit(comp, b, side),
+                V.SUCCESS,
+                r.pos,
+            )
         # binding tasks
         for t in d.decl.tasks:
             key = (d.id, t.name, b.id, side)
             if key in comp.tasks:
                 comp.entries[key] = _compile_routine(
-                    comp, comp.tasks[key], t.name, t.body, Scope(d, b, side),
-                    lambda p, s, q: [p], V.SUCCESS, t.pos)
+                    comp,
+                    comp.tasks[key],
+                    t.name,
+                    t.body,
+                    Scope(d, b, side),
+                    lambda p, s, q: [p],
+                    V.SUCCESS,
+                    t.pos,
+                )
 
 
 def reset_binding(comp: Compiler, b: BindingInst, path: Path) -> None:
@@ -304,11 +350,23 @@ def _client_attach_exit(comp: Compiler, b: BindingInst):
                         q.set(bv.phase, comp.val(bv.phase, "LIVE"))
                         out.append(q)
                     else:
-                        out.append(q.fail("ATT-2", f"ClientAttachProvider returns {V.STATUSES[k]} "
-                                          "after NmrClientAttachProvider succeeded", pos))
+                        out.append(
+                            q.fail(
+                                "ATT-2",
+                                f"ClientAttachProvider returns {V.STATUSES[k]} "
+                                "after NmrClientAttachProvider succeeded",
+                                pos,
+                            )
+                        )
                 elif k == V.SUCCESS:
-                    out.append(q.fail("ATT-1", "ClientAttachProvider returns STATUS_SUCCESS "
-                                      "without a successful NmrClientAttachProvider", pos))
+                    out.append(
+                        q.fail(
+                            "ATT-1",
+                            "ClientAttachProvider returns STATUS_SUCCESS "
+                            "without a successful NmrClientAttachProvider",
+                            pos,
+                        )
+                    )
                 else:
                     q.set(bv.phase, comp.val(bv.phase, "REJECTED"))
                     reset_binding(comp, b, q)
@@ -354,8 +412,12 @@ def _detach_exit(comp: Compiler, b: BindingInst, side: str):
                 if k == V.SUCCESS and lab == "IN_CALLBACK":
                     q.set(sv, comp.val(sv, "DONE"))
                 elif k == V.SUCCESS:
-                    q.fail("DET-4", f"{DETACH[side]} returns STATUS_SUCCESS but the detach was "
-                           "already completed with " + V.COMPLETE[side], pos)
+                    q.fail(
+                        "DET-4",
+                        f"{DETACH[side]} returns STATUS_SUCCESS but the detach was "
+                        "already completed with " + V.COMPLETE[side],
+                        pos,
+                    )
                 else:
                     q.set(sv, comp.val(sv, "PENDING" if lab == "IN_CALLBACK" else "DONE"))
                     q.set(pend, E.TRUE)
@@ -385,7 +447,7 @@ def _cleanup_exit(comp: Compiler, b: BindingInst, side: str):
     return hook
 
 
-# -- what NMR and the OS do -------------------------------------------------------------------------
+# -- what NMR and the OS do ------------------------------------------------------------
 def _environment(comp: Compiler) -> None:
     design = comp.design
     rd = comp.rd
@@ -397,8 +459,13 @@ def _environment(comp: Compiler) -> None:
                 f"OS calls {d.name} Unload",
                 comp.is_(st, "LOADED"),
                 {st: comp.val(st, "UNLOADING"), slot.pc: _c(comp.entries[(d.id, "Unload")])},
-                {"actor": "OS", "text": f"calls {d.name} Unload", "kind": "call",
-                 "callee": d.name, "routine": "Unload"},
+                {
+                    "actor": "OS",
+                    "text": f"calls {d.name} Unload",
+                    "kind": "call",
+                    "callee": d.name,
+                    "routine": "Unload",
+                },
             )
         for t in d.decl.tasks:
             keys = [k for k in comp.tasks if k[0] == d.id and k[1] == t.name]
@@ -420,18 +487,32 @@ def _environment(comp: Compiler) -> None:
                 else:
                     guard.append(comp.is_in(st, ("LOADED", "UNLOADING")))
                     if bname is not None:
-                        guard.append(comp.is_in(comp.bvars[key[2]].phase, ("HALF_ATTACHED", "LIVE",
-                                                                           "DETACHING", "CLEANUP")))
+                        guard.append(
+                            comp.is_in(
+                                comp.bvars[key[2]].phase,
+                                ("HALF_ATTACHED", "LIVE", "DETACHING", "CLEANUP"),
+                            )
+                        )
                     who = f"task {t.name}"
                 if t.when is not None:
-                    rc = RoutineCompiler(comp, tslot, t.name, (), scope, lambda p, s, q: [],
-                                         _c(0), t.pos)
+                    rc = RoutineCompiler(
+                        comp, tslot, t.name, (), scope, lambda p, s, q: [], _c(0), t.pos
+                    )
                     guard.append(rc.cond(t.when, Path()))
                 where = f" for {bname}" if bname else ""
                 comp.env_action(
-                    f"{d.name} {who} starts{where}", E.and_(*guard), upd,
-                    {"actor": "OS", "text": f"starts {d.name} {who}{where}", "kind": "call",
-                     "callee": d.name, "routine": t.name, "binding": bname, "pos": t.pos},
+                    f"{d.name} {who} starts{where}",
+                    E.and_(*guard),
+                    upd,
+                    {
+                        "actor": "OS",
+                        "text": f"starts {d.name} {who}{where}",
+                        "kind": "call",
+                        "callee": d.name,
+                        "routine": t.name,
+                        "binding": bname,
+                        "pos": t.pos,
+                    },
                 )
     for b in design.bindings:
         _binding_env(comp, b)
@@ -454,10 +535,17 @@ def _binding_env(comp: Compiler, b: BindingInst) -> None:
     comp.env_action(
         f"NMR offers {b.name}",
         E.and_(comp.is_(phase, "NONE"), comp.is_(cs, "ACTIVE"), comp.is_(ps, "ACTIVE")),
-        {phase: comp.val(phase, "OFFERED"),
-         bv.slot["client"].pc: _c(comp.entries[(b.id, "ClientAttachProvider")])},
-        {"text": f"calls {cdrv} ClientAttachProvider(binding {b.name})", "kind": "callback",
-         "callee": cdrv, "routine": "ClientAttachProvider", "binding": b.name},
+        {
+            phase: comp.val(phase, "OFFERED"),
+            bv.slot["client"].pc: _c(comp.entries[(b.id, "ClientAttachProvider")]),
+        },
+        {
+            "text": f"calls {cdrv} ClientAttachProvider(binding {b.name})",
+            "kind": "callback",
+            "callee": cdrv,
+            "routine": "ClientAttachProvider",
+            "binding": b.name,
+        },
     )
     deregistering = E.or_(comp.is_(cs, "DEREG_PENDING"), comp.is_(ps, "DEREG_PENDING"))
     for side in SIDES:
@@ -465,22 +553,37 @@ def _binding_env(comp: Compiler, b: BindingInst) -> None:
         drv = cdrv if side == "client" else pdrv
         comp.env_action(
             f"NMR calls {DETACH[side]} for {b.name}",
-            E.or_(E.and_(comp.is_(phase, "LIVE"), deregistering),
-                  E.and_(comp.is_(phase, "DETACHING"), comp.is_(sv, "NOT_CALLED"))),
-            {phase: comp.val(phase, "DETACHING"), sv: comp.val(sv, "IN_CALLBACK"),
-             bv.slot[side].pc: _c(comp.entries[(b.id, DETACH[side])])},
-            {"text": f"calls {drv} {DETACH[side]}(binding {b.name})", "kind": "callback",
-             "callee": drv, "routine": DETACH[side], "binding": b.name},
+            E.or_(
+                E.and_(comp.is_(phase, "LIVE"), deregistering),
+                E.and_(comp.is_(phase, "DETACHING"), comp.is_(sv, "NOT_CALLED")),
+            ),
+            {
+                phase: comp.val(phase, "DETACHING"),
+                sv: comp.val(sv, "IN_CALLBACK"),
+                bv.slot[side].pc: _c(comp.entries[(b.id, DETACH[side])]),
+            },
+            {
+                "text": f"calls {drv} {DETACH[side]}(binding {b.name})",
+                "kind": "callback",
+                "callee": drv,
+                "routine": DETACH[side],
+                "binding": b.name,
+            },
         )
-    both_done = E.and_(comp.is_(phase, "DETACHING"), comp.is_(bv.side["client"], "DONE"),
-                       comp.is_(bv.side["provider"], "DONE"))
+    both_done = E.and_(
+        comp.is_(phase, "DETACHING"),
+        comp.is_(bv.side["client"], "DONE"),
+        comp.is_(bv.side["provider"], "DONE"),
+    )
     has = {s: comp.cleanup_cb[(b.id, s)] for s in SIDES}
     if any(has.values()):
         upd = {phase: comp.val(phase, "CLEANUP")}
         for s in SIDES:
             upd[bv.clean[s]] = comp.val(bv.clean[s], "NOT_CALLED" if has[s] else "DONE")
         comp.env_action(
-            f"NMR: both sides of {b.name} detached", both_done, upd,
+            f"NMR: both sides of {b.name} detached",
+            both_done,
+            upd,
             {"text": f"both sides of {b.name} detached; cleanup starts", "kind": "nmr"},
         )
         for s in SIDES:
@@ -490,17 +593,28 @@ def _binding_env(comp: Compiler, b: BindingInst) -> None:
             comp.env_action(
                 f"NMR calls {CLEANUP[s]} for {b.name}",
                 E.and_(comp.is_(phase, "CLEANUP"), comp.is_(bv.clean[s], "NOT_CALLED")),
-                {bv.clean[s]: comp.val(bv.clean[s], "RUNNING"),
-                 bv.slot[s].pc: _c(comp.entries[(b.id, CLEANUP[s])])},
-                {"text": f"calls {drv} {CLEANUP[s]}(binding {b.name})", "kind": "callback",
-                 "callee": drv, "routine": CLEANUP[s], "binding": b.name},
+                {
+                    bv.clean[s]: comp.val(bv.clean[s], "RUNNING"),
+                    bv.slot[s].pc: _c(comp.entries[(b.id, CLEANUP[s])]),
+                },
+                {
+                    "text": f"calls {drv} {CLEANUP[s]}(binding {b.name})",
+                    "kind": "callback",
+                    "callee": drv,
+                    "routine": CLEANUP[s],
+                    "binding": b.name,
+                },
             )
     else:
         p = Path()
         p.set(phase, comp.val(phase, "GONE"))
         reset_binding(comp, b, p)
         comp.env_action(
-            f"NMR: {b.name} gone", both_done, p.env,
-            {"text": f"both sides of {b.name} detached; no cleanup callbacks; binding GONE",
-             "kind": "nmr"},
+            f"NMR: {b.name} gone",
+            both_done,
+            p.env,
+            {
+                "text": f"both sides of {b.name} detached; no cleanup callbacks; binding GONE",
+                "kind": "nmr",
+            },
         )

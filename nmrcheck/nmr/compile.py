@@ -13,7 +13,7 @@ from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr
 from nmrcheck.lang import ast as A
 from nmrcheck.nmr import vocab as V
-from nmrcheck.nmr.design import BindingInst, Design, DriverInst, RegInst, suggest
+from nmrcheck.nmr.design import Design, RegInst, suggest
 from nmrcheck.nmr.paths import BOOL, Path, Ty
 from nmrcheck.nmr.routines import STATUS_TY, AttachWait, RoutineCompiler, Scope
 from nmrcheck.nmr.unparse import unparse
@@ -145,7 +145,9 @@ class Compiler:
                 self.fail(t.pos, f"empty range {t.lo}..{t.hi}")
                 return Ty("int", t.lo, t.lo)
             if t.hi - t.lo > MAX_INT_SPAN:
-                self.fail(t.pos, f"range {t.lo}..{t.hi} is too large (at most {MAX_INT_SPAN} values)")
+                self.fail(
+                    t.pos, f"range {t.lo}..{t.hi} is too large (at most {MAX_INT_SPAN} values)"
+                )
                 return Ty("int", t.lo, t.lo)
             return Ty("int", t.lo, t.hi)
         if len(set(t.labels)) != len(t.labels):
@@ -186,7 +188,9 @@ class Compiler:
         return [v.name for v in scope.driver.decl.vars]
 
     # -- expressions ------------------------------------------------------------------------------
-    def expr(self, node: A.Node, rc: RoutineCompiler, path: Path, want: Ty | None) -> tuple[Expr, Ty]:
+    def expr(
+        self, node: A.Node, rc: RoutineCompiler, path: Path, want: Ty | None
+    ) -> tuple[Expr, Ty]:
         if isinstance(node, A.Num):
             return _c(node.value), Ty("int", node.value, node.value)
         if isinstance(node, A.BoolLit):
@@ -209,12 +213,17 @@ class Compiler:
             vals = []
             for lab in node.labels:
                 if lab.id not in ty.labels:
-                    self.fail(lab.pos, f"{lab.id!r} is not a value of {ty}{suggest(lab.id, ty.labels)}")
+                    self.fail(
+                        lab.pos, f"{lab.id!r} is not a value of {ty}{suggest(lab.id, ty.labels)}"
+                    )
                 else:
                     vals.append(ty.labels.index(lab.id))
             return E.in_(e, vals), BOOL
         if isinstance(node, A.Call):
-            self.fail(node.pos, f"{node.func}(...) is a statement; assign its result: x = {node.func}(...)")
+            self.fail(
+                node.pos,
+                f"{node.func}(...) is a statement; assign its result: x = {node.func}(...)",
+            )
         elif isinstance(node, A.Str):
             self.fail(node.pos, "a string is allowed only as the message of error() or assert()")
         elif isinstance(node, A.Quant):
@@ -262,7 +271,9 @@ class Compiler:
         e = E.eq(a, b)
         return (e if op == "==" else E.not_(e)), BOOL
 
-    def _name(self, node: A.Name, rc: RoutineCompiler, path: Path, want: Ty | None) -> tuple[Expr, Ty]:
+    def _name(
+        self, node: A.Name, rc: RoutineCompiler, path: Path, want: Ty | None
+    ) -> tuple[Expr, Ty]:
         name = node.id
         if name in rc.scope.locals:
             idx, ty, _ = rc.scope.locals[name]
@@ -299,9 +310,16 @@ class Compiler:
             msg = msg_node.value if isinstance(msg_node, A.Str) else ""
             key = f"{f}@{call.pos.file}:{call.pos.line}"
             what = "assertion" if f == "assert" else "error()"
-            self.fault_code(key, {"kind": f, "pos": call.pos, "message": msg,
-                                  "text": f"{what} at line {call.pos.line} never fails"
-                                  + (f": {msg}" if msg else "")})
+            self.fault_code(
+                key,
+                {
+                    "kind": f,
+                    "pos": call.pos,
+                    "message": msg,
+                    "text": f"{what} at line {call.pos.line} never fails"
+                    + (f": {msg}" if msg else ""),
+                },
+            )
             if f == "error":
                 path.notes.append(text)
                 return [(path.fail(key, f"error: {msg}" if msg else "error()", call.pos), "fault")]
@@ -344,8 +362,16 @@ class Compiler:
                 out.append((ok, "next"))
             if bad is not None:
                 bad.notes.append(text)
-                out.append((bad.fail(key, f"release of lock {name!r}, which this thread does not hold",
-                                     call.pos), "fault"))
+                out.append(
+                    (
+                        bad.fail(
+                            key,
+                            f"release of lock {name!r}, which this thread does not hold",
+                            call.pos,
+                        ),
+                        "fault",
+                    )
+                )
             return out
         # queue(W)
         q = self._queue_var(rc.scope, name)
@@ -380,8 +406,11 @@ class Compiler:
             if r.decl.name == name:
                 if role is not None and r.role != role:
                     other = "client" if role == "provider" else "provider"
-                    self.fail(call.args[0].pos, f"{name!r} is a {other} registration; "
-                              f"{call.func} needs a {role} registration")
+                    self.fail(
+                        call.args[0].pos,
+                        f"{name!r} is a {other} registration; "
+                        f"{call.func} needs a {role} registration",
+                    )
                     return None
                 return r
         regs = [r.decl.name for r in rc.scope.driver.regs]
@@ -448,8 +477,9 @@ class Compiler:
                 out.append((p, "next"))
             else:
                 p.notes.append(text)
-                out.append((p.fail("REG-5", f"{reg.name} is registered again while {lab}", pos),
-                            "fault"))
+                out.append(
+                    (p.fail("REG-5", f"{reg.name} is registered again while {lab}", pos), "fault")
+                )
         return out
 
     def _drg_reg5(self) -> None:
@@ -459,8 +489,12 @@ class Compiler:
         self._drg("DRG-4")
         st = self.reg_state[reg.id]
         out = []
-        why = {"NONE": "was never registered", "DEREG_PENDING": "is already deregistering",
-               "DRAINED": "is already deregistered", "CLOSED": "is closed (its handle is dead)"}
+        why = {
+            "NONE": "was never registered",
+            "DEREG_PENDING": "is already deregistering",
+            "DRAINED": "is already deregistered",
+            "CLOSED": "is closed (its handle is dead)",
+        }
         for lab, p in self._split_state(path, st, V.REG_STATES).items():
             if lab == "ACTIVE":
                 p.set(st, self.val(st, "DEREG_PENDING"))
@@ -502,14 +536,22 @@ class Compiler:
 
     def _attach_call(self, rc: RoutineCompiler, call: A.Call, path, target, top):
         if rc.routine != "ClientAttachProvider" or rc.scope.binding is None:
-            self.fail(call.pos, "NmrClientAttachProvider may be called only inside ClientAttachProvider")
+            self.fail(
+                call.pos, "NmrClientAttachProvider may be called only inside ClientAttachProvider"
+            )
             return []
         if not top:
-            self.fail(call.pos, "NmrClientAttachProvider runs the provider's attach; "
-                      "it cannot be inside an atomic block")
+            self.fail(
+                call.pos,
+                "NmrClientAttachProvider runs the provider's attach; "
+                "it cannot be inside an atomic block",
+            )
             return []
-        if call.args and not (len(call.args) == 1 and isinstance(call.args[0], A.Name)
-                              and call.args[0].id == "binding"):
+        if call.args and not (
+            len(call.args) == 1
+            and isinstance(call.args[0], A.Name)
+            and call.args[0].id == "binding"
+        ):
             self.fail(call.pos, "NmrClientAttachProvider takes no argument (or 'binding')")
             return []
         b = rc.scope.binding
@@ -520,13 +562,23 @@ class Compiler:
             if lab == "OFFERED":
                 p.set(bv.phase, self.val(bv.phase, "PROVIDER_ATTACHING"))
                 p.set(bv.slot["provider"].pc, _c(self.entries[(b.id, "ProviderAttachClient")]))
-                p.notes.append(f"{V.ATTACH_CALL}(binding {b.name}): NMR calls "
-                               f"{b.provider.driver.name} ProviderAttachClient")
+                p.notes.append(
+                    f"{V.ATTACH_CALL}(binding {b.name}): NMR calls "
+                    f"{b.provider.driver.name} ProviderAttachClient"
+                )
                 out.append((p, AttachWait(call, target, None)))
             else:
                 p.notes.append(V.ATTACH_CALL)
-                out.append((p.fail("ATT-3", "NmrClientAttachProvider called again after it succeeded",
-                                   call.pos), "fault"))
+                out.append(
+                    (
+                        p.fail(
+                            "ATT-3",
+                            "NmrClientAttachProvider called again after it succeeded",
+                            call.pos,
+                        ),
+                        "fault",
+                    )
+                )
         return out
 
     def attach_return(self, rc: RoutineCompiler, key: AttachWait) -> list[tuple[Path, object]]:
@@ -568,24 +620,38 @@ class Compiler:
             return []
         b, side = rc.scope.binding, rc.scope.side
         if b is None:
-            self.fail(call.pos, f"{call.func}(binding) needs a binding: call it in a callback "
-                      "or a binding task")
+            self.fail(
+                call.pos,
+                f"{call.func}(binding) needs a binding: call it in a callback or a binding task",
+            )
             return []
         if side != role:
-            self.fail(call.pos, f"{call.func} completes the {role} side, but this code runs on "
-                      f"the {side} side of {b.name}")
+            self.fail(
+                call.pos,
+                f"{call.func} completes the {role} side, but this code runs on "
+                f"the {side} side of {b.name}",
+            )
             return []
         self._drg("DET-3")
         self._drg("DET-4")
         bv = self.bvars[b.id]
         sv, pend = bv.side[side], bv.pend[side]
         out = []
-        gone_yes, alive = path.split(self.is_in(bv.phase, ("NONE", "GONE", "REJECTED", "CLEANUP"),
-                                                path))
+        gone_yes, alive = path.split(
+            self.is_in(bv.phase, ("NONE", "GONE", "REJECTED", "CLEANUP"), path)
+        )
         if gone_yes is not None:
             gone_yes.notes.append(text)
-            out.append((gone_yes.fail("DET-3", f"{text}: the binding is already cleaned up "
-                                      "(its handle is dead)", call.pos), "fault"))
+            out.append(
+                (
+                    gone_yes.fail(
+                        "DET-3",
+                        f"{text}: the binding is already cleaned up (its handle is dead)",
+                        call.pos,
+                    ),
+                    "fault",
+                )
+            )
         if alive is None:
             return out
         for lab, p in self._split_state(alive, sv, V.SIDE_STATES).items():
@@ -597,8 +663,16 @@ class Compiler:
                 p.set(sv, self.val(sv, "DONE"))
                 out.append((p, "next"))
             elif lab == "NOT_CALLED":
-                out.append((p.fail("DET-3", f"{text} before NMR called the {side}'s detach "
-                                   "callback", call.pos), "fault"))
+                out.append(
+                    (
+                        p.fail(
+                            "DET-3",
+                            f"{text} before NMR called the {side}'s detach callback",
+                            call.pos,
+                        ),
+                        "fault",
+                    )
+                )
             elif lab == "COMPLETED_EARLY":
                 out.append((p.fail("DET-3", f"{text} called twice", call.pos), "fault"))
             else:  # DONE: after PENDING and a completion, or after SUCCESS
@@ -606,9 +680,16 @@ class Compiler:
                 if twice is not None:
                     out.append((twice.fail("DET-3", f"{text} called twice", call.pos), "fault"))
                 if after_success is not None:
-                    out.append((after_success.fail(
-                        "DET-4", f"{text} after the detach callback returned STATUS_SUCCESS",
-                        call.pos), "fault"))
+                    out.append(
+                        (
+                            after_success.fail(
+                                "DET-4",
+                                f"{text} after the detach callback returned STATUS_SUCCESS",
+                                call.pos,
+                            ),
+                            "fault",
+                        )
+                    )
         return out
 
     # -- actions ---------------------------------------------------------------------------------
@@ -639,17 +720,28 @@ class Compiler:
         label = f"{slot.owner}: {meta['text']}"
         self._action(label, guard, env, slot.id, meta)
 
-    def _action(self, label: str, guard: Expr, env: dict[int, Expr], slot: int,
-                meta: dict[str, Any]) -> None:
-        updates = tuple(sorted((i, e) for i, e in env.items() if not (e.op == "var" and e.val == i)))
+    def _action(
+        self, label: str, guard: Expr, env: dict[int, Expr], slot: int, meta: dict[str, Any]
+    ) -> None:
+        updates = tuple(
+            sorted((i, e) for i, e in env.items() if not (e.op == "var" and e.val == i))
+        )
         g = E.and_(guard, E.eq(self.rd(self.fault), _c(0)))
         if g is E.FALSE:
             return
         self.ts.actions.append(Action(label, g, updates, slot, meta))
 
-    def env_action(self, label: str, guard: Expr, updates: dict[int, Expr], meta: dict[str, Any]) -> None:
-        meta = {"actor": "NMR", "routine": None, "binding": None, "pos": None, **meta,
-                "text": meta.get("text", label)}
+    def env_action(
+        self, label: str, guard: Expr, updates: dict[int, Expr], meta: dict[str, Any]
+    ) -> None:
+        meta = {
+            "actor": "NMR",
+            "routine": None,
+            "binding": None,
+            "pos": None,
+            **meta,
+            "text": meta.get("text", label),
+        }
         self._action(label, guard, updates, -1, meta)
 
 
@@ -659,8 +751,18 @@ def compile_design(design: Design) -> TransitionSystem:
 
     comp = Compiler(design)
     build(comp)
+    if not comp.findings and any(not r.bindings for r in design.regs):
+        # callbacks of a registration without a peer are never instantiated: check them
+        # against a phantom peer so their mistakes are still reported
+        from nmrcheck.nmr.design import elaborate, with_phantom_peers
+
+        shadow = Compiler(elaborate(with_phantom_peers(design.model)))
+        build(shadow)
+        comp.findings.extend(shadow.findings)
     if comp.findings:
-        raise InputError(sorted(set(comp.findings), key=lambda f: (f.file, f.line, f.col, f.message)))
+        raise InputError(
+            sorted(set(comp.findings), key=lambda f: (f.file, f.line, f.col, f.message))
+        )
     # patch the domains known only now: the fault codes and the program counters
     ts = comp.ts
     ts.vars[comp.fault] = dataclasses.replace(
@@ -681,8 +783,12 @@ def compile_design(design: Design) -> TransitionSystem:
             expr = E.and_(expr, E.not_(comp.rd(comp.flags[key])))
         ts.properties.append(Property(key, INVARIANT, expr, meta))
     ts.slots = [
-        Slot(s.owner, s.pc, s.idle, {"actor": s.actor, "binding": s.binding,
-                                     "positions": tuple(s.positions)})
+        Slot(
+            s.owner,
+            s.pc,
+            s.idle,
+            {"actor": s.actor, "binding": s.binding, "positions": tuple(s.positions)},
+        )
         for s in comp.slots
     ]
     ts.meta["compiler"] = comp

@@ -153,8 +153,10 @@ def _check_driver(d: A.DriverDecl, npis: dict[str, A.NpiDecl], f: list[Finding])
         if key in seen:
             _err(f, rt.pos, f"routine {rt.name} is defined twice")
         seen[key] = rt
-        role = "client" if rt.name in V.CLIENT_CALLBACKS else (
-            "provider" if rt.name in V.PROVIDER_CALLBACKS else None
+        role = (
+            "client"
+            if rt.name in V.CLIENT_CALLBACKS
+            else ("provider" if rt.name in V.PROVIDER_CALLBACKS else None)
         )
         if role and role not in roles:
             _err(f, rt.pos, f"{rt.name} needs a {role} registration in driver {d.name!r}")
@@ -162,7 +164,9 @@ def _check_driver(d: A.DriverDecl, npis: dict[str, A.NpiDecl], f: list[Finding])
             if role is None:
                 _err(f, rt.pos, f"{rt.name} is not a binding callback; 'for' does not apply")
             elif rt.reg not in reg_names:
-                _err(f, rt.pos, f"unknown registration {rt.reg!r}{suggest(rt.reg, list(reg_names))}")
+                _err(
+                    f, rt.pos, f"unknown registration {rt.reg!r}{suggest(rt.reg, list(reg_names))}"
+                )
             elif reg_names[rt.reg].role != role:
                 _err(f, rt.pos, f"{rt.reg!r} is a {reg_names[rt.reg].role} registration")
     for t in d.tasks:
@@ -171,3 +175,26 @@ def _check_driver(d: A.DriverDecl, npis: dict[str, A.NpiDecl], f: list[Finding])
                 _err(f, t.pos, "'for' applies only to binding tasks")
             elif t.reg not in reg_names:
                 _err(f, t.pos, f"unknown registration {t.reg!r}{suggest(t.reg, list(reg_names))}")
+
+
+def with_phantom_peers(model: A.Model) -> A.Model:
+    """``model`` plus, for each registration without a possible peer, a driver that has one.
+
+    Only used to check the callbacks of such registrations, which are otherwise never compiled.
+    """
+    roles: dict[str, set[str]] = {}
+    for d in model.drivers:
+        for r in d.regs:
+            roles.setdefault(r.npi, set()).add(r.role)
+    extra = []
+    for npi, have in sorted(roles.items()):
+        for role in ("client", "provider"):
+            if role in have and ({"client", "provider"} - {role}) - have:
+                other = "provider" if role == "client" else "client"
+                pos = model.pos
+                extra.append(
+                    A.DriverDecl(
+                        pos, f"peer#{len(extra)}", 1, (A.RegDecl(pos, other, "R", npi, False),)
+                    )
+                )
+    return A.Model(model.pos, model.npis, model.drivers + tuple(extra), model.source)

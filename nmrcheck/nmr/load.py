@@ -36,8 +36,9 @@ def load_text(text: str, file: str, specs: list[tuple[str, str]] = ()) -> Transi
         for p in compile_spec(ts, spec):
             if p.name in names:
                 pos = p.meta["pos"]
-                raise InputError(Finding(pos.file, pos.line, pos.col,
-                                         f"property {p.name!r} is already defined"))
+                raise InputError(
+                    Finding(pos.file, pos.line, pos.col, f"property {p.name!r} is already defined")
+                )
             names.add(p.name)
             ts.properties.append(p)
     ts.meta["model_file"] = file

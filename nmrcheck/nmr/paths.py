@@ -51,8 +51,16 @@ class Path:
         return v if v is not None else E.var(index, typ)
 
     def fork(self) -> Path:
-        return Path(self.guard, dict(self.env), list(self.notes), self.fault, self.fault_msg,
-                    self.fault_pos, self.status, list(self.flags))
+        return Path(
+            self.guard,
+            dict(self.env),
+            list(self.notes),
+            self.fault,
+            self.fault_msg,
+            self.fault_pos,
+            self.status,
+            list(self.flags),
+        )
 
     def split(self, cond: Expr) -> tuple[Path | None, Path | None]:
         """The paths where ``cond`` holds and where it does not (None when impossible)."""

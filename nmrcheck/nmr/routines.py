@@ -148,7 +148,11 @@ class RoutineCompiler:
         if isinstance(key, AttachWait):
             return "in NmrClientAttachProvider, waiting for ProviderAttachClient"
         if isinstance(key, Position):
-            return _first_line(unparse(key.stmts[key.index]))
+            stmt = key.stmts[key.index]
+            text = _first_line(unparse(stmt))
+            if isinstance(stmt, A.If) and stmt.then:
+                text += " { " + _first_line(unparse(stmt.then[0])) + " ..."
+            return text
         return "return"
 
     def _emit_rest_point(self, key: object) -> None:
@@ -307,6 +311,13 @@ class RoutineCompiler:
             ok, bad = path.split(E.and_(E.le(E.const(ty.lo), value), E.le(value, E.const(ty.hi))))
             if bad is not None:
                 bad.notes.append(note)
+                self.c.fault_code(
+                    "range",
+                    {
+                        "kind": "range",
+                        "text": "every assignment stays within the variable's declared range",
+                    },
+                )
                 msg = f"value out of range {ty.lo}..{ty.hi} in '{note}'"
                 out.append((bad.fail("range", msg, pos), "fault"))
             if ok is None:
@@ -330,8 +341,10 @@ class RoutineCompiler:
         out = []
         path.status = None
         for p in self.exit_hook(path, status, s.pos):
-            shown = p.status if p.status is not None else (
-                unparse(s.value) if s.value is not None else ""
+            shown = (
+                p.status
+                if p.status is not None
+                else (unparse(s.value) if s.value is not None else "")
             )
             p.notes.append(f"return {shown}".rstrip())
             out.append((p, "exit" if p.fault is None else "fault"))

@@ -60,8 +60,12 @@ class SpecCompiler:
             v = self.value(p.expr, {})
             e = self.as_bool(v, p.expr.pos)
             kind = "invariant" if p.kind == "invariant" else "reachable"
-            meta = {"kind": "spec", "pos": p.pos, "text": unparse(p.expr),
-                    "doc": _doc_comment(spec.source, p.pos.line)}
+            meta = {
+                "kind": "spec",
+                "pos": p.pos,
+                "text": unparse(p.expr),
+                "doc": _doc_comment(spec.source, p.pos.line),
+            }
             props.append(Property(p.name, kind, e, meta))
         if self.findings:
             raise InputError(self.findings)
@@ -77,8 +81,14 @@ class SpecCompiler:
     def _what(self, v: Val) -> str:
         if v.kind == "expr":
             return str(v.ty)
-        return {"driver": "a driver", "reg": "a registration", "binding": "a binding",
-                "ctx": "a binding context", "set": "a set", "label": f"the name {v.obj!r}"}[v.kind]
+        return {
+            "driver": "a driver",
+            "reg": "a registration",
+            "binding": "a binding",
+            "ctx": "a binding context",
+            "set": "a set",
+            "label": f"the name {v.obj!r}",
+        }[v.kind]
 
     def _expr(self, v: Val, pos: A.Pos, want: str) -> Expr:
         if v.kind == "expr" and v.ty is not None and v.ty.kind == want:
@@ -224,7 +234,9 @@ class SpecCompiler:
             if idx is not None:
                 return Val("expr", c.var_ty[idx], c.rd(idx))
             opts = ["state", "registrations", "bindings", "in_callback", "running"]
-            opts += [r.decl.name for r in d.regs] + [v.name for v in d.decl.vars if not v.per_binding]
+            opts += [r.decl.name for r in d.regs] + [
+                v.name for v in d.decl.vars if not v.per_binding
+            ]
             self.fail(n.pos, f"driver {d.name} has no {name!r}{suggest(name, opts)}")
         elif base.kind == "reg":
             r: RegInst = base.obj
@@ -234,7 +246,10 @@ class SpecCompiler:
                 return Val("set", items=tuple(r.bindings))
             if name == "driver":
                 return Val("driver", obj=r.driver)
-            self.fail(n.pos, f"a registration has no {name!r}{suggest(name, ['state', 'bindings', 'driver'])}")
+            self.fail(
+                n.pos,
+                f"a registration has no {name!r}{suggest(name, ['state', 'bindings', 'driver'])}",
+            )
         elif base.kind == "binding":
             b: BindingInst = base.obj
             bv = c.bvars[b.id]

@@ -42,14 +42,24 @@ SIDE_STATES = ("NOT_CALLED", "IN_CALLBACK", "COMPLETED_EARLY", "PENDING", "DONE"
 CLEANUP_STATES = ("NOT_CALLED", "RUNNING", "DONE")
 
 CLIENT_CALLBACKS = ("ClientAttachProvider", "ClientDetachProvider", "ClientCleanupBindingContext")
-PROVIDER_CALLBACKS = ("ProviderAttachClient", "ProviderDetachClient", "ProviderCleanupBindingContext")
+PROVIDER_CALLBACKS = (
+    "ProviderAttachClient",
+    "ProviderDetachClient",
+    "ProviderCleanupBindingContext",
+)
 DRIVER_ROUTINES = ("DriverEntry", "Unload")
 ROUTINES = DRIVER_ROUTINES + CLIENT_CALLBACKS + PROVIDER_CALLBACKS
 
 REGISTER = {"client": "NmrRegisterClient", "provider": "NmrRegisterProvider"}
 DEREGISTER = {"client": "NmrDeregisterClient", "provider": "NmrDeregisterProvider"}
-WAIT = {"client": "NmrWaitForClientDeregisterComplete", "provider": "NmrWaitForProviderDeregisterComplete"}
-COMPLETE = {"client": "NmrClientDetachProviderComplete", "provider": "NmrProviderDetachClientComplete"}
+WAIT = {
+    "client": "NmrWaitForClientDeregisterComplete",
+    "provider": "NmrWaitForProviderDeregisterComplete",
+}
+COMPLETE = {
+    "client": "NmrClientDetachProviderComplete",
+    "provider": "NmrProviderDetachClientComplete",
+}
 ATTACH_CALL = "NmrClientAttachProvider"
 NMR_CALLS = (
     set(REGISTER.values()) | set(DEREGISTER.values()) | set(WAIT.values()) | set(COMPLETE.values())
@@ -70,9 +80,7 @@ OBLIGATIONS = {
     o.id: o
     for o in (
         Obligation("REG-5", "§5.1", "each registration is registered once while it is live"),
-        Obligation(
-            "ATT-1", "§5.2", "a client that did not attach must not return STATUS_SUCCESS"
-        ),
+        Obligation("ATT-1", "§5.2", "a client that did not attach must not return STATUS_SUCCESS"),
         Obligation(
             "ATT-2",
             "§5.2",
@@ -84,7 +92,9 @@ OBLIGATIONS = {
             "NmrClientAttachProvider is called only inside ClientAttachProvider, "
             "and succeeds at most once",
         ),
-        Obligation("DET-1", "§5.4", "a detach callback returns only STATUS_SUCCESS or STATUS_PENDING"),
+        Obligation(
+            "DET-1", "§5.4", "a detach callback returns only STATUS_SUCCESS or STATUS_PENDING"
+        ),
         Obligation(
             "DET-3",
             "§5.4",
@@ -95,18 +105,20 @@ OBLIGATIONS = {
             "DET-4", "§5.4", "after a STATUS_SUCCESS return the module never completes the detach"
         ),
         Obligation(
-            "DET-6", "§5.4", "Nmr*DetachComplete receives the binding handle, never a registration handle"
+            "DET-6",
+            "§5.4",
+            "Nmr*DetachComplete receives the binding handle, never a registration handle",
         ),
-        Obligation(
-            "DRG-1", "§5.6", "every registration is deregistered before Unload returns"
-        ),
+        Obligation("DRG-1", "§5.6", "every registration is deregistered before Unload returns"),
         Obligation(
             "DRG-2",
             "§5.6",
             "after NmrDeregister* returns STATUS_PENDING, NmrWaitFor*DeregisterComplete "
             "returns before Unload returns",
         ),
-        Obligation("DRG-3", "§5.6", "NmrWaitFor*DeregisterComplete is called only after NmrDeregister*"),
+        Obligation(
+            "DRG-3", "§5.6", "NmrWaitFor*DeregisterComplete is called only after NmrDeregister*"
+        ),
         Obligation(
             "DRG-4",
             "§5.6",

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from nmrcheck.ir import Property, TransitionSystem
 from nmrcheck.engines.explicit.search import HANG
 from nmrcheck.engines.result import PropertyResult
+from nmrcheck.ir import Property, TransitionSystem
 
 
 def defined_at(p: Property | None, name: str) -> str:
     """Where a property comes from: a spec line, a model line, or nmr-semantics.md."""
     if p is None:
-        return "built in: every blocked routine can still make progress" if name == HANG else "?"
+        return "built in (hang detection)" if name == HANG else "?"
     m = p.meta
     kind = m.get("kind")
     if kind == "spec" or kind in ("assert", "error"):
@@ -37,7 +37,9 @@ def hang_message(ts: TransitionSystem, r: PropertyResult) -> list[str]:
         slot = ts.slots[k]
         pc = last[slot.pc]
         label = ts.vars[slot.pc].show(pc)
-        pos = slot.meta.get("positions", ())[pc] if pc < len(slot.meta.get("positions", ())) else None
+        pos = (
+            slot.meta.get("positions", ())[pc] if pc < len(slot.meta.get("positions", ())) else None
+        )
         where = f" ({pos.file}:{pos.line})" if pos is not None else ""
         out.append(f"{slot.meta.get('actor', slot.name)} is blocked forever in {label}{where}")
     return out

@@ -24,14 +24,17 @@ def render(ts: TransitionSystem, g: nx.DiGraph, highlight: list[int] | None = No
     """DOT text for ``g`` (from engines.explicit.graph.to_networkx)."""
     hl_nodes = set(highlight or [])
     hl_edges = set(zip(highlight or [], (highlight or [])[1:]))
-    out = ["digraph nmrcheck {", "  node [shape=box, fontname=monospace, fontsize=9];",
-           "  edge [fontname=monospace, fontsize=8];"]
+    out = [
+        "digraph nmrcheck {",
+        "  node [shape=box, fontname=monospace, fontsize=9];",
+        "  edge [fontname=monospace, fontsize=8];",
+    ]
     for n in sorted(g.nodes):
         attrs = [f"label={_q(state_label(ts, g.nodes[n]['state'], n))}"]
         if g.nodes[n].get("initial"):
             attrs.append("peripheries=2")
         if n in hl_nodes:
-            attrs.append('color=red, penwidth=2')
+            attrs.append("color=red, penwidth=2")
         out.append(f"  s{n} [{', '.join(attrs)}];")
     for a, b in sorted(g.edges):
         attrs = [f"label={_q(g.edges[a, b]['label'])}"]

@@ -17,21 +17,23 @@ SCHEMA_VERSION = 1
 def _trace(ts: TransitionSystem, r: PropertyResult) -> list[dict[str, Any]]:
     out = []
     for s in describe(ts, r.trace):
-        out.append({
-            "step": s.index,
-            "actor": s.actor,
-            "routine": s.routine,
-            "kind": s.kind,
-            "callee": s.callee,
-            "action": s.text,
-            "status": s.status,
-            "binding": s.binding,
-            "file": s.file,
-            "line": s.line,
-            "violates": s.fault,
-            "message": s.fault_msg or None,
-            "changes": {n: [a, b] for n, a, b in s.changes},
-        })
+        out.append(
+            {
+                "step": s.index,
+                "actor": s.actor,
+                "routine": s.routine,
+                "kind": s.kind,
+                "callee": s.callee,
+                "action": s.text,
+                "status": s.status,
+                "binding": s.binding,
+                "file": s.file,
+                "line": s.line,
+                "violates": s.fault,
+                "message": s.fault_msg or None,
+                "changes": {n: [a, b] for n, a, b in s.changes},
+            }
+        )
     return out
 
 
@@ -68,7 +70,7 @@ def to_dict(ts: TransitionSystem, result: CheckResult, model: str) -> dict[str, 
         "model": model,
         "exit_code": result.exit_code,
         "engine": result.engine,
-        "stats": result.stats,
+        "stats": {k: v for k, v in result.stats.items() if k != "seconds"},
         "properties": entries,
     }
 

@@ -72,8 +72,7 @@ def render(
     scope = "exhaustive" if st.get("complete") else "partial"
     lines.append(
         f"search: {result.engine}, {scope}, {st.get('states', 0)} states, "
-        f"{st.get('transitions', 0)} transitions, depth {st.get('depth', 0)}, "
-        f"{st.get('seconds', 0):.2f} s"
+        f"{st.get('transitions', 0)} transitions, depth {st.get('depth', 0)}"
     )
     for r in results:
         if r.trace is None or r.verdict not in ("violated", "witnessed"):
@@ -85,7 +84,13 @@ def render(
         text = meaning(p, r.property)
         if text:
             lines.append(f"  {text}")
-        lines.append(f"  {kind}, {len(r.trace)} steps (shortest):")
+        if "blocked_from" in r.stats:
+            lines.append(
+                f"  {kind}, {len(r.trace)} steps (blocked forever from step "
+                f"{r.stats['blocked_from']} on; shortest to there):"
+            )
+        else:
+            lines.append(f"  {kind}, {len(r.trace)} steps (shortest):")
         lines.extend(render_trace(ts, r, verbose))
         for msg in hang_message(ts, r):
             lines.append(f"  {msg}")

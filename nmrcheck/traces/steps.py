@@ -54,19 +54,21 @@ def describe(ts: TransitionSystem, trace: Trace, verbose: bool = False) -> list[
             fault, fault_msg = flags[0][0], flags[0][1]
             if pos is None or flags[0][2] is not None:
                 pos = flags[0][2] or pos
-        steps.append(Step(
-            index=k + 1,
-            actor=m.get("actor") or "NMR",
-            routine=m.get("routine"),
-            text=m.get("text") or act.label,
-            status=m.get("status"),
-            file=pos.file if pos is not None else None,
-            line=pos.line if pos is not None else None,
-            binding=m.get("binding"),
-            kind=m.get("kind", "step"),
-            callee=m.get("callee"),
-            fault=fault,
-            fault_msg=fault_msg,
-            changes=changes,
-        ))
+        steps.append(
+            Step(
+                index=k + 1,
+                actor=m.get("actor") or "NMR",
+                routine=m.get("routine"),
+                text=m.get("text") or act.label,
+                status=m.get("status"),
+                file=pos.file if pos is not None else None,
+                line=pos.line if pos is not None else None,
+                binding=m.get("binding"),
+                kind=m.get("kind", "step"),
+                callee=m.get("callee"),
+                fault=fault,
+                fault_msg=fault_msg,
+                changes=changes,
+            )
+        )
     return steps

@@ -37,9 +37,7 @@ def bfs(ts: TransitionSystem) -> dict[tuple[int, ...], int]:
 def goal_distance(ts: TransitionSystem, p: Property) -> int | None:
     """Length of a shortest run to a violation (invariant) or witness (reachable), or None."""
     dist = bfs(ts)
-    hits = [
-        d for s, d in dist.items() if bool(evaluate(p.expr, s)) == (p.kind == REACHABLE)
-    ]
+    hits = [d for s, d in dist.items() if bool(evaluate(p.expr, s)) == (p.kind == REACHABLE)]
     return min(hits) if hits else None
 
 
@@ -66,8 +64,10 @@ def peterson(buggy: bool) -> TransitionSystem:
     ts = TransitionSystem()
     flag = [ts.add_bool("flag0"), ts.add_bool("flag1")]
     turn = ts.add_var("turn", 0, 1, 0)
-    pc = [ts.add_enum("pc0", ["idle", "e1", "e2", "crit"]),
-          ts.add_enum("pc1", ["idle", "e1", "e2", "crit"])]
+    pc = [
+        ts.add_enum("pc0", ["idle", "e1", "e2", "crit"]),
+        ts.add_enum("pc1", ["idle", "e1", "e2", "crit"]),
+    ]
     fi = [ts.index("flag0"), ts.index("flag1")]
     ti = ts.index("turn")
     pi = [ts.index("pc0"), ts.index("pc1")]
@@ -118,14 +118,14 @@ def crashing(halt: bool = True) -> TransitionSystem:
     return ts
 
 
-def ladder(top: int = 10) -> TransitionSystem:
+def ladder(top: int = 10, bad: int = 8) -> TransitionSystem:
     """x climbs 0..3 from the initial state; an unreachable second rung 4..top climbs too.
-    ``not8`` holds but is only 5-inductive (4 -> 5 -> 6 -> 7 -> 8 are unreachable)."""
+    ``x != bad`` holds but is only (bad - 3)-inductive (4 -> ... -> bad are unreachable)."""
     ts = TransitionSystem()
     x = ts.add_var("x", 0, top, 0)
     climb = E.or_(E.lt(x, C(3)), E.and_(E.le(C(4), x), E.lt(x, C(top))))
     ts.actions.append(Action("climb", climb, ((0, E.add(x, C(1))),)))
-    ts.properties.append(Property("not8", INVARIANT, E.ne(x, C(8))))
+    ts.properties.append(Property(f"not{bad}", INVARIANT, E.ne(x, C(bad))))
     return ts
 
 
@@ -211,9 +211,53 @@ def clamp(e: Expr, lo: int, hi: int) -> Expr:
     return E.ite(E.lt(e, C(lo)), C(lo), E.ite(E.lt(C(hi), e), C(hi), e))
 
 
+def _atom(draw, ts: TransitionSystem) -> Expr:  # type: ignore[no-untyped-def]
+    """A simple comparison of a variable with a constant or another variable."""
+    v = ts.vars[draw(st.integers(0, len(ts.vars) - 1))]
+    x = ts.var_expr(v.name)
+    if draw(st.booleans()):
+        y = C(draw(st.integers(v.lo, v.hi)))
+    else:
+        y = ts.var_expr(ts.vars[draw(st.integers(0, len(ts.vars) - 1))].name)
+    return draw(st.sampled_from([E.eq, E.ne, E.lt, E.le]))(x, y)
+
+
+def _guard(draw, ts: TransitionSystem) -> Expr:  # type: ignore[no-untyped-def]
+    kind = draw(st.sampled_from(["true", "atom", "and", "or", "random"]))
+    if kind == "true":
+        return E.TRUE
+    if kind == "atom":
+        return _atom(draw, ts)
+    if kind == "random":
+        return _bool_expr(draw, ts, draw(st.integers(0, 2)))
+    a, b = _atom(draw, ts), _atom(draw, ts)
+    return E.and_(a, b) if kind == "and" else E.or_(a, b)
+
+
+def _update(draw, ts: TransitionSystem, i: int) -> Expr:  # type: ignore[no-untyped-def]
+    """A new value for variable ``i``, inside its domain whenever every variable is."""
+    v = ts.vars[i]
+    x = ts.var_expr(v.name)
+    kind = draw(st.sampled_from(["inc", "dec", "const", "copy", "random"]))
+    if kind == "inc":
+        return E.ite(E.lt(x, C(v.hi)), E.add(x, C(1)), C(v.lo))
+    if kind == "dec":
+        return E.ite(E.lt(C(v.lo), x), E.sub(x, C(1)), C(v.hi))
+    if kind == "const":
+        return C(draw(st.integers(v.lo, v.hi)))
+    if v.type == E.BOOL:
+        if kind == "copy":
+            return E.not_(x) if draw(st.booleans()) else _atom(draw, ts)
+        return _bool_expr(draw, ts, draw(st.integers(0, 2)))
+    if kind == "copy":
+        other = ts.var_expr(ts.vars[draw(st.integers(0, len(ts.vars) - 1))].name)
+        return clamp(other, v.lo, v.hi)
+    return clamp(_int_expr(draw, ts, draw(st.integers(0, 2))), v.lo, v.hi)
+
+
 @st.composite
 def systems(draw, max_vars: int = 4) -> TransitionSystem:  # type: ignore[no-untyped-def]
-    """A random system: 2..max_vars variables with 2..3 values, 1..5 actions with random
+    """A random system: 2..max_vars variables with 2..4 values, 1..6 actions with random
     guards and in-domain updates, sometimes a halted condition, and one property."""
     ts = TransitionSystem()
     for i in range(draw(st.integers(2, max_vars))):
@@ -221,25 +265,19 @@ def systems(draw, max_vars: int = 4) -> TransitionSystem:  # type: ignore[no-unt
             ts.add_bool(f"b{i}", draw(st.booleans()))
         else:
             lo = draw(st.integers(-1, 1))
-            hi = lo + draw(st.integers(1, 2))
+            hi = lo + draw(st.integers(1, 3))
             ts.add_var(f"v{i}", lo, hi, draw(st.integers(lo, hi)))
-    for n in range(draw(st.integers(1, 5))):
-        guard = _bool_expr(draw, ts, draw(st.integers(0, 2)))
+    for n in range(draw(st.integers(1, 6))):
+        guard = _guard(draw, ts)
         targets = draw(
             st.lists(st.integers(0, len(ts.vars) - 1), min_size=1, max_size=2, unique=True)
         )
-        updates = []
-        for i in sorted(targets):
-            v = ts.vars[i]
-            if v.type == E.BOOL:
-                value = _bool_expr(draw, ts, draw(st.integers(0, 1)))
-            else:
-                value = clamp(_int_expr(draw, ts, draw(st.integers(0, 2))), v.lo, v.hi)
-            updates.append((i, value))
-        ts.actions.append(Action(f"a{n}", guard, tuple(updates)))
+        updates = tuple((i, _update(draw, ts, i)) for i in sorted(targets))
+        ts.actions.append(Action(f"a{n}", guard, updates))
     if draw(st.integers(0, 3)) == 0:
-        ts.halted = _bool_expr(draw, ts, 1)
+        ts.halted = E.and_(_atom(draw, ts), _atom(draw, ts))
     kind = draw(st.sampled_from([INVARIANT, REACHABLE]))
-    ts.properties.append(Property("p", kind, _bool_expr(draw, ts, draw(st.integers(0, 2)))))
+    prop = _guard(draw, ts) if draw(st.booleans()) else E.not_(_guard(draw, ts))
+    ts.properties.append(Property("p", kind, prop))
     ts.validate()
     return ts

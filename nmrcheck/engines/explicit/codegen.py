@@ -72,10 +72,10 @@ def _key(guard: Expr) -> tuple[int, int, Expr] | None:
     parts = E.conjuncts(guard)
     for k, c in enumerate(parts):
         if c.op == "eq" and c.args[0].op == "var" and c.args[1].op == "const":
-            rest = E.and_(*(parts[:k] + parts[k + 1:]))
+            rest = E.and_(*(parts[:k] + parts[k + 1 :]))
             return c.args[0].val, c.args[1].val, rest
         if c.op == "var" and c.type == E.BOOL:
-            rest = E.and_(*(parts[:k] + parts[k + 1:]))
+            rest = E.and_(*(parts[:k] + parts[k + 1 :]))
             return c.val, 1, rest
     return None
 

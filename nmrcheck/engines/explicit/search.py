@@ -155,11 +155,30 @@ def explore(
                 break
             if progress is not None and now >= next_tick:
                 next_tick = now + 1.0
-                progress({"states": len(states), "transitions": transitions, "depth": depth[i - 1],
-                          "queue": len(states) - i, "seconds": now - start})
+                progress(
+                    {
+                        "states": len(states),
+                        "transitions": transitions,
+                        "depth": depth[i - 1],
+                        "queue": len(states) - i,
+                        "seconds": now - start,
+                    }
+                )
     return Exploration(
-        comp, states, parent, via, src, dst, act, waiting, complete, reason, transitions,
-        max(depth) if len(depth) else 0, time.monotonic() - start, found,
+        comp,
+        states,
+        parent,
+        via,
+        src,
+        dst,
+        act,
+        waiting,
+        complete,
+        reason,
+        transitions,
+        max(depth) if len(depth) else 0,
+        time.monotonic() - start,
+        found,
     )
 
 
@@ -221,8 +240,13 @@ def check(
     """Decide every property of ``ts`` (and hang freedom) by exhaustive exploration."""
     ex = explore(ts, limits, keep_edges=hangs, progress=progress)
     results: list[PropertyResult] = []
-    stats = {"states": len(ex.states), "transitions": ex.transitions, "depth": ex.max_depth,
-             "seconds": round(ex.seconds, 3), "complete": ex.complete}
+    stats = {
+        "states": len(ex.states),
+        "transitions": ex.transitions,
+        "depth": ex.max_depth,
+        "seconds": round(ex.seconds, 3),
+        "complete": ex.complete,
+    }
     for pi, p in enumerate(ts.properties):
         j = ex.found.get(pi)
         if p.kind == INVARIANT:
@@ -245,12 +269,65 @@ def check(
         if found:
             first = min(found.values())
             stuck = sorted(k for k, j in found.items() if j == first)
-            r = PropertyResult(HANG, VIOLATED, "explicit", EXHAUSTIVE, trace=ex.trace_to(first))
+            prefix = ex.trace_to(first)
+            r = PropertyResult(
+                HANG, VIOLATED, "explicit", EXHAUSTIVE, trace=_extend_to_dead_end(ex, first, prefix)
+            )
             r.stats["blocked_slots"] = stuck
+            r.stats["blocked_from"] = len(prefix)
             results.append(r)
         elif ex.complete:
             results.append(PropertyResult(HANG, HOLDS, "explicit", EXHAUSTIVE))
         else:
-            results.append(PropertyResult(HANG, UNKNOWN, "explicit", PARTIAL,
-                                          reason=ex.stop_reason + " (hangs need the whole graph)"))
+            results.append(
+                PropertyResult(
+                    HANG,
+                    UNKNOWN,
+                    "explicit",
+                    PARTIAL,
+                    reason=ex.stop_reason + " (hangs need the whole graph)",
+                )
+            )
     return CheckResult(results, "explicit", stats), ex
+
+
+def _extend_to_dead_end(ex: Exploration, j: int, prefix: Trace) -> Trace:
+    """``prefix`` continued by a shortest path from state ``j`` to a state with no successor.
+
+    From ``j`` on the blocked routine can never move again; running on to where nothing at all
+    can happen shows the reader why (for example the detach that returned STATUS_PENDING). When
+    other threads keep running forever, the prefix is returned unchanged.
+    """
+    src, dst, act = ex.edges_src, ex.edges_dst, ex.edges_act
+    if src is None:
+        return prefix
+    first_edge: dict[int, int] = {}
+    for e in range(len(src) - 1, -1, -1):
+        first_edge[src[e]] = e
+    back: dict[int, tuple[int, int]] = {j: (-1, -1)}
+    queue = [j]
+    end = -1
+    for node in queue:
+        e = first_edge.get(node)
+        if e is None:
+            end = node
+            break
+        while e < len(src) and src[e] == node:
+            t = dst[e]
+            if t not in back:
+                back[t] = (node, act[e])
+                queue.append(t)
+            e += 1
+    if end < 0 or end == j:
+        return prefix
+    path: list[tuple[int, int]] = []
+    node = end
+    while node != j:
+        prev, a = back[node]
+        path.append((node, a))
+        node = prev
+    path.reverse()
+    unpack = ex.compiled.layout.unpack
+    states = prefix.states + tuple(unpack(ex.states[n]) for n, _ in path)
+    actions = prefix.actions + tuple(a for _, a in path)
+    return Trace(states, actions)

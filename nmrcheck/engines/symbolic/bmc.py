@@ -157,4 +157,3 @@ def _unknown(p: Property, k: int, why: str, start: float) -> PropertyResult:
         else f"solver gave up ({why}) at depth 0",
         stats=_stats(start, done),
     )
-

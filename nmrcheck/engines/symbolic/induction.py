@@ -42,7 +42,7 @@ from .bmc import Unrolling, found
 from .budget import Budget
 from .certificate import Certificate, check_against, make_certificate, state_constants
 from .encode import distinct_states, encode_bool, frame, in_range, mk_and, range_of, step
-from .targets import safe, select
+from .targets import goal, safe, select
 from .traces import read_trace, replay
 
 ENGINE = "k-induction"
@@ -141,14 +141,7 @@ def _prove(ts: TransitionSystem, p: Property, max_k: int, budget: Budget) -> Pro
             if not evaluate(good, trace.states[-1]):
                 stats["seconds"] = round(time.monotonic() - out.start, 3)
                 return found(p, trace, ENGINE, stats=stats)
-            return out(
-                UNKNOWN,
-                f"cannot prove: {_out_of_domain(ts, trace.states[-1])} after {len(trace)} "
-                "steps (the property still holds there)",
-                PARTIAL,
-                bound=k - 2 if k > 1 else None,
-                trace=trace,
-            )
+            return _escaped(ts, p, base, trace, max_k, budget, out)
         base.solver.add(target(k - 1))  # holds on every run now; helps the later checks
         stats["base"] = f"passed for runs of 0..{k - 1} steps"
 
@@ -202,6 +195,39 @@ def _prove(ts: TransitionSystem, p: Property, max_k: int, budget: Budget) -> Pro
         BOUNDED,
         bound=max_k - 1,
         trace=cti,
+    )
+
+
+def _escaped(
+    ts: TransitionSystem,
+    p: Property,
+    base: Unrolling,
+    escape: Trace,
+    max_k: int,
+    budget: Budget,
+    out: _Outcome,
+) -> PropertyResult:
+    """A run leaves the declared domains, so no proof: the base case goes on as plain BMC for
+    the property alone, up to ``max_k - 1`` steps, to look for a real violation."""
+    why = f"{_out_of_domain(ts, escape.states[-1])} after {len(escape)} steps"
+    for depth in range(base.depth, max_k):
+        if depth > base.depth:
+            base.extend()
+        r, trace, gave_up = base.find(goal(p), budget)
+        if r == z3.sat:
+            assert trace is not None
+            out.stats["base"] = f"failed at step {depth}"
+            out.stats["seconds"] = round(time.monotonic() - out.start, 3)
+            return found(p, trace, ENGINE, stats=out.stats)
+        if r == z3.unknown:
+            return out.gave_up(gave_up, f"base case at depth {depth} ({why})", depth - 1)
+    out.stats["base"] = f"passed for runs of 0..{max_k - 1} steps (property only)"
+    return out(
+        UNKNOWN,
+        f"cannot prove: {why}; the property holds in runs of up to {max_k - 1} steps",
+        PARTIAL,
+        bound=max_k - 1,
+        trace=escape,
     )
 
 

@@ -1,0 +1,5 @@
+"""``python -m nmrcheck``."""
+
+from nmrcheck.cli import run
+
+run()

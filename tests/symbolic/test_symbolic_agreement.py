@@ -1,0 +1,83 @@
+"""Property-based: on random small systems a plain BFS, BMC, k-induction and PDR agree."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from symbolic_models import bfs, systems
+
+from nmrcheck.engines.result import (
+    BOUNDED,
+    EXHAUSTIVE,
+    HOLDS,
+    HOLDS_BOUNDED,
+    PROOF_FAILED,
+    PROVED,
+    UNKNOWN,
+    UNREACHABLE,
+    VIOLATED,
+    WITNESSED,
+)
+from nmrcheck.engines.symbolic import bmc, check_certificate, k_induction, pdr
+from nmrcheck.ir.system import INVARIANT
+from nmrcheck.ir.walkers import evaluate
+
+MAX_K = 4
+
+
+def _replays(ts, trace, from_init: bool = True) -> bool:  # type: ignore[no-untyped-def]
+    if from_init and trace.states[0] != ts.initial_state():
+        return False
+    return all(
+        a in ts.enabled(trace.states[j]) and ts.fire(a, trace.states[j]) == trace.states[j + 1]
+        for j, a in enumerate(trace.actions)
+    )
+
+
+@settings(max_examples=60, deadline=None, database=None, derandomize=True)
+@given(systems())
+def test_engines_agree_with_bfs(ts) -> None:  # type: ignore[no-untyped-def]
+    (p,) = ts.properties
+    dist = bfs(ts)
+    assert all(v.lo <= x <= v.hi for s in dist for v, x in zip(ts.vars, s, strict=True))
+    wanted = p.kind != INVARIANT  # the goal: a violation, or a witness
+    hits = [d for s, d in dist.items() if bool(evaluate(p.expr, s)) == wanted]
+    shortest = min(hits) if hits else None
+    hit = VIOLATED if p.kind == INVARIANT else WITNESSED
+    proved = HOLDS if p.kind == INVARIANT else UNREACHABLE
+
+    def is_goal(state) -> bool:  # type: ignore[no-untyped-def]
+        return bool(evaluate(p.expr, state)) == wanted
+
+    # BMC, deep enough to reach every reachable state (BFS distances bound every shortest run)
+    depth = max(dist.values()) + 1
+    (r,) = bmc(ts, depth=depth)
+    if shortest is None:
+        assert r.verdict == (HOLDS_BOUNDED if p.kind == INVARIANT else UNKNOWN)
+        assert (r.coverage, r.bound) == (BOUNDED, depth)
+    else:
+        assert r.verdict == hit and len(r.trace) == shortest
+        assert _replays(ts, r.trace) and is_goal(r.trace.states[-1])
+
+    # k-induction: when it concludes, it agrees; its base case finds shortest runs
+    (r,) = k_induction(ts, max_k=MAX_K)
+    if r.verdict == hit:
+        assert len(r.trace) == shortest and _replays(ts, r.trace)
+    elif r.verdict == proved:
+        assert shortest is None and r.coverage in (PROVED, EXHAUSTIVE)
+        if r.certificate is not None:
+            assert check_certificate(ts, r.certificate)[0]
+    else:
+        assert r.verdict == PROOF_FAILED, r.reason
+        assert shortest is None or shortest >= MAX_K
+        assert _replays(ts, r.trace, from_init=False)
+        assert is_goal(r.trace.states[-1])
+
+    # PDR always concludes on these
+    (r,) = pdr(ts)
+    if shortest is None:
+        assert r.verdict == proved and r.coverage == PROVED
+        ok, message = check_certificate(ts, r.certificate)
+        assert ok, message
+    else:
+        assert r.verdict == hit and _replays(ts, r.trace) and is_goal(r.trace.states[-1])
+        assert len(r.trace) == shortest

@@ -1,0 +1,170 @@
+"""The command line: exit codes, JSON, limits, errors with positions and no tracebacks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from support import ROOT, run_cli
+
+
+def test_missing_file_is_exit_2_with_one_line():
+    r = run_cli("check", "models/nope.nmr")
+    assert r.code == 2
+    assert r.err.strip() == "models/nope.nmr: error: no such file"
+
+
+def test_directory_is_exit_2():
+    r = run_cli("check", "models")
+    assert r.code == 2 and "is a directory" in r.err
+
+
+def test_usage_error_is_exit_2():
+    r = run_cli("check")
+    assert r.code == 2
+    r = run_cli("check", "models/seeds/provider-unload.nmr", "--max-states", "zero")
+    assert r.code == 2
+
+
+def test_syntax_error_has_position(tmp_path):
+    bad = tmp_path / "bad.nmr"
+    bad.write_text("npi X\ndriver D {\n  provider P of X\n  Unload { s = }\n}\n")
+    r = run_cli("check", str(bad))
+    assert r.code == 2
+    assert r.err.startswith(f"{bad}:4:16: error: unexpected '}}'")
+    assert "Traceback" not in r.err
+
+
+def test_semantic_error_has_position(tmp_path):
+    bad = tmp_path / "bad.nmr"
+    bad.write_text("npi X\ndriver D {\n  provider P of X\n  Unload { NmrDeregisterClient(P) }\n}\n")
+    r = run_cli("check", str(bad))
+    assert r.code == 2
+    assert f"{bad}:4:32: error: 'P' is a provider registration" in r.err
+
+
+def test_max_states_gives_unknown_and_exit_3():
+    r = run_cli("check", "models/seeds/subcomponent.nmr", "--max-states", "50", "--json")
+    assert r.code == 3
+    doc = r.json["models"][0]
+    assert doc["stats"]["complete"] is False
+    for p in doc["properties"]:
+        assert p["verdict"] in ("unknown", "violated")
+        if p["verdict"] == "unknown":
+            assert "state limit 50" in p["reason"]
+    text = run_cli("check", "models/seeds/subcomponent.nmr", "--max-states", "50")
+    assert "search: explicit, partial" in text.out and "holds" not in text.out
+
+
+def test_violation_found_before_the_limit_is_still_reported():
+    r = run_cli("check", "models/seeds/provider-unload-no-wait.nmr", "--max-states", "40", "--json")
+    assert r.code == 1
+    got = {p["property"]: p["verdict"] for p in r.json["models"][0]["properties"]}
+    assert got["DRG-2"] == "violated"
+
+
+def test_json_schema_fields():
+    r = run_cli("check", "models/seeds/provider-unload-no-wait.nmr", "--json")
+    doc = r.json
+    assert doc["version"] == 1 and doc["exit_code"] == 1
+    m = doc["models"][0]
+    for p in m["properties"]:
+        assert {"property", "verdict", "engine", "states"} <= set(p)
+        assert p["engine"] == "explicit"
+    v = next(p for p in m["properties"] if p["verdict"] == "violated")
+    step = v["trace"][0]
+    assert {"actor", "routine", "action", "status", "line", "file"} <= set(step)
+
+
+def test_several_models_worst_exit_code():
+    r = run_cli(
+        "check",
+        "models/seeds/provider-unload.nmr",
+        "models/seeds/provider-unload-no-wait.nmr",
+        "--json",
+    )
+    assert r.code == 1
+    assert [m["exit_code"] for m in r.json["models"]] == [0, 1]
+
+
+def test_unknown_property_is_input_error():
+    r = run_cli("check", "models/seeds/provider-unload.nmr", "--property", "unload_wait")
+    assert r.code == 2 and "did you mean" in r.err
+
+
+def test_extra_spec_file(tmp_path):
+    spec = tmp_path / "x.spec"
+    spec.write_text(
+        "reachable some_live: exists b in bindings: b.phase == LIVE\n"
+        "invariant never_live: forall b in bindings: b.phase != LIVE\n"
+    )
+    r = run_cli("check", "models/seeds/provider-unload.nmr", "--spec", str(spec), "--json")
+    got = {p["property"]: p["verdict"] for p in r.json["models"][0]["properties"]}
+    assert got["some_live"] == "witnessed"
+    assert got["never_live"] == "violated"
+    assert r.code == 1
+
+
+def test_graph_dot_highlights_counterexample(tmp_path):
+    out = tmp_path / "g.dot"
+    r = run_cli(
+        "graph",
+        "models/seeds/detach-pending.nmr",
+        "--dot",
+        "-o",
+        str(out),
+        "--property",
+        "unload_waits_for_bindings",
+    )
+    assert r.code == 0
+    text = out.read_text()
+    assert text.startswith("digraph nmrcheck {")
+    assert text.count("->") > 10
+    r = run_cli("graph", "models/seeds/provider-unload-no-wait.nmr", "--dot", "--property", "DRG-2")
+    assert "color=red" in r.out
+
+
+def test_graph_summary():
+    r = run_cli("graph", "models/seeds/detach-pending.nmr")
+    assert r.code == 0 and "strongly connected components" in r.out
+
+
+def test_console_script_runs_without_traceback(tmp_path):
+    bad = tmp_path / "bin.nmr"
+    bad.write_bytes(b"npi \x00\xff")
+    env = dict(os.environ)
+    proc = subprocess.run(
+        [sys.executable, "-m", "nmrcheck", "check", str(bad)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    assert proc.returncode == 2
+    assert "binary file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_output_is_deterministic_across_hash_seeds():
+    outs = []
+    for seed in ("1", "12345"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "nmrcheck",
+                "check",
+                "models/seeds/subcomponent-unload-no-wait.nmr",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+        )
+        assert proc.returncode == 1
+        outs.append(proc.stdout)
+    assert outs[0] == outs[1]
+    text = [run_cli("check", "models/seeds/subcomponent-unload-no-wait.nmr").out for _ in range(2)]
+    assert text[0] == text[1]

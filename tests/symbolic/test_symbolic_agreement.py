@@ -21,7 +21,7 @@ from nmrcheck.engines.symbolic import bmc, check_certificate, k_induction, pdr
 from nmrcheck.ir.system import INVARIANT
 from nmrcheck.ir.walkers import evaluate
 
-MAX_K = 4
+MAX_KS = (2, 5)  # a small one exercises PROOF_FAILED, a larger one proves more
 
 
 def _replays(ts, trace, from_init: bool = True) -> bool:  # type: ignore[no-untyped-def]
@@ -59,18 +59,19 @@ def test_engines_agree_with_bfs(ts) -> None:  # type: ignore[no-untyped-def]
         assert _replays(ts, r.trace) and is_goal(r.trace.states[-1])
 
     # k-induction: when it concludes, it agrees; its base case finds shortest runs
-    (r,) = k_induction(ts, max_k=MAX_K)
-    if r.verdict == hit:
-        assert len(r.trace) == shortest and _replays(ts, r.trace)
-    elif r.verdict == proved:
-        assert shortest is None and r.coverage in (PROVED, EXHAUSTIVE)
-        if r.certificate is not None:
-            assert check_certificate(ts, r.certificate)[0]
-    else:
-        assert r.verdict == PROOF_FAILED, r.reason
-        assert shortest is None or shortest >= MAX_K
-        assert _replays(ts, r.trace, from_init=False)
-        assert is_goal(r.trace.states[-1])
+    for max_k in MAX_KS:
+        (r,) = k_induction(ts, max_k=max_k)
+        if r.verdict == hit:
+            assert len(r.trace) == shortest and _replays(ts, r.trace)
+        elif r.verdict == proved:
+            assert shortest is None and r.coverage in (PROVED, EXHAUSTIVE)
+            if r.certificate is not None:
+                assert check_certificate(ts, r.certificate)[0]
+        else:
+            assert r.verdict == PROOF_FAILED, r.reason
+            assert shortest is None or shortest >= max_k
+            assert len(r.trace) == max_k and _replays(ts, r.trace, from_init=False)
+            assert is_goal(r.trace.states[-1])
 
     # PDR always concludes on these
     (r,) = pdr(ts)

@@ -18,6 +18,8 @@ from nmrcheck.engines.explicit.search import HANG, Limits, check
 from nmrcheck.engines.result import CheckResult
 from nmrcheck.errors import InputError, InternalError
 from nmrcheck.ir import TransitionSystem
+from nmrcheck.report import outputs
+from nmrcheck.traces import replay_cli
 from nmrcheck.traces.replay import check_replays
 
 EXIT_OK, EXIT_VIOLATED, EXIT_INPUT, EXIT_INCONCLUSIVE, EXIT_INTERNAL = 0, 1, 2, 3, 4
@@ -92,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print one JSON object (docs/json.md)")
     c.add_argument("--verbose", action="store_true", help="show every variable that changes")
     c.add_argument("--no-hang", action="store_true", help="skip hang detection")
+    outputs.add_arguments(c)
+
+    rp = sub.add_parser("replay", help="re-execute a saved trace (JSON or ITF) on a model")
+    replay_cli.add_arguments(rp)
 
     g = sub.add_parser("graph", help="explore a small model and print its reachable graph")
     g.add_argument("model", metavar="MODEL")
@@ -150,6 +156,7 @@ def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: T
                 check_replays(ts, r.trace)
         result = _select(ts, result, args.property)
         err.write(summary_line(model, result))
+        outputs.write(args, ts, result, model, err)
         code = result.exit_code
         worst = max(worst, code, key=lambda c: {0: 0, 3: 1, 1: 2}[c])
         if args.json:
@@ -231,6 +238,8 @@ def main(
         args = build_parser().parse_args(argv)
         if args.command == "check":
             return cmd_check(args, argv, out, err)
+        if args.command == "replay":
+            return replay_cli.run(args, out, err)
         return cmd_graph(args, out)
     except InputError as exc:
         for f in exc.findings:

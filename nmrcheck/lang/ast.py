@@ -177,6 +177,13 @@ class VarDecl(Node):
 class LockDecl(Node):
     name: str
     per_binding: bool
+    passive: bool = False  # a push lock or mutex: PASSIVE_LEVEL only; a spin lock raises IRQL
+
+
+@dataclass(frozen=True)
+class OptionDecl(Node):
+    name: str
+    value: str
 
 
 @dataclass(frozen=True)
@@ -212,6 +219,7 @@ class Model(Node):
     npis: tuple[NpiDecl, ...]
     drivers: tuple[DriverDecl, ...]
     source: str = field(default="", compare=False, repr=False)
+    options: tuple[OptionDecl, ...] = ()
 
 
 @dataclass(frozen=True)

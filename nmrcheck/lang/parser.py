@@ -65,6 +65,7 @@ _WORDS = {
     "ADDOP": "'+', '-'",
     "DEFERRED": "'deferred'",
     "BINDING": "'binding'",
+    "LOCKKIND": "'lock', 'pushlock'",
 }
 
 
@@ -301,7 +302,21 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def lock_decl(self, meta, ch):
-        return A.LockDecl(self._pos(meta), str(ch[1]), ch[0] is not None)
+        passive = str(ch[1]) in ("pushlock", "mutex")
+        return A.LockDecl(self._pos(meta), str(ch[2]), ch[0] is not None, passive)
+
+    def option_value(self, ch):
+        return str(ch[0])
+
+    def opt_true(self, ch):
+        return "true"
+
+    def opt_false(self, ch):
+        return "false"
+
+    @v_args(meta=True)
+    def option_decl(self, meta, ch):
+        return A.OptionDecl(self._pos(meta), str(ch[0]), ch[1])
 
     @v_args(meta=True)
     def routine(self, meta, ch):
@@ -343,12 +358,15 @@ class _Build(Transformer):
     def model(self, meta, ch):
         npis: list[A.NpiDecl] = []
         drivers: list[A.DriverDecl] = []
+        options: list[A.OptionDecl] = []
         for c in ch:
             if isinstance(c, list):
                 npis.extend(c)
+            elif isinstance(c, A.OptionDecl):
+                options.append(c)
             else:
                 drivers.append(c[0])
-        return A.Model(A.Pos(self.file, 1, 1), tuple(npis), tuple(drivers))
+        return A.Model(A.Pos(self.file, 1, 1), tuple(npis), tuple(drivers), "", tuple(options))
 
     @v_args(meta=True)
     def prop_decl(self, meta, ch):
@@ -377,7 +395,7 @@ def parse_model(text: str, file: str = "<model>") -> A.Model:
     except RecursionError:
         raise InputError(Finding(file, 1, 1, "nesting too deep")) from None
     m = _build(tree, file, text)
-    return A.Model(m.pos, m.npis, m.drivers, text)
+    return A.Model(m.pos, m.npis, m.drivers, text, m.options)
 
 
 def parse_spec(text: str, file: str = "<spec>") -> A.Spec:

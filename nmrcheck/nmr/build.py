@@ -5,10 +5,12 @@ from __future__ import annotations
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr
 from nmrcheck.lang import ast as A
+from nmrcheck.nmr import threads
 from nmrcheck.nmr import vocab as V
 from nmrcheck.nmr.compile import BindingVars, Compiler, SlotInfo, _c
 from nmrcheck.nmr.design import BindingInst, DriverInst
-from nmrcheck.nmr.paths import Path
+from nmrcheck.nmr.lifetimes import CTX_STATES, UAF, UAF_TEXT
+from nmrcheck.nmr.paths import Path, Ty
 from nmrcheck.nmr.routines import RoutineCompiler, Scope
 
 SIDES = ("client", "provider")
@@ -17,17 +19,29 @@ CLEANUP = {"client": "ClientCleanupBindingContext", "provider": "ProviderCleanup
 ATTACH = {"client": "ClientAttachProvider", "provider": "ProviderAttachClient"}
 
 
-def _slot(comp: Compiler, owner: str, actor: str, binding: str | None = None) -> SlotInfo:
-    pc = comp.new_var(f"{owner}.pc", _pc_ty(), 0)
+def _slot(
+    comp: Compiler, owner: str, actor: str, binding: str | None = None, nestable: bool = False
+) -> SlotInfo:
+    pc = comp.new_var(f"{owner}.pc", _small_int(), 0)
     s = SlotInfo(len(comp.slots), owner, actor, pc, binding)
+    if nestable:
+        s.thread_var = _thread_var(comp, f"{owner}.thread")
     comp.slots.append(s)
     return s
 
 
-def _pc_ty():
+def _small_int():
+    """An int variable whose domain is set once the whole design is laid out."""
     from nmrcheck.nmr.paths import Ty
 
     return Ty("int", 0, 0)
+
+
+def _thread_var(comp: Compiler, name: str) -> int:
+    """A variable holding 0 or a thread id + 1 (its domain is patched at the end)."""
+    idx = comp.new_var(name, _small_int(), 0)
+    comp.thread_vars.append(idx)
+    return idx
 
 
 def _routine(d: DriverInst, name: str, reg: str | None) -> A.Routine | None:
@@ -69,10 +83,16 @@ def _layout(comp: Compiler) -> None:
             comp.dvars[(d.id, v.name)] = comp.new_var(f"{d.name}.{v.name}", ty, init)
         for lk in d.decl.locks:
             if not lk.per_binding:
-                comp.locks[(d.id, lk.name)] = comp.new_var(f"{d.name}.{lk.name}", _lock_ty(comp), 0)
+                idx = _thread_var(comp, f"{d.name}.{lk.name}")
+                comp.locks[(d.id, lk.name)] = idx
+                comp.lock_passive[idx] = lk.passive
+        comp.completion_locks[d.id] = threads.completion_locks(d.decl)
+        comp.npi_locks[d.id] = threads.npi_path_locks(d.decl)
         for r in d.regs:
             comp.reg_state[r.id] = comp._enum(f"{r.name}.state", V.REG_STATES)
             comp.reg_unload[r.id] = comp._bool(f"{r.name}.dereg_in_unload")
+            comp.reg_data[r.id] = comp._bool(f"{r.name}.data_freed")
+            comp.reg_caller[r.id] = _thread_var(comp, f"{r.name}.caller")
     for b in design.bindings:
         n = b.name
         bv = BindingVars(
@@ -82,11 +102,25 @@ def _layout(comp: Compiler) -> None:
             clean={s: comp._enum(f"{n}.{s[0]}_cleanup", V.CLEANUP_STATES) for s in SIDES},
             attach_ret=comp.new_var(f"{n}.attach_status", _status_ty(), 0),
             slot={},
+            ctx={
+                s: comp._enum(f"{n}.{'cbc' if s == 'client' else 'pbc'}", CTX_STATES) for s in SIDES
+            },
+            inflight={
+                s: comp.new_var(
+                    f"{n}.{'c2p' if s == 'client' else 'p2c'}",
+                    Ty("int", 0, int(comp.options["max_inflight"])),
+                    0,
+                )
+                for s in SIDES
+            },
         )
         comp.bvars[b.id] = bv
+        comp.nestable[b.id] = any(
+            threads.callbacks_can_block(b.side_reg(s).driver.decl) for s in SIDES
+        )
         for s in SIDES:
             drv = b.side_reg(s).driver
-            bv.slot[s] = _slot(comp, f"{n}/{s}", drv.name, n)
+            bv.slot[s] = _slot(comp, f"{n}/{s}", drv.name, n, nestable=True)
             for v in drv.decl.vars:
                 if v.per_binding:
                     ty = comp.type_of(v.type)
@@ -96,9 +130,9 @@ def _layout(comp: Compiler) -> None:
                     )
             for lk in drv.decl.locks:
                 if lk.per_binding:
-                    comp.block[(b.id, s, lk.name)] = comp.new_var(
-                        f"{n}.{'cbc' if s == 'client' else 'pbc'}.{lk.name}", _lock_ty(comp), 0
-                    )
+                    idx = _thread_var(comp, f"{n}.{'cbc' if s == 'client' else 'pbc'}.{lk.name}")
+                    comp.block[(b.id, s, lk.name)] = idx
+                    comp.lock_passive[idx] = lk.passive
     for d in design.drivers:
         for t in d.decl.tasks:
             if t.per_binding:
@@ -116,13 +150,6 @@ def _layout(comp: Compiler) -> None:
                 comp.tasks[(d.id, t.name)] = _slot(comp, owner, d.name)
                 if t.kind == "workitem":
                     comp.queued[(d.id, t.name)] = comp._bool(f"{owner}.queued")
-
-
-def _lock_ty(comp: Compiler):
-    from nmrcheck.nmr.paths import Ty
-
-    # a lock holds 0 (free) or the holder's slot id + 1; slots are counted generously
-    return Ty("int", 0, 4096)
 
 
 def _status_ty():
@@ -324,23 +351,62 @@ def _binding_routines(comp: Compiler, b: BindingInst) -> None:
 
 
 def reset_binding(comp: Compiler, b: BindingInst, path: Path) -> None:
-    """Forget everything about binding ``b`` except its phase (its contexts are freed)."""
+    """Forget everything about binding ``b`` except its phase (its contexts are freed).
+
+    The in-flight counters stay: a call still running when the binding goes away is reported
+    when it returns through the freed context.
+    """
     bv = comp.bvars[b.id]
     for s in SIDES:
         path.set(bv.side[s], _c(0))
         path.set(bv.pend[s], _c(0))
         path.set(bv.clean[s], _c(0))
+        path.set(bv.ctx[s], _c(0))
     path.set(bv.attach_ret, _c(0))
     for idx in bv.user.values():
         path.set(idx, _c(comp.ts.vars[idx].init))
+
+
+def frees_contexts(d: A.DriverDecl) -> bool:
+    """Whether the driver frees binding contexts anywhere (they are dynamically allocated)."""
+    stack: list[A.Node] = [n for r in d.routines for n in r.body]
+    stack += [n for t in d.tasks for n in t.body]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, A.CallStmt) and n.call.func == "free_binding_context":
+            return True
+        for attr in ("then", "orelse", "body"):
+            sub = getattr(n, attr, None)
+            if sub:
+                stack.extend(sub)
+    return False
+
+
+def _gone(comp: Compiler, b: BindingInst, path: Path) -> None:
+    """Binding ``b`` becomes GONE: CLN-2 for a side that frees contexts but has no cleanup."""
+    bv = comp.bvars[b.id]
+    path.set(bv.phase, comp.val(bv.phase, "GONE"))
+    for s in SIDES:
+        reg = b.side_reg(s)
+        if not comp.cleanup_cb[(b.id, s)] and frees_contexts(reg.driver.decl):
+            leaked, _ = path.split(comp.is_(bv.ctx[s], "VALID", path))
+            if leaked is not None:
+                comp.rule("CLN-2")
+                path.flag(
+                    "CLN-2",
+                    f"{reg.driver.name} frees binding contexts but registers no "
+                    f"{CLEANUP[s]}, so it has no safe moment to free the one of {b.name}",
+                    reg.decl.pos,
+                )
+    reset_binding(comp, b, path)
 
 
 def _client_attach_exit(comp: Compiler, b: BindingInst):
     bv = comp.bvars[b.id]
 
     def hook(path: Path, status: Expr, pos: A.Pos) -> list[Path]:
-        comp._drg("ATT-1")
-        comp._drg("ATT-2")
+        comp.rule("ATT-1")
+        comp.rule("ATT-2")
         out = []
         for p, k in _by_status(path, status):
             p.status = V.STATUSES[k]
@@ -353,8 +419,8 @@ def _client_attach_exit(comp: Compiler, b: BindingInst):
                         out.append(
                             q.fail(
                                 "ATT-2",
-                                f"ClientAttachProvider returns {V.STATUSES[k]} "
-                                "after NmrClientAttachProvider succeeded",
+                                f"ClientAttachProvider returns {V.STATUSES[k]}"
+                                " after NmrClientAttachProvider succeeded",
                                 pos,
                             )
                         )
@@ -386,6 +452,8 @@ def _provider_attach_exit(comp: Compiler, b: BindingInst):
             p.set(bv.attach_ret, _c(k))
             p.set(bv.phase, comp.val(bv.phase, "HALF_ATTACHED" if k == V.SUCCESS else "OFFERED"))
             if k != V.SUCCESS:
+                # the provider keeps nothing of a failed attach (ATT-5)
+                p.set(bv.ctx["provider"], _c(0))
                 for (s, _n), idx in bv.user.items():
                     if s == "provider":
                         p.set(idx, _c(comp.ts.vars[idx].init))
@@ -400,28 +468,47 @@ def _detach_exit(comp: Compiler, b: BindingInst, side: str):
     sv, pend = bv.side[side], bv.pend[side]
 
     def hook(path: Path, status: Expr, pos: A.Pos) -> list[Path]:
-        comp._drg("DET-1")
-        comp._drg("DET-4")
+        comp.rule("DET-1")
+        comp.rule("DET-4")
         out = []
         for p, k in _by_status(path, status):
             p.status = V.STATUSES[k]
             if k not in (V.SUCCESS, V.PENDING):
                 out.append(p.fail("DET-1", f"{DETACH[side]} returns {V.STATUSES[k]}", pos))
                 continue
-            for lab, q in comp._split_state(p, sv, ("IN_CALLBACK", "COMPLETED_EARLY")).items():
-                if k == V.SUCCESS and lab == "IN_CALLBACK":
-                    q.set(sv, comp.val(sv, "DONE"))
-                elif k == V.SUCCESS:
-                    q.fail(
-                        "DET-4",
-                        f"{DETACH[side]} returns STATUS_SUCCESS but the detach was "
-                        "already completed with " + V.COMPLETE[side],
+            if k == V.SUCCESS:
+                busy, _ = p.split(E.lt(_c(0), comp.rd(bv.inflight[side], p)))
+                if busy is not None:
+                    comp.rule("DET-2")
+                    busy_idle = [busy, p.split(E.eq(comp.rd(bv.inflight[side], p), _c(0)))[0]]
+                    busy.flag(
+                        "DET-2",
+                        f"{DETACH[side]} returns STATUS_SUCCESS while calls into "
+                        "the peer are still in flight",
                         pos,
                     )
+                    starts = [x for x in busy_idle if x is not None]
                 else:
-                    q.set(sv, comp.val(sv, "PENDING" if lab == "IN_CALLBACK" else "DONE"))
-                    q.set(pend, E.TRUE)
-                out.append(q)
+                    starts = [p]
+            else:
+                starts = [p]
+            for start in starts:
+                for lab, q in comp._split_state(
+                    start, sv, ("IN_CALLBACK", "COMPLETED_EARLY")
+                ).items():
+                    if k == V.SUCCESS and lab == "IN_CALLBACK":
+                        q.set(sv, comp.val(sv, "DONE"))
+                    elif k == V.SUCCESS:
+                        q.fail(
+                            "DET-4",
+                            f"{DETACH[side]} returns STATUS_SUCCESS but the detach was "
+                            "already completed with " + V.COMPLETE[side],
+                            pos,
+                        )
+                    else:
+                        q.set(sv, comp.val(sv, "PENDING" if lab == "IN_CALLBACK" else "DONE"))
+                        q.set(pend, E.TRUE)
+                    out.append(q)
         return out
 
     return hook
@@ -438,8 +525,7 @@ def _cleanup_exit(comp: Compiler, b: BindingInst, side: str):
         if first is not None:
             out.append(first)
         if last is not None:
-            last.set(bv.phase, comp.val(bv.phase, "GONE"))
-            reset_binding(comp, b, last)
+            _gone(comp, b, last)
             last.notes.append(f"binding {b.name} is GONE")
             out.append(last)
         return out
@@ -527,18 +613,110 @@ def _environment(comp: Compiler) -> None:
         )
 
 
+def _checked(
+    comp: Compiler,
+    label: str,
+    guard: Expr,
+    path: Path,
+    meta: dict,
+    checks: list[tuple[Expr, str, str]],
+) -> None:
+    """An NMR action, preceded by checks: each (bad, code, message) halts the run where bad."""
+    for bad, code, msg in checks:
+        g = E.and_(guard, bad)
+        if g is not E.FALSE:
+            fmeta = {**meta, "fault": code, "fault_msg": msg}
+            comp.env_action(label, g, {comp.fault: _c(comp.fault_labels.index(code))}, fmeta)
+        guard = E.and_(guard, E.not_(bad))
+    updates = dict(path.env)
+    if path.flags:
+        meta = {**meta, "flags": list(path.flags)}
+        for code, _msg, _pos in path.flags:
+            updates[comp.flag_var(code)] = E.TRUE
+    comp.env_action(label, E.and_(guard, path.guard), updates, meta)
+
+
+def _invoke(
+    comp: Compiler,
+    b: BindingInst,
+    side: str,
+    label: str,
+    guard: Expr,
+    path: Path,
+    meta: dict,
+    checks: list[tuple[Expr, str, str]],
+) -> None:
+    """NMR calls a callback of ``side``: on a thread of its own, or nested inside an
+    NmrRegister*/NmrDeregister* call of either registration of ``b``, on the caller's thread."""
+    slot = comp.bvars[b.id].slot[side]
+    variants = [(E.TRUE, _c(0), "")]
+    if not comp.nestable.get(b.id, False):
+        # nesting adds behaviour only when a callback can wait for its caller
+        variants = [(E.TRUE, _c(0), "")]
+        p = path.fork()
+        _checked(comp, label, guard, p, meta, checks)
+        return
+    for r in (b.client, b.provider):
+        caller = comp.rd(comp.reg_caller[r.id])
+        variants.append(
+            (
+                E.not_(E.eq(caller, _c(0))),
+                caller,
+                f" (inside the NmrRegister*/NmrDeregister* call for {r.name})",
+            )
+        )
+    for cond, thr, suffix in variants:
+        p = path.fork()
+        p.set(slot.thread_var, thr)
+        m = {**meta, "text": meta["text"] + suffix}
+        _checked(comp, label + suffix, E.and_(guard, cond), p, m, checks)
+
+
+def _context_checks(
+    comp: Compiler, b: BindingInst, side: str, what: str
+) -> list[tuple[Expr, str, str]]:
+    """NMR passes the side's binding context and calls through its registration data."""
+    bv = comp.bvars[b.id]
+    reg = b.side_reg(side)
+    comp.builtin_rule(UAF, UAF_TEXT)
+    return [
+        (
+            comp.is_(bv.ctx[side], "FREED"),
+            UAF,
+            f"NMR calls {reg.driver.name} {what} with a binding context it has freed",
+        ),
+        (
+            E.eq(comp.rd(comp.reg_data[reg.id]), _c(1)),
+            UAF,
+            f"NMR calls {reg.driver.name} {what} through the freed registration data of {reg.name}",
+        ),
+    ]
+
+
 def _binding_env(comp: Compiler, b: BindingInst) -> None:
     bv = comp.bvars[b.id]
     cs, ps = comp.reg_state[b.client.id], comp.reg_state[b.provider.id]
     phase = bv.phase
     cdrv, pdrv = b.client.driver.name, b.provider.driver.name
-    comp.env_action(
+    offer = Path()
+    offer.set(phase, comp.val(phase, "OFFERED"))
+    offer.set(bv.slot["client"].pc, _c(comp.entries[(b.id, "ClientAttachProvider")]))
+    offer.set(bv.ctx["client"], comp.val(bv.ctx["client"], "VALID"))
+    checks = _context_checks(comp, b, "client", "ClientAttachProvider")[1:]
+    checks.append(
+        (
+            E.eq(comp.rd(comp.reg_data[b.provider.id]), _c(1)),
+            UAF,
+            f"NMR reads the freed registration data of {b.provider.name}",
+        )
+    )
+    _invoke(
+        comp,
+        b,
+        "client",
         f"NMR offers {b.name}",
         E.and_(comp.is_(phase, "NONE"), comp.is_(cs, "ACTIVE"), comp.is_(ps, "ACTIVE")),
-        {
-            phase: comp.val(phase, "OFFERED"),
-            bv.slot["client"].pc: _c(comp.entries[(b.id, "ClientAttachProvider")]),
-        },
+        offer,
         {
             "text": f"calls {cdrv} ClientAttachProvider(binding {b.name})",
             "kind": "callback",
@@ -546,22 +724,32 @@ def _binding_env(comp: Compiler, b: BindingInst) -> None:
             "routine": "ClientAttachProvider",
             "binding": b.name,
         },
+        checks,
     )
     deregistering = E.or_(comp.is_(cs, "DEREG_PENDING"), comp.is_(ps, "DEREG_PENDING"))
+    order = comp.options["detach_order"]
     for side in SIDES:
         sv = bv.side[side]
         drv = cdrv if side == "client" else pdrv
-        comp.env_action(
+        guard = E.or_(
+            E.and_(comp.is_(phase, "LIVE"), deregistering),
+            E.and_(comp.is_(phase, "DETACHING"), comp.is_(sv, "NOT_CALLED")),
+        )
+        if side == "provider" and order == "client_first":
+            guard = E.and_(guard, E.not_(comp.is_(bv.side["client"], "NOT_CALLED")))
+        elif side == "provider" and order == "client_done_first":
+            guard = E.and_(guard, comp.is_(bv.side["client"], "DONE"))
+        p = Path()
+        p.set(phase, comp.val(phase, "DETACHING"))
+        p.set(sv, comp.val(sv, "IN_CALLBACK"))
+        p.set(bv.slot[side].pc, _c(comp.entries[(b.id, DETACH[side])]))
+        _invoke(
+            comp,
+            b,
+            side,
             f"NMR calls {DETACH[side]} for {b.name}",
-            E.or_(
-                E.and_(comp.is_(phase, "LIVE"), deregistering),
-                E.and_(comp.is_(phase, "DETACHING"), comp.is_(sv, "NOT_CALLED")),
-            ),
-            {
-                phase: comp.val(phase, "DETACHING"),
-                sv: comp.val(sv, "IN_CALLBACK"),
-                bv.slot[side].pc: _c(comp.entries[(b.id, DETACH[side])]),
-            },
+            guard,
+            p,
             {
                 "text": f"calls {drv} {DETACH[side]}(binding {b.name})",
                 "kind": "callback",
@@ -569,6 +757,7 @@ def _binding_env(comp: Compiler, b: BindingInst) -> None:
                 "routine": DETACH[side],
                 "binding": b.name,
             },
+            _context_checks(comp, b, side, DETACH[side]),
         )
     both_done = E.and_(
         comp.is_(phase, "DETACHING"),
@@ -577,26 +766,32 @@ def _binding_env(comp: Compiler, b: BindingInst) -> None:
     )
     has = {s: comp.cleanup_cb[(b.id, s)] for s in SIDES}
     if any(has.values()):
-        upd = {phase: comp.val(phase, "CLEANUP")}
+        p = Path()
+        p.set(phase, comp.val(phase, "CLEANUP"))
         for s in SIDES:
-            upd[bv.clean[s]] = comp.val(bv.clean[s], "NOT_CALLED" if has[s] else "DONE")
-        comp.env_action(
+            p.set(bv.clean[s], comp.val(bv.clean[s], "NOT_CALLED" if has[s] else "DONE"))
+        _checked(
+            comp,
             f"NMR: both sides of {b.name} detached",
             both_done,
-            upd,
+            p,
             {"text": f"both sides of {b.name} detached; cleanup starts", "kind": "nmr"},
+            [],
         )
         for s in SIDES:
             if not has[s]:
                 continue
             drv = cdrv if s == "client" else pdrv
-            comp.env_action(
+            p = Path()
+            p.set(bv.clean[s], comp.val(bv.clean[s], "RUNNING"))
+            p.set(bv.slot[s].pc, _c(comp.entries[(b.id, CLEANUP[s])]))
+            _invoke(
+                comp,
+                b,
+                s,
                 f"NMR calls {CLEANUP[s]} for {b.name}",
                 E.and_(comp.is_(phase, "CLEANUP"), comp.is_(bv.clean[s], "NOT_CALLED")),
-                {
-                    bv.clean[s]: comp.val(bv.clean[s], "RUNNING"),
-                    bv.slot[s].pc: _c(comp.entries[(b.id, CLEANUP[s])]),
-                },
+                p,
                 {
                     "text": f"calls {drv} {CLEANUP[s]}(binding {b.name})",
                     "kind": "callback",
@@ -604,17 +799,19 @@ def _binding_env(comp: Compiler, b: BindingInst) -> None:
                     "routine": CLEANUP[s],
                     "binding": b.name,
                 },
+                _context_checks(comp, b, s, CLEANUP[s]),
             )
     else:
         p = Path()
-        p.set(phase, comp.val(phase, "GONE"))
-        reset_binding(comp, b, p)
-        comp.env_action(
+        _gone(comp, b, p)
+        _checked(
+            comp,
             f"NMR: {b.name} gone",
             both_done,
-            p.env,
+            p,
             {
                 "text": f"both sides of {b.name} detached; no cleanup callbacks; binding GONE",
                 "kind": "nmr",
             },
+            [],
         )

@@ -12,10 +12,11 @@ from nmrcheck.ir import INVARIANT, Action, Property, Slot, TransitionSystem
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr
 from nmrcheck.lang import ast as A
+from nmrcheck.nmr import api, lifetimes, threads
 from nmrcheck.nmr import vocab as V
-from nmrcheck.nmr.design import Design, RegInst, suggest
+from nmrcheck.nmr.design import Design, suggest
 from nmrcheck.nmr.paths import BOOL, Path, Ty
-from nmrcheck.nmr.routines import STATUS_TY, AttachWait, RoutineCompiler, Scope
+from nmrcheck.nmr.routines import STATUS_TY, RoutineCompiler, Scope
 from nmrcheck.nmr.unparse import unparse
 
 MAX_INT_SPAN = 1 << 16
@@ -35,6 +36,7 @@ class SlotInfo:
     actor: str  # the driver instance
     pc: int
     binding: str | None = None
+    thread_var: int | None = None  # binding callback slots: 0 own thread, else caller id + 1
     idle: int = 0
     labels: list[str] = field(default_factory=lambda: ["idle"])
     positions: list[A.Pos | None] = field(default_factory=lambda: [None])
@@ -53,14 +55,19 @@ class BindingVars:
     clean: dict[str, int]  # cleanup state per side
     attach_ret: int
     slot: dict[str, SlotInfo]
+    ctx: dict[str, int]  # binding context per side: NONE, VALID, FREED
+    inflight: dict[str, int]  # NPI calls the side has in flight into its peer
     user: dict[tuple[str, str], int] = field(default_factory=dict)  # (side, name) -> var
 
 
 class Compiler:
     """Builds the TransitionSystem of one design. Use :func:`compile_design`."""
 
-    def __init__(self, design: Design):
+    def __init__(self, design: Design, options: dict[str, str] | None = None):
+        from nmrcheck.nmr.options import KNOBS
+
         self.design = design
+        self.options = {k: v.default for k, v in KNOBS.items()} | (options or {})
         self.ts = TransitionSystem()
         self.findings: list[Finding] = []
         self.fault_labels = ["none"]
@@ -82,6 +89,13 @@ class Compiler:
         self.entries: dict[tuple, int] = {}
         self.cleanup_cb: dict[tuple[int, str], bool] = {}
         self.flags: dict[str, int] = {}  # obligation -> sticky violation variable
+        self.lock_passive: dict[int, bool] = {}  # lock variable -> is a PASSIVE_LEVEL lock
+        self.thread_vars: list[int] = []  # variables holding a thread id + 1 (domain patched)
+        self.reg_data: dict[int, int] = {}  # registration -> its data was freed
+        self.reg_caller: dict[int, int] = {}  # registration -> thread id + 1 inside its call
+        self.completion_locks: dict[int, set[str]] = {}  # driver -> locks its completions take
+        self.npi_locks: dict[int, set[str]] = {}  # driver -> locks its NPI paths take
+        self.nestable: dict[int, bool] = {}  # binding -> NMR may nest its callbacks in calls
 
     # -- helpers used by routine compilation ---------------------------------------------------
     def fail(self, pos: A.Pos | None, msg: str) -> None:
@@ -334,6 +348,12 @@ class Compiler:
                 detail = f"assertion failed: {unparse(args[0])}" + (f" ({msg})" if msg else "")
                 out.append((bad.fail(key, detail, call.pos), "fault"))
             return out
+        if f in ("npi_call_begin", "npi_call_end"):
+            return lifetimes.npi_call(rc, call, path, begin=f == "npi_call_begin")
+        if f == "free_binding_context":
+            return lifetimes.free_context(rc, call, path)
+        if f == "free_registration_data":
+            return lifetimes.free_registration(rc, call, path)
         if len(args) != 1 or not isinstance(args[0], A.Name):
             self.fail(call.pos, f"{f}() takes one name")
             return []
@@ -343,36 +363,9 @@ class Compiler:
             if idx is None:
                 self.fail(args[0].pos, f"unknown lock {name!r}")
                 return []
-            me = _c(rc.slot.id + 1)
-            held = path.read(idx, E.INT)
             if f == "acquire":
-                ok, _ = path.split(E.eq(held, _c(0)))
-                if ok is None:
-                    return []
-                ok.set(idx, me)
-                ok.notes.append(text)
-                return [(ok, "next")]
-            key = "lock"
-            self.fault_code(key, {"kind": "lock", "text": "a lock is released only by its holder"})
-            ok, bad = path.split(E.eq(held, me))
-            out = []
-            if ok is not None:
-                ok.set(idx, _c(0))
-                ok.notes.append(text)
-                out.append((ok, "next"))
-            if bad is not None:
-                bad.notes.append(text)
-                out.append(
-                    (
-                        bad.fail(
-                            key,
-                            f"release of lock {name!r}, which this thread does not hold",
-                            call.pos,
-                        ),
-                        "fault",
-                    )
-                )
-            return out
+                return threads.acquire(self, rc, call, name, idx, path, text)
+            return threads.release(self, rc, call, name, idx, path, text)
         # queue(W)
         q = self._queue_var(rc.scope, name)
         if q is None:
@@ -397,60 +390,24 @@ class Compiler:
         return self.queued.get((scope.driver.id, name))
 
     # -- NMR API calls --------------------------------------------------------------------------
-    def _reg_arg(self, rc: RoutineCompiler, call: A.Call, role: str | None) -> RegInst | None:
-        if len(call.args) != 1 or not isinstance(call.args[0], A.Name):
-            self.fail(call.pos, f"{call.func} takes one registration name")
-            return None
-        name = call.args[0].id
-        for r in rc.scope.driver.regs:
-            if r.decl.name == name:
-                if role is not None and r.role != role:
-                    other = "client" if role == "provider" else "provider"
-                    self.fail(
-                        call.args[0].pos,
-                        f"{name!r} is a {other} registration; "
-                        f"{call.func} needs a {role} registration",
-                    )
-                    return None
-                return r
-        regs = [r.decl.name for r in rc.scope.driver.regs]
-        self.fail(call.args[0].pos, f"unknown registration {name!r}{suggest(name, regs)}")
-        return None
-
     def _drg(self, key: str) -> int:
         o = V.OBLIGATIONS[key]
         return self.fault_code(key, {"kind": "obligation", "section": o.section, "text": o.text})
 
+    def rule(self, key: str) -> str:
+        """Declare that obligation ``key`` is checked (it becomes a property); returns it."""
+        self._drg(key)
+        return key
+
+    def builtin_rule(self, key: str, text: str) -> str:
+        """Declare a built-in property that is not an obligation of §5 (range, lock, ...)."""
+        self.fault_code(key, {"kind": key, "text": text})
+        return key
+
     def nmr_call(
         self, rc: RoutineCompiler, call: A.Call, path: Path, target: str | None, top: bool
     ) -> list[tuple[Path, object]]:
-        f = call.func
-        text = unparse(call)
-        role = next((r for r, fn in V.REGISTER.items() if fn == f), None)
-        if role is not None:
-            reg = self._reg_arg(rc, call, role)
-            if reg is None:
-                return []
-            return self._register(rc, reg, path, target, text, call.pos)
-        role = next((r for r, fn in V.DEREGISTER.items() if fn == f), None)
-        if role is not None:
-            reg = self._reg_arg(rc, call, role)
-            if reg is None:
-                return []
-            return self._deregister(rc, reg, path, target, text, call.pos)
-        role = next((r for r, fn in V.WAIT.items() if fn == f), None)
-        if role is not None:
-            reg = self._reg_arg(rc, call, role)
-            if reg is None:
-                return []
-            if not top:
-                self.fail(call.pos, f"{f} blocks; it cannot be inside an atomic block")
-                return []
-            return self._wait(rc, reg, path, target, text, call.pos)
-        if f == V.ATTACH_CALL:
-            return self._attach_call(rc, call, path, target, top)
-        role = next(r for r, fn in V.COMPLETE.items() if fn == f)
-        return self._complete(rc, call, role, path, target, text)
+        return api.call(self, rc, call, path, target, top)
 
     def _split_state(self, path: Path, idx: int, labels: tuple[str, ...]) -> dict[str, Path]:
         """Fork ``path`` on each listed value of the enum variable ``idx``."""
@@ -460,236 +417,6 @@ class Compiler:
             yes, _ = path.split(E.eq(cur, self.val(idx, lab)))
             if yes is not None:
                 out[lab] = yes
-        return out
-
-    def _register(self, rc, reg: RegInst, path, target, text, pos):
-        self._drg_reg5()
-        st = self.reg_state[reg.id]
-        out = []
-        for lab, p in self._split_state(path, st, V.REG_STATES).items():
-            if lab in ("NONE", "CLOSED"):
-                p.set(st, self.val(st, "ACTIVE"))
-                for b in reg.bindings:
-                    p.set(self.bvars[b.id].phase, self.val(self.bvars[b.id].phase, "NONE"))
-                rc.assign_result(p, target, V.SUCCESS)
-                p.notes.append(f"{text} -> STATUS_SUCCESS")
-                p.status = "STATUS_SUCCESS"
-                out.append((p, "next"))
-            else:
-                p.notes.append(text)
-                out.append(
-                    (p.fail("REG-5", f"{reg.name} is registered again while {lab}", pos), "fault")
-                )
-        return out
-
-    def _drg_reg5(self) -> None:
-        self._drg("REG-5")
-
-    def _deregister(self, rc, reg: RegInst, path, target, text, pos):
-        self._drg("DRG-4")
-        st = self.reg_state[reg.id]
-        out = []
-        why = {
-            "NONE": "was never registered",
-            "DEREG_PENDING": "is already deregistering",
-            "DRAINED": "is already deregistered",
-            "CLOSED": "is closed (its handle is dead)",
-        }
-        for lab, p in self._split_state(path, st, V.REG_STATES).items():
-            if lab == "ACTIVE":
-                p.set(st, self.val(st, "DEREG_PENDING"))
-                p.set(self.reg_unload[reg.id], E.const(rc.routine == "Unload"))
-                rc.assign_result(p, target, V.PENDING)
-                p.notes.append(f"{text} -> STATUS_PENDING")
-                p.status = "STATUS_PENDING"
-                out.append((p, "next"))
-            else:
-                p.notes.append(text)
-                out.append((p.fail("DRG-4", f"{text}: {reg.name} {why[lab]}", pos), "fault"))
-        return out
-
-    def _wait(self, rc, reg: RegInst, path, target, text, pos):
-        self._drg("DRG-3")
-        self._drg("DRG-4")
-        st = self.reg_state[reg.id]
-        out = []
-        for lab, p in self._split_state(path, st, V.REG_STATES).items():
-            if lab == "DRAINED":
-                p.set(st, self.val(st, "CLOSED"))
-                rc.assign_result(p, target, V.SUCCESS)
-                p.notes.append(f"{text} -> STATUS_SUCCESS")
-                p.status = "STATUS_SUCCESS"
-                out.append((p, "next"))
-            elif lab == "ACTIVE":
-                # R5: returns STATUS_INVALID_PARAMETER and changes nothing
-                rc.assign_result(p, target, V.INVALID_PARAMETER)
-                p.notes.append(f"{text} -> STATUS_INVALID_PARAMETER")
-                p.status = "STATUS_INVALID_PARAMETER"
-                p.flag("DRG-3", f"{text} before {V.DEREGISTER[reg.role]}", pos)
-                out.append((p, "next"))
-            elif lab in ("NONE", "CLOSED"):
-                p.notes.append(text)
-                why = "was never registered" if lab == "NONE" else "is already closed"
-                out.append((p.fail("DRG-4", f"{text}: {reg.name} {why}", pos), "fault"))
-            # DEREG_PENDING: the call blocks until NMR marks the registration DRAINED
-        return out
-
-    def _attach_call(self, rc: RoutineCompiler, call: A.Call, path, target, top):
-        if rc.routine != "ClientAttachProvider" or rc.scope.binding is None:
-            self.fail(
-                call.pos, "NmrClientAttachProvider may be called only inside ClientAttachProvider"
-            )
-            return []
-        if not top:
-            self.fail(
-                call.pos,
-                "NmrClientAttachProvider runs the provider's attach; "
-                "it cannot be inside an atomic block",
-            )
-            return []
-        if call.args and not (
-            len(call.args) == 1
-            and isinstance(call.args[0], A.Name)
-            and call.args[0].id == "binding"
-        ):
-            self.fail(call.pos, "NmrClientAttachProvider takes no argument (or 'binding')")
-            return []
-        b = rc.scope.binding
-        bv = self.bvars[b.id]
-        self._drg("ATT-3")
-        out = []
-        for lab, p in self._split_state(path, bv.phase, ("OFFERED", "HALF_ATTACHED")).items():
-            if lab == "OFFERED":
-                p.set(bv.phase, self.val(bv.phase, "PROVIDER_ATTACHING"))
-                p.set(bv.slot["provider"].pc, _c(self.entries[(b.id, "ProviderAttachClient")]))
-                p.notes.append(
-                    f"{V.ATTACH_CALL}(binding {b.name}): NMR calls "
-                    f"{b.provider.driver.name} ProviderAttachClient"
-                )
-                out.append((p, AttachWait(call, target, None)))
-            else:
-                p.notes.append(V.ATTACH_CALL)
-                out.append(
-                    (
-                        p.fail(
-                            "ATT-3",
-                            "NmrClientAttachProvider called again after it succeeded",
-                            call.pos,
-                        ),
-                        "fault",
-                    )
-                )
-        return out
-
-    def attach_return(self, rc: RoutineCompiler, key: AttachWait) -> list[tuple[Path, object]]:
-        """The step in which NmrClientAttachProvider returns the provider's status."""
-        bv = self.bvars[rc.scope.binding.id]
-        out: list[tuple[Path, object]] = []
-        base, _ = Path().split(E.not_(self.is_(bv.phase, "PROVIDER_ATTACHING")))
-        for k, status in enumerate(V.STATUSES):
-            p, _ = base.split(E.eq(self.rd(bv.attach_ret, base), _c(k)))
-            if p is None:
-                continue
-            p.set(bv.attach_ret, _c(0))
-            p.notes.append(f"{V.ATTACH_CALL} -> {status}")
-            p.status = status
-            if key.target == "<return>":
-                for q in rc.exit_hook(p, _c(k), key.call.pos):
-                    q.notes.append(f"return {status}")
-                    out.append((q, "exit"))
-                continue
-            rc.assign_result(p, key.target, k)
-            out.append((p, key.after))
-        return out
-
-    def _complete(self, rc: RoutineCompiler, call: A.Call, role: str, path, target, text):
-        if target is not None:
-            self.fail(call.pos, f"{call.func} returns VOID")
-            return []
-        if len(call.args) != 1 or not isinstance(call.args[0], A.Name):
-            self.fail(call.pos, f"{call.func} takes the binding handle: {call.func}(binding)")
-            return []
-        arg = call.args[0].id
-        if arg != "binding":
-            if any(r.decl.name == arg for r in rc.scope.driver.regs):
-                self._drg("DET-6")
-                path.notes.append(text)
-                msg = f"{text}: passes the registration handle {arg!r}, not the binding handle"
-                return [(path.fail("DET-6", msg, call.pos), "fault")]
-            self.fail(call.args[0].pos, f"{call.func} takes the binding handle 'binding'")
-            return []
-        b, side = rc.scope.binding, rc.scope.side
-        if b is None:
-            self.fail(
-                call.pos,
-                f"{call.func}(binding) needs a binding: call it in a callback or a binding task",
-            )
-            return []
-        if side != role:
-            self.fail(
-                call.pos,
-                f"{call.func} completes the {role} side, but this code runs on "
-                f"the {side} side of {b.name}",
-            )
-            return []
-        self._drg("DET-3")
-        self._drg("DET-4")
-        bv = self.bvars[b.id]
-        sv, pend = bv.side[side], bv.pend[side]
-        out = []
-        gone_yes, alive = path.split(
-            self.is_in(bv.phase, ("NONE", "GONE", "REJECTED", "CLEANUP"), path)
-        )
-        if gone_yes is not None:
-            gone_yes.notes.append(text)
-            out.append(
-                (
-                    gone_yes.fail(
-                        "DET-3",
-                        f"{text}: the binding is already cleaned up (its handle is dead)",
-                        call.pos,
-                    ),
-                    "fault",
-                )
-            )
-        if alive is None:
-            return out
-        for lab, p in self._split_state(alive, sv, V.SIDE_STATES).items():
-            p.notes.append(text)
-            if lab == "IN_CALLBACK":
-                p.set(sv, self.val(sv, "COMPLETED_EARLY"))
-                out.append((p, "next"))
-            elif lab == "PENDING":
-                p.set(sv, self.val(sv, "DONE"))
-                out.append((p, "next"))
-            elif lab == "NOT_CALLED":
-                out.append(
-                    (
-                        p.fail(
-                            "DET-3",
-                            f"{text} before NMR called the {side}'s detach callback",
-                            call.pos,
-                        ),
-                        "fault",
-                    )
-                )
-            elif lab == "COMPLETED_EARLY":
-                out.append((p.fail("DET-3", f"{text} called twice", call.pos), "fault"))
-            else:  # DONE: after PENDING and a completion, or after SUCCESS
-                twice, after_success = p.split(E.eq(self.rd(pend, p), _c(1)))
-                if twice is not None:
-                    out.append((twice.fail("DET-3", f"{text} called twice", call.pos), "fault"))
-                if after_success is not None:
-                    out.append(
-                        (
-                            after_success.fail(
-                                "DET-4",
-                                f"{text} after the detach callback returned STATUS_SUCCESS",
-                                call.pos,
-                            ),
-                            "fault",
-                        )
-                    )
         return out
 
     # -- actions ---------------------------------------------------------------------------------
@@ -745,18 +472,20 @@ class Compiler:
         self._action(label, guard, updates, -1, meta)
 
 
-def compile_design(design: Design) -> TransitionSystem:
+def compile_design(design: Design, options: dict[str, str] | None = None) -> TransitionSystem:
     """Compile a design to a TransitionSystem; raises InputError with every finding."""
     from nmrcheck.nmr.build import build
+    from nmrcheck.nmr.options import resolve
 
-    comp = Compiler(design)
+    options = resolve(design.model, options)
+    comp = Compiler(design, options)
     build(comp)
     if not comp.findings and any(not r.bindings for r in design.regs):
         # callbacks of a registration without a peer are never instantiated: check them
         # against a phantom peer so their mistakes are still reported
         from nmrcheck.nmr.design import elaborate, with_phantom_peers
 
-        shadow = Compiler(elaborate(with_phantom_peers(design.model)))
+        shadow = Compiler(elaborate(with_phantom_peers(design.model)), options)
         build(shadow)
         comp.findings.extend(shadow.findings)
     if comp.findings:
@@ -772,6 +501,8 @@ def compile_design(design: Design) -> TransitionSystem:
         ts.vars[s.pc] = dataclasses.replace(
             ts.vars[s.pc], hi=len(s.labels) - 1, labels=tuple(s.labels)
         )
+    for idx in comp.thread_vars:
+        ts.vars[idx] = dataclasses.replace(ts.vars[idx], hi=len(comp.slots))
     ts.halted = E.not_(E.eq(comp.rd(comp.fault), _c(0)))
     for code, key in enumerate(comp.fault_labels):
         if code == 0:
@@ -792,5 +523,6 @@ def compile_design(design: Design) -> TransitionSystem:
         for s in comp.slots
     ]
     ts.meta["compiler"] = comp
+    ts.meta["options"] = options
     ts.validate()
     return ts

@@ -197,4 +197,4 @@ def with_phantom_peers(model: A.Model) -> A.Model:
                         pos, f"peer#{len(extra)}", 1, (A.RegDecl(pos, other, "R", npi, False),)
                     )
                 )
-    return A.Model(model.pos, model.npis, model.drivers + tuple(extra), model.source)
+    return A.Model(model.pos, model.npis, model.drivers + tuple(extra), model.source, model.options)

@@ -8,6 +8,7 @@ step the statements run symbolically over paths (see nmrcheck.nmr.paths).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -16,7 +17,9 @@ from nmrcheck.errors import Finding, InputError
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr
 from nmrcheck.lang import ast as A
+from nmrcheck.nmr import api, lifetimes, threads
 from nmrcheck.nmr import vocab as V
+from nmrcheck.nmr.api import InCall
 from nmrcheck.nmr.design import BindingInst, DriverInst, suggest
 from nmrcheck.nmr.paths import BOOL, Path, Ty
 from nmrcheck.nmr.unparse import unparse
@@ -138,7 +141,7 @@ class RoutineCompiler:
         return pc
 
     def _where(self, key: object) -> A.Pos:
-        if isinstance(key, AttachWait):
+        if isinstance(key, (AttachWait, InCall)):
             return key.call.pos
         if isinstance(key, Position):
             return key.stmts[key.index].pos
@@ -147,6 +150,8 @@ class RoutineCompiler:
     def _describe_rest(self, key: object) -> str:
         if isinstance(key, AttachWait):
             return "in NmrClientAttachProvider, waiting for ProviderAttachClient"
+        if isinstance(key, InCall):
+            return f"in {unparse(key.call)}, while NMR runs callbacks inside the call"
         if isinstance(key, Position):
             stmt = key.stmts[key.index]
             text = _first_line(unparse(stmt))
@@ -158,7 +163,9 @@ class RoutineCompiler:
     def _emit_rest_point(self, key: object) -> None:
         pc = self.pcs[key]
         if isinstance(key, AttachWait):
-            results = self._attach_return(key)
+            results = api.attach_return(self.c, self, key)
+        elif isinstance(key, InCall):
+            results = api.in_call_return(self.c, self, key)
         else:
             results = self._entry(key, Path(), set())
         for path, target in results:
@@ -169,6 +176,8 @@ class RoutineCompiler:
         if path.fault is None:
             if target == "exit":
                 new_pc = self.slot.idle
+                if self.slot.thread_var is not None:
+                    path.set(self.slot.thread_var, E.const(0))
             elif target is None:
                 # falling off the end: the implicit return happens in the same step
                 path.status = None
@@ -196,6 +205,13 @@ class RoutineCompiler:
             return out
         stmt = pos.stmts[pos.index]
         nxt = Position(pos.stmts, pos.index + 1, pos.cont)
+        guard_faults: list[tuple[Path, object]] = []
+        if isinstance(stmt, (A.If, A.While)) and lifetimes.uses_context(self, stmt):
+            ok, faults = lifetimes.check_context(self, path, stmt.pos)
+            guard_faults = [(p, "fault") for p, _ in faults]
+            if ok is None:
+                return guard_faults
+            path = ok
         if isinstance(stmt, A.If):
             if pos in seen:
                 self.c.fail(stmt.pos, "a loop without a step")
@@ -209,7 +225,7 @@ class RoutineCompiler:
             if no is not None:
                 other = Position(stmt.orelse, 0, nxt) if stmt.orelse else nxt
                 out += self._entry(other, no, seen)
-            return out
+            return guard_faults + out
         if isinstance(stmt, A.While):
             cond = self.cond(stmt.cond, path)
             yes, no = path.split(cond)
@@ -221,16 +237,26 @@ class RoutineCompiler:
             if no is not None:
                 no.notes.append(f"{text}: false")
                 out.append((no, self._norm(nxt)))
-            return [(p, None if t == "end" else t) for p, t in out]
+            return guard_faults + [(p, None if t == "end" else t) for p, t in out]
         # an ordinary step
         out = []
-        for p, outcome in self.exec_stmt(stmt, path, top=True):
+        steps: list[tuple[Path, object]] = []
+        if lifetimes.uses_context(self, stmt):
+            ok, faults = lifetimes.check_context(self, path, stmt.pos)
+            steps += faults
+            if ok is not None:
+                steps += self.exec_stmt(stmt, ok, top=True)
+        else:
+            steps = self.exec_stmt(stmt, path, top=True)
+        for p, outcome in steps:
             if outcome == "next":
                 out.append((p, self._norm(nxt)))
             elif outcome == "exit":
                 out.append((p, "exit"))
             elif isinstance(outcome, AttachWait):
                 out.append((p, AttachWait(outcome.call, outcome.target, self._norm(nxt))))
+            elif isinstance(outcome, InCall):
+                out.append((p, dataclasses.replace(outcome, after=self._norm(nxt))))
             else:  # fault: stays put
                 out.append((p, "fault"))
         return out
@@ -266,12 +292,16 @@ class RoutineCompiler:
                 out += self.exec_block(s.orelse or (), no)
             return out
         if isinstance(s, A.Await):
-            cond = self.cond(s.cond, path)
-            yes, _ = path.split(cond)
-            if yes is None:
-                return []
-            yes.notes.append(f"await {unparse(s.cond)}")
-            return [(yes, "next")]
+            text = f"await {unparse(s.cond)}"
+            ok, out = threads.needs_passive(self.c, self, path, text, s.pos)
+            if ok is None:
+                return out
+            cond = self.cond(s.cond, ok)
+            yes, _ = ok.split(cond)
+            if yes is not None:
+                yes.notes.append(text)
+                out.append((yes, "next"))
+            return out
         if isinstance(s, A.Atomic):
             if not top:
                 return self.exec_block(s.body, path)
@@ -378,9 +408,6 @@ class RoutineCompiler:
             self.c.fail(self.pos, f"{target!r} must be NTSTATUS to receive a status")
             return
         path.set(idx, E.const(status))
-
-    def _attach_return(self, key: AttachWait) -> list[tuple[Path, object]]:
-        return self.c.attach_return(self, key)
 
     # -- expressions -----------------------------------------------------------------------
     def lookup_target(self, name: str, pos: A.Pos | None) -> tuple[int, Ty] | None:

@@ -64,7 +64,17 @@ ATTACH_CALL = "NmrClientAttachProvider"
 NMR_CALLS = (
     set(REGISTER.values()) | set(DEREGISTER.values()) | set(WAIT.values()) | set(COMPLETE.values())
 ) | {ATTACH_CALL}
-BUILTIN_CALLS = {"assert", "error", "acquire", "release", "queue"}
+BUILTIN_CALLS = {
+    "assert",
+    "error",
+    "acquire",
+    "release",
+    "queue",
+    "npi_call_begin",
+    "npi_call_end",
+    "free_binding_context",
+    "free_registration_data",
+}
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,63 @@ class Obligation:
 OBLIGATIONS = {
     o.id: o
     for o in (
+        Obligation(
+            "REG-1",
+            "§5.1",
+            "registration data stays valid from NmrRegister* until the registration is CLOSED",
+        ),
+        Obligation(
+            "REG-4", "§5.1", "NmrRegister* and NmrClientAttachProvider run at PASSIVE_LEVEL"
+        ),
         Obligation("REG-5", "§5.1", "each registration is registered once while it is live"),
+        Obligation(
+            "ATT-8",
+            "§5.2",
+            "no lock that the module's NPI paths take is held across NmrClientAttachProvider",
+        ),
+        Obligation(
+            "CALL-1",
+            "§5.3",
+            "no new call into the peer once the module's detach callback was called",
+        ),
+        Obligation(
+            "CALL-2",
+            "§5.3",
+            "no call into the peer after the module's side is DONE or outside the attached phases",
+        ),
+        Obligation(
+            "CALL-3",
+            "§5.3",
+            "a module keeps servicing incoming calls (image loaded, context valid) until cleanup",
+        ),
+        Obligation(
+            "DET-2",
+            "§5.4",
+            "a detach callback returns STATUS_SUCCESS only with no call into the peer in flight",
+        ),
+        Obligation(
+            "DET-7",
+            "§5.4",
+            "detach and cleanup callbacks never block or wait "
+            "(NMR may call them at DISPATCH_LEVEL)",
+        ),
+        Obligation(
+            "CLN-1", "§5.5", "a binding context is freed only in or after the cleanup callback"
+        ),
+        Obligation(
+            "CLN-2",
+            "§5.5",
+            "a module whose binding contexts need freeing registers a cleanup callback",
+        ),
+        Obligation(
+            "CLN-3", "§5.5", "after cleanup the module does not touch the binding or its contexts"
+        ),
+        Obligation(
+            "DRG-6",
+            "§5.6",
+            "no deadlock around the wait: the waiting thread holds nothing a completion needs, "
+            "and no lock the module's own callbacks take is held across NmrDeregister*",
+        ),
         Obligation("ATT-1", "§5.2", "a client that did not attach must not return STATUS_SUCCESS"),
         Obligation(
             "ATT-2",
@@ -99,7 +165,7 @@ OBLIGATIONS = {
             "DET-3",
             "§5.4",
             "Nmr*DetachComplete is called only after that side's detach callback "
-            "returned STATUS_PENDING, and at most once",
+            "returned STATUS_PENDING, at most once, and with no call into the peer in flight",
         ),
         Obligation(
             "DET-4", "§5.4", "after a STATUS_SUCCESS return the module never completes the detach"

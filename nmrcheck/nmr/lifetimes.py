@@ -1,0 +1,296 @@
+"""NPI calls across a binding, and the lifetimes of binding contexts and registration data
+(nmr-semantics.md §3.2 call counters, §4.4, CALL-1..4, DET-2, CLN-1..3, REG-1).
+
+A side's binding context is allocated when its attach callback starts and stays VALID until the
+module frees it (``free_binding_context()``) or the binding is gone. Using a context that is not
+VALID is a use after free: it halts the run, like the crash it would be.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from nmrcheck.ir import expr as E
+from nmrcheck.lang import ast as A
+from nmrcheck.nmr import vocab as V
+from nmrcheck.nmr.paths import Path
+
+if TYPE_CHECKING:
+    from nmrcheck.nmr.compile import Compiler
+    from nmrcheck.nmr.routines import RoutineCompiler
+
+CTX_STATES = ("NONE", "VALID", "FREED")
+UAF = "use_after_free"
+UAF_TEXT = (
+    "nothing uses a binding context or registration data after it was freed, and NMR "
+    "never calls a callback with a freed context (nmr-semantics.md §7)"
+)
+# phases in which a side holds the peer's dispatch table and may call it
+CALLABLE = {
+    "client": ("HALF_ATTACHED", "LIVE", "DETACHING", "CLEANUP"),
+    "provider": ("PROVIDER_ATTACHING", "HALF_ATTACHED", "LIVE", "DETACHING", "CLEANUP"),
+}
+
+
+def other(side: str) -> str:
+    return "provider" if side == "client" else "client"
+
+
+def uaf(comp: Compiler) -> str:
+    comp.builtin_rule(UAF, UAF_TEXT)
+    return UAF
+
+
+def uses_context(rc: RoutineCompiler, stmt: A.Node) -> bool:
+    """Whether ``stmt`` reads or writes a variable of its binding context."""
+    if rc.scope.binding is None:
+        return False
+    names = {n for (s, n) in rc.c.bvars[rc.scope.binding.id].user if s == rc.scope.side}
+    names -= set(rc.scope.locals)
+    if not names:
+        return False
+    stack: list[object] = [stmt]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, A.Name) and n.id in names:
+            return True
+        if isinstance(n, A.Assign) and n.target in names:
+            return True
+        if isinstance(n, (A.If, A.While, A.Atomic)):
+            # only the part that runs in this step: conditions (bodies are later steps)
+            if isinstance(n, A.Atomic):
+                stack.extend(n.body)
+            else:
+                stack.append(n.cond)
+            continue
+        if isinstance(n, A.Node):
+            for v in vars(n).values():
+                if isinstance(v, A.Node):
+                    stack.append(v)
+                elif isinstance(v, tuple):
+                    stack.extend(x for x in v if isinstance(x, A.Node))
+    return False
+
+
+def check_context(rc: RoutineCompiler, path: Path, pos: A.Pos) -> tuple[Path | None, list]:
+    """Split ``path`` on whether this side's binding context is still valid."""
+    comp = rc.c
+    bv = comp.bvars[rc.scope.binding.id]
+    ctx = bv.ctx[rc.scope.side]
+    ok, bad = path.split(comp.is_(ctx, "VALID", path))
+    faults = []
+    if bad is not None:
+        freed, gone = bad.split(comp.is_(ctx, "FREED", bad))
+        code = uaf(comp)
+        if freed is not None:
+            faults.append(
+                (freed.fail(code, "uses its binding context after freeing it", pos), "fault")
+            )
+        if gone is not None:
+            comp.rule("CLN-3")
+            faults.append(
+                (
+                    gone.fail(
+                        "CLN-3",
+                        f"uses the binding context of "
+                        f"{rc.scope.binding.name} after it was cleaned up",
+                        pos,
+                    ),
+                    "fault",
+                )
+            )
+    return ok, faults
+
+
+def npi_call(
+    rc: RoutineCompiler, call: A.Call, path: Path, begin: bool
+) -> list[tuple[Path, object]]:
+    """``npi_call_begin()`` / ``npi_call_end()``: a call into the peer's dispatch table."""
+    comp = rc.c
+    b, side = rc.scope.binding, rc.scope.side
+    text = f"{call.func}()"
+    if b is None:
+        comp.fail(
+            call.pos, f"{call.func}() needs a binding: use it in a callback or a binding task"
+        )
+        return []
+    if call.args:
+        comp.fail(call.pos, f"{call.func}() takes no argument")
+        return []
+    bv = comp.bvars[b.id]
+    peer = other(side)
+    peer_drv = b.side_reg(peer).driver
+    count = bv.inflight[side]
+    limit = comp.ts.vars[count].hi
+    out: list[tuple[Path, object]] = []
+    path.notes.append(f"{text}: {'calls into' if begin else 'call returns from'} {peer_drv.name}")
+    # the call runs in the peer: its image and its binding context must be alive
+    unloaded, alive = path.split(comp.is_(comp.drv_state[peer_drv.id], "UNLOADED", path))
+    if unloaded is not None:
+        comp.rule("CALL-3")
+        out.append(
+            (
+                unloaded.fail(
+                    "CALL-3", f"calls into {peer_drv.name}, whose image is unloaded", call.pos
+                ),
+                "fault",
+            )
+        )
+    if alive is None:
+        return out
+    freed, alive = alive.split(comp.is_(bv.ctx[peer], "FREED", alive))
+    if freed is not None:
+        out.append(
+            (
+                freed.fail(
+                    uaf(comp),
+                    f"the call uses {peer_drv.name}'s binding context, which it has freed",
+                    call.pos,
+                ),
+                "fault",
+            )
+        )
+    if alive is None:
+        return out
+    if begin:
+        attached, detached = alive.split(comp.is_in(bv.phase, CALLABLE[side], alive))
+        if detached is not None:
+            comp.rule("CALL-2")
+            out.append(
+                (
+                    detached.fail(
+                        "CALL-2",
+                        f"calls through {b.name}, which is not attached (no dispatch table)",
+                        call.pos,
+                    ),
+                    "fault",
+                )
+            )
+        if attached is None:
+            return out
+        sv = bv.side[side]
+        for lab, p in comp._split_state(attached, sv, V.SIDE_STATES).items():
+            if lab == "DONE":
+                comp.rule("CALL-2")
+                p.flag(
+                    "CALL-2",
+                    f"starts a call into {peer_drv.name} after its own side of "
+                    f"{b.name} finished detaching",
+                    call.pos,
+                )
+            elif lab != "NOT_CALLED":
+                comp.rule("CALL-1")
+                p.flag(
+                    "CALL-1",
+                    f"starts a call into {peer_drv.name} after NMR called its detach callback",
+                    call.pos,
+                )
+            room, full = p.split(E.lt(comp.rd(count, p), E.const(limit)))
+            if room is not None:
+                room.set(count, E.add(comp.rd(count, room), E.const(1)))
+                out.append((room, "next"))
+            if full is not None:
+                comp.builtin_rule(
+                    "range", "every assignment stays within the variable's declared range"
+                )
+                out.append(
+                    (
+                        full.fail(
+                            "range",
+                            f"more than {limit} calls in flight on "
+                            f"{b.name} (raise option max_inflight)",
+                            call.pos,
+                        ),
+                        "fault",
+                    )
+                )
+        return out
+    some, none = alive.split(E.lt(E.const(0), comp.rd(count, alive)))
+    if some is not None:
+        some.set(count, E.sub(comp.rd(count, some), E.const(1)))
+        out.append((some, "next"))
+    if none is not None:
+        comp.builtin_rule("range", "every assignment stays within the variable's declared range")
+        out.append(
+            (none.fail("range", "npi_call_end() without a call in flight", call.pos), "fault")
+        )
+    return out
+
+
+def free_context(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Path, object]]:
+    """``free_binding_context()``: the module frees its own binding context (CLN-1)."""
+    comp = rc.c
+    b, side = rc.scope.binding, rc.scope.side
+    if b is None:
+        comp.fail(
+            call.pos,
+            "free_binding_context() needs a binding: use it in a callback or a binding task",
+        )
+        return []
+    if call.args:
+        comp.fail(call.pos, "free_binding_context() takes no argument")
+        return []
+    bv = comp.bvars[b.id]
+    ctx = bv.ctx[side]
+    path.notes.append("free_binding_context()")
+    out: list[tuple[Path, object]] = []
+    for lab, p in comp._split_state(path, ctx, CTX_STATES).items():
+        if lab == "VALID":
+            p.set(ctx, comp.val(ctx, "FREED"))
+            if rc.routine not in V.CLIENT_CALLBACKS[:1] + V.PROVIDER_CALLBACKS[:1]:
+                early, ok = p.split(E.not_(comp.is_in(bv.clean[side], ("RUNNING", "DONE"), p)))
+                if early is not None:
+                    comp.rule("CLN-1")
+                    early.flag(
+                        "CLN-1",
+                        f"frees its binding context of {b.name} before NMR "
+                        "called its cleanup callback (the peer may still use it)",
+                        call.pos,
+                    )
+                    out.append((early, "next"))
+                if ok is not None:
+                    out.append((ok, "next"))
+            else:
+                out.append((p, "next"))
+        elif lab == "FREED":
+            out.append((p.fail(uaf(comp), "frees its binding context twice", call.pos), "fault"))
+        else:
+            comp.rule("CLN-3")
+            out.append(
+                (
+                    p.fail(
+                        "CLN-3",
+                        f"frees the binding context of {b.name} after it was cleaned up",
+                        call.pos,
+                    ),
+                    "fault",
+                )
+            )
+    return out
+
+
+def free_registration(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Path, object]]:
+    """``free_registration_data(R)``: frees R's characteristics, ids and context (REG-1)."""
+    comp = rc.c
+    if len(call.args) != 1 or not isinstance(call.args[0], A.Name):
+        comp.fail(call.pos, "free_registration_data takes one registration name")
+        return []
+    name = call.args[0].id
+    reg = next((r for r in rc.scope.driver.regs if r.decl.name == name), None)
+    if reg is None:
+        comp.fail(call.args[0].pos, f"unknown registration {name!r}")
+        return []
+    st = comp.reg_state[reg.id]
+    path.notes.append(f"free_registration_data({name})")
+    path.set(comp.reg_data[reg.id], E.TRUE)
+    live, ok = path.split(E.not_(comp.is_in(st, ("NONE", "CLOSED"), path)))
+    out: list[tuple[Path, object]] = []
+    if ok is not None:
+        out.append((ok, "next"))
+    if live is not None:
+        comp.rule("REG-1")
+        live.flag(
+            "REG-1", f"frees the registration data of {reg.name} while it is not CLOSED", call.pos
+        )
+        out.append((live, "next"))
+    return out

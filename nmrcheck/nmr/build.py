@@ -281,6 +281,9 @@ def _driver_tasks(comp: Compiler, d: DriverInst) -> None:
 
 def _binding_routines(comp: Compiler, b: BindingInst) -> None:
     bv = comp.bvars[b.id]
+    for side in SIDES:  # a NULL cleanup pointer means NMR calls nothing
+        reg = b.side_reg(side)
+        comp.cleanup_cb[(b.id, side)] = _routine(reg.driver, CLEANUP[side], reg.decl.name) is not None
     # provider side first: the client's NmrClientAttachProvider needs its entry point
     for side in ("provider", "client"):
         reg = b.side_reg(side)
@@ -322,7 +325,6 @@ def _binding_routines(comp: Compiler, b: BindingInst) -> None:
         )
         # cleanup (optional: a NULL pointer means NMR calls nothing)
         r = _routine(d, CLEANUP[side], reg.decl.name)
-        comp.cleanup_cb[(b.id, side)] = r is not None
         if r is not None:
             comp.entries[(b.id, CLEANUP[side])] = _compile_routine(
                 comp,

@@ -75,10 +75,10 @@ def needs_passive(
     callback (NMR may call those at DISPATCH_LEVEL, DET-7), or while holding a spin lock.
     """
     if rc.routine in DISPATCH_ROUTINES:
+        # NMR may call these at DISPATCH_LEVEL but usually does not: the violation is
+        # recorded and the run goes on as if at PASSIVE_LEVEL, so what follows is still found
         comp.rule(rule)
-        path.notes.append(what)
-        msg = f"{what} in {rc.routine}, which NMR may call at DISPATCH_LEVEL"
-        return None, [(path.fail(rule, msg, pos), "fault")]
+        path.flag(rule, f"{what} in {rc.routine}, which NMR may call at DISPATCH_LEVEL", pos)
     spinning = held_by_me(comp, rc, path, None, spin_only=True)
     if spinning is E.FALSE:
         return path, []

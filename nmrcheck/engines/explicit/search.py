@@ -98,7 +98,9 @@ def explore(
     limits = limits or Limits()
     comp = compile_system(ts)
     succ, busy = comp.successors, comp.busy
-    checks = list(enumerate(comp.checks))
+    # an invariant is found where it fails; a reachable property where it holds
+    checks = [(pi, chk, p.kind != INVARIANT) for pi, (chk, p) in
+              enumerate(zip(comp.checks, ts.properties))]
     start = time.monotonic()
     s0 = comp.layout.pack(ts.initial_state())
     index: dict[int, int] = {s0: 0}
@@ -111,8 +113,8 @@ def explore(
     act = array("I") if keep_edges else None
     waiting: dict[int, int] = {}
     found: dict[int, int] = {}
-    for pi, chk in checks:
-        if not chk(s0):
+    for pi, chk, want in checks:
+        if chk(s0) == want:
             found[pi] = 0
     transitions = 0
     i = 0
@@ -130,14 +132,17 @@ def explore(
         for a, t in out:
             j = index.get(t)
             if j is None:
+                if max_states is not None and len(states) >= max_states:
+                    complete, reason = False, f"state limit {max_states} reached"
+                    break
                 j = len(states)
                 index[t] = j
                 states.append(t)
                 parent.append(i)
                 via.append(a)
                 depth.append(min(depth[i] + 1, 65535))
-                for pi, chk in checks:
-                    if pi not in found and not chk(t):
+                for pi, chk, want in checks:
+                    if pi not in found and chk(t) == want:
                         found[pi] = j
             if src is not None:
                 src.append(i)
@@ -145,8 +150,7 @@ def explore(
                 act.append(a)
         transitions += len(out)
         i += 1
-        if max_states is not None and len(states) >= max_states and i < len(states):
-            complete, reason = False, f"state limit {max_states} reached"
+        if not complete:
             break
         if (i & 1023) == 0:
             now = time.monotonic()
@@ -247,18 +251,19 @@ def check(
         "seconds": round(ex.seconds, 3),
         "complete": ex.complete,
     }
+    cover = EXHAUSTIVE if ex.complete else PARTIAL
     for pi, p in enumerate(ts.properties):
         j = ex.found.get(pi)
         if p.kind == INVARIANT:
             if j is not None:
-                r = PropertyResult(p.name, VIOLATED, "explicit", EXHAUSTIVE, trace=ex.trace_to(j))
+                r = PropertyResult(p.name, VIOLATED, "explicit", cover, trace=ex.trace_to(j))
             elif ex.complete:
                 r = PropertyResult(p.name, HOLDS, "explicit", EXHAUSTIVE)
             else:
                 r = PropertyResult(p.name, UNKNOWN, "explicit", PARTIAL, reason=ex.stop_reason)
         else:
             if j is not None:
-                r = PropertyResult(p.name, WITNESSED, "explicit", EXHAUSTIVE, trace=ex.trace_to(j))
+                r = PropertyResult(p.name, WITNESSED, "explicit", cover, trace=ex.trace_to(j))
             elif ex.complete:
                 r = PropertyResult(p.name, UNREACHABLE, "explicit", EXHAUSTIVE)
             else:

@@ -11,6 +11,10 @@ from support import ROOT
 
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is installed by the test extra")
 def test_ruff_clean():
-    proc = subprocess.run(["ruff", "check", "--output-format", "concise", "."], cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["ruff", "check", "--output-format", "concise", "."],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -102,7 +102,9 @@ def register(comp, rc, reg: RegInst, path: Path, target, text, call_: A.Call) ->
             continue
         if comp.options["register_may_fail"] == "true":
             failed = p.fork()
-            rc.assign_result(failed, target, V.STATUSES.index("STATUS_INSUFFICIENT_RESOURCES"))
+            rc.assign_result(
+                failed, target, V.STATUSES.index("STATUS_INSUFFICIENT_RESOURCES"), call_.pos
+            )
             failed.notes.append(f"{text} -> STATUS_INSUFFICIENT_RESOURCES")
             failed.status = "STATUS_INSUFFICIENT_RESOURCES"
             out.append((failed, "next"))
@@ -111,7 +113,7 @@ def register(comp, rc, reg: RegInst, path: Path, target, text, call_: A.Call) ->
         for b in reg.bindings:
             p.set(comp.bvars[b.id].phase, comp.val(comp.bvars[b.id].phase, "NONE"))
         if not _nests(comp, reg):
-            rc.assign_result(p, target, V.SUCCESS)
+            rc.assign_result(p, target, V.SUCCESS, call_.pos)
             p.notes.append(f"{text} -> STATUS_SUCCESS")
             p.status = "STATUS_SUCCESS"
             out.append((p, "next"))
@@ -149,7 +151,7 @@ def deregister(comp, rc, reg: RegInst, path: Path, target, text, call_: A.Call) 
                 )
                 out.append((p, InCall(call_, reg.id, "deregister", target)))
             else:
-                rc.assign_result(p, target, V.PENDING)
+                rc.assign_result(p, target, V.PENDING, call_.pos)
                 p.notes.append(f"{text} -> STATUS_PENDING")
                 p.status = "STATUS_PENDING"
                 out.append((p, "next"))
@@ -191,7 +193,7 @@ def in_call_return(comp: Compiler, rc: RoutineCompiler, key: InCall) -> Outcomes
         results.append((path, V.PENDING))
     out: Outcomes = []
     for p, status in results:
-        rc.assign_result(p, key.target, status)
+        rc.assign_result(p, key.target, status, key.call.pos)
         p.status = V.STATUSES[status]
         p.notes.append(f"{name} returns {V.STATUSES[status]}")
         out.append((p, key.after))
@@ -205,8 +207,12 @@ def wait(comp, rc, reg: RegInst, path: Path, target, text, call_: A.Call) -> Out
     path = ok
     if rc.routine in threads.CALLBACKS:
         comp.rule("DRG-6")
-        path.flag("DRG-6", f"{text} inside {rc.routine}: NMR may be running the callback inside "
-                  "a call whose completion needs this wait to return", call_.pos)
+        path.flag(
+            "DRG-6",
+            f"{text} inside {rc.routine}: NMR may be running the callback inside "
+            "a call whose completion needs this wait to return",
+            call_.pos,
+        )
     needed = comp.completion_locks.get(rc.scope.driver.id, set())
     if needed:
         holding = threads.held_by_me(comp, rc, path, needed)
@@ -233,13 +239,13 @@ def wait(comp, rc, reg: RegInst, path: Path, target, text, call_: A.Call) -> Out
     for lab, p in comp._split_state(path, st, V.REG_STATES).items():
         if lab == "DRAINED":
             p.set(st, comp.val(st, "CLOSED"))
-            rc.assign_result(p, target, V.SUCCESS)
+            rc.assign_result(p, target, V.SUCCESS, call_.pos)
             p.notes.append(f"{text} -> STATUS_SUCCESS")
             p.status = "STATUS_SUCCESS"
             out.append((p, "next"))
         elif lab == "ACTIVE":
             # R5: returns STATUS_INVALID_PARAMETER and changes nothing
-            rc.assign_result(p, target, V.INVALID_PARAMETER)
+            rc.assign_result(p, target, V.INVALID_PARAMETER, call_.pos)
             p.notes.append(f"{text} -> STATUS_INVALID_PARAMETER")
             p.status = "STATUS_INVALID_PARAMETER"
             p.flag("DRG-3", f"{text} before {V.DEREGISTER[reg.role]}", call_.pos)
@@ -349,7 +355,7 @@ def attach_return(comp: Compiler, rc: RoutineCompiler, key: AttachWait) -> Outco
                 q.notes.append(f"return {status}")
                 out.append((q, "exit"))
             continue
-        rc.assign_result(p, key.target, k)
+        rc.assign_result(p, key.target, k, key.call.pos)
         out.append((p, key.after))
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nmrcheck.ir import Action
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr
 from nmrcheck.lang import ast as A
@@ -209,8 +210,16 @@ def _main_routines(comp: Compiler, d: DriverInst) -> None:
         pos, body = entry.pos, entry.body
 
     def entry_exit(path: Path, status: Expr, at: A.Pos) -> list[Path]:
-        path.set(st, comp.val(st, "LOADED"))
-        return [path]
+        # a failing DriverEntry means the image is unloaded at once, without Unload
+        out = []
+        for p, k in _by_status(path, status):
+            if k == V.SUCCESS:
+                p.set(st, comp.val(st, "LOADED"))
+                out.append(p)
+            else:
+                p.notes.append(f"DriverEntry fails with {V.STATUSES[k]}: the driver is unloaded")
+                out += _leave_image(comp, d, p, at, "DriverEntry fails")
+        return out
 
     pc = _compile_routine(comp, slot, "DriverEntry", body, Scope(d), entry_exit, V.SUCCESS, pos)
     comp.ts.vars[slot.pc] = comp.ts.vars[slot.pc].__class__(
@@ -221,52 +230,52 @@ def _main_routines(comp: Compiler, d: DriverInst) -> None:
         return
 
     def unload_exit(path: Path, status: Expr, at: A.Pos) -> list[Path]:
-        # Returning early is not a crash by itself: it is recorded, and the harm (NMR calling
-        # into the unloaded image) shows up in the states that follow.
-        paths = [path]
-        for r in d.regs:
-            rs = comp.reg_state[r.id]
-            nxt = []
-            for p in paths:
-                for lab, q in comp._split_state(p, rs, V.REG_STATES).items():
-                    if lab in ("NONE", "CLOSED"):
-                        nxt.append(q)
-                    elif lab == "ACTIVE":
-                        comp._drg("DRG-1")
-                        nxt.append(
-                            q.flag(
-                                "DRG-1", f"Unload returns but {r.name} was never deregistered", at
-                            )
-                        )
-                    else:
-                        comp._drg("DRG-2")
-                        comp._drg("DRG-5")
-                        mine, other = q.split(E.eq(comp.rd(comp.reg_unload[r.id], q), _c(1)))
-                        if mine is not None:
-                            nxt.append(
-                                mine.flag(
-                                    "DRG-2",
-                                    f"Unload returns without waiting for {r.name} ({lab})",
-                                    at,
-                                )
-                            )
-                        if other is not None:
-                            nxt.append(
-                                other.flag(
-                                    "DRG-5",
-                                    f"Unload returns while {r.name} is "
-                                    f"{lab} (deregistered elsewhere, not waited for)",
-                                    at,
-                                )
-                            )
-            paths = nxt
-        for p in paths:
-            p.set(st, comp.val(st, "UNLOADED"))
-        return paths
+        return _leave_image(comp, d, path, at, "Unload returns")
 
     comp.entries[(d.id, "Unload")] = _compile_routine(
         comp, slot, "Unload", unload.body, Scope(d), unload_exit, V.SUCCESS, unload.pos
     )
+
+
+def _leave_image(comp: Compiler, d: DriverInst, path: Path, at: A.Pos, how: str) -> list[Path]:
+    """The driver's image goes away: every registration must be CLOSED (§3.3, DRG-1/2/5).
+
+    Leaving early is not a crash by itself: it is recorded, and the harm (NMR calling into
+    the unloaded image) shows up in the states that follow.
+    """
+    st = comp.drv_state[d.id]
+    paths = [path]
+    for r in d.regs:
+        rs = comp.reg_state[r.id]
+        nxt = []
+        for p in paths:
+            for lab, q in comp._split_state(p, rs, V.REG_STATES).items():
+                if lab in ("NONE", "CLOSED"):
+                    nxt.append(q)
+                elif lab == "ACTIVE":
+                    comp.rule("DRG-1")
+                    nxt.append(q.flag("DRG-1", f"{how} but {r.name} was never deregistered", at))
+                else:
+                    comp.rule("DRG-2")
+                    comp.rule("DRG-5")
+                    mine, other = q.split(E.eq(comp.rd(comp.reg_unload[r.id], q), _c(1)))
+                    if mine is not None:
+                        nxt.append(
+                            mine.flag("DRG-2", f"{how} without waiting for {r.name} ({lab})", at)
+                        )
+                    if other is not None:
+                        nxt.append(
+                            other.flag(
+                                "DRG-5",
+                                f"{how} while {r.name} is {lab} "
+                                "(deregistered elsewhere, not waited for)",
+                                at,
+                            )
+                        )
+        paths = nxt
+    for p in paths:
+        p.set(st, comp.val(st, "UNLOADED"))
+    return paths
 
 
 def _driver_tasks(comp: Compiler, d: DriverInst) -> None:
@@ -283,7 +292,9 @@ def _binding_routines(comp: Compiler, b: BindingInst) -> None:
     bv = comp.bvars[b.id]
     for side in SIDES:  # a NULL cleanup pointer means NMR calls nothing
         reg = b.side_reg(side)
-        comp.cleanup_cb[(b.id, side)] = _routine(reg.driver, CLEANUP[side], reg.decl.name) is not None
+        comp.cleanup_cb[(b.id, side)] = (
+            _routine(reg.driver, CLEANUP[side], reg.decl.name) is not None
+        )
     # provider side first: the client's NmrClientAttachProvider needs its entry point
     for side in ("provider", "client"):
         reg = b.side_reg(side)
@@ -588,19 +599,8 @@ def _environment(comp: Compiler) -> None:
                     )
                     guard.append(rc.cond(t.when, Path()))
                 where = f" for {bname}" if bname else ""
-                comp.env_action(
-                    f"{d.name} {who} starts{where}",
-                    E.and_(*guard),
-                    upd,
-                    {
-                        "actor": "OS",
-                        "text": f"starts {d.name} {who}{where}",
-                        "kind": "call",
-                        "callee": d.name,
-                        "routine": t.name,
-                        "binding": bname,
-                        "pos": t.pos,
-                    },
+                _start_merged(
+                    comp, tslot, comp.entries[key], E.and_(*guard), upd, f"starts {who}{where}"
                 )
     for b in design.bindings:
         _binding_env(comp, b)
@@ -612,6 +612,43 @@ def _environment(comp: Compiler) -> None:
             E.and_(comp.is_(rs, "DEREG_PENDING"), *terminal),
             {rs: comp.val(rs, "DRAINED")},
             {"text": f"deregistration of {r.name} is complete (DRAINED)", "kind": "nmr"},
+        )
+
+
+def _start_merged(
+    comp: Compiler, slot: SlotInfo, entry: int, guard: Expr, updates: dict[int, Expr], note: str
+) -> None:
+    """The start of a task happens in the same step as its first statement.
+
+    Each action leaving the task's entry point gets a twin leaving its idle point, guarded
+    by the start condition; the originals stay for loops back to the entry point.
+    """
+    ts = comp.ts
+    pc = comp.rd(slot.pc)
+    at_entry = E.eq(pc, _c(entry))
+    for a in list(ts.actions):
+        if a.slot != slot.id:
+            continue
+        parts = E.conjuncts(a.guard)
+        if not parts or parts[0] is not at_entry:
+            continue
+        g = E.and_(E.eq(pc, _c(slot.idle)), guard, *parts[1:])
+        if g is E.FALSE:
+            continue
+        ups = dict(updates)
+        ups.pop(slot.pc, None)
+        ups.update(dict(a.updates))
+        if slot.pc not in dict(a.updates):
+            ups[slot.pc] = _c(entry)
+        meta = {**a.meta, "text": f"{note}; {a.meta.get('text', '')}"}
+        ts.actions.append(
+            Action(
+                f"{slot.owner}: {meta['text']}",
+                g,
+                tuple(sorted((i, e) for i, e in ups.items())),
+                slot.id,
+                meta,
+            )
         )
 
 

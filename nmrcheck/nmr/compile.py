@@ -4,6 +4,7 @@ threads, and the NMR obligations as properties (nmr-semantics.md §3, §5, §7).
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -487,7 +488,9 @@ def compile_design(design: Design, options: dict[str, str] | None = None) -> Tra
 
         shadow = Compiler(elaborate(with_phantom_peers(design.model)), options)
         build(shadow)
-        comp.findings.extend(shadow.findings)
+        for f in shadow.findings:
+            msg = re.sub(r"peer#\d+\.R~|~peer#\d+\.R", "", f.message)
+            comp.findings.append(dataclasses.replace(f, message=msg))
     if comp.findings:
         raise InputError(
             sorted(set(comp.findings), key=lambda f: (f.file, f.line, f.col, f.message))
@@ -501,8 +504,10 @@ def compile_design(design: Design, options: dict[str, str] | None = None) -> Tra
         ts.vars[s.pc] = dataclasses.replace(
             ts.vars[s.pc], hi=len(s.labels) - 1, labels=tuple(s.labels)
         )
+    owners = tuple(s.owner for s in comp.slots)
     for idx in comp.thread_vars:
-        ts.vars[idx] = dataclasses.replace(ts.vars[idx], hi=len(comp.slots))
+        zero = "free" if idx in comp.lock_passive else "none"
+        ts.vars[idx] = dataclasses.replace(ts.vars[idx], hi=len(comp.slots), labels=(zero, *owners))
     ts.halted = E.not_(E.eq(comp.rd(comp.fault), _c(0)))
     for code, key in enumerate(comp.fault_labels):
         if code == 0:

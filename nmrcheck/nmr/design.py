@@ -77,6 +77,20 @@ def _err(findings: list[Finding], pos: A.Pos, msg: str) -> None:
 
 
 MAX_INSTANCES = 64
+# names nmrcheck gives to a driver's own state, and words with a meaning of their own
+RESERVED = frozenset(
+    {
+        "state",
+        "pc",
+        "binding",
+        "registrations",
+        "bindings",
+        "in_callback",
+        "running",
+        "thread",
+        "caller",
+    }
+)
 
 
 def elaborate(model: A.Model) -> Design:
@@ -127,6 +141,13 @@ def _check_driver(d: A.DriverDecl, npis: dict[str, A.NpiDecl], f: list[Finding])
     names: dict[str, A.Node] = {}
 
     def declare(name: str, node: A.Node, what: str) -> None:
+        if name in RESERVED:
+            _err(
+                f,
+                node.pos,
+                f"{what} name {name!r} is reserved (nmrcheck uses it for the driver's own state)",
+            )
+            return
         if name in names:
             prev = names[name].pos
             _err(f, node.pos, f"{what} {name!r} clashes with a name declared at line {prev.line}")

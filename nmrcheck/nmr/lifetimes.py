@@ -175,12 +175,20 @@ def npi_call(
             # callback's return on, a new call breaks CALL-1, and after the side is done CALL-2.
             if lab in ("DONE", "COMPLETED_EARLY"):
                 comp.rule("CALL-2")
-                p.flag("CALL-2", f"starts a call into {peer_drv.name} after its own side of "
-                       f"{b.name} finished detaching", call.pos)
+                p.flag(
+                    "CALL-2",
+                    f"starts a call into {peer_drv.name} after its own side of "
+                    f"{b.name} finished detaching",
+                    call.pos,
+                )
             elif lab == "PENDING":
                 comp.rule("CALL-1")
-                p.flag("CALL-1", f"starts a call into {peer_drv.name} after its detach callback "
-                       "returned STATUS_PENDING", call.pos)
+                p.flag(
+                    "CALL-1",
+                    f"starts a call into {peer_drv.name} after its detach callback "
+                    "returned STATUS_PENDING",
+                    call.pos,
+                )
             room, full = p.split(E.lt(comp.rd(count, p), E.const(limit)))
             if room is not None:
                 room.set(count, E.add(comp.rd(count, room), E.const(1)))

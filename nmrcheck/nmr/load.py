@@ -11,13 +11,21 @@ from nmrcheck.nmr.compile import compile_design
 from nmrcheck.nmr.design import elaborate
 from nmrcheck.nmr.specs import compile_spec
 
+# names of built-in properties a spec may not reuse
+RESERVED_PROPERTIES = frozenset({"no_hang", "range", "lock", "irql", "use_after_free"})
 BUNDLED_SPECS = Path(__file__).resolve().parents[2] / "specs"
+PACKAGE_SPECS = Path(__file__).resolve().parents[1] / "specs"
 
 
 def bundled_specs() -> list[str]:
-    """The spec files applied by default (specs/*.spec of the project), relative when near."""
+    """The spec files applied by default (specs/*.spec of the project), relative when near.
+
+    In a checkout they are read from the project's specs/; an installed package carries a
+    copy in nmrcheck/specs/.
+    """
     out = []
-    for p in sorted(BUNDLED_SPECS.glob("*.spec")):
+    folder = BUNDLED_SPECS if BUNDLED_SPECS.is_dir() else PACKAGE_SPECS
+    for p in sorted(folder.glob("*.spec")):
         try:
             out.append(str(p.relative_to(Path.cwd())))
         except ValueError:
@@ -30,14 +38,19 @@ def load_text(text: str, file: str, specs: list[tuple[str, str]] = ()) -> Transi
     model = parse_model(text, file)
     design = elaborate(model)
     ts = compile_design(design)
-    names = {p.name for p in ts.properties}
+    names = {p.name for p in ts.properties} | RESERVED_PROPERTIES
     for spec_file, spec_text in specs:
         spec = parse_spec(spec_text, spec_file)
         for p in compile_spec(ts, spec):
             if p.name in names:
                 pos = p.meta["pos"]
                 raise InputError(
-                    Finding(pos.file, pos.line, pos.col, f"property {p.name!r} is already defined")
+                    Finding(
+                        pos.file,
+                        pos.line,
+                        pos.col,
+                        f"property name {p.name!r} is taken (built in or defined before)",
+                    )
                 )
             names.add(p.name)
             ts.properties.append(p)

@@ -45,6 +45,7 @@ class Path:
     fault_pos: A.Pos | None = None
     status: str | None = None  # what the step returned, for the trace
     flags: list[tuple[str, str, A.Pos | None]] = field(default_factory=list)
+    locks_checked: bool = False  # the held-locks check at a routine's return is done
 
     def read(self, index: int, typ: str) -> Expr:
         v = self.env.get(index)
@@ -60,6 +61,7 @@ class Path:
             self.fault_pos,
             self.status,
             list(self.flags),
+            self.locks_checked,
         )
 
     def split(self, cond: Expr) -> tuple[Path | None, Path | None]:

@@ -87,6 +87,7 @@ class RoutineCompiler:
         self.pcs: dict[object, int] = {}
         self.todo: list[object] = []
         self.implicit_locals: dict[str, A.Node] = {}
+        self.current_pos = pos
         self._collect_locals(body)
 
     # -- locals --------------------------------------------------------------------------
@@ -110,8 +111,17 @@ class RoutineCompiler:
         if name in self.scope.locals:
             self.c.fail(pos, f"local {name!r} is declared twice in {self.routine}")
             return
-        init_val = self.c.const_value(init, ty) if init is not None else ty.lo
-        vname = f"{self.slot.owner}.{self.routine}.{name}"
+        literal = isinstance(init, (A.Num, A.BoolLit)) or (
+            isinstance(init, A.Name) and init.id in ty.labels
+        )
+        # a non-constant initializer is assigned when the declaration runs
+        init_val = self.c.const_value(init, ty) if literal else ty.lo
+        owner = self.slot.owner
+        vname = (
+            f"{owner}.{name}"
+            if owner.endswith(f".{self.routine}")
+            else (f"{owner}.{self.routine}.{name}")
+        )
         idx = self.c.new_var(vname, ty, init_val)
         self.scope.locals[name] = (idx, ty, init_val)
 
@@ -173,6 +183,23 @@ class RoutineCompiler:
 
     def _finish(self, pc: int, path: Path, target: object) -> None:
         """Turn a completed path into an action leaving ``pc``."""
+        if path.fault is None and target == "exit" and not getattr(path, "locks_checked", False):
+            held = threads.held_by_me(self.c, self, path, None)
+            if held is not E.FALSE:
+                bad, ok = path.split(held)
+                for q, leaked in ((ok, False), (bad, True)):
+                    if q is None:
+                        continue
+                    q.locks_checked = True
+                    if leaked:
+                        self.c.builtin_rule(
+                            "lock",
+                            "a thread never takes a lock it holds, "
+                            "releases only locks it holds, and returns holding none",
+                        )
+                        q.flag("lock", f"{self.routine} returns while holding a lock", self.pos)
+                    self._finish(pc, q, target)
+                return
         if path.fault is None:
             if target == "exit":
                 new_pc = self.slot.idle
@@ -180,10 +207,9 @@ class RoutineCompiler:
                     path.set(self.slot.thread_var, E.const(0))
             elif target is None:
                 # falling off the end: the implicit return happens in the same step
-                path.status = None
                 for p in self.exit_hook(path, self.default_status, self.pos):
                     if p.fault is None:
-                        p.notes.append("return" if p.status is None else f"return {p.status}")
+                        p.notes.append(self._return_note(p))
                     self._finish(pc, p, "exit")
                 return
             else:
@@ -198,13 +224,14 @@ class RoutineCompiler:
         if pos is None:
             # an empty remainder: an explicit return step
             out = []
-            path.status = None
             for p in self.exit_hook(path, self.default_status, self.pos):
-                p.notes.append("return" if p.status is None else f"return {p.status}")
+                p.notes.append(self._return_note(p))
                 out.append((p, "exit"))
             return out
         stmt = pos.stmts[pos.index]
         nxt = Position(pos.stmts, pos.index + 1, pos.cont)
+        if isinstance(stmt, A.LocalDecl) and self._is_noop_decl(pos, stmt):
+            return self._entry(nxt, path, seen)  # the local already holds that value
         guard_faults: list[tuple[Path, object]] = []
         if isinstance(stmt, (A.If, A.While)) and lifetimes.uses_context(self, stmt):
             ok, faults = lifetimes.check_context(self, path, stmt.pos)
@@ -261,6 +288,22 @@ class RoutineCompiler:
                 out.append((p, "fault"))
         return out
 
+    def _is_noop_decl(self, pos: Position, stmt: A.LocalDecl) -> bool:
+        """A declaration is no step when it leaves the local as it is on entry: no
+        initializer, or a literal one at the top of the routine before any assignment."""
+        if stmt.init is None:
+            return True
+        if pos.stmts is not self.body:
+            return False
+        _idx, ty, init = self.scope.locals.get(stmt.name, (None, None, None))
+        literal = isinstance(stmt.init, (A.Num, A.BoolLit)) or (
+            isinstance(stmt.init, A.Name) and ty is not None and stmt.init.id in ty.labels
+        )
+        if not literal:
+            return False
+        earlier = self.body[: pos.index]
+        return not any(_assigns(s, stmt.name) for s in earlier)
+
     # -- statements --------------------------------------------------------------------------
     def exec_block(self, stmts: tuple[A.Node, ...], path: Path) -> list[tuple[Path, object]]:
         """Run ``stmts`` symbolically inside one step (an atomic block)."""
@@ -276,6 +319,7 @@ class RoutineCompiler:
         return paths
 
     def exec_stmt(self, s: A.Node, path: Path, top: bool) -> list[tuple[Path, object]]:
+        self.current_pos = s.pos
         if isinstance(s, A.Assign):
             return self._assign(s, path, top)
         if isinstance(s, A.LocalDecl):
@@ -305,10 +349,11 @@ class RoutineCompiler:
         if isinstance(s, A.Atomic):
             if not top:
                 return self.exec_block(s.body, path)
-            path.notes.append("atomic {")
+            mark = len(path.notes)
             out = self.exec_block(s.body, path)
             for p, _ in out:
-                p.notes.append("}")
+                inner = "; ".join(p.notes[mark:])
+                p.notes[mark:] = [f"atomic {{ {inner} }}"]
             return out
         if isinstance(s, A.Return):
             return self._return(s, path, top)
@@ -366,19 +411,26 @@ class RoutineCompiler:
             return []
         if s.value is None:
             status = self.default_status
+        elif (
+            self.routine not in V.ROUTINES
+            or self.routine == "Unload"
+            or self.routine.endswith("CleanupBindingContext")
+        ):
+            self.c.fail(s.value.pos, f"{self.routine} returns VOID: write 'return' alone")
+            return []
         else:
             status = self.expr(s.value, path, STATUS_TY)
         out = []
-        path.status = None
         for p in self.exit_hook(path, status, s.pos):
-            shown = (
-                p.status
-                if p.status is not None
-                else (unparse(s.value) if s.value is not None else "")
-            )
-            p.notes.append(f"return {shown}".rstrip())
+            p.notes.append(self._return_note(p))
             out.append((p, "exit" if p.fault is None else "fault"))
         return out
+
+    def _return_note(self, p: Path) -> str:
+        """'return STATUS_X' for a callback (the hook set the status), 'return' otherwise."""
+        if self.routine in threads.CALLBACKS and p.status is not None:
+            return f"return {p.status}"
+        return "return"
 
     # -- calls -------------------------------------------------------------------------------
     def _call(
@@ -396,7 +448,9 @@ class RoutineCompiler:
             return []
         return self.c.nmr_call(self, call, path, target, top)
 
-    def assign_result(self, path: Path, target: str | None, status: int) -> None:
+    def assign_result(
+        self, path: Path, target: str | None, status: int, pos: A.Pos | None = None
+    ) -> None:
         """Store an NMR call's status in ``target`` (a status local or variable)."""
         if target is None or target == "<return>":
             return
@@ -405,7 +459,7 @@ class RoutineCompiler:
             return
         idx, ty = t
         if ty != STATUS_TY:
-            self.c.fail(self.pos, f"{target!r} must be NTSTATUS to receive a status")
+            self.c.fail(pos or self.current_pos, f"{target!r} must be NTSTATUS to receive a status")
             return
         path.set(idx, E.const(status))
 
@@ -457,3 +511,17 @@ def _first_line(text: str) -> str:
 def fail_all(findings: list[Finding]) -> None:
     if findings:
         raise InputError(findings)
+
+
+def _assigns(stmt: A.Node, name: str) -> bool:
+    """Whether ``stmt`` (or a statement inside it) assigns local ``name``."""
+    stack = [stmt]
+    while stack:
+        s = stack.pop()
+        if isinstance(s, A.Assign) and s.target == name:
+            return True
+        if isinstance(s, A.LocalDecl) and s.name == name and s.init is not None:
+            return True
+        for sub in _children(s):
+            stack.extend(sub)
+    return False

@@ -63,6 +63,7 @@ def to_dict(ts: TransitionSystem, result: CheckResult, model: str) -> dict[str, 
             blocked = hang_message(ts, r)
             if blocked:
                 e["blocked"] = blocked
+                e["blocked_from"] = r.stats.get("blocked_from")
         entries.append(e)
     return {
         "version": SCHEMA_VERSION,

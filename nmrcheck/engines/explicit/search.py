@@ -99,8 +99,10 @@ def explore(
     comp = compile_system(ts)
     succ, busy = comp.successors, comp.busy
     # an invariant is found where it fails; a reachable property where it holds
-    checks = [(pi, chk, p.kind != INVARIANT) for pi, (chk, p) in
-              enumerate(zip(comp.checks, ts.properties))]
+    checks = [
+        (pi, chk, p.kind != INVARIANT)
+        for pi, (chk, p) in enumerate(zip(comp.checks, ts.properties))
+    ]
     start = time.monotonic()
     s0 = comp.layout.pack(ts.initial_state())
     index: dict[int, int] = {s0: 0}

@@ -285,6 +285,10 @@ class SpecCompiler:
             for key, slot in c.tasks.items():
                 if key[0] == d.id:
                     parts.append(E.not_(E.eq(c.rd(slot.pc), E.const(0))))
+            # a queued work item is code that will run
+            for key, q in c.queued.items():
+                if key[0] == d.id:
+                    parts.append(E.eq(c.rd(q), E.const(1)))
         return E.or_(*parts)
 
 

@@ -173,7 +173,10 @@ def _int_expr(draw, ts: TransitionSystem, depth: int) -> Expr:  # type: ignore[n
     if kind == "const":
         return C(draw(st.integers(-2, 3)))
     if kind == "var":
-        return ts.var_expr(ts.vars[draw(st.integers(0, len(ts.vars) - 1))].name)
+        # int variables only: an ite takes the type of its first branch, and eq() folds a
+        # "bool" compared with a constant as if it were 0/1 (see the report on the IR)
+        ints = [v.name for v in ts.vars if v.type == E.INT]
+        return ts.var_expr(draw(st.sampled_from(ints))) if ints else C(draw(st.integers(0, 1)))
     if kind == "ite":
         return E.ite(
             _bool_expr(draw, ts, depth - 1),

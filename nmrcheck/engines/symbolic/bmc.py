@@ -157,3 +157,25 @@ def _unknown(p: Property, k: int, why: str, start: float) -> PropertyResult:
         else f"solver gave up ({why}) at depth 0",
         stats=_stats(start, done),
     )
+
+
+def shortest_run(
+    ts: TransitionSystem, target: Expr, budget: Budget, below: int | None = None
+) -> tuple[z3.CheckSatResult, Trace | None, str]:
+    """A shortest replayed run from the initial state to a ``target`` state with fewer than
+    ``below`` steps (``None``: any length). Answers ``(sat, trace, "")``, ``(unsat, None, why)``
+    when there is none, or ``(unknown, None, why)`` when the solver or the budget gives up."""
+    run = Unrolling(ts, z3.Context())
+    while below is None or run.depth < below:
+        r, trace, why = run.find(target, budget)
+        if r == z3.sat:
+            return r, trace, ""
+        if r == z3.unknown:
+            return r, None, f"solver gave up ({why}) at depth {run.depth}"
+        # Every so often, check whether runs of this length exist at all.
+        if run.depth % 8 == 7:
+            budget.arm(run.solver)
+            if run.solver.check() == z3.unsat:
+                return z3.unsat, None, f"every run stops within {run.depth - 1} steps"
+        run.extend()
+    return z3.unsat, None, f"no run of fewer than {below} steps"

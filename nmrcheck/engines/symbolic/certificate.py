@@ -13,11 +13,12 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import z3
 
-from nmrcheck.errors import InputError, InternalError
+from nmrcheck.errors import InputError
 from nmrcheck.ir.system import Property, TransitionSystem
 from nmrcheck.ir.walkers import to_text
 
@@ -59,7 +60,7 @@ def fingerprint(ts: TransitionSystem, prop: Property) -> str:
 
 
 def make_certificate(ts: TransitionSystem, prop: Property, inv: z3.BoolRef) -> Certificate:
-    """A certificate for ``inv``, a formula over ``state_constants(ts, ctx)``."""
+    """A certificate for ``inv``, a formula over the ``state_constants`` of ``ts``."""
     return Certificate(
         property=prop.name,
         invariant=inv.sexpr(),
@@ -70,17 +71,42 @@ def make_certificate(ts: TransitionSystem, prop: Property, inv: z3.BoolRef) -> C
 
 def state_constants(names: tuple[str, ...], ctx: z3.Context) -> list[z3.ArithRef]:
     """The integer constants a certificate's invariant is written over, one per variable."""
-    return [z3.Int(n, ctx) for n in names]
+    return [z3.Int(sym, ctx) for sym in symbols(names)]
 
 
-def _quote(name: str) -> str:
-    if "|" in name or "\\" in name:
-        raise InternalError(f"variable name {name!r} cannot be written as an SMT-LIB symbol")
-    return f"|{name}|"
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+_RESERVED = frozenset(
+    {"let", "forall", "exists", "match", "par", "as", "lambda"}
+    | {"NUMERAL", "DECIMAL", "STRING", "BINARY", "HEXADECIMAL"}
+)
+
+
+def symbols(names: tuple[str, ...]) -> list[str]:
+    """The SMT-LIB symbol of each state variable: its name when that is a plain identifier Z3
+    lets one declare, else a mangled ``name!index`` (plain names never contain ``!``)."""
+    out = []
+    for i, n in enumerate(names):
+        if _PLAIN.fullmatch(n) and n not in _RESERVED and _declarable(n):
+            out.append(n)
+        else:
+            out.append(re.sub(r"[^A-Za-z0-9_.]", "_", n) + f"!{i}")
+    return out
+
+
+@lru_cache(maxsize=1024)
+def _declarable(name: str) -> bool:
+    """False for Z3's builtin symbols (``and``, ``true``, ``distinct``, ...)."""
+    try:
+        z3.parse_smt2_string(
+            f"(declare-fun {name} () Int)(assert (<= {name} (+ {name} 1)))", ctx=z3.Context()
+        )
+    except z3.Z3Exception:
+        return False
+    return True
 
 
 def _declarations(names: tuple[str, ...]) -> str:
-    return "".join(f"(declare-fun {_quote(n)} () Int)\n" for n in names)
+    return "".join(f"(declare-fun {sym} () Int)\n" for sym in symbols(names))
 
 
 def parse_invariant(cert: Certificate, ctx: z3.Context) -> z3.BoolRef:
@@ -95,53 +121,60 @@ def parse_invariant(cert: Certificate, ctx: z3.Context) -> z3.BoolRef:
 
 # -- files ----------------------------------------------------------------------------------
 
+_VARIABLE = "; variable: "
+
 
 def write_certificate(cert: Certificate, path: str | Path) -> None:
-    """Write ``cert`` as an SMT-LIB 2 file: comments naming the property and fingerprint, a
-    ``declare-fun`` per state variable, and ``(define-fun inv () Bool ...)``."""
-    text = (
-        f"; {_FORMAT}\n"
-        f"; property: {json.dumps(cert.property)}\n"
-        f"; fingerprint: {cert.fingerprint}\n"
-        + _declarations(cert.variables)
-        + f"(define-fun inv () Bool\n  {cert.invariant})\n"
-    )
+    """Write ``cert`` as an SMT-LIB 2 file: comments naming the property, the fingerprint and
+    the state variables, a ``declare-fun`` per state variable, and
+    ``(define-fun inv () Bool ...)``."""
+    lines = [
+        f"; {_FORMAT}",
+        f"; property: {json.dumps(cert.property)}",
+        f"; fingerprint: {cert.fingerprint}",
+    ]
+    lines += [f"{_VARIABLE}{json.dumps(n)} as {sym}" for n, sym in _named(cert.variables)]
+    text = "\n".join(lines) + "\n" + _declarations(cert.variables)
+    text += f"(define-fun inv () Bool\n  {cert.invariant})\n"
     Path(path).write_text(text, encoding="utf-8")
 
 
-_DECL = re.compile(r"^\(declare-fun\s+(\|[^|\\]*\||[^\s()|]+)\s+\(\)\s+Int\)\s*$")
+def _named(names: tuple[str, ...]) -> list[tuple[str, str]]:
+    return list(zip(names, symbols(names), strict=True))
 
 
 def read_certificate(path: str | Path) -> Certificate:
     """Read a file written by ``write_certificate``; a malformed file is an ``InputError``."""
     text = Path(path).read_text(encoding="utf-8")
-    prop: str | None = None
-    fp: str | None = None
+    fields: dict[str, str] = {}
     names: list[str] = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("; property:"):
-            try:
-                prop = json.loads(line[len("; property:") :])
-            except ValueError:
-                prop = None
-        elif line.startswith("; fingerprint:"):
-            fp = line[len("; fingerprint:") :].strip()
-        elif line.startswith("(declare-fun"):
-            m = _DECL.match(line)
-            if not m:
-                raise InputError(f"{path}: cannot read declaration {line!r}")
-            names.append(m.group(1).strip("|"))
-    if not isinstance(prop, str) or not fp:
-        raise InputError(f"{path}: not an nmrcheck certificate (no property or fingerprint)")
-    ctx = z3.Context()
     try:
-        parsed = z3.parse_smt2_string(text + "\n(assert inv)\n", ctx=ctx)
+        for line in text.splitlines():
+            if line.startswith(_VARIABLE):
+                quoted = line[len(_VARIABLE) :].rsplit(" as ", 1)[0]
+                names.append(json.loads(quoted))
+            elif line.startswith("; property: "):
+                fields["property"] = json.loads(line[len("; property: ") :])
+            elif line.startswith("; fingerprint: "):
+                fields["fingerprint"] = line[len("; fingerprint: ") :].strip()
+    except ValueError as ex:
+        raise InputError(f"{path}: bad certificate header: {ex}") from None
+    if not isinstance(fields.get("property"), str) or not fields.get("fingerprint"):
+        raise InputError(f"{path}: not an nmrcheck certificate (no property or fingerprint)")
+    if not all(isinstance(n, str) for n in names):
+        raise InputError(f"{path}: bad variable names")
+    try:
+        parsed = z3.parse_smt2_string(text + "\n(assert inv)\n", ctx=z3.Context())
     except z3.Z3Exception as ex:
         raise InputError(f"{path}: the invariant does not parse: {ex}") from None
     if len(parsed) != 1:
         raise InputError(f"{path}: a certificate defines inv and asserts nothing")
-    return Certificate(prop, parsed[0].sexpr(), fp, tuple(names))
+    cert = Certificate(fields["property"], parsed[0].sexpr(), fields["fingerprint"], tuple(names))
+    try:
+        parse_invariant(cert, z3.Context())
+    except z3.Z3Exception as ex:
+        raise InputError(f"{path}: the invariant is not over the listed variables: {ex}") from None
+    return cert
 
 
 # -- checking -------------------------------------------------------------------------------

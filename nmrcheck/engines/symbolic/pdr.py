@@ -29,8 +29,9 @@ from nmrcheck.engines.result import (
 from nmrcheck.errors import InternalError
 from nmrcheck.ir.system import INVARIANT, Property, TransitionSystem
 from nmrcheck.ir.trace import Trace
+from nmrcheck.ir.walkers import evaluate
 
-from .bmc import found
+from .bmc import found, shortest_run
 from .budget import Budget
 from .certificate import check_against, make_certificate, state_constants
 from .encode import encode_bool, encode_int
@@ -44,16 +45,18 @@ def pdr(
     ts: TransitionSystem,
     properties: Iterable[Property | str] | None = None,
     timeout: float | None = None,
+    shortest: bool = True,
 ) -> list[PropertyResult]:
     """Prove or refute each property without a bound. A proof answers ``HOLDS`` (invariant) or
     ``UNREACHABLE`` (reachable property) with coverage ``PROVED`` and a re-checked
-    ``certificate``; a refutation answers ``VIOLATED``/``WITNESSED`` with a shortest replayed
-    trace; when Spacer gives up or ``timeout`` (seconds, whole call) runs out, ``UNKNOWN``."""
+    ``certificate``; a refutation answers ``VIOLATED``/``WITNESSED`` with a replayed trace, a
+    shortest one unless ``shortest`` is False or the time runs out first (then Spacer's own);
+    when Spacer gives up or ``timeout`` (seconds, whole call) runs out, ``UNKNOWN``."""
     budget = Budget(timeout)
-    return [_prove(ts, p, budget) for p in select(ts, properties)]
+    return [_prove(ts, p, budget, shortest) for p in select(ts, properties)]
 
 
-def _prove(ts: TransitionSystem, p: Property, budget: Budget) -> PropertyResult:
+def _prove(ts: TransitionSystem, p: Property, budget: Budget, shortest: bool) -> PropertyResult:
     start = time.monotonic()
 
     def unknown(reason: str) -> PropertyResult:
@@ -113,8 +116,25 @@ def _prove(ts: TransitionSystem, p: Property, budget: Budget) -> PropertyResult:
             stats=stats("unsat"),
         )
     if answer == z3.sat:
-        trace = _spacer_trace(ts, p, fp)
-        return found(p, trace, ENGINE, stats=stats("sat"), how="Spacer's counterexample, a run")
+        # Spacer's derivation names the rules (actions) along its counterexample; Z3's rule
+        # transformations may merge rules, so the run is only a hint until it replays. BMC
+        # then looks for a shorter one (so that, like BMC, PDR reports a shortest run).
+        hint = _spacer_trace(ts, p, fp)
+        if hint is not None and not shortest:
+            return found(p, hint, ENGINE, stats("sat"), how="Spacer's counterexample, a run")
+        r, trace, why = shortest_run(ts, goal(p), budget, None if hint is None else len(hint))
+        if r == z3.sat:
+            assert trace is not None
+            return found(p, trace, ENGINE, stats("sat"))
+        what = "a violation" if p.kind == INVARIANT else "a witness"
+        if hint is None:
+            if r == z3.unsat:
+                raise InternalError(f"pdr: Spacer found {what} of {p.name!r}, BMC says {why}")
+            return unknown(f"Spacer found {what} but no run was extracted: {why}")
+        if r == z3.unsat:  # no shorter run: Spacer's is a shortest one
+            return found(p, hint, ENGINE, stats("sat"))
+        note = f"Spacer's counterexample (a shorter one was not ruled out: {why}), a run"
+        return found(p, hint, ENGINE, stats("sat"), how=note)
     return unknown(f"Spacer gave up: {fp.reason_unknown() or 'unknown'}")
 
 
@@ -126,9 +146,9 @@ def _text(ex: z3.Z3Exception) -> str:
 _RULE = "action#"
 
 
-def _spacer_trace(ts: TransitionSystem, p: Property, fp: z3.Fixedpoint) -> Trace:
-    """The run behind Spacer's counterexample: the actions named by the rules along its
-    derivation (query first, initial fact last), fired from the initial state and replayed."""
+def _spacer_trace(ts: TransitionSystem, p: Property, fp: z3.Fixedpoint) -> Trace | None:
+    """The run behind Spacer's counterexample, from the rules named along its derivation
+    (query first, initial fact last), or None when those do not replay as a run."""
     actions = []
     for name in reversed(fp.get_rule_names_along_trace()):
         if name.startswith(_RULE):
@@ -136,6 +156,8 @@ def _spacer_trace(ts: TransitionSystem, p: Property, fp: z3.Fixedpoint) -> Trace
     states = [ts.initial_state()]
     for a in actions:
         if not 0 <= a < len(ts.actions) or a not in ts.enabled(states[-1]):
-            raise InternalError(f"pdr: Spacer's counterexample fires a disabled action {a}")
+            return None
         states.append(ts.fire(a, states[-1]))
+    if not evaluate(goal(p), states[-1]):
+        return None
     return replay(ts, Trace(tuple(states), tuple(actions)), end=goal(p), what="pdr trace")

@@ -1,0 +1,79 @@
+"""Issue 7: thousands of malformed models from the catalogue each give a positioned error
+(exit 2) or a normal verdict, never an uncaught exception."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from mutate import mutate  # noqa: E402
+
+from nmrcheck.engines.explicit.search import Limits, check  # noqa: E402
+from nmrcheck.errors import InputError  # noqa: E402
+from nmrcheck.nmr.load import load_text  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = sorted((ROOT / "models").rglob("*.nmr"))
+COUNT = 2000
+
+
+def corpus(seed: int, n: int):
+    rng = random.Random(seed)
+    for k in range(n):
+        src = MODELS[k % len(MODELS)]
+        text = src.read_text()
+        for _ in range(rng.randrange(1, 4)):
+            text = mutate(text, rng)
+        yield src.name, text
+
+
+def test_malformed_corpus_never_crashes():
+    checked = errors = 0
+    for name, text in corpus(20261122, COUNT):
+        try:
+            ts = load_text(text, "m.nmr")
+        except InputError as exc:
+            errors += 1
+            for f in exc.findings:
+                assert f.file == "m.nmr"
+                if "declares no driver" not in f.message:
+                    assert f.line >= 1 and f.col >= 1, (name, str(f), text)
+                assert "Traceback" not in f.message
+            continue
+        result, _ = check(ts, Limits(max_states=300))
+        assert result.exit_code in (0, 1, 3)
+        checked += 1
+    assert checked + errors == COUNT
+    # the mutator must exercise both sides: errors and models that still check
+    assert checked > 50 and errors > 1000
+
+
+@pytest.mark.parametrize("text,where", [
+    ("", "m.nmr:1:1"),
+    ("\n\n\n", "m.nmr:"),
+    ("npi X\ndriver D { client C of X }\n" + "// é ü ß 漢字\n", None),
+    ("npi Ünïcode\n", "m.nmr:1:5"),
+    ("npi X\ndriver D { client C of X\n var s: {A, B} = A\n task T when (s in {A, Q}) { skip } }",
+     "m.nmr:4:24"),
+])
+def test_odd_inputs(text, where):
+    try:
+        load_text(text, "m.nmr")
+    except InputError as exc:
+        assert where is not None, exc
+        assert str(exc.findings[0]).startswith(where), str(exc.findings[0])
+    else:
+        assert where is None
+
+
+def test_huge_file_is_refused(tmp_path):
+    from support import run_cli
+
+    big = tmp_path / "big.nmr"
+    big.write_text("// x\n" * 1_000_000)
+    r = run_cli("check", str(big))
+    assert r.code == 2 and "larger than" in r.err

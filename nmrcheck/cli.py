@@ -23,6 +23,7 @@ from nmrcheck.traces import replay_cli
 from nmrcheck.traces.replay import check_replays
 
 EXIT_OK, EXIT_VIOLATED, EXIT_INPUT, EXIT_INCONCLUSIVE, EXIT_INTERNAL = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130
 DOT_STATE_LIMIT = 5000
 
 
@@ -80,6 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="SECONDS",
             help="stop after this many seconds (the verdict is then unknown)",
         )
+        sp.add_argument(
+            "--max-memory",
+            type=_positive,
+            metavar="MIB",
+            help="stop when the process uses more than MIB MiB (the verdict is then unknown)",
+        )
+        sp.add_argument(
+            "--option",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="set a knob for an UNSPECIFIED NMR behaviour (docs/obligations.md)",
+        )
 
     c = sub.add_parser("check", help="check the properties of one or more models")
     c.add_argument("models", nargs="+", metavar="MODEL")
@@ -94,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print one JSON object (docs/json.md)")
     c.add_argument("--verbose", action="store_true", help="show every variable that changes")
     c.add_argument("--no-hang", action="store_true", help="skip hang detection")
+    c.add_argument(
+        "--progress",
+        action="store_true",
+        help="show progress on stderr (the default when stderr is a terminal)",
+    )
     outputs.add_arguments(c)
 
     rp = sub.add_parser("replay", help="re-execute a saved trace (JSON or ITF) on a model")
@@ -110,10 +129,38 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _options(args: argparse.Namespace) -> dict[str, str]:
+    out = {}
+    for item in args.option:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(f"usage: --option takes NAME=VALUE, not {item!r}")
+        out[name.strip()] = value.strip()
+    return out
+
+
 def _load(args: argparse.Namespace, model: str) -> TransitionSystem:
     from nmrcheck.nmr.load import load
 
-    return load(model, args.spec, bundled=not args.no_bundled_specs)
+    return load(model, args.spec, bundled=not args.no_bundled_specs, options=_options(args))
+
+
+def _progress(err: TextIO, enabled: bool):
+    """A callback that shows search progress on one stderr line, or None."""
+    if not enabled:
+        return None
+    tty = err.isatty()
+
+    def show(f: dict) -> None:
+        rate = f["states"] / f["seconds"] if f["seconds"] > 0 else 0.0
+        line = (
+            f"  {f['states']:,} states, {rate:,.0f} states/s, depth {f['depth']}, "
+            f"queue {f['queue']:,}, {f['memory_mb']:,.0f} MiB"
+        )
+        err.write(("\r" + line + "\x1b[K") if tty else line + "\n")
+        err.flush()
+
+    return show
 
 
 def _select(ts: TransitionSystem, result: CheckResult, names: list[str]) -> CheckResult:
@@ -144,13 +191,20 @@ def summary_line(model: str, result: CheckResult) -> str:
 def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: TextIO) -> int:
     from nmrcheck.report import json_report, text
 
-    limits = Limits(args.max_states, args.timeout)
+    limits = Limits(args.max_states, args.timeout, args.max_memory)
+    show = _progress(err, args.progress or err.isatty())
+    interrupted = False
     worst = EXIT_OK
     docs = []
     for model in args.models:
+        if interrupted:
+            break
         ts = _load(args, model)
         want_hang = not args.no_hang and (not args.property or HANG in args.property)
-        result, _ = check(ts, limits, hangs=want_hang)
+        result, _ = check(ts, limits, progress=show, hangs=want_hang)
+        if show is not None and err.isatty():
+            err.write("\r\x1b[K")
+        interrupted = interrupted or bool(result.stats.get("interrupted"))
         for r in result.results:
             if r.trace is not None:
                 check_replays(ts, r.trace)
@@ -176,6 +230,8 @@ def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: T
             )
             + "\n"
         )
+    if interrupted:
+        return EXIT_INTERRUPTED
     return worst
 
 

@@ -33,11 +33,13 @@ def bundled_specs() -> list[str]:
     return out
 
 
-def load_text(text: str, file: str, specs: list[tuple[str, str]] = ()) -> TransitionSystem:
+def load_text(
+    text: str, file: str, specs: list[tuple[str, str]] = (), options: dict[str, str] | None = None
+) -> TransitionSystem:
     """Compile model text and (file, text) specs; raises InputError with positioned findings."""
     model = parse_model(text, file)
     design = elaborate(model)
-    ts = compile_design(design)
+    ts = compile_design(design, options)
     names = {p.name for p in ts.properties} | RESERVED_PROPERTIES
     for spec_file, spec_text in specs:
         spec = parse_spec(spec_text, spec_file)
@@ -59,9 +61,14 @@ def load_text(text: str, file: str, specs: list[tuple[str, str]] = ()) -> Transi
     return ts
 
 
-def load(model_path: str, spec_paths: list[str] = (), bundled: bool = True) -> TransitionSystem:
+def load(
+    model_path: str,
+    spec_paths: list[str] = (),
+    bundled: bool = True,
+    options: dict[str, str] | None = None,
+) -> TransitionSystem:
     """Read, parse and compile a model file with the bundled specs and ``spec_paths``."""
     text = read_source(model_path)
     files = (bundled_specs() if bundled else []) + list(spec_paths)
     specs = [(f, read_source(f)) for f in files]
-    return load_text(text, model_path, specs)
+    return load_text(text, model_path, specs, options)

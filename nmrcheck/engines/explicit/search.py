@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import time
 from array import array
 from collections.abc import Callable
@@ -31,6 +32,12 @@ class Limits:
 
     max_states: int | None = None
     timeout: float | None = None
+    max_memory_mb: int | None = None
+
+
+def peak_memory_mb() -> float:
+    """The peak resident memory of this process, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 @dataclass
@@ -47,6 +54,7 @@ class Exploration:
     waiting: dict[int, int]
     complete: bool
     stop_reason: str
+    interrupted: bool
     transitions: int
     max_depth: int
     seconds: float
@@ -124,52 +132,60 @@ def explore(
     reason = ""
     next_tick = start + 1.0
     max_states = limits.max_states
-    while i < len(states):
-        s = states[i]
-        out, en = succ(s)
-        if en >= 0:  # -1: a halted (crashed) state, which is neither expanded nor a hang
-            w = busy(s) & ~en
-            if w:
-                waiting[i] = w
-        for a, t in out:
-            j = index.get(t)
-            if j is None:
-                if max_states is not None and len(states) >= max_states:
-                    complete, reason = False, f"state limit {max_states} reached"
-                    break
-                j = len(states)
-                index[t] = j
-                states.append(t)
-                parent.append(i)
-                via.append(a)
-                depth.append(min(depth[i] + 1, 65535))
-                for pi, chk, want in checks:
-                    if pi not in found and chk(t) == want:
-                        found[pi] = j
-            if src is not None:
-                src.append(i)
-                dst.append(j)
-                act.append(a)
-        transitions += len(out)
-        i += 1
-        if not complete:
-            break
-        if (i & 1023) == 0:
-            now = time.monotonic()
-            if limits.timeout is not None and now - start > limits.timeout:
-                complete, reason = False, f"time limit {limits.timeout:g} s reached"
+    interrupted = False
+    try:
+        while i < len(states):
+            s = states[i]
+            out, en = succ(s)
+            if en >= 0:  # -1: a halted (crashed) state, which is neither expanded nor a hang
+                w = busy(s) & ~en
+                if w:
+                    waiting[i] = w
+            for a, t in out:
+                j = index.get(t)
+                if j is None:
+                    if max_states is not None and len(states) >= max_states:
+                        complete, reason = False, f"state limit {max_states} reached"
+                        break
+                    j = len(states)
+                    index[t] = j
+                    states.append(t)
+                    parent.append(i)
+                    via.append(a)
+                    depth.append(min(depth[i] + 1, 65535))
+                    for pi, chk, want in checks:
+                        if pi not in found and chk(t) == want:
+                            found[pi] = j
+                if src is not None:
+                    src.append(i)
+                    dst.append(j)
+                    act.append(a)
+            transitions += len(out)
+            i += 1
+            if not complete:
                 break
-            if progress is not None and now >= next_tick:
-                next_tick = now + 1.0
-                progress(
-                    {
-                        "states": len(states),
-                        "transitions": transitions,
-                        "depth": depth[i - 1],
-                        "queue": len(states) - i,
-                        "seconds": now - start,
-                    }
-                )
+            if (i & 1023) == 0:
+                now = time.monotonic()
+                if limits.timeout is not None and now - start > limits.timeout:
+                    complete, reason = False, f"time limit {limits.timeout:g} s reached"
+                    break
+                if limits.max_memory_mb is not None and peak_memory_mb() > limits.max_memory_mb:
+                    complete, reason = False, f"memory limit {limits.max_memory_mb} MiB reached"
+                    break
+                if progress is not None and now >= next_tick:
+                    next_tick = now + 1.0
+                    progress(
+                        {
+                            "states": len(states),
+                            "transitions": transitions,
+                            "depth": depth[i - 1],
+                            "queue": len(states) - i,
+                            "seconds": now - start,
+                            "memory_mb": peak_memory_mb(),
+                        }
+                    )
+    except KeyboardInterrupt:
+        complete, reason, interrupted = False, "interrupted (Ctrl-C)", True
     return Exploration(
         comp,
         states,
@@ -181,6 +197,7 @@ def explore(
         waiting,
         complete,
         reason,
+        interrupted,
         transitions,
         max(depth) if len(depth) else 0,
         time.monotonic() - start,
@@ -252,6 +269,8 @@ def check(
         "depth": ex.max_depth,
         "seconds": round(ex.seconds, 3),
         "complete": ex.complete,
+        "interrupted": ex.interrupted,
+        "peak_memory_mb": round(peak_memory_mb(), 1),
     }
     cover = EXHAUSTIVE if ex.complete else PARTIAL
     for pi, p in enumerate(ts.properties):

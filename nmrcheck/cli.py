@@ -106,7 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="report only this property (repeatable)",
     )
     c.add_argument("--json", action="store_true", help="print one JSON object (docs/json.md)")
-    c.add_argument("--verbose", action="store_true", help="show every variable that changes")
+    c.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show full states per step, and every variable that changes",
+    )
     c.add_argument("--no-hang", action="store_true", help="skip hang detection")
     c.add_argument(
         "--progress",
@@ -216,7 +220,11 @@ def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: T
         if args.json:
             docs.append(json_report.to_dict(ts, result, model))
         else:
-            out.write(text.render(ts, result, model, argv, verbose=args.verbose))
+            out.write(
+                text.render(
+                    ts, result, model, argv, verbose=args.verbose, color=text.use_color(out)
+                )
+            )
     if args.json:
         out.write(
             json.dumps(

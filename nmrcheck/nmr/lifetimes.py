@@ -78,6 +78,8 @@ def check_context(rc: RoutineCompiler, path: Path, pos: A.Pos) -> tuple[Path | N
     bv = comp.bvars[rc.scope.binding.id]
     ctx = bv.ctx[rc.scope.side]
     ok, bad = path.split(comp.is_(ctx, "VALID", path))
+    if bad is not None:
+        bad.notes.append(rc.describe_here())
     faults = []
     if bad is not None:
         freed, gone = bad.split(comp.is_(ctx, "FREED", bad))

@@ -88,6 +88,7 @@ class RoutineCompiler:
         self.todo: list[object] = []
         self.implicit_locals: dict[str, A.Node] = {}
         self.current_pos = pos
+        self._current_text = ""
         self._collect_locals(body)
 
     # -- locals --------------------------------------------------------------------------
@@ -229,6 +230,7 @@ class RoutineCompiler:
                 out.append((p, "exit"))
             return out
         stmt = pos.stmts[pos.index]
+        self._current_text = _first_line(unparse(stmt))
         nxt = Position(pos.stmts, pos.index + 1, pos.cont)
         if isinstance(stmt, A.LocalDecl) and self._is_noop_decl(pos, stmt):
             return self._entry(nxt, path, seen)  # the local already holds that value
@@ -287,6 +289,10 @@ class RoutineCompiler:
             else:  # fault: stays put
                 out.append((p, "fault"))
         return out
+
+    def describe_here(self) -> str:
+        """The statement being compiled, as one line of model text."""
+        return self._current_text
 
     def _is_noop_decl(self, pos: Position, stmt: A.LocalDecl) -> bool:
         """A declaration is no step when it leaves the local as it is on entry: no

@@ -20,6 +20,7 @@ def _trace(ts: TransitionSystem, r: PropertyResult) -> list[dict[str, Any]]:
         out.append(
             {
                 "step": s.index,
+                "label": ts.actions[r.trace.actions[s.index - 1]].label,
                 "actor": s.actor,
                 "routine": s.routine,
                 "kind": s.kind,

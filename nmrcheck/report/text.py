@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import os
+import re
 import shlex
 from collections.abc import Sequence
+from typing import TextIO
 
 from nmrcheck.engines.result import CheckResult, PropertyResult
 from nmrcheck.ir import TransitionSystem
@@ -40,14 +44,33 @@ def step_line(s: Step) -> str:
     return line
 
 
+def state_lines(ts: TransitionSystem, state: Sequence[int], indent: str) -> list[str]:
+    """A full state, one line per owner (driver, registration, binding, routine)."""
+    groups: dict[str, list[str]] = {}
+    for v, x in zip(ts.vars, state):
+        owner, _, field = v.name.rpartition(".")
+        groups.setdefault(owner, []).append(f"{field} = {v.show(x)}")
+    out = []
+    for owner, fields in groups.items():
+        head = f"{owner}: " if owner else ""
+        out.append(f"{indent}{head}{', '.join(fields)}")
+    return out
+
+
 def render_trace(ts: TransitionSystem, r: PropertyResult, verbose: bool = False) -> list[str]:
     out = []
     steps = describe(ts, r.trace, verbose)
+    if verbose:
+        out.append("      initial state:")
+        out.extend(state_lines(ts, r.trace.states[0], "        "))
     for s in steps:
         out.append("  " + step_line(s))
         if s.changes:
             changed = ", ".join(f"{n}: {a} -> {b}" for n, a, b in s.changes)
             out.append(f"      {changed}")
+        if verbose:
+            out.append(f"      state after [{s.index}]:")
+            out.extend(state_lines(ts, r.trace.states[s.index], "        "))
     if r.trace.loop_start is not None:
         out.append(f"  (the run loops back to step {r.trace.loop_start})")
     return out
@@ -59,8 +82,20 @@ def render(
     model: str,
     argv: Sequence[str],
     verbose: bool = False,
+    color: bool = False,
 ) -> str:
-    """The whole text report of one model."""
+    """The whole text report of one model (with terminal colours when ``color``)."""
+    plain = _render(ts, result, model, argv, verbose)
+    return colorize(plain) if color else plain
+
+
+def _render(
+    ts: TransitionSystem,
+    result: CheckResult,
+    model: str,
+    argv: Sequence[str],
+    verbose: bool,
+) -> str:
     code = result.exit_code
     props = {p.name: p for p in ts.properties}
     lines = [f"{model}: {VERDICT_WORD[code]}"]
@@ -107,9 +142,60 @@ def reproduce(argv: Sequence[str], model: str, prop: str) -> str:
         if skip:
             skip = False
             continue
-        if a in ("--spec", "--max-states", "--timeout", "--engine", "--depth"):
+        if a in ("--spec", "--max-states", "--timeout", "--engine", "--depth", "--option"):
             extra += [a, args[i + 1]] if i + 1 < len(args) else []
             skip = True
         elif a == "--no-bundled-specs":
             extra.append(a)
     return shlex.join(["nmrcheck", "check", model, *extra, "--property", prop])
+
+
+# -- terminal colours (rich), only when stdout is a terminal ---------------------------------
+_STYLES = (
+    (r"\bVIOLATED\b|\bviolated\b", "bold red"),
+    (r"\bINCONCLUSIVE\b|\bunknown\b.*|\bholds up to bound \d+", "yellow"),
+    (r"\ball properties hold\b|\bholds \((exhaustive|proved)\)|\bunreachable\b", "green"),
+    (r"\bwitnessed\b", "bold yellow"),
+    (r"^  \[\d+\]", "bold"),
+    (r"STATUS_[A-Z_]+", "cyan"),
+    (r"\(([^()\s]+:\d+)\)$", "dim"),
+    (r"!! .*", "bold red"),
+    (r"^  Reproduce:", "bold"),
+    (r"^search: .*", "dim"),
+)
+
+
+def use_color(out: TextIO) -> bool:
+    """Colour only for a terminal (and not when NO_COLOR is set or TERM is dumb)."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        return bool(out.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def colorize(report: str, width: int | None = None) -> str:
+    """The plain report with colours and a rule above each counterexample (rich)."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(
+        file=io.StringIO(), force_terminal=True, width=width, highlight=False, soft_wrap=True
+    )
+    lines = report.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(("violated: ", "witnessed: ")):
+            console.rule(Text(line, style="bold"), align="left", style="red")
+            continue
+        if not line and i + 1 < len(lines) and lines[i + 1].startswith(("violated: ", "witn")):
+            console.print()
+            continue
+        t = Text(line)
+        if i == 0:
+            t.stylize("bold")
+        for pattern, style in _STYLES:
+            for m in re.finditer(pattern, line):
+                t.stylize(style, m.start(), m.end())
+        console.print(t)
+    return console.file.getvalue()

@@ -1,19 +1,173 @@
-"""`nmrcheck replay TRACE MODEL`: re-execute a saved trace on a model."""
+"""`nmrcheck replay TRACE MODEL`: re-execute a saved trace on a model.
+
+TRACE is an ITF file written by ``check --itf`` or a ``check --json`` report. Each step is
+matched against the model's enabled actions (by action label and whole state for ITF, by
+description and changes for JSON); the first step that does not replay is reported as
+``diverges at step k: why`` (exit 1). A trace that replays is then checked to reach what it was
+saved for: ``trace replays: reaches violation of P at step n`` (exit 0). Bad files and
+options exit 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections import deque
 from typing import TextIO
+
+from nmrcheck.engines.explicit.search import HANG
+from nmrcheck.errors import InputError
+from nmrcheck.ir import INVARIANT, TransitionSystem
+from nmrcheck.ir.trace import Trace
+from nmrcheck.ir.walkers import evaluate
+from nmrcheck.traces.load import Divergence, SavedTrace, read, rebuild
+from nmrcheck.traces.replay import divergence
+
+HANG_SEARCH_LIMIT = 50_000  # states explored to confirm that a thread never moves again
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of the ``replay`` subcommand."""
-    parser.add_argument("trace", metavar="TRACE")
+    parser.add_argument("trace", metavar="TRACE", help="an ITF trace or a --json report")
     parser.add_argument("model", metavar="MODEL")
+    parser.add_argument(
+        "--property",
+        metavar="NAME",
+        help="replay the trace of this property (a --json report may hold several)",
+    )
+    parser.add_argument(
+        "--spec",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="add the properties of a spec file (default for ITF: the specs it was saved with)",
+    )
+    parser.add_argument(
+        "--no-bundled-specs", action="store_true", help="do not apply specs/lifecycle.spec"
+    )
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a knob, as for check (default for ITF: the knobs it was saved with)",
+    )
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Replay ``args.trace`` on ``args.model``; returns the exit code."""
-    from nmrcheck.errors import InputError
+    from nmrcheck.nmr.load import load
 
-    raise InputError("replay is not implemented yet")
+    saved = read(args.trace, args.model, args.property)
+    specs = list(args.spec) or list(saved[0].specs)
+    options = dict(saved[0].options)
+    for item in args.option:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(f"usage: --option takes NAME=VALUE, not {item!r}")
+        options[name.strip()] = value.strip()
+    ts = load(args.model, specs, bundled=not args.no_bundled_specs, options=options or None)
+    names = {p.name for p in ts.properties} | {HANG}
+    for t in saved:
+        if t.property is not None and t.property not in names:
+            hint = f" (the trace was saved with --spec {' '.join(t.specs)})" if t.specs else ""
+            raise InputError(
+                f"{args.model} has no property {t.property!r}: if a spec file defines it, "
+                f"pass it with --spec{hint}"
+            )
+    worst = 0
+    for t in saved:
+        prefix = f"{t.property}: " if len(saved) > 1 else ""
+        ok, line = replay_one(ts, t)
+        out.write(prefix + line + "\n")
+        worst = max(worst, 0 if ok else 1)
+    return worst
+
+
+def replay_one(ts: TransitionSystem, saved: SavedTrace) -> tuple[bool, str]:
+    """Replay one saved trace: (confirmed, the line that says so)."""
+    try:
+        trace = rebuild(ts, saved)
+    except Divergence as d:
+        return False, str(d)
+    why = divergence(ts, trace)
+    if why is not None:  # rebuild only takes enabled steps: this would be a bug
+        return False, f"diverges at {why}"
+    if saved.property is None:
+        return True, f"trace replays: {len(trace)} steps (the file names no property)"
+    return reaches(ts, trace, saved.property)
+
+
+def reaches(ts: TransitionSystem, trace: Trace, prop: str) -> tuple[bool, str]:
+    """Whether the run ``trace`` reaches what ``prop`` forbids (or, if reachable, asks for)."""
+    n = len(trace)
+    if prop == HANG:
+        return _reaches_hang(ts, trace)
+    p = next(q for q in ts.properties if q.name == prop)
+    want = p.kind != INVARIANT  # an invariant is violated where it is false
+    for k, s in enumerate(trace.states):
+        if bool(evaluate(p.expr, s)) == want:
+            if p.kind == INVARIANT:
+                return True, f"trace replays: reaches violation of {prop} at step {k}"
+            return True, f"trace replays: reaches {prop} (witnessed) at step {k}"
+    word = "never violates" if p.kind == INVARIANT else "never reaches"
+    return False, f"trace replays ({n} steps) but {word} {prop}"
+
+
+def _free(ts: TransitionSystem, s: tuple[int, ...], k: int, mine: list[int]) -> bool:
+    """Slot ``k`` is not blocked in ``s``: idle, able to move, or the state is halted."""
+    slot = ts.slots[k]
+    if s[slot.pc] == slot.idle or evaluate(ts.halted, s):
+        return True
+    return any(evaluate(ts.actions[a].guard, s) for a in mine)
+
+
+def blocked_forever(ts: TransitionSystem, s: tuple[int, ...], k: int) -> bool | None:
+    """True if slot ``k`` can never move again from ``s``; None if the search limit is hit."""
+    mine = [a for a, act in enumerate(ts.actions) if act.slot == k]
+    seen = {s}
+    queue = deque([s])
+    while queue:
+        u = queue.popleft()
+        if _free(ts, u, k, mine):
+            return False
+        for a in ts.enabled(u):
+            t = ts.fire(a, u)
+            if t not in seen:
+                if len(seen) >= HANG_SEARCH_LIMIT:
+                    return None
+                seen.add(t)
+                queue.append(t)
+    return True
+
+
+def _where(ts: TransitionSystem, s: tuple[int, ...], k: int) -> str:
+    """``ACTOR is blocked in ROUTINE: STATEMENT (file:line)`` for slot ``k`` in ``s``."""
+    slot = ts.slots[k]
+    pc = s[slot.pc]
+    positions = slot.meta.get("positions", ())
+    pos = positions[pc] if pc < len(positions) else None
+    at = f" ({pos.file}:{pos.line})" if pos is not None else ""
+    return (
+        f"{slot.meta.get('actor', slot.name)} is blocked forever in {ts.vars[slot.pc].show(pc)}{at}"
+    )
+
+
+def _reaches_hang(ts: TransitionSystem, trace: Trace) -> tuple[bool, str]:
+    last = trace.states[-1]
+    for k in range(len(ts.slots)):
+        if _free(ts, last, k, [a for a, act in enumerate(ts.actions) if act.slot == k]):
+            continue
+        verdict = blocked_forever(ts, last, k)
+        if verdict is None:
+            return False, (
+                f"trace replays ({len(trace)} steps), but whether {ts.slots[k].name} is blocked "
+                f"forever is beyond {HANG_SEARCH_LIMIT} states"
+            )
+        if not verdict:
+            continue
+        j = len(trace)
+        while j > 0 and blocked_forever(ts, trace.states[j - 1], k):
+            j -= 1
+        msg = _where(ts, last, k)
+        return True, f"trace replays: reaches violation of {HANG} at step {j}: {msg} from there on"
+    return False, f"trace replays ({len(trace)} steps) but no routine is blocked forever at its end"

@@ -21,7 +21,7 @@ from nmrcheck.ir.system import INVARIANT, Property, TransitionSystem
 from nmrcheck.ir.trace import Trace
 
 from .budget import Budget
-from .encode import encode_bool, frame, init_at, step
+from .encode import encode_bool, escapes, frame, in_range, init_at, step
 from .targets import goal, select
 from .traces import read_trace, replay
 
@@ -29,33 +29,72 @@ ENGINE = "bmc"
 
 
 class Unrolling:
-    """An incremental solver holding the runs of ``depth`` steps from the initial state."""
+    """An incremental solver holding the runs of ``depth`` steps from the initial state.
+
+    While no run has left the declared domains, the frames are bounded by them and Z3's
+    finite-domain (SAT-based) solver is used, which is much faster on these small domains;
+    before each new step it checks that no action leads out of a domain from the last frame.
+    If one does, or the finite-domain solver cannot cope, it falls back to unbounded integers,
+    which follow the reference interpreter whatever the domains.
+    """
 
     def __init__(self, ts: TransitionSystem, ctx: z3.Context) -> None:
         self.ts, self.ctx = ts, ctx
-        self.solver = z3.Solver(ctx=ctx)
-        self.solver.add(init_at(ts, 0, ctx))
         self.depth = 0
+        self.bounded = True
+        self.note = "finite domains"
+        self.solver = z3.SolverFor("QF_FD", ctx=ctx)
+        self.solver.add(init_at(ts, 0, ctx), in_range(ts, 0, ctx))
 
-    def extend(self) -> None:
-        """Add one more step."""
+    def _unbounded(self, why: str) -> None:
+        self.bounded = False
+        self.note = f"unbounded integers from depth {self.depth} ({why})"
+        self.solver = z3.Solver(ctx=self.ctx)
+        self.solver.add(init_at(self.ts, 0, self.ctx))
+        for j in range(self.depth):
+            self.solver.add(step(self.ts, j, j + 1, self.ctx))
+
+    def _check(self, budget: Budget, *assumptions: z3.BoolRef) -> tuple[z3.CheckSatResult, str]:
+        """Check; when the finite-domain solver gives up with time left, fall back and retry."""
+        while True:
+            if budget.expired():
+                return z3.unknown, "timeout"
+            budget.arm(self.solver)
+            r = self.solver.check(*assumptions)
+            if r != z3.unknown:
+                return r, ""
+            why = self.solver.reason_unknown() or "unknown"
+            if not self.bounded or budget.expired():
+                return r, why
+            self._unbounded(f"finite-domain solver: {why.splitlines()[0]}")
+
+    def extend(self, budget: Budget) -> str | None:
+        """Add one more step; returns why when the solver gave up first."""
+        if self.bounded:
+            r, why = self._check(budget, escapes(self.ts, self.depth, self.ctx))
+            if r == z3.unknown:
+                return why
+            if r == z3.sat and self.bounded:
+                self._unbounded("a run leaves a declared domain")
         self.solver.add(step(self.ts, self.depth, self.depth + 1, self.ctx))
         self.depth += 1
+        if self.bounded:
+            self.solver.add(in_range(self.ts, self.depth, self.ctx))
+        return None
+
+    def exists(self, budget: Budget) -> z3.CheckSatResult:
+        """Is there a run of ``depth`` steps at all?"""
+        return self._check(budget)[0]
 
     def find(self, target: Expr, budget: Budget) -> tuple[z3.CheckSatResult, Trace | None, str]:
         """Is there a run of exactly ``depth`` steps ending in a ``target`` state? Returns the
         solver's answer, the replayed run when ``sat``, and the reason when ``unknown``."""
-        if budget.expired():
-            return z3.unknown, None, "timeout"
-        budget.arm(self.solver)
         last = encode_bool(target, frame(self.ts, self.depth, self.ctx), self.ctx)
-        r = self.solver.check(last)
+        r, why = self._check(budget, last)
         if r == z3.sat:
             trace = read_trace(self.ts, self.solver.model(), self.depth, self.ctx)
             return r, replay(self.ts, trace, end=target, what="bmc trace"), ""
-        if r == z3.unknown:
-            return r, None, self.solver.reason_unknown() or "unknown"
-        return r, None, ""
+        return r, None, why
 
 
 def found(
@@ -94,56 +133,52 @@ def bmc(
     props = select(ts, properties)
     budget = Budget(timeout)
     start = time.monotonic()
-    ctx = z3.Context()
-    run = Unrolling(ts, ctx)
+    run = Unrolling(ts, z3.Context())
     results: dict[int, PropertyResult] = {}
     pending = list(range(len(props)))
+
+    def give_up(k: int, why: str) -> list[PropertyResult]:
+        for m in pending:
+            results[m] = _unknown(props[m], k, why, start, run.note)
+        return [results[n] for n in range(len(props))]
+
     for k in range(depth + 1):
         if k > 0:
-            run.extend()
+            why = run.extend(budget)
+            if why is not None:
+                return give_up(k, why)
         for n in list(pending):
-            p = props[n]
-            r, trace, why = run.find(goal(p), budget)
+            r, trace, why = run.find(goal(props[n]), budget)
+            if r == z3.unknown:
+                return give_up(k, why)
             if r == z3.sat:
                 assert trace is not None
-                results[n] = found(p, trace, ENGINE, stats=_stats(start, k))
+                results[n] = found(props[n], trace, ENGINE, stats=_stats(start, k, run.note))
                 pending.remove(n)
-            elif r == z3.unknown:
-                for m in pending:
-                    results[m] = _unknown(props[m], k, why, start)
-                return [results[n] for n in range(len(props))]
         if not pending:
             break
     for n in pending:
         p = props[n]
-        if p.kind == INVARIANT:
-            results[n] = PropertyResult(
-                p.name,
-                HOLDS_BOUNDED,
-                ENGINE,
-                coverage=BOUNDED,
-                bound=depth,
-                reason=f"no violation in runs of up to {depth} steps",
-                stats=_stats(start, depth),
-            )
-        else:
-            results[n] = PropertyResult(
-                p.name,
-                UNKNOWN,
-                ENGINE,
-                coverage=BOUNDED,
-                bound=depth,
-                reason=f"not witnessed within bound {depth}",
-                stats=_stats(start, depth),
-            )
+        holds = p.kind == INVARIANT
+        results[n] = PropertyResult(
+            p.name,
+            HOLDS_BOUNDED if holds else UNKNOWN,
+            ENGINE,
+            coverage=BOUNDED,
+            bound=depth,
+            reason=f"no violation in runs of up to {depth} steps"
+            if holds
+            else f"not witnessed within bound {depth}",
+            stats=_stats(start, depth, run.note),
+        )
     return [results[n] for n in range(len(props))]
 
 
-def _stats(start: float, depth: int) -> dict[str, object]:
-    return {"depth": depth, "seconds": round(time.monotonic() - start, 3)}
+def _stats(start: float, depth: int, encoding: str) -> dict[str, object]:
+    return {"depth": depth, "seconds": round(time.monotonic() - start, 3), "encoding": encoding}
 
 
-def _unknown(p: Property, k: int, why: str, start: float) -> PropertyResult:
+def _unknown(p: Property, k: int, why: str, start: float, encoding: str) -> PropertyResult:
     done = k - 1
     nothing = "no violation" if p.kind == INVARIANT else "not witnessed"
     return PropertyResult(
@@ -155,7 +190,7 @@ def _unknown(p: Property, k: int, why: str, start: float) -> PropertyResult:
         reason=f"solver gave up ({why}) at depth {k}; {nothing} in runs of up to {done} steps"
         if done >= 0
         else f"solver gave up ({why}) at depth 0",
-        stats=_stats(start, done),
+        stats=_stats(start, done, encoding),
     )
 
 
@@ -173,9 +208,9 @@ def shortest_run(
         if r == z3.unknown:
             return r, None, f"solver gave up ({why}) at depth {run.depth}"
         # Every so often, check whether runs of this length exist at all.
-        if run.depth % 8 == 7:
-            budget.arm(run.solver)
-            if run.solver.check() == z3.unsat:
-                return z3.unsat, None, f"every run stops within {run.depth - 1} steps"
-        run.extend()
+        if run.depth % 8 == 7 and run.exists(budget) == z3.unsat:
+            return z3.unsat, None, f"every run stops within {run.depth - 1} steps"
+        why = run.extend(budget)
+        if why is not None:
+            return z3.unknown, None, f"solver gave up ({why}) at depth {run.depth + 1}"
     return z3.unsat, None, f"no run of fewer than {below} steps"

@@ -2,10 +2,10 @@
 
 Every state variable is a Z3 ``Int`` per frame (``var_at``). The encoding follows the reference
 interpreter (``TransitionSystem.enabled``/``fire``) exactly: updates are not clipped to the
-declared domains, so a model whose updates leave their domain is still checked faithfully;
-``in_range`` states the domains for the engines that want them as an (always proved, never
-assumed) strengthening. Each step ``j -> k`` records the action that fired in ``action_at(j)``
-so a model can be read back into a trace.
+declared domains, so a model whose updates leave their domain is still checked faithfully.
+``in_range`` states the domains; engines assume it only where ``escapes`` (an update leaving
+a domain) has been ruled out, or prove it. Each step ``j -> k`` records the action that fired
+in ``action_at(j)`` so a model can be read back into a trace.
 
 Every builder takes an optional Z3 context; the engines use a fresh one per call, so results
 do not depend on what ran earlier in the process.
@@ -106,6 +106,23 @@ def transition(
         options.append(mk_and(parts, ctx))
     if not options:
         return z3.BoolVal(False, ctx)
+    bounds = [] if selector is None else [selector >= 0, selector < len(ts.actions)]
+    return mk_and([*bounds, z3.Not(_bool(ts.halted, cur, memo, ctx)), mk_or(options, ctx)], ctx)
+
+
+def escapes(ts: TransitionSystem, k: int, ctx: z3.Context | None = None) -> z3.BoolRef:
+    """From frame ``k`` some action leads out of the declared domains: it is enabled and one
+    of its updates takes a value outside its variable's ``lo..hi``."""
+    cur = frame(ts, k, ctx)
+    memo: dict[tuple[int, bool], z3.ExprRef] = {}
+    options = []
+    for action in ts.actions:
+        outside = []
+        for i, e in action.updates:
+            value, v = _int(e, cur, memo, ctx), ts.vars[i]
+            outside.append(z3.Or(value < v.lo, value > v.hi))
+        if outside:
+            options.append(z3.And(_bool(action.guard, cur, memo, ctx), mk_or(outside, ctx)))
     return mk_and([z3.Not(_bool(ts.halted, cur, memo, ctx)), mk_or(options, ctx)], ctx)
 
 

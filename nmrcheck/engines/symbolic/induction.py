@@ -33,6 +33,7 @@ from nmrcheck.engines.result import (
     PropertyResult,
 )
 from nmrcheck.errors import InternalError
+from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr
 from nmrcheck.ir.system import INVARIANT, Property, TransitionSystem
 from nmrcheck.ir.trace import Trace
@@ -42,7 +43,7 @@ from .bmc import Unrolling, found
 from .budget import Budget
 from .certificate import Certificate, check_against, make_certificate, state_constants
 from .encode import distinct_states, encode_bool, frame, in_range, mk_and, range_of, step
-from .targets import goal, safe, select
+from .targets import goal, in_domains, safe, select
 from .traces import read_trace, replay
 
 ENGINE = "k-induction"
@@ -120,29 +121,26 @@ def _prove(ts: TransitionSystem, p: Property, max_k: int, budget: Budget) -> Pro
     def target(k: int) -> z3.BoolRef:
         return z3.And(encode_bool(good, frame(ts, k, ctx), ctx), in_range(ts, k, ctx))
 
-    base = Unrolling(ts, ctx)
+    bad = E.or_(goal(p), E.not_(in_domains(ts)))  # outside G'
+    base = Unrolling(ts, z3.Context())
     ind = z3.Solver(ctx=ctx)
     cti: Trace | None = None
     for k in range(1, max_k + 1):
         # Base case: runs of exactly k - 1 steps (shorter ones were checked before).
-        if k > 1:
-            base.extend()
         where = f"base case at k={k}"
-        if budget.expired():
-            return out.gave_up("timeout", where, k - 2)
-        budget.arm(base.solver)
-        r = base.solver.check(z3.Not(target(k - 1)))
+        why = base.extend(budget) if k > 1 else None
+        if why is not None:
+            return out.gave_up(why, where, k - 2)
+        r, trace, why = base.find(bad, budget)
         if r == z3.unknown:
-            return out.gave_up(base.solver.reason_unknown(), where, k - 2)
+            return out.gave_up(why, where, k - 2)
         if r == z3.sat:
-            trace = read_trace(ts, base.solver.model(), k - 1, ctx)
-            replay(ts, trace, what="k-induction base-case trace")
+            assert trace is not None
             stats["base"] = f"failed at step {k - 1}"
             if not evaluate(good, trace.states[-1]):
                 stats["seconds"] = round(time.monotonic() - out.start, 3)
                 return found(p, trace, ENGINE, stats=stats)
             return _escaped(ts, p, base, trace, max_k, budget, out)
-        base.solver.add(target(k - 1))  # holds on every run now; helps the later checks
         stats["base"] = f"passed for runs of 0..{k - 1} steps"
 
         # Inductive step: a simple path s0..sk, G' in s0..s(k-1), not G' in sk.
@@ -176,8 +174,7 @@ def _prove(ts: TransitionSystem, p: Property, max_k: int, budget: Budget) -> Pro
         _check_cti(ts, good, cti)
         stats["step"] = f"failed at k=1..{k}"
         # Runs that all stop early make the base case exhaustive on its own.
-        budget.arm(base.solver)
-        if base.solver.check() == z3.unsat:
+        if base.exists(budget) == z3.unsat:
             stats["implication"] = f"exhaustive: no run has {k - 1} steps, shorter ones passed"
             stats["k"] = k
             verdict = HOLDS if p.kind == INVARIANT else UNREACHABLE
@@ -211,8 +208,9 @@ def _escaped(
     the property alone, up to ``max_k - 1`` steps, to look for a real violation."""
     why = f"{_out_of_domain(ts, escape.states[-1])} after {len(escape)} steps"
     for depth in range(base.depth, max_k):
-        if depth > base.depth:
-            base.extend()
+        gave_up = base.extend(budget) if depth > base.depth else None
+        if gave_up is not None:
+            return out.gave_up(gave_up, f"base case at depth {depth} ({why})", depth - 1)
         r, trace, gave_up = base.find(goal(p), budget)
         if r == z3.sat:
             assert trace is not None

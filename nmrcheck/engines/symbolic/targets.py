@@ -38,3 +38,13 @@ def goal(p: Property) -> Expr:
 def safe(p: Property) -> Expr:
     """The states a proof must confine every run to: the negation of ``goal``."""
     return p.expr if p.kind == INVARIANT else E.not_(p.expr)
+
+
+def in_domains(ts: TransitionSystem) -> Expr:
+    """Every variable lies in its declared domain ``lo..hi``."""
+    return E.and_(
+        *(
+            E.and_(E.le(E.const(v.lo), E.var(i, v.type)), E.le(E.var(i, v.type), E.const(v.hi)))
+            for i, v in enumerate(ts.vars)
+        )
+    )

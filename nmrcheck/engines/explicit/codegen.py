@@ -65,6 +65,7 @@ class Compiled:
     busy: Callable[[int], int]
     checks: list[Callable[[int], bool]]  # one predicate per property: True where it holds
     source: str
+    found: Callable[[int, int], int]  # bits of the properties found in a state, minus skip
 
 
 def _key(guard: Expr) -> tuple[int, int, Expr] | None:
@@ -146,8 +147,18 @@ def compile_system(ts: TransitionSystem) -> Compiled:
     lines.append("    return b")
     for pi, p in enumerate(ts.properties):
         lines += ["", f"def prop_{pi}(s):", f"    return {to_python(p.expr, read)}"]
+    # one call per new state: the bit of each property that is found there (an invariant
+    # that fails, a reachable property that holds)
+    lines += ["", "def found(s, skip):", "    m = 0"]
+    for pi, p in enumerate(ts.properties):
+        e = to_python(p.expr, read)
+        test = f"not {e}" if p.kind == "invariant" else e
+        lines += [f"    if not skip & {1 << pi} and {test}:", f"        m |= {1 << pi}"]
+    lines.append("    return m")
     source = "\n".join(lines) + "\n"
     namespace: dict[str, object] = {}
     exec(compile(source, "<nmrcheck-generated>", "exec"), {"__builtins__": {}}, namespace)
     checks = [namespace[f"prop_{i}"] for i in range(len(ts.properties))]
-    return Compiled(lay, namespace["successors"], namespace["busy"], checks, source)  # type: ignore[arg-type]
+    return Compiled(lay, namespace["successors"], namespace["busy"], checks, source,
+                    namespace["found"])  # type: ignore[arg-type]
+

@@ -106,11 +106,10 @@ def explore(
     limits = limits or Limits()
     comp = compile_system(ts)
     succ, busy = comp.successors, comp.busy
-    # an invariant is found where it fails; a reachable property where it holds
-    checks = [
-        (pi, chk, p.kind != INVARIANT)
-        for pi, (chk, p) in enumerate(zip(comp.checks, ts.properties))
-    ]
+    # one generated call per new state finds the invariants that fail there and the
+    # reachable properties that hold
+    found_in = comp.found
+    nprops = len(ts.properties)
     start = time.monotonic()
     s0 = comp.layout.pack(ts.initial_state())
     index: dict[int, int] = {s0: 0}
@@ -123,9 +122,14 @@ def explore(
     act = array("I") if keep_edges else None
     waiting: dict[int, int] = {}
     found: dict[int, int] = {}
-    for pi, chk, want in checks:
-        if chk(s0) == want:
-            found[pi] = 0
+
+    def record(m: int, j: int) -> int:
+        for pi in range(nprops):
+            if m >> pi & 1:
+                found[pi] = j
+        return m
+
+    seen_mask = record(found_in(s0, 0), 0)
     transitions = 0
     i = 0
     complete = True
@@ -134,8 +138,13 @@ def explore(
     max_states = limits.max_states
     interrupted = False
     try:
+        states_append, parent_append, via_append = states.append, parent.append, via.append
+        depth_append = depth.append
+        if keep_edges:
+            src_append, dst_append, act_append = src.append, dst.append, act.append
         while i < len(states):
             s = states[i]
+            d1 = min(depth[i] + 1, 65535)
             out, en = succ(s)
             if en >= 0:  # -1: a halted (crashed) state, which is neither expanded nor a hang
                 w = busy(s) & ~en
@@ -149,17 +158,17 @@ def explore(
                         break
                     j = len(states)
                     index[t] = j
-                    states.append(t)
-                    parent.append(i)
-                    via.append(a)
-                    depth.append(min(depth[i] + 1, 65535))
-                    for pi, chk, want in checks:
-                        if pi not in found and chk(t) == want:
-                            found[pi] = j
-                if src is not None:
-                    src.append(i)
-                    dst.append(j)
-                    act.append(a)
+                    states_append(t)
+                    parent_append(i)
+                    via_append(a)
+                    depth_append(d1)
+                    m = found_in(t, seen_mask)
+                    if m:
+                        seen_mask |= record(m, j)
+                if keep_edges:
+                    src_append(i)
+                    dst_append(j)
+                    act_append(a)
             transitions += len(out)
             i += 1
             if not complete:

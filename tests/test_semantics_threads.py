@@ -221,8 +221,9 @@ def test_register_may_fail_knob():
 
 
 def test_detach_order_knob_narrows_the_orders():
-    spec = ("reachable provider_first: exists b in bindings: "
-            "b.ps != NOT_CALLED && b.cs == NOT_CALLED")
+    spec = (
+        "reachable provider_first: exists b in bindings: b.ps != NOT_CALLED && b.cs == NOT_CALLED"
+    )
     assert verdicts(model(""), spec)["provider_first"] == "witnessed"
     head = "option detach_order = client_first\n"
     assert verdicts(model("", head=head), spec)["provider_first"] == "unreachable"

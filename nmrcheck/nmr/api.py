@@ -87,6 +87,20 @@ def _me(comp: Compiler, rc: RoutineCompiler, path: Path) -> E.Expr:
     return E.add(threads.thread_of(comp, rc.slot, path), E.const(1))
 
 
+def _nested(comp: Compiler, rc: RoutineCompiler, path: Path) -> E.Expr:
+    """Whether the calling routine itself runs nested inside another thread's NMR call."""
+    if rc.slot.thread_var is None:
+        return E.FALSE
+    return E.not_(E.eq(comp.rd(rc.slot.thread_var, path), E.const(0)))
+
+
+def _host(comp: Compiler, rc: RoutineCompiler, path: Path) -> E.Expr:
+    """The value of a registration's caller variable during a call from this routine: its
+    thread + 1, or 0 when the routine is itself nested (NMR then nests nothing in the call;
+    deeper nesting is not modelled)."""
+    return E.ite(_nested(comp, rc, path), E.const(0), _me(comp, rc, path))
+
+
 def register(comp, rc, reg: RegInst, path: Path, target, text, call_: A.Call) -> Outcomes:
     ok, out = threads.needs_passive(comp, rc, path, text, call_.pos, rule="REG-4")
     if ok is None:
@@ -118,7 +132,7 @@ def register(comp, rc, reg: RegInst, path: Path, target, text, call_: A.Call) ->
             p.status = "STATUS_SUCCESS"
             out.append((p, "next"))
             continue
-        p.set(comp.reg_caller[reg.id], _me(comp, rc, p))
+        p.set(comp.reg_caller[reg.id], _host(comp, rc, p))
         p.notes.append(f"{text}: {reg.name} is ACTIVE; NMR may attach inside the call")
         out.append((p, InCall(call_, reg.id, "register", target)))
     return out
@@ -145,7 +159,7 @@ def deregister(comp, rc, reg: RegInst, path: Path, target, text, call_: A.Call) 
             p.set(st, comp.val(st, "DEREG_PENDING"))
             p.set(comp.reg_unload[reg.id], E.const(rc.routine == "Unload"))
             if _nests(comp, reg) or comp.options["dereg_may_return_success"] == "true":
-                p.set(comp.reg_caller[reg.id], _me(comp, rc, p))
+                p.set(comp.reg_caller[reg.id], _host(comp, rc, p))
                 p.notes.append(
                     f"{text}: {reg.name} is DEREG_PENDING; NMR may detach inside the call"
                 )
@@ -165,13 +179,18 @@ def in_call_return(comp: Compiler, rc: RoutineCompiler, key: InCall) -> Outcomes
     """NmrRegister*/NmrDeregister* returns once no callback runs nested on this thread."""
     path = Path()
     me = _me(comp, rc, path)
+    waits = []
     for bv in comp.bvars.values():
         for slot in bv.slot.values():
+            if slot is rc.slot:
+                continue
             nested = E.and_(
                 E.eq(comp.rd(slot.thread_var), me),
                 E.not_(E.eq(comp.rd(slot.pc), E.const(slot.idle))),
             )
-            path.guard = E.and_(path.guard, E.not_(nested))
+            waits.append(E.not_(nested))
+    # a call made by a nested callback hosts no nesting itself (see register): it returns
+    path.guard = E.or_(_nested(comp, rc, path), E.and_(*waits))
     if path.guard is E.FALSE:
         return []
     reg = comp.design.regs[key.reg]
@@ -254,7 +273,8 @@ def wait(comp, rc, reg: RegInst, path: Path, target, text, call_: A.Call) -> Out
             p.notes.append(text)
             why = "was never registered" if lab == "NONE" else "is already closed"
             out.append((p.fail("DRG-4", f"{text}: {reg.name} {why}", call_.pos), "fault"))
-        # DEREG_PENDING: the call blocks until NMR marks the registration DRAINED
+        else:  # DEREG_PENDING: the call blocks until NMR marks the registration DRAINED
+            out += rc.blocked(p, text)
     return out
 
 

@@ -192,20 +192,38 @@ def _by_status(path: Path, status: Expr) -> list[tuple[Path, int]]:
     return out
 
 
+def _implicit_driver_entry(comp: Compiler, d: DriverInst) -> tuple[A.Node, ...]:
+    """Register every non-deferred registration in order. When registration may fail
+    (option register_may_fail), a failure undoes the earlier ones and fails DriverEntry."""
+    regs = [r for r in d.regs if not r.decl.deferred]
+
+    def call(fn: str, r) -> A.Call:
+        return A.Call(r.decl.pos, fn, (A.Name(r.decl.pos, r.decl.name),))
+
+    if comp.options["register_may_fail"] != "true":
+        return tuple(A.CallStmt(r.decl.pos, call(V.REGISTER[r.role], r)) for r in regs)
+    body: list[A.Node] = []
+    for k, r in enumerate(regs):
+        p = r.decl.pos
+        var = f"__status{k}"
+        body.append(A.LocalDecl(p, var, A.TypeRef(p, "status"), call(V.REGISTER[r.role], r)))
+        undo: list[A.Node] = []
+        for prev in reversed(regs[:k]):
+            undo.append(A.Assign(prev.decl.pos, var, call(V.DEREGISTER[prev.role], prev)))
+            undo.append(A.CallStmt(prev.decl.pos, call(V.WAIT[prev.role], prev)))
+        undo.append(A.Return(p, A.Name(p, var)))
+        ok = A.Binary(p, "==", A.Name(p, var), A.Name(p, "STATUS_SUCCESS"))
+        body.append(A.If(p, A.Unary(p, "!", ok), tuple(undo), None))
+    return tuple(body)
+
+
 def _main_routines(comp: Compiler, d: DriverInst) -> None:
     slot = comp.main[d.id]
     st = comp.drv_state[d.id]
     entry = _routine(d, "DriverEntry", None)
     if entry is None:
         pos = d.decl.pos
-        body = tuple(
-            A.CallStmt(
-                r.decl.pos,
-                A.Call(r.decl.pos, V.REGISTER[r.role], (A.Name(r.decl.pos, r.decl.name),)),
-            )
-            for r in d.regs
-            if not r.decl.deferred
-        )
+        body = _implicit_driver_entry(comp, d)
     else:
         pos, body = entry.pos, entry.body
 
@@ -697,9 +715,19 @@ def _invoke(
         return
     for r in (b.client, b.provider):
         caller = comp.rd(comp.reg_caller[r.id])
+        # a thread runs one nested callback at a time: it is blocked inside it
+        free = [
+            E.not_(
+                E.and_(
+                    E.eq(comp.rd(bs.thread_var), caller), E.not_(E.eq(comp.rd(bs.pc), _c(bs.idle)))
+                )
+            )
+            for other in comp.bvars.values()
+            for bs in other.slot.values()
+        ]
         variants.append(
             (
-                E.not_(E.eq(caller, _c(0))),
+                E.and_(E.not_(E.eq(caller, _c(0))), *free),
                 caller,
                 f" (inside the NmrRegister*/NmrDeregister* call for {r.name})",
             )
@@ -775,7 +803,8 @@ def _binding_env(comp: Compiler, b: BindingInst) -> None:
             E.and_(comp.is_(phase, "DETACHING"), comp.is_(sv, "NOT_CALLED")),
         )
         if side == "provider" and order == "client_first":
-            guard = E.and_(guard, E.not_(comp.is_(bv.side["client"], "NOT_CALLED")))
+            # usersim: the client's callback has returned before the provider's is called
+            guard = E.and_(guard, comp.is_in(bv.side["client"], ("PENDING", "DONE")))
         elif side == "provider" and order == "client_done_first":
             guard = E.and_(guard, comp.is_(bv.side["client"], "DONE"))
         p = Path()

@@ -126,6 +126,24 @@ def npi_call(
     limit = comp.ts.vars[count].hi
     out: list[tuple[Path, object]] = []
     path.notes.append(f"{text}: {'calls into' if begin else 'call returns from'} {peer_drv.name}")
+    # a call needs the peer dispatch table: the binding must be attached (CALL-2)
+    if begin:
+        attached, detached = path.split(comp.is_in(bv.phase, CALLABLE[side], path))
+        if detached is not None:
+            comp.rule("CALL-2")
+            out.append(
+                (
+                    detached.fail(
+                        "CALL-2",
+                        f"calls through {b.name}, which is not attached (no dispatch table)",
+                        call.pos,
+                    ),
+                    "fault",
+                )
+            )
+        if attached is None:
+            return out
+        path = attached
     # the call runs in the peer: its image and its binding context must be alive
     unloaded, alive = path.split(comp.is_(comp.drv_state[peer_drv.id], "UNLOADED", path))
     if unloaded is not None:
@@ -155,21 +173,7 @@ def npi_call(
     if alive is None:
         return out
     if begin:
-        attached, detached = alive.split(comp.is_in(bv.phase, CALLABLE[side], alive))
-        if detached is not None:
-            comp.rule("CALL-2")
-            out.append(
-                (
-                    detached.fail(
-                        "CALL-2",
-                        f"calls through {b.name}, which is not attached (no dispatch table)",
-                        call.pos,
-                    ),
-                    "fault",
-                )
-            )
-        if attached is None:
-            return out
+        attached = alive
         sv = bv.side[side]
         for lab, p in comp._split_state(attached, sv, V.SIDE_STATES).items():
             # A call that starts while the detach callback runs is the callback's to account

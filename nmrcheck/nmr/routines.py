@@ -151,11 +151,22 @@ class RoutineCompiler:
             self.todo.append(key)
         return pc
 
+    def _first_step(self, key: Position) -> A.Node:
+        """The statement at ``key``, past declarations that are no step."""
+        i = key.index
+        while (
+            i + 1 < len(key.stmts)
+            and isinstance(key.stmts[i], A.LocalDecl)
+            and self._is_noop_decl(Position(key.stmts, i, key.cont), key.stmts[i])
+        ):
+            i += 1
+        return key.stmts[i]
+
     def _where(self, key: object) -> A.Pos:
         if isinstance(key, (AttachWait, InCall)):
             return key.call.pos
         if isinstance(key, Position):
-            return key.stmts[key.index].pos
+            return self._first_step(key).pos
         return self.pos
 
     def _describe_rest(self, key: object) -> str:
@@ -164,7 +175,7 @@ class RoutineCompiler:
         if isinstance(key, InCall):
             return f"in {unparse(key.call)}, while NMR runs callbacks inside the call"
         if isinstance(key, Position):
-            stmt = key.stmts[key.index]
+            stmt = self._first_step(key)
             text = _first_line(unparse(stmt))
             if isinstance(stmt, A.If) and stmt.then:
                 text += " { " + _first_line(unparse(stmt.then[0])) + " ..."
@@ -185,7 +196,11 @@ class RoutineCompiler:
     def _finish(self, pc: int, path: Path, target: object) -> None:
         """Turn a completed path into an action leaving ``pc``."""
         if path.fault is None and target == "exit" and not getattr(path, "locks_checked", False):
+            # only a thread's own routine answers for its locks, not a callback nested in it
             held = threads.held_by_me(self.c, self, path, None)
+            if self.slot.thread_var is not None:
+                own = E.eq(self.c.rd(self.slot.thread_var, path), E.const(0))
+                held = E.and_(own, held) if held is not E.FALSE else held
             if held is not E.FALSE:
                 bad, ok = path.split(held)
                 for q, leaked in ((ok, False), (bad, True)):
@@ -282,6 +297,8 @@ class RoutineCompiler:
                 out.append((p, self._norm(nxt)))
             elif outcome == "exit":
                 out.append((p, "exit"))
+            elif outcome == "stay":
+                out.append((p, pos))
             elif isinstance(outcome, AttachWait):
                 out.append((p, AttachWait(outcome.call, outcome.target, self._norm(nxt))))
             elif isinstance(outcome, InCall):
@@ -289,6 +306,19 @@ class RoutineCompiler:
             else:  # fault: stays put
                 out.append((p, "fault"))
         return out
+
+    def blocked(self, path: Path, text: str) -> list[tuple[Path, object]]:
+        """Where a wait that breaks a rule (DET-7, DRG-6) blocks, record the violation in a
+        step that leaves the thread where it is, once; a wait that never returns is still
+        reported as the violation it is, not only as a hang."""
+        if not path.flags:
+            return []
+        for code, _msg, _pos in path.flags:
+            path.guard = E.and_(path.guard, E.not_(self.c.rd(self.c.flag_var(code))))
+        if path.guard is E.FALSE:
+            return []
+        path.notes.append(f"{text} (blocks)")
+        return [(path, "stay")]
 
     def describe_here(self) -> str:
         """The statement being compiled, as one line of model text."""
@@ -347,10 +377,12 @@ class RoutineCompiler:
             if ok is None:
                 return out
             cond = self.cond(s.cond, ok)
-            yes, _ = ok.split(cond)
+            yes, no = ok.split(cond)
             if yes is not None:
                 yes.notes.append(text)
                 out.append((yes, "next"))
+            if no is not None and top:
+                out += self.blocked(no, text)
             return out
         if isinstance(s, A.Atomic):
             if not top:

@@ -115,15 +115,30 @@ def lock_names_acquired(stmts: tuple[A.Node, ...]) -> set[str]:
 
 
 def completion_locks(d: A.DriverDecl) -> set[str]:
-    """Locks that the driver's detach completion and cleanup paths may take (DRG-6)."""
+    """Locks that the driver's detach, completion and cleanup paths may take (DRG-6): its
+    detach and cleanup callbacks, and the binding tasks and work items that complete a
+    detach."""
     out: set[str] = set()
     for r in d.routines:
         if r.name in DISPATCH_ROUTINES:
             out |= lock_names_acquired(r.body)
     for t in d.tasks:
-        if t.kind == "workitem" or t.per_binding:
+        if t.per_binding and _completes(t.body):
             out |= lock_names_acquired(t.body)
     return out
+
+
+def _completes(stmts: tuple[A.Node, ...]) -> bool:
+    stack = list(stmts)
+    while stack:
+        s = stack.pop()
+        if isinstance(s, A.CallStmt) and s.call.func in V.COMPLETE.values():
+            return True
+        for attr in ("then", "orelse", "body"):
+            sub = getattr(s, attr, None)
+            if sub:
+                stack.extend(sub)
+    return False
 
 
 def npi_path_locks(d: A.DriverDecl) -> set[str]:

@@ -50,8 +50,13 @@ def describe(ts: TransitionSystem, trace: Trace, verbose: bool = False) -> list[
         pos = m.get("pos")
         fault, fault_msg = m.get("fault"), m.get("fault_msg", "")
         flags = m.get("flags") or []
-        if fault is None and flags:
-            fault, fault_msg = flags[0][0], flags[0][1]
+        if flags:
+            codes = [c for c, _m, _p in flags]
+            msgs = [m for _c, m, _p in flags]
+            if fault is not None:
+                codes.insert(0, fault)
+                msgs.insert(0, fault_msg)
+            fault, fault_msg = ", ".join(codes), "; ".join(msgs)
             if pos is None or flags[0][2] is not None:
                 pos = flags[0][2] or pos
         steps.append(

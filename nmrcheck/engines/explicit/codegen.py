@@ -159,6 +159,6 @@ def compile_system(ts: TransitionSystem) -> Compiled:
     namespace: dict[str, object] = {}
     exec(compile(source, "<nmrcheck-generated>", "exec"), {"__builtins__": {}}, namespace)
     checks = [namespace[f"prop_{i}"] for i in range(len(ts.properties))]
-    return Compiled(lay, namespace["successors"], namespace["busy"], checks, source,
-                    namespace["found"])  # type: ignore[arg-type]
-
+    return Compiled(
+        lay, namespace["successors"], namespace["busy"], checks, source, namespace["found"]
+    )  # type: ignore[arg-type]

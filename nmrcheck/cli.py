@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from nmrcheck import __version__
-from nmrcheck.engines.explicit.search import HANG, Limits, check
-from nmrcheck.engines.result import CheckResult
+from nmrcheck.engines.explicit.search import HANG, Limits
+from nmrcheck.engines.result import PROOF_FAILED, CheckResult
+from nmrcheck.engines.run import ENGINES, Plan
+from nmrcheck.engines.run import run as run_engines
 from nmrcheck.errors import InputError, InternalError
 from nmrcheck.ir import TransitionSystem
 from nmrcheck.report import outputs
@@ -117,6 +119,30 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="show progress on stderr (the default when stderr is a terminal)",
     )
+    c.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="auto (default: explicit search, then PDR past the state budget), explicit, "
+        "bmc, induction or pdr",
+    )
+    c.add_argument(
+        "--depth",
+        type=_positive,
+        default=40,
+        metavar="K",
+        help="bound of bmc, and the largest k of induction (default 40)",
+    )
+    c.add_argument(
+        "--certificate",
+        metavar="FILE",
+        help="write the inductive invariant of each proof as SMT-LIB (re-check: certify)",
+    )
+
+    cf = sub.add_parser("certify", help="re-check a saved proof certificate against a model")
+    cf.add_argument("certificate", metavar="FILE")
+    cf.add_argument("model", metavar="MODEL")
+    model_args(cf)
     outputs.add_arguments(c)
 
     rp = sub.add_parser("replay", help="re-execute a saved trace (JSON or ITF) on a model")
@@ -185,6 +211,8 @@ def summary_line(model: str, result: CheckResult) -> str:
     """The closing line on stderr: the figures that vary from run to run (time) live here."""
     st = result.stats
     secs = st.get("seconds", 0.0) or 0.0
+    if "states" not in st:
+        return f"nmrcheck: {model}: {result.engine} in {secs:.2f} s, exit {result.exit_code}\n"
     rate = st.get("states", 0) / secs if secs > 0 else 0.0
     return (
         f"nmrcheck: {model}: {st.get('states', 0)} states, {st.get('transitions', 0)} "
@@ -205,13 +233,22 @@ def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: T
             break
         ts = _load(args, model)
         want_hang = not args.no_hang and (not args.property or HANG in args.property)
-        result, _ = check(ts, limits, progress=show, hangs=want_hang)
+        known = {p.name for p in ts.properties} | {HANG}
+        for name in args.property:
+            if name not in known:
+                from nmrcheck.nmr.design import suggest
+
+                raise InputError(f"unknown property {name!r}{suggest(name, sorted(known))}")
+        plan = Plan(args.engine, limits, args.depth, want_hang, show, args.property or None)
+        result = run_engines(ts, plan)
         if show is not None and err.isatty():
             err.write("\r\x1b[K")
         interrupted = interrupted or bool(result.stats.get("interrupted"))
         for r in result.results:
-            if r.trace is not None:
+            if r.trace is not None and r.verdict != PROOF_FAILED:
                 check_replays(ts, r.trace)
+        if args.certificate:
+            _write_certificates(args.certificate, model, result, err)
         result = _select(ts, result, args.property)
         err.write(summary_line(model, result))
         outputs.write(args, ts, result, model, err)
@@ -241,6 +278,40 @@ def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: T
     if interrupted:
         return EXIT_INTERRUPTED
     return worst
+
+
+def _write_certificates(path: str, model: str, result: CheckResult, err: TextIO) -> None:
+    """Write each proof's certificate: to ``path`` when there is one, else beside it."""
+    from pathlib import Path
+
+    from nmrcheck.engines.symbolic import write_certificate
+
+    proved = [r for r in result.results if r.certificate is not None]
+    if not proved:
+        err.write(f"nmrcheck: {model}: no proof, so no certificate written\n")
+        return
+    target = Path(path)
+    for r in proved:
+        where = target if len(proved) == 1 else target.with_name(
+            f"{target.stem}.{r.property}{target.suffix or '.smt2'}")
+        write_certificate(r.certificate, where)
+        err.write(f"nmrcheck: certificate of {r.property} written to {where}\n")
+
+
+def cmd_certify(args: argparse.Namespace, out: TextIO) -> int:
+    """Re-check a saved certificate against a model, with a fresh solver."""
+    from nmrcheck.engines.symbolic import check_certificate, read_certificate
+
+    cert = read_certificate(args.certificate)
+    ts = _load(args, args.model)
+    if cert.property not in {p.name for p in ts.properties}:
+        raise InputError(f"{args.certificate}: certifies property {cert.property!r}, which "
+                         f"{args.model} does not have")
+    ok, message = check_certificate(ts, cert)
+    verdict = "valid" if ok else "INVALID"
+    out.write(f"{args.certificate}: {verdict} certificate of {cert.property} for {args.model}"
+              f"\n  {message}\n")
+    return EXIT_OK if ok else EXIT_VIOLATED
 
 
 def cmd_graph(args: argparse.Namespace, out: TextIO) -> int:
@@ -304,6 +375,8 @@ def main(
             return cmd_check(args, argv, out, err)
         if args.command == "replay":
             return replay_cli.run(args, out, err)
+        if args.command == "certify":
+            return cmd_certify(args, out)
         return cmd_graph(args, out)
     except InputError as exc:
         for f in exc.findings:

@@ -130,8 +130,12 @@ def eq(a: Expr, b: Expr) -> Expr:
     if a.op == "const" and b.op == "const":
         return const(a.val == b.val)
     if a.type == BOOL and b.op == "const":
+        if b.val not in (0, 1):
+            return FALSE
         return a if b.val else not_(a)
     if b.type == BOOL and a.op == "const":
+        if a.val not in (0, 1):
+            return FALSE
         return b if a.val else not_(b)
     if a.op == "const":
         a, b = b, a
@@ -183,7 +187,8 @@ def ite(c: Expr, a: Expr, b: Expr) -> Expr:
         return a if c.val else b
     if a is b:
         return a
-    return _mk("ite", (c, a, b), 0, a.type)
+    typ = BOOL if a.type == BOOL and b.type == BOOL else INT
+    return _mk("ite", (c, a, b), 0, typ)
 
 
 def in_(a: Expr, values: Iterable[int]) -> Expr:

@@ -17,10 +17,36 @@ from nmrcheck.traces.steps import Step, describe
 VERDICT_WORD = {0: "all properties hold", 1: "VIOLATED", 3: "INCONCLUSIVE"}
 
 
+def search_lines(result: CheckResult) -> list[str]:
+    """What the search covered: states for explicit search, the bound or proofs otherwise."""
+    st = result.stats
+    if "states" in st:
+        scope = "exhaustive" if st.get("complete") else "partial"
+        out = [
+            f"search: {result.engine}, {scope}, {st.get('states', 0)} states, "
+            f"{st.get('transitions', 0)} transitions, depth {st.get('depth', 0)}"
+        ]
+        if st.get("handed_to_pdr"):
+            out.append(f"  (state budget reached; pdr decided {len(st['handed_to_pdr'])} "
+                       "properties; hangs need the whole graph)")
+        return out
+    what = {"bmc": f"bounded model checking to depth {st.get('depth')}",
+            "induction": f"k-induction up to k = {st.get('depth')}",
+            "pdr": "PDR (Spacer), proofs re-checked from their certificates"}
+    out = [f"search: {result.engine}, {what.get(result.engine, result.engine)}"]
+    if st.get("hangs"):
+        out.append(f"  hangs: {st['hangs']}")
+    return out
+
+
 def _verdict(r: PropertyResult) -> str:
     v = r.verdict
     if v == "holds" and r.coverage:
+        if r.engine == "k-induction" and r.stats.get("k"):
+            return f"holds ({r.coverage}, {r.stats['k']}-inductive)"
         return f"holds ({r.coverage})"
+    if v == "proof failed":
+        return f"proof failed ({r.reason})" if r.reason else v
     if v == "holds up to bound":
         return f"holds up to bound {r.bound}"
     if v == "unknown" and r.reason:
@@ -103,12 +129,7 @@ def _render(
     width = max(len(r.property) for r in results) if results else 0
     for r in results:
         lines.append(f"  {r.property:<{width}}  {_verdict(r)}")
-    st = result.stats
-    scope = "exhaustive" if st.get("complete") else "partial"
-    lines.append(
-        f"search: {result.engine}, {scope}, {st.get('states', 0)} states, "
-        f"{st.get('transitions', 0)} transitions, depth {st.get('depth', 0)}"
-    )
+    lines.extend(search_lines(result))
     for r in results:
         if r.trace is None or r.verdict not in ("violated", "witnessed"):
             continue

@@ -237,8 +237,9 @@ def _guard(draw, ts: TransitionSystem) -> Expr:  # type: ignore[no-untyped-def]
     return E.and_(a, b) if kind == "and" else E.or_(a, b)
 
 
-def _update(draw, ts: TransitionSystem, i: int) -> Expr:  # type: ignore[no-untyped-def]
-    """A new value for variable ``i``, inside its domain whenever every variable is."""
+def _update(draw, ts: TransitionSystem, i: int, slack: int) -> Expr:  # type: ignore[no-untyped-def]
+    """A new value for variable ``i``, at most ``slack`` outside its domain whenever every
+    variable is inside."""
     v = ts.vars[i]
     x = ts.var_expr(v.name)
     kind = draw(st.sampled_from(["inc", "dec", "const", "copy", "random"]))
@@ -254,14 +255,15 @@ def _update(draw, ts: TransitionSystem, i: int) -> Expr:  # type: ignore[no-unty
         return _bool_expr(draw, ts, draw(st.integers(0, 2)))
     if kind == "copy":
         other = ts.var_expr(ts.vars[draw(st.integers(0, len(ts.vars) - 1))].name)
-        return clamp(other, v.lo, v.hi)
-    return clamp(_int_expr(draw, ts, draw(st.integers(0, 2))), v.lo, v.hi)
+        return clamp(other, v.lo - slack, v.hi + slack)
+    return clamp(_int_expr(draw, ts, draw(st.integers(0, 2))), v.lo - slack, v.hi + slack)
 
 
 @st.composite
-def systems(draw, max_vars: int = 4) -> TransitionSystem:  # type: ignore[no-untyped-def]
+def systems(draw, max_vars: int = 4, slack: int = 0) -> TransitionSystem:  # type: ignore[no-untyped-def]
     """A random system: 2..max_vars variables with 2..4 values, 1..6 actions with random
-    guards and in-domain updates, sometimes a halted condition, and one property."""
+    guards and updates (in-domain unless ``slack``: then they may overshoot by that much, yet
+    the state space stays finite), sometimes a halted condition, and one property."""
     ts = TransitionSystem()
     for i in range(draw(st.integers(2, max_vars))):
         if draw(st.booleans()):
@@ -275,7 +277,7 @@ def systems(draw, max_vars: int = 4) -> TransitionSystem:  # type: ignore[no-unt
         targets = draw(
             st.lists(st.integers(0, len(ts.vars) - 1), min_size=1, max_size=2, unique=True)
         )
-        updates = tuple((i, _update(draw, ts, i)) for i in sorted(targets))
+        updates = tuple((i, _update(draw, ts, i, slack)) for i in sorted(targets))
         ts.actions.append(Action(f"a{n}", guard, updates))
     if draw(st.integers(0, 3)) == 0:
         ts.halted = E.and_(_atom(draw, ts), _atom(draw, ts))

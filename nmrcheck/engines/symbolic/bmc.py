@@ -41,6 +41,7 @@ class Unrolling:
     def __init__(self, ts: TransitionSystem, ctx: z3.Context) -> None:
         self.ts, self.ctx = ts, ctx
         self.depth = 0
+        self.queries = 0
         self.bounded = True
         self.note = "finite domains"
         self.solver = z3.SolverFor("QF_FD", ctx=ctx)
@@ -54,13 +55,22 @@ class Unrolling:
         for j in range(self.depth):
             self.solver.add(step(self.ts, j, j + 1, self.ctx))
 
-    def _check(self, budget: Budget, *assumptions: z3.BoolRef) -> tuple[z3.CheckSatResult, str]:
-        """Check; when the finite-domain solver gives up with time left, fall back and retry."""
+    def _check(self, budget: Budget, *query: z3.BoolRef) -> tuple[z3.CheckSatResult, str]:
+        """Check the runs with ``query`` at their end; when the finite-domain solver gives up
+        with time left, fall back to unbounded integers and retry."""
         while True:
             if budget.expired():
                 return z3.unknown, "timeout"
             budget.arm(self.solver)
-            r = self.solver.check(*assumptions)
+            # Queries go in as ``literal -> query`` and are switched on by assuming the literal:
+            # assumptions themselves bypass the finite-domain solver's preprocessing.
+            literals = []
+            for q in query:
+                self.queries += 1
+                lit = z3.Bool(f"query#{self.queries}", self.ctx)
+                self.solver.add(z3.Implies(lit, q))
+                literals.append(lit)
+            r = self.solver.check(*literals)
             if r != z3.unknown:
                 return r, ""
             why = self.solver.reason_unknown() or "unknown"

@@ -32,8 +32,10 @@ _FORMAT = "nmrcheck-certificate-1"
 class Certificate:
     """An inductive invariant proving ``property``.
 
-    ``invariant`` is an SMT-LIB 2 term over integer constants named like the state
-    ``variables``; ``fingerprint`` identifies the transition system and property it proves.
+    ``invariant`` is an SMT-LIB 2 term over one integer constant per state variable (named
+    ``symbols(variables)``: the variable's name, or a mangled ``name!index`` when that is not
+    a plain, declarable SMT-LIB symbol); ``fingerprint`` identifies the transition system and
+    property it proves.
     """
 
     property: str

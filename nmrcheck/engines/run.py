@@ -1,0 +1,99 @@
+"""Choose and combine engines: explicit search, BMC, k-induction, PDR, and `auto`.
+
+`auto` searches explicitly within a state budget; when the search is exhaustive its answers
+stand, otherwise PDR decides the properties still open. Every answer says which engine gave
+it and what it covers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from nmrcheck.engines.explicit.search import Limits, check
+from nmrcheck.engines.result import PARTIAL, UNKNOWN, CheckResult, PropertyResult
+
+ENGINES = ("auto", "explicit", "bmc", "induction", "pdr")
+AUTO_STATE_BUDGET = 300_000
+AUTO_SOLVER_SECONDS = 300.0
+
+
+@dataclass
+class Plan:
+    """What the user asked for."""
+
+    engine: str = "auto"
+    limits: Limits | None = None
+    depth: int = 40
+    hangs: bool = True
+    progress: Callable[[dict], None] | None = None
+    properties: list[str] | None = None  # only these (all when None)
+
+
+def run(ts, plan: Plan) -> CheckResult:
+    """Answer every property of ``ts`` with the engine(s) of ``plan``."""
+    limits = plan.limits or Limits()
+    if plan.engine == "explicit":
+        return check(ts, limits, progress=plan.progress, hangs=plan.hangs)[0]
+    if plan.engine in ("bmc", "induction", "pdr"):
+        return _symbolic(ts, plan.engine, plan.depth, limits.timeout, _names(ts, plan))
+    # auto
+    budget = limits.max_states or AUTO_STATE_BUDGET
+    start = time.monotonic()
+    first, _ = check(ts, Limits(budget, limits.timeout, limits.max_memory_mb),
+                     progress=plan.progress, hangs=plan.hangs)
+    if first.stats.get("complete") or first.stats.get("interrupted"):
+        first.engine = "explicit"
+        return first
+    wanted = set(_names(ts, plan))
+    open_names = [r.property for r in first.results
+                  if r.verdict == UNKNOWN and r.property in wanted]
+    remaining = None
+    if limits.timeout is not None:
+        remaining = max(0.0, limits.timeout - (time.monotonic() - start))
+    else:
+        remaining = AUTO_SOLVER_SECONDS
+    decided: dict[str, PropertyResult] = {}
+    if open_names:
+        from nmrcheck.engines.symbolic import pdr
+
+        for r in pdr(ts, open_names, timeout=remaining, shortest=True):
+            decided[r.property] = r
+    results = [decided.get(r.property, r) for r in first.results]
+    stats = dict(first.stats)
+    stats["handed_to_pdr"] = open_names
+    return CheckResult(results, "auto (explicit, then pdr)", stats)
+
+
+def _names(ts, plan: Plan) -> list[str]:
+    """The properties to decide, in model order (hang freedom is the explicit engine's)."""
+    names = [p.name for p in ts.properties]
+    if plan.properties:
+        names = [n for n in names if n in plan.properties]
+    return names
+
+
+def _symbolic(ts, engine: str, depth: int, timeout: float | None, names: list[str]
+              ) -> CheckResult:
+    from nmrcheck.engines import symbolic
+
+    start = time.monotonic()
+    if not names:
+        results = []
+    elif engine == "bmc":
+        results = symbolic.bmc(ts, names, depth=depth, timeout=timeout)
+    elif engine == "induction":
+        results = symbolic.k_induction(ts, names, max_k=depth, timeout=timeout)
+    else:
+        results = symbolic.pdr(ts, names, timeout=timeout)
+    stats = {
+        "seconds": round(time.monotonic() - start, 3),
+        "depth": depth if engine != "pdr" else None,
+        "complete": False,
+        "hangs": "not checked: hang detection needs the explicit engine",
+    }
+    for r in results:
+        if r.verdict == UNKNOWN and not r.coverage:
+            r.coverage = PARTIAL
+    return CheckResult(results, engine, stats)

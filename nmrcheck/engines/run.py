@@ -16,7 +16,7 @@ from nmrcheck.engines.result import PARTIAL, UNKNOWN, CheckResult, PropertyResul
 
 ENGINES = ("auto", "explicit", "bmc", "induction", "pdr")
 AUTO_STATE_BUDGET = 300_000
-AUTO_SOLVER_SECONDS = 300.0
+AUTO_SOLVER_SECONDS = 120.0
 
 
 @dataclass
@@ -29,6 +29,7 @@ class Plan:
     hangs: bool = True
     progress: Callable[[dict], None] | None = None
     properties: list[str] | None = None  # only these (all when None)
+    notice: Callable[[str], None] | None = None  # tells the user what the run does next
 
 
 def run(ts, plan: Plan) -> CheckResult:
@@ -38,28 +39,49 @@ def run(ts, plan: Plan) -> CheckResult:
         return check(ts, limits, progress=plan.progress, hangs=plan.hangs)[0]
     if plan.engine in ("bmc", "induction", "pdr"):
         return _symbolic(ts, plan.engine, plan.depth, limits.timeout, _names(ts, plan))
-    # auto
-    budget = limits.max_states or AUTO_STATE_BUDGET
+    # auto: a state limit the user set is a hard stop (its verdicts stay unknown); only the
+    # budget of auto itself hands the open properties over to PDR
+    if limits.max_states is not None:
+        result = check(ts, limits, progress=plan.progress, hangs=plan.hangs)[0]
+        result.engine = "explicit"
+        return result
+    budget = AUTO_STATE_BUDGET
     start = time.monotonic()
-    first, _ = check(ts, Limits(budget, limits.timeout, limits.max_memory_mb),
-                     progress=plan.progress, hangs=plan.hangs)
+    first, _ = check(
+        ts,
+        Limits(budget, limits.timeout, limits.max_memory_mb),
+        progress=plan.progress,
+        hangs=plan.hangs,
+    )
     if first.stats.get("complete") or first.stats.get("interrupted"):
         first.engine = "explicit"
         return first
     wanted = set(_names(ts, plan))
-    open_names = [r.property for r in first.results
-                  if r.verdict == UNKNOWN and r.property in wanted]
+    open_names = [
+        r.property for r in first.results if r.verdict == UNKNOWN and r.property in wanted
+    ]
     remaining = None
     if limits.timeout is not None:
         remaining = max(0.0, limits.timeout - (time.monotonic() - start))
     else:
         remaining = AUTO_SOLVER_SECONDS
     decided: dict[str, PropertyResult] = {}
+    if remaining < 1.0:  # the time is up: the explicit search's "unknown" stands
+        open_names = []
     if open_names:
         from nmrcheck.engines.symbolic import pdr
 
-        for r in pdr(ts, open_names, timeout=remaining, shortest=True):
-            decided[r.property] = r
+        if plan.notice is not None:
+            plan.notice(
+                f"state budget of {budget} states reached; PDR decides "
+                f"{len(open_names)} properties (up to {remaining:.0f} s)"
+            )
+        deadline = time.monotonic() + remaining
+        for k, name in enumerate(open_names):
+            # an equal share of what is left, so one hard property cannot starve the rest
+            share = max(0.0, deadline - time.monotonic()) / (len(open_names) - k)
+            for r in pdr(ts, [name], timeout=share, shortest=True):
+                decided[r.property] = r
     results = [decided.get(r.property, r) for r in first.results]
     stats = dict(first.stats)
     stats["handed_to_pdr"] = open_names
@@ -74,8 +96,7 @@ def _names(ts, plan: Plan) -> list[str]:
     return names
 
 
-def _symbolic(ts, engine: str, depth: int, timeout: float | None, names: list[str]
-              ) -> CheckResult:
+def _symbolic(ts, engine: str, depth: int, timeout: float | None, names: list[str]) -> CheckResult:
     from nmrcheck.engines import symbolic
 
     start = time.monotonic()

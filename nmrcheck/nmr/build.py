@@ -81,7 +81,10 @@ def _layout(comp: Compiler) -> None:
                 continue
             ty = comp.type_of(v.type)
             init = comp.const_value(v.init, ty) if v.init is not None else ty.lo
-            comp.dvars[(d.id, v.name)] = comp.new_var(f"{d.name}.{v.name}", ty, init)
+            idx = comp.new_var(f"{d.name}.{v.name}", ty, init)
+            comp.dvars[(d.id, v.name)] = idx
+            if v.init is None:  # uninitialised until assigned (REG-2)
+                comp.init_flag[idx] = comp._bool(f"{d.name}.{v.name}.initialized")
         for lk in d.decl.locks:
             if not lk.per_binding:
                 idx = _thread_var(comp, f"{d.name}.{lk.name}")
@@ -126,9 +129,11 @@ def _layout(comp: Compiler) -> None:
                 if v.per_binding:
                     ty = comp.type_of(v.type)
                     init = comp.const_value(v.init, ty) if v.init is not None else ty.lo
-                    bv.user[(s, v.name)] = comp.new_var(
-                        f"{n}.{'cbc' if s == 'client' else 'pbc'}.{v.name}", ty, init
-                    )
+                    vname = f"{n}.{'cbc' if s == 'client' else 'pbc'}.{v.name}"
+                    idx = comp.new_var(vname, ty, init)
+                    bv.user[(s, v.name)] = idx
+                    if v.init is None:  # uninitialised until assigned (ATT-4)
+                        comp.init_flag[idx] = comp._bool(f"{vname}.initialized")
             for lk in drv.decl.locks:
                 if lk.per_binding:
                     idx = _thread_var(comp, f"{n}.{'cbc' if s == 'client' else 'pbc'}.{lk.name}")
@@ -396,6 +401,8 @@ def reset_binding(comp: Compiler, b: BindingInst, path: Path) -> None:
     path.set(bv.attach_ret, _c(0))
     for idx in bv.user.values():
         path.set(idx, _c(comp.ts.vars[idx].init))
+        if idx in comp.init_flag:
+            path.set(comp.init_flag[idx], E.FALSE)
 
 
 def frees_contexts(d: A.DriverDecl) -> bool:
@@ -411,6 +418,24 @@ def frees_contexts(d: A.DriverDecl) -> bool:
             if sub:
                 stack.extend(sub)
     return False
+
+
+def _leak_check(comp: Compiler, b: BindingInst, side: str, path: Path, pos: A.Pos) -> None:
+    """ATT-5: a module with dynamically allocated binding contexts frees the one of a failed
+    attach itself (no cleanup callback will come)."""
+    drv = b.side_reg(side).driver
+    if not frees_contexts(drv.decl):
+        return
+    bv = comp.bvars[b.id]
+    comp.rule("ATT-5")
+    leaked, _ = path.split(comp.is_(bv.ctx[side], "VALID", path))
+    if leaked is not None:
+        path.flag(
+            "ATT-5",
+            f"{drv.name}'s attach fails but its binding context of {b.name} is "
+            "not freed, and no cleanup callback will come",
+            pos,
+        )
 
 
 def _gone(comp: Compiler, b: BindingInst, path: Path) -> None:
@@ -466,6 +491,7 @@ def _client_attach_exit(comp: Compiler, b: BindingInst):
                     )
                 else:
                     q.set(bv.phase, comp.val(bv.phase, "REJECTED"))
+                    _leak_check(comp, b, "client", q, pos)
                     reset_binding(comp, b, q)
                     out.append(q)
         return out
@@ -484,6 +510,7 @@ def _provider_attach_exit(comp: Compiler, b: BindingInst):
             p.set(bv.phase, comp.val(bv.phase, "HALF_ATTACHED" if k == V.SUCCESS else "OFFERED"))
             if k != V.SUCCESS:
                 # the provider keeps nothing of a failed attach (ATT-5)
+                _leak_check(comp, b, "provider", p, pos)
                 p.set(bv.ctx["provider"], _c(0))
                 for (s, _n), idx in bv.user.items():
                     if s == "provider":

@@ -97,6 +97,7 @@ class Compiler:
         self.completion_locks: dict[int, set[str]] = {}  # driver -> locks its completions take
         self.npi_locks: dict[int, set[str]] = {}  # driver -> locks its NPI paths take
         self.nestable: dict[int, bool] = {}  # binding -> NMR may nest its callbacks in calls
+        self.init_flag: dict[int, int] = {}  # variable without initializer -> "assigned yet"
 
     # -- helpers used by routine compilation ---------------------------------------------------
     def fail(self, pos: A.Pos | None, msg: str) -> None:
@@ -296,6 +297,11 @@ class Compiler:
         found = self.lookup_var(rc.scope, name)
         if found is not None:
             idx, ty = found
+            flag = self.init_flag.get(idx)
+            if flag is not None:
+                unset = E.not_(self.rd(flag, path))
+                if unset is not E.FALSE:
+                    path.uninit.append((unset, self._uninit_code(rc, idx), name, node.pos))
             return path.read(idx, self.ts.vars[idx].type), ty
         if want is not None and want.kind == "enum" and name in want.labels:
             return _c(want.labels.index(name)), want
@@ -394,6 +400,20 @@ class Compiler:
     def _drg(self, key: str) -> int:
         o = V.OBLIGATIONS[key]
         return self.fault_code(key, {"kind": "obligation", "section": o.section, "text": o.text})
+
+    def _uninit_code(self, rc: RoutineCompiler, idx: int) -> str:
+        """Which rule reading an unassigned variable breaks: ATT-4 for a binding context,
+        REG-2 for driver state read by NMR callbacks or NPI paths, else 'uninitialized'."""
+        if rc.scope.binding is not None and idx in self.bvars[rc.scope.binding.id].user.values():
+            return self.rule("ATT-4")
+        if rc.routine in threads.CALLBACKS or rc.scope.binding is not None:
+            return self.rule("REG-2")
+        return self.builtin_rule("uninitialized", "no variable is read before it is assigned")
+
+    def mark_assigned(self, path: Path, idx: int) -> None:
+        flag = self.init_flag.get(idx)
+        if flag is not None:
+            path.set(flag, E.TRUE)
 
     def rule(self, key: str) -> str:
         """Declare that obligation ``key`` is checked (it becomes a property); returns it."""

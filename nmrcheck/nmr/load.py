@@ -9,6 +9,7 @@ from nmrcheck.ir import TransitionSystem
 from nmrcheck.lang.parser import parse_model, parse_spec, read_source
 from nmrcheck.nmr.compile import compile_design
 from nmrcheck.nmr.design import elaborate
+from nmrcheck.nmr.fairness import fairness
 from nmrcheck.nmr.specs import compile_spec
 
 # names of built-in properties a spec may not reuse
@@ -40,6 +41,7 @@ def load_text(
     model = parse_model(text, file)
     design = elaborate(model)
     ts = compile_design(design, options)
+    ts.fairness = fairness(ts)
     names = {p.name for p in ts.properties} | RESERVED_PROPERTIES
     for spec_file, spec_text in specs:
         spec = parse_spec(spec_text, spec_file)

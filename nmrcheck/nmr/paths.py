@@ -46,6 +46,8 @@ class Path:
     status: str | None = None  # what the step returned, for the trace
     flags: list[tuple[str, str, A.Pos | None]] = field(default_factory=list)
     locks_checked: bool = False  # the held-locks check at a routine's return is done
+    # reads of variables that may be unassigned: (condition, rule, name, where)
+    uninit: list[tuple[Expr, str, str, A.Pos]] = field(default_factory=list)
 
     def read(self, index: int, typ: str) -> Expr:
         v = self.env.get(index)
@@ -62,6 +64,7 @@ class Path:
             self.status,
             list(self.flags),
             self.locks_checked,
+            list(self.uninit),
         )
 
     def split(self, cond: Expr) -> tuple[Path | None, Path | None]:

@@ -195,6 +195,15 @@ class RoutineCompiler:
 
     def _finish(self, pc: int, path: Path, target: object) -> None:
         """Turn a completed path into an action leaving ``pc``."""
+        if path.uninit and path.fault is None:
+            reads, path.uninit = path.uninit, []
+            for cond, code, name, at in reads:
+                bad, path = path.split(cond)
+                if bad is not None:
+                    bad.fail(code, f"reads {name!r} before it is assigned", at)
+                    self.c.add_step(self.slot, pc, bad, self.routine, self.scope)
+                if path is None:
+                    return
         if path.fault is None and target == "exit" and not getattr(path, "locks_checked", False):
             # only a thread's own routine answers for its locks, not a callback nested in it
             held = threads.held_by_me(self.c, self, path, None)
@@ -437,6 +446,7 @@ class RoutineCompiler:
                 return out
             path = ok
         path.set(idx, value)
+        self.c.mark_assigned(path, idx)
         path.notes.append(note)
         out.append((path, "next"))
         return out
@@ -500,6 +510,7 @@ class RoutineCompiler:
             self.c.fail(pos or self.current_pos, f"{target!r} must be NTSTATUS to receive a status")
             return
         path.set(idx, E.const(status))
+        self.c.mark_assigned(path, idx)
 
     # -- expressions -----------------------------------------------------------------------
     def lookup_target(self, name: str, pos: A.Pos | None) -> tuple[int, Ty] | None:

@@ -1,7 +1,11 @@
-"""Compile spec properties (invariant, reachable) over a compiled design into IR properties.
+"""Compile spec properties over a compiled design into IR properties: invariant, reachable,
+eventually and leads_to.
 
 Quantifiers range over finite sets of drivers, registrations and bindings and are expanded
-when the spec is compiled.
+when the spec is compiled. A ``leads_to`` property ``forall x in S: P(x) ~> Q(x)`` is not the
+leads-to of a conjunction: its top-level ``forall``s become one IR property per instance,
+``NAME[x]`` (``NAME[x, y]`` for two), the ``parts`` of the property ``NAME``, which holds when
+every part holds.
 """
 
 from __future__ import annotations
@@ -9,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nmrcheck.errors import Finding, InputError
-from nmrcheck.ir import Property, TransitionSystem
+from nmrcheck.ir import EVENTUALLY, INVARIANT, LEADS_TO, REACHABLE, Property, TransitionSystem
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr
+from nmrcheck.ir.walkers import free_vars
 from nmrcheck.lang import ast as A
 from nmrcheck.nmr import vocab as V
 from nmrcheck.nmr.compile import Compiler
@@ -57,19 +62,55 @@ class SpecCompiler:
             if p.name in names:
                 self.fail(p.pos, f"property {p.name!r} is declared twice")
             names.add(p.name)
-            v = self.value(p.expr, {})
-            e = self.as_bool(v, p.expr.pos)
-            kind = "invariant" if p.kind == "invariant" else "reachable"
             meta = {
                 "kind": "spec",
                 "pos": p.pos,
                 "text": unparse(p.expr),
                 "doc": _doc_comment(spec.source, p.pos.line),
             }
+            if p.kind == "leads_to":
+                props.append(self._leads_to(p, meta))
+                continue
+            v = self.value(p.expr, {})
+            e = self.as_bool(v, p.expr.pos)
+            kind = {"invariant": INVARIANT, "eventually": EVENTUALLY}.get(p.kind, REACHABLE)
             props.append(Property(p.name, kind, e, meta))
         if self.findings:
             raise InputError(self.findings)
         return props
+
+    # -- leads_to -------------------------------------------------------------------------
+    def _leads_to(self, p: A.PropDecl, meta: dict) -> Property:
+        """``P ~> Q`` under any number of top-level ``forall``s: one part per instance."""
+        found: list[tuple[list[str], Expr, Expr]] = []
+        self._instances(p.expr, {}, [], found)
+        if len(found) == 1 and not found[0][0]:
+            _, trigger, target = found[0]
+            return Property(p.name, LEADS_TO, trigger, meta, target=target)
+        # an instance that can never be triggered (or is always answered) holds: leave it out
+        parts = tuple(
+            Property(f"{p.name}[{', '.join(label)}]", LEADS_TO, trigger, meta, target=target)
+            for label, trigger, target in found
+            if trigger is not E.FALSE and target is not E.TRUE
+        )
+        if not parts:  # a forall over an empty set: nothing to check
+            return Property(p.name, LEADS_TO, E.FALSE, meta, target=E.TRUE)
+        return Property(p.name, LEADS_TO, E.or_(*(q.expr for q in parts)), meta, parts=parts)
+
+    def _instances(self, n: A.Node, env: dict[str, Val], label: list[str], out: list) -> None:
+        if isinstance(n, A.LeadsTo):
+            trigger = self.as_bool(self.value(n.left, env), n.left.pos)
+            target = self.as_bool(self.value(n.right, env), n.right.pos)
+            out.append((label, trigger, target))
+        elif isinstance(n, A.Quant) and n.kind == "forall":
+            for it in self._items(self.value(n.domain, env), n.domain.pos):
+                self._instances(n.body, {**env, n.var: it}, [*label, _name_of(it)], out)
+        else:
+            self.fail(
+                n.pos,
+                "a leads_to property is 'P ~> Q', possibly under 'forall x in S:' "
+                f"(found '{unparse(n)}')",
+            )
 
     # -- values ---------------------------------------------------------------------------
     def as_bool(self, v: Val, pos: A.Pos) -> Expr:
@@ -142,6 +183,13 @@ class SpecCompiler:
                 body = self.value(n.body, {**env, n.var: it})
                 parts.append(self.as_bool(body, n.body.pos))
             return Val("expr", BOOL, E.and_(*parts) if n.kind == "forall" else E.or_(*parts))
+        if isinstance(n, A.LeadsTo):
+            self.fail(
+                n.pos,
+                "'~>' is allowed only in a leads_to property, at its top (under forall); "
+                "put parentheses around an 'implies' on its left",
+            )
+            return Val("expr", BOOL, E.FALSE)
         self.fail(n.pos, f"'{unparse(n)}' is not allowed in a spec")
         return Val("expr", BOOL, E.FALSE)
 
@@ -246,10 +294,10 @@ class SpecCompiler:
                 return Val("set", items=tuple(r.bindings))
             if name == "driver":
                 return Val("driver", obj=r.driver)
-            self.fail(
-                n.pos,
-                f"a registration has no {name!r}{suggest(name, ['state', 'bindings', 'driver'])}",
-            )
+            if name == "waiting":
+                return Val("expr", BOOL, self._waiting(r))
+            opts = ["state", "bindings", "driver", "waiting"]
+            self.fail(n.pos, f"a registration has no {name!r}{suggest(name, opts)}")
         elif base.kind == "binding":
             b: BindingInst = base.obj
             bv = c.bvars[b.id]
@@ -274,6 +322,26 @@ class SpecCompiler:
             self.fail(n.pos, f"{self._what(base)} has no attribute {name!r}")
         return Val("expr", BOOL, E.FALSE)
 
+    def _waiting(self, r: RegInst) -> Expr:
+        """Some thread is in a call that returns when ``r`` is DRAINED and closes it
+        (``NmrWaitFor*DeregisterComplete(r)``; under ``dereg_may_return_success`` also the
+        return of ``NmrDeregister*(r)``): the condition of such a step, without its
+        ``r.state == DRAINED``, for a thread that is running (not a task yet to start)."""
+        c = self.comp
+        st = c.reg_state[r.id]
+        drained, closed = c.val(st, "DRAINED"), c.val(st, "CLOSED")
+        parts = []
+        for a in self.ts.actions:
+            if a.slot < 0 or (st, closed) not in a.updates:
+                continue
+            slot = self.ts.slots[a.slot]
+            idle = E.eq(E.var(slot.pc, self.ts.vars[slot.pc].type), E.const(slot.idle))
+            conj = E.conjuncts(a.guard)
+            if idle in conj or E.eq(c.rd(st), drained) not in conj:
+                continue
+            parts.append(E.and_(*(x for x in conj if st not in free_vars(x))))
+        return E.or_(*parts)
+
     def _busy(self, d: DriverInst, tasks: bool) -> Expr:
         c = self.comp
         parts = []
@@ -290,6 +358,11 @@ class SpecCompiler:
                 if key[0] == d.id:
                     parts.append(E.eq(c.rd(q), E.const(1)))
         return E.or_(*parts)
+
+
+def _name_of(v: Val) -> str:
+    """How an instance of a ``forall`` is named in ``NAME[x]``."""
+    return str(getattr(v.obj, "name", v.obj))
 
 
 def _doc_comment(source: str, line: int) -> str:

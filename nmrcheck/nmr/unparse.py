@@ -34,6 +34,8 @@ def unparse(n: A.Node | None) -> str:
         return f"{n.func}({', '.join(unparse(a) for a in n.args)})"
     if isinstance(n, A.Quant):
         return f"{n.kind} {n.var} in {unparse(n.domain)}: {unparse(n.body)}"
+    if isinstance(n, A.LeadsTo):
+        return f"{_paren(n.left)} ~> {_paren(n.right)}"
     if isinstance(n, A.Assign):
         return f"{n.target} = {unparse(n.value)}"
     if isinstance(n, A.LocalDecl):

@@ -95,6 +95,22 @@ OBLIGATIONS = {
             "registration data stays valid from NmrRegister* until the registration is CLOSED",
         ),
         Obligation(
+            "REG-2",
+            "§5.1",
+            "the module is ready (its state assigned) before NMR can call it: attach callbacks "
+            "and NPI paths read nothing unassigned (this also covers REG-6)",
+        ),
+        Obligation(
+            "ATT-4",
+            "§5.2",
+            "the binding context is initialised before the peer can use it (N7)",
+        ),
+        Obligation(
+            "ATT-5",
+            "§5.2",
+            "a failed attach frees its own binding context (no cleanup callback will come)",
+        ),
+        Obligation(
             "REG-4", "§5.1", "NmrRegister* and NmrClientAttachProvider run at PASSIVE_LEVEL"
         ),
         Obligation("REG-5", "§5.1", "each registration is registered once while it is live"),

@@ -52,14 +52,20 @@ def test_malformed_corpus_never_crashes():
     assert checked > 50 and errors > 1000
 
 
-@pytest.mark.parametrize("text,where", [
-    ("", "m.nmr:1:1"),
-    ("\n\n\n", "m.nmr:"),
-    ("npi X\ndriver D { client C of X }\n" + "// é ü ß 漢字\n", None),
-    ("npi Ünïcode\n", "m.nmr:1:5"),
-    ("npi X\ndriver D { client C of X\n var s: {A, B} = A\n task T when (s in {A, Q}) { skip } }",
-     "m.nmr:4:24"),
-])
+@pytest.mark.parametrize(
+    "text,where",
+    [
+        ("", "m.nmr:1:1"),
+        ("\n\n\n", "m.nmr:"),
+        ("npi X\ndriver D { client C of X }\n" + "// é ü ß 漢字\n", None),
+        ("npi Ünïcode\n", "m.nmr:1:5"),
+        (
+            "npi X\ndriver D { client C of X\n var s: {A, B} = A\n"
+            " task T when (s in {A, Q}) { skip } }",
+            "m.nmr:4:24",
+        ),
+    ],
+)
 def test_odd_inputs(text, where):
     try:
         load_text(text, "m.nmr")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,9 +19,25 @@ def big_model(tmp_path: Path) -> Path:
 
 def test_ctrl_c_prints_partial_summary_and_exits_130(tmp_path):
     model = big_model(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "nmrcheck", "check", str(model)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(2.0)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nmrcheck",
+            "check",
+            str(model),
+            "--engine",
+            "explicit",
+            "--progress",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # wait until the search runs (the first progress line), then press Ctrl-C
+    first = proc.stderr.readline()
+    assert "states/s" in first, first
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -34,8 +49,23 @@ def test_ctrl_c_prints_partial_summary_and_exits_130(tmp_path):
 
 def test_timeout_gives_unknown_exit_3(tmp_path):
     model = big_model(tmp_path)
-    proc = subprocess.run([sys.executable, "-m", "nmrcheck", "check", str(model),
-                           "--timeout", "1", "--json"], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nmrcheck",
+            "check",
+            str(model),
+            "--timeout",
+            "1",
+            "--json",
+            "--engine",
+            "explicit",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 3
     import json
 

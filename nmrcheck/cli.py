@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from nmrcheck import __version__
+from nmrcheck.engines.explicit.liveness import add_liveness, without_liveness
 from nmrcheck.engines.explicit.search import HANG, Limits
 from nmrcheck.engines.result import PROOF_FAILED, CheckResult
 from nmrcheck.engines.run import ENGINES, Plan
@@ -75,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--max-states",
             type=_positive,
             metavar="N",
-            help="stop after N states (the verdict is then unknown)",
+            help="stop the explicit search after N states: open properties are then unknown "
+            "(without it, --engine auto hands them to PDR after 300,000 states)",
         )
         sp.add_argument(
             "--timeout",
@@ -239,8 +241,18 @@ def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: T
                 from nmrcheck.nmr.design import suggest
 
                 raise InputError(f"unknown property {name!r}{suggest(name, sorted(known))}")
-        plan = Plan(args.engine, limits, args.depth, want_hang, show, args.property or None)
-        result = run_engines(ts, plan)
+        plan = Plan(
+            args.engine,
+            limits,
+            args.depth,
+            want_hang,
+            show,
+            args.property or None,
+            lambda text, model=model: err.write(f"nmrcheck: {model}: {text}\n"),
+        )
+        # liveness (eventually, leads_to) on a full, unreduced graph or by lasso search
+        result = run_engines(without_liveness(ts), plan)
+        result = add_liveness(ts, result, args.property, limits, args.engine, args.depth, show)
         if show is not None and err.isatty():
             err.write("\r\x1b[K")
         interrupted = interrupted or bool(result.stats.get("interrupted"))
@@ -292,8 +304,11 @@ def _write_certificates(path: str, model: str, result: CheckResult, err: TextIO)
         return
     target = Path(path)
     for r in proved:
-        where = target if len(proved) == 1 else target.with_name(
-            f"{target.stem}.{r.property}{target.suffix or '.smt2'}")
+        where = (
+            target
+            if len(proved) == 1
+            else target.with_name(f"{target.stem}.{r.property}{target.suffix or '.smt2'}")
+        )
         write_certificate(r.certificate, where)
         err.write(f"nmrcheck: certificate of {r.property} written to {where}\n")
 
@@ -305,12 +320,16 @@ def cmd_certify(args: argparse.Namespace, out: TextIO) -> int:
     cert = read_certificate(args.certificate)
     ts = _load(args, args.model)
     if cert.property not in {p.name for p in ts.properties}:
-        raise InputError(f"{args.certificate}: certifies property {cert.property!r}, which "
-                         f"{args.model} does not have")
+        raise InputError(
+            f"{args.certificate}: certifies property {cert.property!r}, which "
+            f"{args.model} does not have"
+        )
     ok, message = check_certificate(ts, cert)
     verdict = "valid" if ok else "INVALID"
-    out.write(f"{args.certificate}: {verdict} certificate of {cert.property} for {args.model}"
-              f"\n  {message}\n")
+    out.write(
+        f"{args.certificate}: {verdict} certificate of {cert.property} for {args.model}"
+        f"\n  {message}\n"
+    )
     return EXIT_OK if ok else EXIT_VIOLATED
 
 

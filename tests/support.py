@@ -29,6 +29,15 @@ def run_cli(*argv: str) -> Run:
     return Run(code, out.getvalue(), err.getvalue())
 
 
+def check_all(ts):
+    """Every property of ``ts`` decided as ``nmrcheck check --engine explicit`` decides them:
+    the safety properties and hangs by ``check``, the liveness ones on the fair runs."""
+    from nmrcheck.engines.explicit.liveness import add_liveness, without_liveness
+
+    result, _ = check(without_liveness(ts))
+    return add_liveness(ts, result)
+
+
 def check_text(text: str, spec: str | None = None, file: str = "t.nmr"):
     """Compile and check model text; returns ({property: result}, ts)."""
     specs = [(f, Path(f).read_text()) for f in bundled_specs()]

@@ -9,9 +9,9 @@ import re
 from pathlib import Path
 
 import pytest
-from support import run_cli
+from support import check_all, run_cli
 
-from nmrcheck.engines.explicit.search import HANG, check
+from nmrcheck.engines.explicit.search import HANG
 from nmrcheck.ir import TransitionSystem
 from nmrcheck.ir.system import Var
 from nmrcheck.nmr.load import load
@@ -24,9 +24,9 @@ HOLDS = "models/seeds/provider-unload.nmr"
 
 
 def checked(model: str):
-    """(ts, {property: result}) as the engine found them."""
+    """(ts, {property: result}) as the engine found them (liveness included)."""
     ts = load(model)
-    res, _ = check(ts)
+    res = check_all(ts)
     return ts, {r.property: r for r in res.results}
 
 
@@ -181,7 +181,8 @@ def test_mermaid_one_block_per_counterexample_with_every_step(tmp_path, no_wait,
     assert md.startswith("# nmrcheck counterexamples\n")
     assert f"## {NO_WAIT}" in md and f"## {HANGS}" in md
     found = blocks(md)
-    expected = [(no_wait, p) for p in violated(no_wait[1])] + [(hangs, "no_hang")]
+    expected = [(no_wait, p) for p in violated(no_wait[1])]
+    expected += [(hangs, p) for p in violated(hangs[1])]
     assert len(found) == len(expected)
     for d in found:
         ids = set(re.findall(r"participant (\w+) as ", d))
@@ -223,7 +224,8 @@ def test_sarif_results_rules_locations_and_code_flows(tmp_path, no_wait, hangs):
         (r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], r["ruleId"])
         for r in run["results"]
     ]
-    want = [(NO_WAIT, p) for p in violated(no_wait[1])] + [(HANGS, "no_hang")]
+    want = [(NO_WAIT, p) for p in violated(no_wait[1])]
+    want += [(HANGS, p) for p in violated(hangs[1])]
     assert sorted(got) == sorted(want)
     for r in run["results"]:
         assert r["level"] == "error"

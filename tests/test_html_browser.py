@@ -13,9 +13,8 @@ import zlib
 from pathlib import Path
 
 import pytest
-from support import run_cli
+from support import check_all, run_cli
 
-from nmrcheck.engines.explicit.search import check
 from nmrcheck.nmr.load import load
 from nmrcheck.report.mermaid import sequence
 
@@ -71,7 +70,7 @@ def test_rendered_dom(report):
     assert "nmrcheck report" in dom, proc.stderr[-2000:]
     for model in (NO_WAIT, HANGS):
         ts = load(model)
-        res, _ = check(ts)
+        res = check_all(ts)
         section = dom.split(f'data-model="{model}"')[1].split('<section class="model"')[0]
         for r in res.results:
             m = re.search(

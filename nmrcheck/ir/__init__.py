@@ -2,9 +2,15 @@
 
 from nmrcheck.ir import expr
 from nmrcheck.ir.system import (
+    EVENTUALLY,
     INVARIANT,
+    LEADS_TO,
+    LIVENESS_KINDS,
     REACHABLE,
+    STRONG,
+    WEAK,
     Action,
+    Fairness,
     Property,
     Slot,
     TransitionSystem,
@@ -13,9 +19,15 @@ from nmrcheck.ir.system import (
 from nmrcheck.ir.walkers import evaluate, free_vars, substitute, to_python, to_text
 
 __all__ = [
+    "EVENTUALLY",
     "INVARIANT",
+    "LEADS_TO",
+    "LIVENESS_KINDS",
     "REACHABLE",
+    "STRONG",
+    "WEAK",
     "Action",
+    "Fairness",
     "Property",
     "Slot",
     "TransitionSystem",

@@ -18,7 +18,14 @@ from nmrcheck.ir.walkers import evaluate, free_vars
 
 INVARIANT = "invariant"
 REACHABLE = "reachable"
-PROPERTY_KINDS = (INVARIANT, REACHABLE)
+EVENTUALLY = "eventually"  # on every fair run, ``expr`` holds at some point
+LEADS_TO = "leads_to"  # on every fair run, every ``expr`` state is followed by a ``target`` one
+SAFETY_KINDS = (INVARIANT, REACHABLE)
+LIVENESS_KINDS = (EVENTUALLY, LEADS_TO)
+PROPERTY_KINDS = SAFETY_KINDS + LIVENESS_KINDS
+
+WEAK = "weak"  # a group continuously enabled from some point on is eventually taken
+STRONG = "strong"  # a group enabled infinitely often is taken infinitely often
 
 
 @dataclass(frozen=True)
@@ -68,12 +75,41 @@ class Slot:
 
 @dataclass(frozen=True)
 class Property:
-    """A property over states: an invariant (holds everywhere) or reachable (holds somewhere)."""
+    """A property over states: an invariant (holds everywhere), reachable (holds somewhere),
+    or a liveness property over the fair runs.
+
+    ``eventually``: ``expr`` holds at some point of every fair run. ``leads_to``: on every fair
+    run, every state where ``expr`` holds is followed (or accompanied) by one where ``target``
+    holds. A ``leads_to`` with ``parts`` is the conjunction of its parts (one per instance of
+    a top-level ``forall``, each a ``leads_to`` named ``NAME[x]``); its own ``expr`` is then
+    the disjunction of their triggers and its ``target`` is unused.
+    """
 
     name: str
     kind: str
     expr: Expr
     meta: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    target: Expr | None = None
+    parts: tuple[Property, ...] = ()
+
+    def instances(self) -> tuple[Property, ...]:
+        """The properties an engine checks for this one: its parts, or itself."""
+        return self.parts or (self,)
+
+
+@dataclass(frozen=True)
+class Fairness:
+    """A fairness assumption on the runs that liveness properties quantify over.
+
+    The group is *enabled* in a state where one of its ``actions`` is, and *taken* by a step
+    that fires one of them. ``weak``: a run on which the group is enabled continuously from
+    some point on takes it infinitely often. ``strong``: a run on which it is enabled
+    infinitely often takes it infinitely often.
+    """
+
+    name: str
+    kind: str  # WEAK or STRONG
+    actions: tuple[int, ...]
 
 
 @dataclass
@@ -88,6 +124,7 @@ class TransitionSystem:
     slots: list[Slot] = field(default_factory=list)
     properties: list[Property] = field(default_factory=list)
     halted: Expr = E.FALSE
+    fairness: list[Fairness] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     _names: dict[str, int] = field(default_factory=dict, repr=False)
 
@@ -165,5 +202,28 @@ class TransitionSystem:
                 if max(free_vars(e), default=-1) >= n:
                     raise InternalError(f"update of {a.label!r} reads an unknown variable")
         for p in self.properties:
-            if p.kind not in PROPERTY_KINDS or p.expr.type != E.BOOL:
-                raise InternalError(f"bad property {p.name!r}")
+            _check_property(p, n)
+        for f in self.fairness:
+            if f.kind not in (WEAK, STRONG):
+                raise InternalError(f"bad fairness kind {f.kind!r} of {f.name!r}")
+            if any(not 0 <= a < len(self.actions) for a in f.actions):
+                raise InternalError(f"fairness group {f.name!r} names an unknown action")
+
+
+def _check_property(p: Property, nvars: int) -> None:
+    if p.kind not in PROPERTY_KINDS or p.expr.type != E.BOOL:
+        raise InternalError(f"bad property {p.name!r}")
+    if max(free_vars(p.expr), default=-1) >= nvars:
+        raise InternalError(f"property {p.name!r} reads an unknown variable")
+    if p.kind == LEADS_TO:
+        if p.parts:
+            for q in p.parts:
+                if q.kind != LEADS_TO or q.parts:
+                    raise InternalError(f"bad part {q.name!r} of {p.name!r}")
+                _check_property(q, nvars)
+        elif p.target is None or p.target.type != E.BOOL:
+            raise InternalError(f"leads_to {p.name!r} needs a boolean target")
+        elif max(free_vars(p.target), default=-1) >= nvars:
+            raise InternalError(f"property {p.name!r} reads an unknown variable")
+    elif p.target is not None or p.parts:
+        raise InternalError(f"only a leads_to property has a target: {p.name!r}")

@@ -91,6 +91,14 @@ class Quant(Node):
     body: Node
 
 
+@dataclass(frozen=True)
+class LeadsTo(Node):
+    """``left ~> right``: allowed only at the top of a ``leads_to`` property (under forall)."""
+
+    left: Node
+    right: Node
+
+
 # -- statements ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TypeRef(Node):
@@ -204,6 +212,14 @@ class TaskDecl(Node):
 
 
 @dataclass(frozen=True)
+class FairDecl(Node):
+    """``fair [strong] NAME``: fairness for task or work item ``NAME`` of the driver."""
+
+    name: str
+    strong: bool
+
+
+@dataclass(frozen=True)
 class DriverDecl(Node):
     name: str
     count: int
@@ -212,6 +228,7 @@ class DriverDecl(Node):
     locks: tuple[LockDecl, ...] = ()
     routines: tuple[Routine, ...] = ()
     tasks: tuple[TaskDecl, ...] = ()
+    fairness: tuple[FairDecl, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -224,7 +241,7 @@ class Model(Node):
 
 @dataclass(frozen=True)
 class PropDecl(Node):
-    kind: str  # "invariant" or "reachable"
+    kind: str  # "invariant", "reachable", "eventually" or "leads_to"
     name: str
     expr: Node
 

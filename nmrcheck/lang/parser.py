@@ -59,7 +59,9 @@ _WORDS = {
     "ROLE": "'client', 'provider'",
     "TASKKIND": "'task', 'workitem'",
     "QUANT": "'exists', 'forall'",
-    "PROPKIND": "'invariant', 'reachable'",
+    "PROPKIND": "'eventually', 'invariant', 'leads_to', 'reachable'",
+    "FAIR": "'fair'",
+    "STRONG": "'strong'",
     "IMPLIES": "'implies'",
     "CMPOP": "a comparison",
     "ADDOP": "'+', '-'",
@@ -215,6 +217,10 @@ class _Build(Transformer):
     def quant(self, meta, ch):
         return A.Quant(self._pos(meta), str(ch[0]), str(ch[1]), ch[2], ch[3])
 
+    @v_args(meta=True)
+    def leads_to(self, meta, ch):
+        return A.LeadsTo(ch[0].pos, ch[0], ch[1])
+
     # -- types
     @v_args(meta=True)
     def bool_type(self, meta, ch):
@@ -336,6 +342,10 @@ class _Build(Transformer):
             body,
         )
 
+    @v_args(meta=True)
+    def fair_decl(self, meta, ch):
+        return A.FairDecl(self._pos(meta), str(ch[2]), ch[1] is not None)
+
     def instances(self, ch):
         return int(ch[0])
 
@@ -352,6 +362,7 @@ class _Build(Transformer):
             tuple(m for m in members if isinstance(m, A.LockDecl)),
             tuple(m for m in members if isinstance(m, A.Routine)),
             tuple(m for m in members if isinstance(m, A.TaskDecl)),
+            tuple(m for m in members if isinstance(m, A.FairDecl)),
         ), A.Pos(self.file, pos.line, pos.col)
 
     @v_args(meta=True)

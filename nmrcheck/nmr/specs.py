@@ -76,7 +76,7 @@ class SpecCompiler:
             kind = {"invariant": INVARIANT, "eventually": EVENTUALLY}.get(p.kind, REACHABLE)
             props.append(Property(p.name, kind, e, meta))
         if self.findings:
-            raise InputError(self.findings)
+            raise InputError(list(dict.fromkeys(self.findings)))  # one per spot, not per instance
         return props
 
     # -- leads_to -------------------------------------------------------------------------
@@ -105,6 +105,8 @@ class SpecCompiler:
         elif isinstance(n, A.Quant) and n.kind == "forall":
             for it in self._items(self.value(n.domain, env), n.domain.pos):
                 self._instances(n.body, {**env, n.var: it}, [*label, _name_of(it)], out)
+        elif _contains_leads(n):
+            self.value(n, env)  # reports the '~>' that is not at the top
         else:
             self.fail(
                 n.pos,
@@ -358,6 +360,17 @@ class SpecCompiler:
                 if key[0] == d.id:
                     parts.append(E.eq(c.rd(q), E.const(1)))
         return E.or_(*parts)
+
+
+def _contains_leads(n: object) -> bool:
+    """Whether the syntax tree ``n`` has a ``~>`` anywhere."""
+    if isinstance(n, A.LeadsTo):
+        return True
+    if isinstance(n, A.Node):
+        return any(_contains_leads(getattr(n, f)) for f in n.__dataclass_fields__ if f != "pos")
+    if isinstance(n, tuple):
+        return any(_contains_leads(x) for x in n)
+    return False
 
 
 def _name_of(v: Val) -> str:

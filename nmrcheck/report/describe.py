@@ -45,6 +45,22 @@ def hang_message(ts: TransitionSystem, r: PropertyResult) -> list[str]:
     return out
 
 
+def loop_message(r: PropertyResult) -> str | None:
+    """How a lasso counterexample goes on forever after its last step (None: not a lasso)."""
+    t = r.trace
+    if t is None or t.loop_start is None:
+        return None
+    n = len(t)
+    if r.stats.get("stutter"):
+        return (
+            f"after step {n} the run stays in this state forever: no thread can move and NMR "
+            "has nothing to do; only the environment could act (the OS, a task), and it need not"
+        )
+    j = t.loop_start
+    steps = f"step {j}" if j == n else f"steps {j} to {n}"
+    return f"the run loops back to step {j}: {steps} repeat forever"
+
+
 def ordered(ts: TransitionSystem, results: list[PropertyResult]) -> list[PropertyResult]:
     """Spec properties first, then obligations and assertions, then hang freedom."""
     props = {p.name: p for p in ts.properties}

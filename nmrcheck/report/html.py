@@ -14,7 +14,7 @@ from html import escape
 from nmrcheck import __version__
 from nmrcheck.engines.result import CheckResult, PropertyResult
 from nmrcheck.ir import TransitionSystem
-from nmrcheck.report.describe import defined_at, hang_message, meaning, ordered
+from nmrcheck.report.describe import defined_at, hang_message, loop_message, meaning, ordered
 from nmrcheck.report.mermaid import Message, sequence, traces
 from nmrcheck.report.text import VERDICT_WORD, reproduce
 from nmrcheck.traces.steps import Step, describe, is_internal
@@ -348,6 +348,9 @@ def _trace_section(
     if "blocked_from" in r.stats:
         extra = f" (blocked forever from step {r.stats['blocked_from']} on)"
     blocked = "".join(f'<p class="note-box">{_e(m)}</p>' for m in hang_message(ts, r))
+    loop = loop_message(r)  # a lasso: how the run goes on forever
+    if loop is not None:
+        blocked += f'<p class="note-box">{_e(loop[0].upper() + loop[1:])}.</p>'
     return (
         f'<section class="trace" id="{uid}" data-property="{_e(r.property)}">'
         f'<h3><span class="verdict v-{_e(r.verdict.replace(" ", "-"))}">{_e(r.verdict)}</span>: '

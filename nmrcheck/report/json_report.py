@@ -61,6 +61,9 @@ def to_dict(ts: TransitionSystem, result: CheckResult, model: str) -> dict[str, 
             e["trace"] = _trace(ts, r)
             if r.trace.loop_start is not None:
                 e["loop_start"] = r.trace.loop_start
+                e["stutter"] = bool(r.stats.get("stutter"))
+                if "instance" in r.stats:
+                    e["instance"] = r.stats["instance"]
             blocked = hang_message(ts, r)
             if blocked:
                 e["blocked"] = blocked

@@ -15,7 +15,7 @@ from nmrcheck.engines.explicit.search import HANG
 from nmrcheck.engines.result import CheckResult, PropertyResult
 from nmrcheck.ir import Property, TransitionSystem
 from nmrcheck.nmr.vocab import CLIENT_CALLBACKS, PROVIDER_CALLBACKS
-from nmrcheck.report.describe import defined_at, hang_message, meaning, ordered
+from nmrcheck.report.describe import defined_at, hang_message, loop_message, meaning, ordered
 from nmrcheck.traces.steps import Step, describe
 
 NMR, OS = "NMR", "OS"
@@ -175,7 +175,11 @@ def _closing_notes(
     if last is not None and last.fault == r.property:
         return []  # the step's own fault note already says it
     word = "reached" if r.verdict == "witnessed" else "violated"
-    return [Message(0, "note", where, where, f"{r.property} {word}", True)]
+    out = [Message(0, "note", where, where, f"{r.property} {word}", True)]
+    loop = loop_message(r)  # a lasso: how the run goes on forever
+    if loop is not None:
+        out.append(Message(0, "note", where, where, loop))
+    return out
 
 
 def sequence(ts: TransitionSystem, r: PropertyResult) -> tuple[list[str], list[Message]]:

@@ -19,7 +19,7 @@ from nmrcheck import __version__
 from nmrcheck.engines.explicit.search import HANG
 from nmrcheck.engines.result import VIOLATED, CheckResult, PropertyResult
 from nmrcheck.ir import TransitionSystem
-from nmrcheck.report.describe import defined_at, hang_message, meaning, ordered
+from nmrcheck.report.describe import defined_at, hang_message, loop_message, meaning, ordered
 from nmrcheck.report.text import step_line
 from nmrcheck.traces.steps import Step, describe
 
@@ -131,8 +131,12 @@ def result(
         why = f"{fault.fault_msg} ({meaning(p, r.property)})"
     else:
         why = meaning(p, r.property)
+    shape = "(shortest)"
+    loop = loop_message(r)  # a lasso: how the run goes on forever
+    if loop is not None:
+        shape = f"({loop})"
     text = (
-        f"{r.property} violated: {why}. Counterexample of {len(steps)} steps (shortest); "
+        f"{r.property} violated: {why}. Counterexample of {len(steps)} steps {shape}; "
         f"reproduce: {reproduce}"
     )
     at = culprit(ts, r, steps) or (model, 1)

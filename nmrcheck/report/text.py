@@ -11,7 +11,7 @@ from typing import TextIO
 
 from nmrcheck.engines.result import CheckResult, PropertyResult
 from nmrcheck.ir import TransitionSystem
-from nmrcheck.report.describe import defined_at, hang_message, meaning, ordered
+from nmrcheck.report.describe import defined_at, hang_message, loop_message, meaning, ordered
 from nmrcheck.traces.steps import Step, describe
 
 VERDICT_WORD = {0: "all properties hold", 1: "VIOLATED", 3: "INCONCLUSIVE"}
@@ -97,8 +97,9 @@ def render_trace(ts: TransitionSystem, r: PropertyResult, verbose: bool = False)
         if verbose:
             out.append(f"      state after [{s.index}]:")
             out.extend(state_lines(ts, r.trace.states[s.index], "        "))
-    if r.trace.loop_start is not None:
-        out.append(f"  (the run loops back to step {r.trace.loop_start})")
+    loop = loop_message(r)
+    if loop is not None:
+        out.append(f"  ({loop})")
     return out
 
 
@@ -130,6 +131,13 @@ def _render(
     for r in results:
         lines.append(f"  {r.property:<{width}}  {_verdict(r)}")
     lines.extend(search_lines(result))
+    live = result.stats.get("liveness")
+    if live:
+        n = live["properties"]
+        lines.append(
+            f"liveness: {n} propert{'y' if n == 1 else 'ies'} on the fair runs "
+            f"({live['fairness_groups']} fairness groups), reductions: {live['reductions']}"
+        )
     for r in results:
         if r.trace is None or r.verdict not in ("violated", "witnessed"):
             continue
@@ -144,6 +152,12 @@ def _render(
             lines.append(
                 f"  {kind}, {len(r.trace)} steps (blocked forever from step "
                 f"{r.stats['blocked_from']} on; shortest to there):"
+            )
+        elif r.trace.loop_start is not None:  # a lasso: a liveness counterexample
+            if r.stats.get("instance", r.property) != r.property:
+                lines.append(f"  For {r.stats['instance']}:")
+            lines.append(
+                f"  {kind}, {len(r.trace)} steps, then forever as the last line says (a fair run):"
             )
         else:
             lines.append(f"  {kind}, {len(r.trace)} steps (shortest):")

@@ -341,7 +341,8 @@ def rebuild(ts: TransitionSystem, saved: SavedTrace) -> Trace:
         trace = _rebuild_json(ts, saved)
     if saved.loop is not None:
         last, back = trace.states[-1], trace.states[saved.loop]
-        if not any(ts.fire(a, last) == back for a in ts.enabled(last)):
+        stutter = saved.loop == len(trace.states) - 1  # the run stays in its last state
+        if not stutter and not any(ts.fire(a, last) == back for a in ts.enabled(last)):
             raise Divergence(
                 len(trace), f"no step leads from the last state back to state {saved.loop}"
             )

@@ -16,7 +16,7 @@ from typing import TextIO
 
 from nmrcheck.engines.explicit.search import HANG
 from nmrcheck.errors import InputError
-from nmrcheck.ir import INVARIANT, TransitionSystem
+from nmrcheck.ir import INVARIANT, LIVENESS_KINDS, Property, TransitionSystem
 from nmrcheck.ir.trace import Trace
 from nmrcheck.ir.walkers import evaluate
 from nmrcheck.traces.load import Divergence, SavedTrace, read, rebuild
@@ -103,6 +103,8 @@ def reaches(ts: TransitionSystem, trace: Trace, prop: str) -> tuple[bool, str]:
     if prop == HANG:
         return _reaches_hang(ts, trace)
     p = next(q for q in ts.properties if q.name == prop)
+    if p.kind in LIVENESS_KINDS:
+        return _violates_liveness(ts, trace, p)
     want = p.kind != INVARIANT  # an invariant is violated where it is false
     for k, s in enumerate(trace.states):
         if bool(evaluate(p.expr, s)) == want:
@@ -111,6 +113,23 @@ def reaches(ts: TransitionSystem, trace: Trace, prop: str) -> tuple[bool, str]:
             return True, f"trace replays: reaches {prop} (witnessed) at step {k}"
     word = "never violates" if p.kind == INVARIANT else "never reaches"
     return False, f"trace replays ({n} steps) but {word} {prop}"
+
+
+def _violates_liveness(ts: TransitionSystem, trace: Trace, p: Property) -> tuple[bool, str]:
+    """Whether the lasso ``trace`` is a fair run on which liveness property ``p`` fails."""
+    from nmrcheck.engines.explicit.liveness import lasso_problem
+
+    n, j = len(trace), trace.loop_start
+    if j is None:
+        return False, f"trace replays ({n} steps) but does not loop, so it cannot violate {p.name}"
+    why = ""
+    for inst in p.instances():
+        why = lasso_problem(ts, inst, trace)
+        if why is None:
+            stays = j == n and (n == 0 or trace.states[n - 1] != trace.states[n])
+            tail = "stays in its last state forever" if stays else f"repeats steps {j} to {n}"
+            return True, f"trace replays: violates {p.name} on a fair run of {n} steps that {tail}"
+    return False, f"trace replays ({n} steps) but is not a fair run that violates {p.name}: {why}"
 
 
 def _free(ts: TransitionSystem, s: tuple[int, ...], k: int, mine: list[int]) -> bool:

@@ -154,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("model", metavar="MODEL")
     model_args(g)
     g.add_argument("--dot", action="store_true", help="print the graph as Graphviz DOT")
+    g.add_argument("--svg", metavar="FILE", help="draw the graph as SVG (needs Graphviz 'dot')")
     g.add_argument(
         "--property", metavar="NAME", help="highlight the counterexample of this property"
     )
@@ -333,6 +334,21 @@ def cmd_certify(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK if ok else EXIT_VIOLATED
 
 
+def _draw_svg(dot_text: str, path: str) -> None:
+    """Run Graphviz on ``dot_text`` and write SVG to ``path``."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("dot")
+    if exe is None:
+        raise InputError("--svg needs Graphviz's 'dot' (apt-get install graphviz); "
+                         "--dot prints the DOT text instead")
+    proc = subprocess.run([exe, "-Tsvg", "-o", path], input=dot_text, text=True,
+                          capture_output=True, timeout=300)
+    if proc.returncode != 0:
+        raise InputError(f"Graphviz failed: {proc.stderr.strip()[:200]}")
+
+
 def cmd_graph(args: argparse.Namespace, out: TextIO) -> int:
     from nmrcheck.engines.explicit.graph import to_networkx
     from nmrcheck.engines.explicit.search import explore
@@ -362,6 +378,10 @@ def cmd_graph(args: argparse.Namespace, out: TextIO) -> int:
                 highlight.append(j)
                 j = ex.parent[j]
             highlight.reverse()
+    if args.svg:
+        _draw_svg(dot.render(ts, g, highlight), args.svg)
+        out.write(f"{args.model}: {g.number_of_nodes()} states drawn to {args.svg}\n")
+        return EXIT_OK
     if args.dot:
         text_out = dot.render(ts, g, highlight)
     else:

@@ -168,3 +168,19 @@ def test_output_is_deterministic_across_hash_seeds():
     assert outs[0] == outs[1]
     text = [run_cli("check", "models/seeds/subcomponent-unload-no-wait.nmr").out for _ in range(2)]
     assert text[0] == text[1]
+
+
+def test_graph_svg_when_graphviz_is_installed(tmp_path):
+    import shutil
+
+    svg = tmp_path / "g.svg"
+    r = run_cli("graph", "models/seeds/provider-unload-no-wait.nmr", "--svg", str(svg),
+                "--property", "DRG-2")
+    if shutil.which("dot") is None:
+        assert r.code == 2 and "Graphviz" in r.err
+        return
+    assert r.code == 0, r.err
+    text = svg.read_text()
+    assert text.lstrip().startswith("<?xml") or "<svg" in text[:400]
+    assert "<svg" in text and text.count("<g id=\"node") == 310
+    assert 'stroke="red"' in text

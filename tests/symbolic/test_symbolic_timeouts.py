@@ -27,7 +27,7 @@ def test_solver_unknown_in_bmc_and_k_induction(monkeypatch) -> None:  # type: ig
 def test_spacer_unknown(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(z3.Fixedpoint, "query", lambda self, *q: z3.unknown)
     monkeypatch.setattr(z3.Fixedpoint, "reason_unknown", lambda self: "mocked incomplete")
-    (r,) = pdr(counter(5), ["bounded"])
+    (r,) = pdr(counter(5), ["bounded"], strategy="spacer")
     assert r.verdict == UNKNOWN and r.reason == "Spacer gave up: mocked incomplete"
     assert r.certificate is None
 
@@ -37,7 +37,7 @@ def test_spacer_cancelled(monkeypatch) -> None:  # type: ignore[no-untyped-def]
         raise z3.Z3Exception(b"canceled")
 
     monkeypatch.setattr(z3.Fixedpoint, "query", cancel)
-    (r,) = pdr(counter(5), ["bounded"])
+    (r,) = pdr(counter(5), ["bounded"], strategy="spacer")
     assert r.verdict == UNKNOWN and r.reason == "Spacer gave up: canceled"
 
 
@@ -47,8 +47,11 @@ def test_real_timeouts_on_a_hard_system() -> None:
     for r in bmc(ts, depth=60, timeout=0.3) + k_induction(ts, max_k=60, timeout=0.3):
         assert r.verdict == UNKNOWN and r.verdict not in (HOLDS, HOLDS_BOUNDED)
         assert r.bound is not None and r.bound < 34
-    (r,) = pdr(ts, timeout=0.3)
+    (r,) = pdr(ts, timeout=0.3, strategy="spacer")
     assert r.verdict == UNKNOWN and "canceled" in r.reason
     # Spacer alone finds the violation; its run is returned as is when not minimising
-    (r,) = pdr(ts, shortest=False, timeout=30)
+    (r,) = pdr(ts, shortest=False, timeout=30, strategy="spacer")
     assert r.verdict == VIOLATED and len(r.trace) >= 34
+    # the default strategy samples the reachable states first, and its path is a shortest run
+    (r,) = pdr(ts, timeout=30)
+    assert r.verdict == VIOLATED and len(r.trace) == 34

@@ -1,4 +1,12 @@
-"""Bounded model checking: the shortest violation or witness within a bound."""
+"""Bounded model checking: the shortest violation or witness within a bound.
+
+The runs are unrolled over the cone of influence of the properties (:mod:`.slicing`) with the
+one-hot finite-domain encoding of :mod:`.finite` when it is exact (the domains are closed);
+otherwise over integers (:class:`Unrolling`), which follows the interpreter whatever the
+domains. At each depth one query asks for a run to the goal of *any* pending property; a run
+found answers every property whose goal its last state reaches, and the others are asked again
+at the same depth, so every run reported is a shortest one.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +24,16 @@ from nmrcheck.engines.result import (
     WITNESSED,
     PropertyResult,
 )
+from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr
 from nmrcheck.ir.system import INVARIANT, Property, TransitionSystem
 from nmrcheck.ir.trace import Trace
+from nmrcheck.ir.walkers import evaluate
 
+from . import finite
 from .budget import Budget
 from .encode import encode_bool, escapes, frame, in_range, init_at, step
+from .slicing import cone
 from .targets import goal, select
 from .traces import read_trace, replay
 
@@ -29,7 +41,8 @@ ENGINE = "bmc"
 
 
 class Unrolling:
-    """An incremental solver holding the runs of ``depth`` steps from the initial state.
+    """An incremental solver holding the runs of ``depth`` steps from the initial state, over
+    integers (all variables, no slicing).
 
     While no run has left the declared domains, the frames are bounded by them and Z3's
     finite-domain (SAT-based) solver is used, which is much faster on these small domains;
@@ -129,6 +142,24 @@ def found(
     )
 
 
+def unrolling_for(
+    ts: TransitionSystem, targets: Iterable[Expr], budget: Budget
+) -> Unrolling | finite.Unrolling:
+    """The unrolling to search for runs to ``targets``: the finite-domain one over their cone
+    of influence when it is exact for ``ts``, else the integer one."""
+    targets = list(targets)
+    slc = cone(ts, targets)
+    if finite.encodable(ts, slc) and finite.domains_closed(ts, slc, budget):
+        try:
+            run = finite.Unrolling(ts, slc, z3.Context())
+            for t in targets:
+                run.goal(t)  # encoded now: a target too large for the encoding is found here
+            return run
+        except finite.TooLarge:
+            pass
+    return Unrolling(ts, z3.Context())
+
+
 def bmc(
     ts: TransitionSystem,
     properties: Iterable[Property | str] | None = None,
@@ -143,7 +174,8 @@ def bmc(
     props = select(ts, properties)
     budget = Budget(timeout)
     start = time.monotonic()
-    run = Unrolling(ts, z3.Context())
+    goals = [goal(p) for p in props]
+    run = unrolling_for(ts, goals, budget)
     results: dict[int, PropertyResult] = {}
     pending = list(range(len(props)))
 
@@ -157,12 +189,15 @@ def bmc(
             why = run.extend(budget)
             if why is not None:
                 return give_up(k, why)
-        for n in list(pending):
-            r, trace, why = run.find(goal(props[n]), budget)
+        while pending:
+            r, trace, why = run.find(E.or_(*(goals[n] for n in pending)), budget)
             if r == z3.unknown:
                 return give_up(k, why)
-            if r == z3.sat:
-                assert trace is not None
+            if r == z3.unsat:
+                break
+            assert trace is not None
+            last = trace.states[-1]
+            for n in [n for n in pending if evaluate(goals[n], last)]:
                 results[n] = found(props[n], trace, ENGINE, stats=_stats(start, k, run.note))
                 pending.remove(n)
         if not pending:
@@ -210,7 +245,7 @@ def shortest_run(
     """A shortest replayed run from the initial state to a ``target`` state with fewer than
     ``below`` steps (``None``: any length). Answers ``(sat, trace, "")``, ``(unsat, None, why)``
     when there is none, or ``(unknown, None, why)`` when the solver or the budget gives up."""
-    run = Unrolling(ts, z3.Context())
+    run = unrolling_for(ts, [target], budget)
     while below is None or run.depth < below:
         r, trace, why = run.find(target, budget)
         if r == z3.sat:

@@ -193,50 +193,146 @@ def check_certificate(ts: TransitionSystem, cert: Certificate) -> tuple[bool, st
 
 def check_against(ts: TransitionSystem, prop: Property, cert: Certificate) -> tuple[bool, str]:
     """``check_certificate`` for a given property object."""
+    return check_all(ts, [(prop, cert)])[0]
+
+
+def check_all(
+    ts: TransitionSystem, items: list[tuple[Property, Certificate]]
+) -> list[tuple[bool, str]]:
+    """``check_against`` for each ``(property, certificate)``; certificates with the same
+    invariant share one check of initiation and consecution."""
+    out: list[tuple[bool, str]] = []
+    checked: dict[str, tuple[_Checker | None, str]] = {}
+    for prop, cert in items:
+        ok, message = _header(ts, prop, cert)
+        if not ok:
+            out.append((False, message))
+            continue
+        if cert.invariant not in checked:
+            checked[cert.invariant] = _Checker.run(ts, cert)
+        checker, message = checked[cert.invariant]
+        if checker is None:
+            out.append((False, message))
+            continue
+        out.append(checker.safety(prop))
+    return out
+
+
+def _header(ts: TransitionSystem, prop: Property, cert: Certificate) -> tuple[bool, str]:
     if cert.property != prop.name:
         return False, f"certificate is for {cert.property!r}, not {prop.name!r}"
     if cert.fingerprint != fingerprint(ts, prop):
         return False, "fingerprint mismatch: the certificate is for another system or property"
-    names = tuple(v.name for v in ts.vars)
-    if tuple(cert.variables) != names:
+    if tuple(cert.variables) != tuple(v.name for v in ts.vars):
         return False, "the certificate declares other state variables than the system"
-    ctx = z3.Context()
-    try:
-        inv = parse_invariant(cert, ctx)
-    except z3.Z3Exception as ex:
-        return False, f"the invariant does not parse: {ex}"
-    if not z3.is_bool(inv):
-        return False, "the invariant is not a formula"
-    cur = state_constants(names, ctx)
+    return True, ""
 
-    def refuted(*facts: z3.BoolRef) -> str | None:
-        """None when ``facts`` are unsatisfiable, else a description of the solver's answer."""
-        s = z3.Solver(ctx=ctx)
-        s.add(*facts)
-        r = s.check()
-        if r == z3.unsat:
-            return None
-        if r == z3.unknown:
-            return f"the solver cannot decide ({s.reason_unknown()})"
-        m = s.model()
-        return "e.g. in " + ", ".join(
-            f"{n}={m.eval(x, model_completion=True)}" for n, x in zip(names, cur, strict=True)
+
+class _Checker:
+    """One fresh context and solver re-checking one invariant against one system.
+
+    Consecution is checked action by action on an incremental solver holding ``Inv`` and
+    ``not halted``: the conjuncts of ``Inv`` that read no variable the action writes are the
+    same after it, so only the others are asked for (an equivalent query, much smaller for the
+    large conjunctive invariants of invariant inference)."""
+
+    def __init__(self, ts: TransitionSystem, inv: z3.BoolRef, ctx: z3.Context) -> None:
+        self.ts, self.inv, self.ctx = ts, inv, ctx
+        self.names = tuple(v.name for v in ts.vars)
+        self.cur = state_constants(self.names, ctx)
+
+    @classmethod
+    def run(cls, ts: TransitionSystem, cert: Certificate) -> tuple[_Checker | None, str]:
+        """A checker for ``cert`` once initiation and consecution hold, else why not."""
+        ctx = z3.Context()
+        try:
+            inv = parse_invariant(cert, ctx)
+        except z3.Z3Exception as ex:
+            return None, f"the invariant does not parse: {ex}"
+        if not z3.is_bool(inv):
+            return None, "the invariant is not a formula"
+        checker = cls(ts, inv, ctx)
+        message = checker._initiation() or checker._consecution()
+        return (None, message) if message else (checker, "")
+
+    def _refuted(self, solver: z3.Solver, *facts: z3.BoolRef) -> str | None:
+        """None when ``facts`` are unsatisfiable (with what ``solver`` holds), else a
+        description of the solver's answer."""
+        solver.push()
+        solver.add(*facts)
+        r = solver.check()
+        try:
+            if r == z3.unsat:
+                return None
+            if r == z3.unknown:
+                return f"the solver cannot decide ({solver.reason_unknown()})"
+            m = solver.model()
+            return "e.g. in " + ", ".join(
+                f"{n}={m.eval(x, model_completion=True)}"
+                for n, x in zip(self.names, self.cur, strict=True)
+            )
+        finally:
+            solver.pop()
+
+    def _initiation(self) -> str | None:
+        ts, ctx = self.ts, self.ctx
+        init = mk_and([x == v.init for x, v in zip(self.cur, ts.vars, strict=True)], ctx)
+        bad = self._refuted(z3.Solver(ctx=ctx), init, z3.Not(self.inv))
+        if bad is not None:
+            return f"the initial state does not satisfy the invariant ({bad})"
+        return None
+
+    def _consecution(self) -> str | None:
+        ts, ctx, cur = self.ts, self.ctx, self.cur
+        solver = z3.Solver(ctx=ctx)
+        solver.add(self.inv, z3.Not(encode_bool(ts.halted, cur, ctx)))
+        parts = _conjuncts(self.inv)
+        index = {sym: i for i, sym in enumerate(symbols(self.names))}
+        readers: dict[int, list[int]] = {}
+        for k, part in enumerate(parts):
+            for i in sorted({index[t] for t in _TOKEN.findall(part.sexpr()) if t in index}):
+                readers.setdefault(i, []).append(k)
+        affected: dict[frozenset[int], z3.BoolRef | None] = {}
+        for action in ts.actions:
+            written = frozenset(i for i, _ in action.updates)
+            if written not in affected:
+                ks = sorted({k for i in written for k in readers.get(i, ())})
+                affected[written] = mk_and([parts[k] for k in ks], ctx) if ks else None
+            before = affected[written]
+            if before is None:
+                continue
+            after = z3.substitute(
+                before, *[(cur[i], encode_int(e, cur, ctx)) for i, e in action.updates]
+            )
+            bad = self._refuted(solver, encode_bool(action.guard, cur, ctx), z3.Not(after))
+            if bad is not None:
+                return f"not inductive: action {action.label!r} leaves the invariant ({bad})"
+        return None
+
+    def safety(self, prop: Property) -> tuple[bool, str]:
+        ctx = self.ctx
+        bad = self._refuted(
+            z3.Solver(ctx=ctx), self.inv, z3.Not(encode_bool(safe(prop), self.cur, ctx))
+        )
+        if bad is not None:
+            return False, f"the invariant does not imply the property ({bad})"
+        return True, (
+            f"certificate for {prop.name!r} re-checked: initiation, consecution "
+            f"({len(self.ts.actions)} actions) and safety"
         )
 
-    init = mk_and([x == v.init for x, v in zip(cur, ts.vars, strict=True)], ctx)
-    bad = refuted(init, z3.Not(inv))
-    if bad is not None:
-        return False, f"the initial state does not satisfy the invariant ({bad})"
-    not_halted = z3.Not(encode_bool(ts.halted, cur, ctx))
-    for action in ts.actions:
-        after = z3.substitute(inv, *[(cur[i], encode_int(e, cur, ctx)) for i, e in action.updates])
-        bad = refuted(inv, not_halted, encode_bool(action.guard, cur, ctx), z3.Not(after))
-        if bad is not None:
-            return False, f"not inductive: action {action.label!r} leaves the invariant ({bad})"
-    bad = refuted(inv, z3.Not(encode_bool(safe(prop), cur, ctx)))
-    if bad is not None:
-        return False, f"the invariant does not imply the property ({bad})"
-    return True, (
-        f"certificate for {prop.name!r} re-checked: initiation, consecution "
-        f"({len(ts.actions)} actions) and safety"
-    )
+
+def _conjuncts(f: z3.BoolRef) -> list[z3.BoolRef]:
+    out, stack = [], [f]
+    while stack:
+        g = stack.pop()
+        if z3.is_and(g):
+            stack.extend(reversed(g.children()))
+        else:
+            out.append(g)
+    return out
+
+
+# The symbols of an s-expression: the state constants are plain symbols (see ``symbols``), so
+# the constants a conjunct reads are among its tokens.
+_TOKEN = re.compile(r"[^\s()|]+")

@@ -30,7 +30,7 @@ def mk_and(items: Sequence[z3.BoolRef], ctx: z3.Context | None = None) -> z3.Boo
         return z3.BoolVal(True, ctx)
     if len(items) == 1:
         return items[0]
-    return z3.And(*items)
+    return _nary(z3.Z3_mk_and, items)
 
 
 def mk_or(items: Sequence[z3.BoolRef], ctx: z3.Context | None = None) -> z3.BoolRef:
@@ -39,7 +39,19 @@ def mk_or(items: Sequence[z3.BoolRef], ctx: z3.Context | None = None) -> z3.Bool
         return z3.BoolVal(False, ctx)
     if len(items) == 1:
         return items[0]
-    return z3.Or(*items)
+    return _nary(z3.Z3_mk_or, items)
+
+
+def _nary(fn, items: Sequence[z3.BoolRef]) -> z3.BoolRef:  # type: ignore[no-untyped-def]
+    """``fn`` (``Z3_mk_and``/``Z3_mk_or``) straight through the C API: the Python layer's
+    checks of every argument cost more than the solver on large formulas."""
+    ctx = items[0].ctx
+    arr = (z3.Ast * len(items))()
+    for k, x in enumerate(items):
+        if not isinstance(x, z3.BoolRef) or x.ctx is not ctx:
+            raise z3.Z3Exception("mk_and/mk_or take Boolean terms of one context")
+        arr[k] = x.as_ast()
+    return z3.BoolRef(fn(ctx.ref(), len(items), arr), ctx)
 
 
 # -- frames -------------------------------------------------------------------------------

@@ -1,20 +1,40 @@
-"""Unbounded proofs with Z3's Spacer (PDR/IC3 over constrained Horn clauses).
+"""Unbounded proofs: invariant inference (Houdini) and PDR with Z3's Spacer.
 
-For each property, with ``Inv`` a relation over the state variables::
+Strategies (``pdr(..., strategy=...)``):
 
-    Inv(init)
-    Inv(s) and not halted(s) and guard_a(s)  ->  Inv(update_a(s))     (one rule per action)
-    Inv(s) and goal(s)                       ->  false                (the query)
+``"spacer"``
+    For each property, Spacer (PDR/IC3 over constrained Horn clauses) on its cone of influence
+    (:mod:`.slicing`), with ``Inv`` a relation over the cone's variables::
 
-``unsat`` means the goal is unreachable: Spacer's ``Inv`` is an inductive invariant, which is
-re-checked with a fresh solver and returned as a ``Certificate``. ``sat`` means the goal is
-reachable: a shortest run is found by BMC and replayed.
+        Inv(init)
+        Inv(s) and not halted(s) and guard_a(s) and B(s)  ->  Inv(update_a(s))   (per action)
+        Inv(s) and B(s) and goal(s)                       ->  false             (the query)
+
+    where ``B`` is what is already known to hold in every reachable state: the domains of the
+    variables when they are closed (:func:`.finite.domains_closed`).
+
+``"houdini"``
+    Invariant inference only. Reachable states are sampled breadth first (all of them when
+    there are few; otherwise also all those of a smaller instance of the design, see
+    :mod:`.candidates`), facts about pairs of variables that hold in all of them are the
+    candidates, and Houdini (:mod:`.houdini`) keeps their largest inductive subset together
+    with the properties it can prove. A property whose goal a sampled state of the system
+    reaches is refuted by the breadth-first path to it, a shortest run.
+
+``"auto"`` (the default)
+    ``"houdini"``, then ``"spacer"`` for the properties still open, with the inferred invariant
+    added to ``B``.
+
+Every proof is an inductive invariant (Spacer's ``Inv`` and ``B``, or the kept candidates with
+the domains) re-checked with a fresh solver and returned as a ``Certificate``; a refutation is a
+replayed run, a shortest one unless ``shortest`` is False (then Spacer's own may be returned).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import z3
 
@@ -26,19 +46,38 @@ from nmrcheck.engines.result import (
     UNREACHABLE,
     PropertyResult,
 )
-from nmrcheck.errors import InternalError
+from nmrcheck.errors import InputError, InternalError
+from nmrcheck.ir.expr import Expr
 from nmrcheck.ir.system import INVARIANT, Property, TransitionSystem
 from nmrcheck.ir.trace import Trace
-from nmrcheck.ir.walkers import evaluate
+from nmrcheck.ir.walkers import evaluate, free_vars
 
+from . import finite
 from .bmc import found, shortest_run
 from .budget import Budget
-from .certificate import check_against, make_certificate, state_constants
-from .encode import encode_bool, encode_int
-from .targets import goal, select
+from .candidates import (
+    Clause,
+    harvest,
+    matching,
+    reachable_states,
+    smaller_instance,
+    transfer,
+)
+from .certificate import Certificate, check_all, make_certificate, state_constants
+from .encode import encode_bool, encode_int, mk_and
+from .houdini import formula, houdini
+from .slicing import Slice, cone
+from .targets import goal, safe, select
 from .traces import replay
 
 ENGINE = "pdr"
+STRATEGIES = ("auto", "spacer", "houdini")
+SAMPLE_STATES = 20_000  # reachable states sampled from the system itself
+SMALL_STATES = 100_000  # and from a smaller instance of its design
+SAMPLE_SECONDS = 10.0  # at most, and at most this share of a time limit:
+SAMPLE_SHARE = 0.2
+HOUDINI_SHARE = 0.5  # Houdini may use this share of what is left (without a time limit:
+HOUDINI_SECONDS = 120.0  # this long)
 
 
 def pdr(
@@ -46,35 +85,220 @@ def pdr(
     properties: Iterable[Property | str] | None = None,
     timeout: float | None = None,
     shortest: bool = True,
+    *,
+    strategy: str = "auto",
+    hints: Sequence[TransitionSystem] | None = None,
 ) -> list[PropertyResult]:
     """Prove or refute each property without a bound. A proof answers ``HOLDS`` (invariant) or
     ``UNREACHABLE`` (reachable property) with coverage ``PROVED`` and a re-checked
     ``certificate``; a refutation answers ``VIOLATED``/``WITNESSED`` with a replayed trace, a
     shortest one unless ``shortest`` is False or the time runs out first (then Spacer's own);
-    when Spacer gives up or ``timeout`` (seconds, whole call) runs out, ``UNKNOWN``."""
+    when the engines give up or ``timeout`` (seconds, whole call) runs out, ``UNKNOWN``.
+
+    ``strategy`` is ``"auto"``, ``"spacer"`` or ``"houdini"`` (see the module documentation).
+    ``hints`` are other instances of the same design (typically smaller ones, e.g. with fewer
+    driver instances) whose reachable states supply candidate invariants; by default a smaller
+    instance is made when the system has too many states to sample."""
+    if strategy not in STRATEGIES:
+        raise InputError(f"unknown PDR strategy {strategy!r} (one of {', '.join(STRATEGIES)})")
+    props = select(ts, properties)
     budget = Budget(timeout)
-    return [_prove(ts, p, budget, shortest) for p in select(ts, properties)]
-
-
-def _prove(ts: TransitionSystem, p: Property, budget: Budget, shortest: bool) -> PropertyResult:
-    start = time.monotonic()
-
-    def unknown(reason: str) -> PropertyResult:
-        return PropertyResult(
-            p.name, UNKNOWN, ENGINE, coverage=PARTIAL, reason=reason, stats=stats("unknown")
+    results: dict[int, PropertyResult] = {}
+    background = None
+    if strategy != "spacer" and props:
+        background = _infer(ts, props, budget, hints, results)
+    todo = [n for n in range(len(props)) if n not in results]
+    for k, n in enumerate(todo):
+        p = props[n]
+        if strategy == "houdini":
+            why = background.note if background is not None else "not applicable"
+            stats = dict(background.stats) if background is not None else {"strategy": "houdini"}
+            results[n] = _unknown(p, f"not proved by invariant inference ({why})", stats)
+            continue
+        # an equal share of what is left, so that one hard property cannot starve the rest
+        share = (
+            budget
+            if budget.end is None
+            else Budget((budget.end - time.monotonic()) / (len(todo) - k))
         )
+        results[n] = _spacer(ts, p, share, shortest, background)
+    return [results[n] for n in range(len(props))]
+
+
+def _unknown(p: Property, reason: str, stats: dict[str, object]) -> PropertyResult:
+    return PropertyResult(p.name, UNKNOWN, ENGINE, coverage=PARTIAL, reason=reason, stats=stats)
+
+
+def _proved(p: Property, cert: Certificate, reason: str, stats: dict) -> PropertyResult:
+    verdict = HOLDS if p.kind == INVARIANT else UNREACHABLE
+    return PropertyResult(
+        p.name, verdict, ENGINE, coverage=PROVED, certificate=cert, reason=reason, stats=stats
+    )
+
+
+# -- invariant inference ------------------------------------------------------------------------
+
+
+@dataclass
+class _Background:
+    """An inductive invariant found by Houdini over the slice ``slc``: the domains of its
+    variables, ``clauses`` and ``exprs`` (the proved properties' safe sets)."""
+
+    slc: Slice
+    clauses: list[Clause]
+    exprs: list[Expr]
+    note: str
+    stats: dict[str, object] = field(default_factory=dict)
+
+    def formula(self, ts: TransitionSystem, cur: list[z3.ArithRef], ctx: z3.Context) -> z3.BoolRef:
+        extra = [encode_bool(e, cur, ctx) for e in self.exprs]
+        return formula(ts, self.slc, self.clauses, extra, cur, ctx)
+
+    def within(
+        self, ts: TransitionSystem, slc: Slice, cur: list[z3.ArithRef], ctx: z3.Context
+    ) -> list[z3.BoolRef]:
+        """The parts of the invariant over the variables of ``slc`` alone."""
+        inside = set(slc.vars)
+        clauses = [c for c in self.clauses if all(x in inside for x, _ in c)]
+        out = [formula(ts, slc, clauses, [], cur, ctx)]
+        out += [encode_bool(e, cur, ctx) for e in self.exprs if free_vars(e) <= inside]
+        return out
+
+
+def _infer(
+    ts: TransitionSystem,
+    props: list[Property],
+    budget: Budget,
+    hints: Sequence[TransitionSystem] | None,
+    results: dict[int, PropertyResult],
+) -> _Background | None:
+    """Sample, refute what the sample refutes, run Houdini and record the properties it
+    proves in ``results``; the invariant found, or None when inference does not apply."""
+    start = time.monotonic()
+    slc = cone(ts, [safe(p) for p in props])
+    if not finite.encodable(ts, slc) or not finite.domains_closed(ts, slc, budget):
+        return None
+    left = None if budget.end is None else max(0.0, budget.end - time.monotonic())
+    seconds = SAMPLE_SECONDS if left is None else min(SAMPLE_SECONDS, SAMPLE_SHARE * left)
+    own = reachable_states(ts, SAMPLE_STATES, seconds)
+    stats: dict[str, object] = {"strategy": "sampled states"}
+
+    def elapsed() -> float:
+        return round(time.monotonic() - start, 3)
+
+    # a sampled state reaching a goal refutes the property: the BFS path is a shortest run
+    for n, p in enumerate(props):
+        j = own.first(p)
+        if j is not None:
+            trace = replay(ts, own.path(j), end=goal(p), what="pdr trace")
+            results[n] = found(
+                p, trace, ENGINE, {"strategy": "sampled states", "seconds": elapsed()}
+            )
+    open_ = [n for n in range(len(props)) if n not in results]
+    if not open_:
+        return None
+
+    # Candidates: from all the reachable states when the sample has them all; otherwise from
+    # smaller instances (all their states, breadth first from the same initial state), or
+    # failing those from the sample (a shallow one: many of its facts will not hold).
+    sources = []
+    others = list(hints) if hints is not None else []
+    if not own.complete and hints is None:
+        small = smaller_instance(ts)
+        if small is not None:
+            others.append(small)
+    clauses: list[Clause] = []
+    if own.complete or not others:
+        clauses = harvest(ts, own.states, slc.vars)
+        what = "all" if own.complete else "a sample of"
+        sources.append(f"{what} {len(own.states)} reachable states")
+    if not own.complete:
+        for other in others:
+            sample = reachable_states(other, SMALL_STATES, seconds)
+            mine = harvest(other, sample.states, matching(other, ts, slc.vars))
+            clauses = sorted(set(clauses) | set(transfer(mine, other, ts)))
+            what = "all" if sample.complete else "a sample of"
+            sources.append(f"{what} {len(sample.states)} states of a smaller instance")
+    source = " and ".join(sources)
+    exprs = [safe(props[n]) for n in open_]
+    left = None if budget.end is None else max(0.0, budget.end - time.monotonic())
+    share = HOUDINI_SECONDS if left is None else HOUDINI_SHARE * left
+    try:
+        out = houdini(ts, slc, clauses, exprs, Budget(share))
+    except finite.TooLarge:
+        return None
+    stats = {"strategy": "houdini", "houdini": dict(out.stats), "slice": slc.describe(ts)}
+    if not out.done:
+        return None
+    assert out.clauses is not None and out.exprs is not None
+    kept = {e.uid for e in out.exprs}
+    note = (
+        f"{len(clauses)} candidate facts from {source}; Houdini kept {len(out.clauses)} "
+        f"and {len(out.exprs)} of {len(exprs)} properties"
+    )
+    background = _Background(slc, out.clauses, out.exprs, note, stats)
+    proved = [n for n in open_ if safe(props[n]).uid in kept]
+    if not proved:
+        return background
+    ctx = z3.Context()
+    cur = state_constants(tuple(v.name for v in ts.vars), ctx)
+    inv = background.formula(ts, cur, ctx)
+    certs = [make_certificate(ts, props[n], inv) for n in proved]
+    checks = check_all(ts, [(props[n], c) for n, c in zip(proved, certs, strict=True)])
+    for n, cert, (ok, message) in zip(proved, certs, checks, strict=True):
+        if not ok:
+            raise InternalError(
+                f"pdr: the invariant inferred for {props[n].name!r} fails re-check: {message}"
+            )
+        results[n] = _proved(
+            props[n],
+            cert,
+            f"proved by invariant inference ({note}); inductive invariant re-checked",
+            dict(stats, seconds=elapsed()),
+        )
+    return background
+
+
+# -- Spacer ---------------------------------------------------------------------------------------
+
+
+def _spacer(
+    ts: TransitionSystem,
+    p: Property,
+    budget: Budget,
+    shortest: bool,
+    background: _Background | None,
+) -> PropertyResult:
+    start = time.monotonic()
+    slc = cone(ts, [safe(p)])
+    closed = background is not None or (
+        finite.encodable(ts, slc) and finite.domains_closed(ts, slc, budget)
+    )
+    strategy = "spacer, strengthened by an inferred invariant" if background else "spacer"
 
     def stats(answer: str) -> dict[str, object]:
-        return {"spacer": answer, "seconds": round(time.monotonic() - start, 3)}
+        return {
+            "strategy": strategy,
+            "spacer": answer,
+            "slice": slc.describe(ts),
+            "seconds": round(time.monotonic() - start, 3),
+        }
+
+    def unknown(reason: str) -> PropertyResult:
+        return _unknown(p, reason, stats("unknown"))
 
     if budget.expired():
         return unknown("timeout before Spacer started")
     ctx = z3.Context()
-    names = tuple(v.name for v in ts.vars)
-    cur = state_constants(names, ctx)
-    # A relation needs an argument: a system without variables gets a constant 0 one.
-    args: list[z3.ArithRef] = list(cur) if cur else [z3.IntVal(0, ctx)]
+    cur = state_constants(tuple(v.name for v in ts.vars), ctx)
+    # A relation needs an argument: a slice without variables gets a constant 0 one.
+    args: list[z3.ArithRef] = [cur[i] for i in slc.vars] or [z3.IntVal(0, ctx)]
     inv = z3.Function("Inv", *([z3.IntSort(ctx)] * len(args)), z3.BoolSort(ctx))
+    known: list[z3.BoolRef] = []
+    if background is not None:
+        known = background.within(ts, slc, cur, ctx)
+    elif closed:
+        known = [formula(ts, slc, [], [], cur, ctx)]
 
     fp = z3.Fixedpoint(ctx=ctx)
     fp.set(engine="spacer")
@@ -83,38 +307,41 @@ def _prove(ts: TransitionSystem, p: Property, budget: Budget, shortest: bool) ->
     fp.set("xform.inline_linear", False)
     fp.set("xform.inline_eager", False)
     fp.register_relation(inv)
-    if cur:
-        fp.declare_var(*cur)
-    fp.rule(inv(*[z3.IntVal(v.init, ctx) for v in ts.vars] or args))
+    if slc.vars:
+        fp.declare_var(*args)
+    fp.rule(inv(*[z3.IntVal(ts.vars[i].init, ctx) for i in slc.vars] or args))
     not_halted = z3.Not(encode_bool(ts.halted, cur, ctx))
-    for index, a in enumerate(ts.actions):
+    position = {i: k for k, i in enumerate(slc.vars)}
+    for index in slc.actions:
+        a = ts.actions[index]
         nxt = list(args)
         for i, e in a.updates:
-            nxt[i] = encode_int(e, cur, ctx)
-        body = [inv(*args), not_halted, encode_bool(a.guard, cur, ctx)]
+            if i in position:
+                nxt[position[i]] = encode_int(e, cur, ctx)
+        body = [inv(*args), not_halted, encode_bool(a.guard, cur, ctx), *known]
         fp.rule(inv(*nxt), body, name=f"{_RULE}{index}")
     budget.arm(fp)
     try:
-        answer = fp.query(z3.And(inv(*args), encode_bool(goal(p), cur, ctx)))
+        answer = fp.query(z3.And(inv(*args), *known, encode_bool(goal(p), cur, ctx)))
     except z3.Z3Exception as ex:  # a timeout surfaces as an exception ("canceled")
         return unknown(f"Spacer gave up: {_text(ex)}")
 
     if answer == z3.unsat:
         cover = z3.substitute_vars(fp.get_cover_delta(-1, inv), *args)
-        cert = make_certificate(ts, p, cover)
-        ok, message = check_against(ts, p, cert)
+        if background is not None:
+            whole = mk_and([cover, background.formula(ts, cur, ctx)], ctx)
+        else:
+            whole = mk_and([cover, *known], ctx)
+        cert = make_certificate(ts, p, whole)
+        ((ok, message),) = check_all(ts, [(p, cert)])
         if not ok:
+            if background is not None:  # should not happen; retry without the help
+                return _spacer(ts, p, budget, shortest, None)
             raise InternalError(f"pdr: Spacer's invariant for {p.name!r} fails re-check: {message}")
-        verdict = HOLDS if p.kind == INVARIANT else UNREACHABLE
-        return PropertyResult(
-            p.name,
-            verdict,
-            ENGINE,
-            coverage=PROVED,
-            certificate=cert,
-            reason="proved by PDR (Spacer); inductive invariant re-checked",
-            stats=stats("unsat"),
+        how = (
+            "PDR (Spacer), strengthened by an inferred invariant" if background else "PDR (Spacer)"
         )
+        return _proved(p, cert, f"proved by {how}; inductive invariant re-checked", stats("unsat"))
     if answer == z3.sat:
         # Spacer's derivation names the rules (actions) along its counterexample; Z3's rule
         # transformations may merge rules, so the run is only a hint until it replays. BMC

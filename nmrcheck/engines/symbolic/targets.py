@@ -11,10 +11,12 @@ from nmrcheck.ir.system import INVARIANT, REACHABLE, Property, TransitionSystem
 
 
 def select(ts: TransitionSystem, properties: Iterable[Property | str] | None) -> list[Property]:
-    """The properties to check: all of ``ts`` for ``None``, else the given ones (objects, or
-    names of properties of ``ts``), in the given order."""
+    """The properties to check: every invariant and reachable property of ``ts`` for ``None``
+    (liveness properties are for the lasso engine), else the given ones (objects, or names of
+    properties of ``ts``), in the given order; a named property of another kind is an
+    ``InputError``."""
     if properties is None:
-        chosen = list(ts.properties)
+        chosen = [p for p in ts.properties if p.kind in (INVARIANT, REACHABLE)]
     else:
         by_name = {p.name: p for p in ts.properties}
         chosen = []

@@ -1,0 +1,273 @@
+"""Candidate invariants for Houdini (:mod:`.houdini`), read off reachable states.
+
+A candidate is a *clause*: a tuple of one or two atoms ``(variable, value)``, sorted, meaning
+"not all of these hold". From a set of states (the reachable states of the system, or of a
+smaller instance of the same design) ``harvest`` takes every clause that holds in all of them:
+
+* ``x != b`` for each value ``b`` of the domain of ``x`` that no state has;
+* ``not (x == a and y == b)`` for values ``a``, ``b`` that some states have, but none both.
+
+Candidates are only guesses: Houdini keeps the largest subset that is inductive, and a proof
+is only ever claimed with a certificate re-checked by a fresh solver.
+
+Designs with driver arrays (``driver ExampleClient[16]``) are symmetric in their instances,
+and their variables and enum labels are named after them (``ExampleClient[3].Cli.state``,
+``ExampleClient[3].Cli~ExampleProvider.Prov/client``). ``smaller_instance`` compiles the same
+design with two instances per array, whose states are few; ``transfer`` carries its clauses
+over to the large system by renaming the instance numbers of each clause into those of the large
+system in every injective way, matching variables and enum values by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from nmrcheck.ir.system import INVARIANT, REACHABLE, Property, TransitionSystem
+from nmrcheck.ir.trace import Trace
+from nmrcheck.ir.walkers import evaluate
+
+from .targets import goal
+
+Clause = tuple[tuple[int, int], ...]
+
+MAX_HARVEST_STATES = 30_000  # states read for clauses (an even sample beyond this)
+MAX_INSTANCES_PER_CLAUSE = 4_096  # a clause over more instance indices is not transferred
+
+
+# -- from states --------------------------------------------------------------------------------
+
+
+def harvest(
+    ts: TransitionSystem, states: Sequence[Sequence[int]], variables: Iterable[int]
+) -> list[Clause]:
+    """Every candidate clause over ``variables`` that holds in all ``states``, sorted."""
+    if len(states) > MAX_HARVEST_STATES:
+        step = len(states) / MAX_HARVEST_STATES
+        states = [states[int(k * step)] for k in range(MAX_HARVEST_STATES)]
+    xs = sorted(set(variables))
+    cols = {x: tuple(s[x] for s in states) for x in xs}
+    seen = {x: sorted(set(cols[x])) for x in xs}
+    out: list[Clause] = []
+    for x in xs:
+        v = ts.vars[x]
+        out += [((x, b),) for b in range(v.lo, v.hi + 1) if b not in seen[x]]
+    several = [x for x in xs if len(seen[x]) > 1]
+    for n, x in enumerate(several):
+        for y in several[n + 1 :]:
+            pairs = set(zip(cols[x], cols[y]))
+            if len(pairs) == len(seen[x]) * len(seen[y]):
+                continue
+            out += [((x, a), (y, b)) for a in seen[x] for b in seen[y] if (a, b) not in pairs]
+    return out
+
+
+@dataclass
+class Sample:
+    """Reachable states of a system, breadth first (so shallower states come first), and
+    whether they are all of them; ``path(j)`` is a shortest run to ``states[j]``; ``found``
+    maps the index of a property of the system to the first state where its goal holds."""
+
+    ts: TransitionSystem
+    count: int
+    complete: bool
+    path: Callable[[int], Trace]
+    found: dict[int, int]
+    unpack: Callable[[], list[tuple[int, ...]]]
+
+    @property
+    def states(self) -> list[tuple[int, ...]]:
+        """The sampled states (decoded on first use)."""
+        cached = self.__dict__.get("_states")
+        if cached is None:
+            cached = self.unpack()
+            self.__dict__["_states"] = cached
+        return cached
+
+    def first(self, prop: Property) -> int | None:
+        """The index of the first (a shallowest) sampled state reaching ``prop``'s goal."""
+        for pi, q in enumerate(self.ts.properties):
+            if q is prop:
+                return self.found.get(pi)
+        g = goal(prop)
+        return next((j for j, s in enumerate(self.states) if evaluate(g, s)), None)
+
+
+def reachable_states(ts: TransitionSystem, max_states: int, seconds: float | None) -> Sample:
+    """The reachable states of ``ts``, at most ``max_states`` of them and within ``seconds``
+    (the explicit engine's breadth-first search). Needs closed domains."""
+    from nmrcheck.engines.explicit.search import Limits, explore
+
+    try:
+        ex = explore(ts, Limits(max_states=max_states, timeout=seconds), keep_edges=False)
+    except Exception:  # the explicit engine cannot take this system: plain BFS
+        return _bfs(ts, max_states, seconds)
+    unpack = ex.compiled.layout.unpack
+    packed = ex.states
+    return Sample(
+        ts,
+        len(packed),
+        bool(ex.complete),
+        ex.trace_to,
+        dict(ex.found),
+        lambda: [unpack(s) for s in packed],
+    )
+
+
+def _bfs(ts: TransitionSystem, max_states: int, seconds: float | None) -> Sample:
+    end = None if seconds is None else time.monotonic() + seconds
+    init = ts.initial_state()
+    index = {init: 0}
+    order = [init]
+    parent: list[tuple[int, int]] = [(-1, -1)]
+    queue = deque([0])
+    complete = True
+    while queue:
+        if len(order) >= max_states or (end is not None and time.monotonic() > end):
+            complete = False
+            break
+        j = queue.popleft()
+        s = order[j]
+        for a in ts.enabled(s):
+            t = ts.fire(a, s)
+            if t not in index:
+                index[t] = len(order)
+                order.append(t)
+                parent.append((j, a))
+                queue.append(index[t])
+
+    def path(j: int) -> Trace:
+        states, actions = [order[j]], []
+        while parent[j][0] >= 0:
+            j, a = parent[j]
+            states.append(order[j])
+            actions.append(a)
+        return Trace(tuple(reversed(states)), tuple(reversed(actions)))
+
+    found = {}
+    for pi, prop in enumerate(ts.properties):
+        if prop.kind in (INVARIANT, REACHABLE):
+            g = goal(prop)
+            j = next((j for j, s in enumerate(order) if evaluate(g, s)), None)
+            if j is not None:
+                found[pi] = j
+    return Sample(ts, len(order), complete, path, found, lambda: order)
+
+
+# -- smaller instances of a design -------------------------------------------------------------
+
+
+def smaller_instance(ts: TransitionSystem, count: int = 2) -> TransitionSystem | None:
+    """The design of ``ts`` (a system from the NMR compiler) with every driver array of more
+    than ``count`` instances cut to ``count``, compiled with the same options; None when
+    ``ts`` has no such array or is not from the compiler."""
+    comp = ts.meta.get("compiler")
+    model = getattr(getattr(comp, "design", None), "model", None)
+    if model is None or not any(d.count > count for d in model.drivers):
+        return None
+    from nmrcheck.nmr.compile import compile_design
+    from nmrcheck.nmr.design import elaborate
+
+    drivers = tuple(
+        dataclasses.replace(d, count=count) if d.count > count else d for d in model.drivers
+    )
+    small = dataclasses.replace(model, drivers=drivers)
+    return compile_design(elaborate(small), ts.meta.get("options"))
+
+
+_INDEX = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[(\d+)\]")
+
+
+def _indices(text: str | None) -> list[tuple[str, int]]:
+    return [] if text is None else [(m[0], int(m[1])) for m in _INDEX.findall(text)]
+
+
+def _rename(text: str, mapping: dict[tuple[str, int], int]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        k = mapping.get((m[1], int(m[2])))
+        return m[0] if k is None else f"{m[1]}[{k}]"
+
+    return _INDEX.sub(sub, text)
+
+
+def pattern(name: str) -> str:
+    """A variable name with its instance numbers blanked (``ExampleClient[].Cli.state``)."""
+    return _INDEX.sub(lambda m: f"{m[1]}[]", name)
+
+
+def matching(src: TransitionSystem, dst: TransitionSystem, variables: Iterable[int]) -> list[int]:
+    """The variables of ``src`` named like one of ``variables`` of ``dst`` up to instance
+    numbers."""
+    wanted = {pattern(dst.vars[i].name) for i in variables}
+    return [i for i, v in enumerate(src.vars) if pattern(v.name) in wanted]
+
+
+def transfer(
+    clauses: Iterable[Clause], src: TransitionSystem, dst: TransitionSystem
+) -> list[Clause]:
+    """The clauses of ``src`` carried over to ``dst``, another instance of the same design:
+    each clause once for every injective renaming of the instance numbers it mentions (in
+    variable names and enum labels) into the instance numbers ``dst`` has for the same array,
+    where every renamed variable and value exists in ``dst``. Sorted, without duplicates."""
+    names = {v.name: i for i, v in enumerate(dst.vars)}
+    have: dict[str, set[int]] = {}
+    for v in dst.vars:
+        for arr, k in _indices(v.name):
+            have.setdefault(arr, set()).add(k)
+    sizes = {arr: sorted(ks) for arr, ks in have.items()}
+    labels: dict[int, dict[str, int]] = {}
+
+    def value_of(i: int, label: str) -> int | None:
+        table = labels.get(i)
+        if table is None:
+            v = dst.vars[i]
+            table = {lab: v.lo + k for k, lab in enumerate(v.labels or ())}
+            labels[i] = table
+        return table.get(label)
+
+    out: set[Clause] = set()
+    for clause in clauses:
+        atoms = []
+        for x, val in clause:
+            v = src.vars[x]
+            label = v.labels[val - v.lo] if v.labels is not None and v.lo <= val <= v.hi else None
+            atoms.append((v.name, label, val))
+        mentioned = sorted(
+            {ix for name, label, _ in atoms for ix in _indices(name) + _indices(label)}
+        )
+        arrays = sorted({arr for arr, _ in mentioned})
+        if any(arr not in sizes for arr in arrays):
+            continue
+        choices = []
+        total = 1
+        for arr in arrays:
+            mine = [k for a, k in mentioned if a == arr]
+            options = list(itertools.permutations(sizes[arr], len(mine)))
+            total *= len(options)
+            choices.append([(arr, mine, p) for p in options])
+        if total > MAX_INSTANCES_PER_CLAUSE:
+            continue
+        for combo in itertools.product(*choices):
+            mapping = {(arr, k): t for arr, mine, p in combo for k, t in zip(mine, p, strict=True)}
+            new = []
+            for name, label, val in atoms:
+                i = names.get(_rename(name, mapping))
+                if i is None:
+                    break
+                if label is not None:
+                    val2 = value_of(i, _rename(label, mapping))
+                    if val2 is None:
+                        break
+                    val = val2
+                elif not dst.vars[i].lo <= val <= dst.vars[i].hi:
+                    break
+                new.append((i, val))
+            else:
+                if len({i for i, _ in new}) == len(new):
+                    out.add(tuple(sorted(new)))
+    return sorted(out)

@@ -250,3 +250,26 @@ class PropDecl(Node):
 class Spec(Node):
     props: tuple[PropDecl, ...]
     source: str = field(default="", compare=False, repr=False)
+
+
+def statements(stmts: tuple[Node, ...]):
+    """Every statement in ``stmts``, including those nested in if, while and atomic blocks."""
+    stack = list(reversed(stmts))
+    while stack:
+        s = stack.pop()
+        yield s
+        for attr in ("orelse", "then", "body"):
+            sub = getattr(s, attr, None)
+            if sub:
+                stack.extend(reversed(sub))
+
+
+def calls(stmts: tuple[Node, ...]):
+    """Every call made as a statement or as the value of an assignment, in ``stmts``."""
+    for s in statements(stmts):
+        if isinstance(s, CallStmt):
+            yield s.call
+        elif isinstance(s, Assign) and isinstance(s.value, Call):
+            yield s.value
+        elif isinstance(s, LocalDecl) and isinstance(s.init, Call):
+            yield s.init

@@ -407,17 +407,8 @@ def reset_binding(comp: Compiler, b: BindingInst, path: Path) -> None:
 
 def frees_contexts(d: A.DriverDecl) -> bool:
     """Whether the driver frees binding contexts anywhere (they are dynamically allocated)."""
-    stack: list[A.Node] = [n for r in d.routines for n in r.body]
-    stack += [n for t in d.tasks for n in t.body]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, A.CallStmt) and n.call.func == "free_binding_context":
-            return True
-        for attr in ("then", "orelse", "body"):
-            sub = getattr(n, attr, None)
-            if sub:
-                stack.extend(sub)
-    return False
+    bodies = [r.body for r in d.routines] + [t.body for t in d.tasks]
+    return any(c.func == "free_binding_context" for body in bodies for c in A.calls(body))
 
 
 def _leak_check(comp: Compiler, b: BindingInst, side: str, path: Path, pos: A.Pos) -> None:

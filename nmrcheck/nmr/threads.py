@@ -99,19 +99,11 @@ def needs_passive(
 
 def lock_names_acquired(stmts: tuple[A.Node, ...]) -> set[str]:
     """Names passed to ``acquire`` anywhere in ``stmts``."""
-    out: set[str] = set()
-    stack = list(stmts)
-    while stack:
-        s = stack.pop()
-        if isinstance(s, A.CallStmt) and s.call.func == "acquire" and s.call.args:
-            a = s.call.args[0]
-            if isinstance(a, A.Name):
-                out.add(a.id)
-        for attr in ("then", "orelse", "body"):
-            sub = getattr(s, attr, None)
-            if sub:
-                stack.extend(sub)
-    return out
+    return {
+        c.args[0].id
+        for c in A.calls(stmts)
+        if c.func == "acquire" and c.args and isinstance(c.args[0], A.Name)
+    }
 
 
 def completion_locks(d: A.DriverDecl) -> set[str]:
@@ -129,16 +121,7 @@ def completion_locks(d: A.DriverDecl) -> set[str]:
 
 
 def _completes(stmts: tuple[A.Node, ...]) -> bool:
-    stack = list(stmts)
-    while stack:
-        s = stack.pop()
-        if isinstance(s, A.CallStmt) and s.call.func in V.COMPLETE.values():
-            return True
-        for attr in ("then", "orelse", "body"):
-            sub = getattr(s, attr, None)
-            if sub:
-                stack.extend(sub)
-    return False
+    return any(c.func in V.COMPLETE.values() for c in A.calls(stmts))
 
 
 def npi_path_locks(d: A.DriverDecl) -> set[str]:
@@ -231,22 +214,9 @@ BLOCKING_CALLS = frozenset({"acquire"} | set(V.WAIT.values()))
 
 def can_block(stmts: tuple[A.Node, ...]) -> bool:
     """Whether ``stmts`` may wait for something (await, acquire, NmrWaitFor*)."""
-    stack = list(stmts)
-    while stack:
-        s = stack.pop()
-        if isinstance(s, A.Await) or (isinstance(s, A.CallStmt) and s.call.func in BLOCKING_CALLS):
-            return True
-        if (
-            isinstance(s, A.Assign)
-            and isinstance(s.value, A.Call)
-            and s.value.func in BLOCKING_CALLS
-        ):
-            return True
-        for attr in ("then", "orelse", "body"):
-            sub = getattr(s, attr, None)
-            if sub:
-                stack.extend(sub)
-    return False
+    return any(isinstance(s, A.Await) for s in A.statements(stmts)) or any(
+        c.func in BLOCKING_CALLS for c in A.calls(stmts)
+    )
 
 
 def callbacks_can_block(d: A.DriverDecl) -> bool:

@@ -88,12 +88,14 @@ def check_agreement(ts, dist) -> None:  # type: ignore[no-untyped-def]
             assert shortest is None or shortest >= max_k
             assert len(r.trace) == max_k and _replays(ts, r.trace, from_init=False)
 
-    # PDR always concludes on these
-    (r,) = pdr(ts)
-    if shortest is None:
-        assert r.verdict == proved and r.coverage == PROVED
-        ok, message = check_certificate(ts, r.certificate)
-        assert ok, message
-    else:
-        assert r.verdict == hit and _replays(ts, r.trace) and is_goal(r.trace.states[-1])
-        assert len(r.trace) == shortest
+    # PDR always concludes on these, whatever the strategy (the default one samples the
+    # reachable states and infers invariants when the domains are closed, then uses Spacer)
+    for strategy in ("auto", "spacer"):
+        (r,) = pdr(ts, strategy=strategy)
+        if shortest is None:
+            assert r.verdict == proved and r.coverage == PROVED, strategy
+            ok, message = check_certificate(ts, r.certificate)
+            assert ok, message
+        else:
+            assert r.verdict == hit and _replays(ts, r.trace) and is_goal(r.trace.states[-1])
+            assert len(r.trace) == shortest, strategy

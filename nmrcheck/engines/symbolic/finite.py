@@ -9,12 +9,18 @@ finite-domain (SAT) solver propagates far better than comparisons of bounded int
 
 A step fires exactly one action, chosen by one Boolean per action (``a@j#n``): its guard holds
 in frame ``j``, its updates give frame ``j + 1`` and every variable no fired action writes keeps
-its value. Runs are also put in a normal form (partial-order reduction): two *independent*
-actions (neither writes a variable the other reads or writes, every action reading the variables
-of ``halted``) fired one after the other give the same state in either order, so a run never
-fires ``b`` right after ``a`` when ``b`` comes first in the slice's order. Swapping such pairs
-sorts any run into this form without changing its length or its last state, so the states
-reachable in exactly ``k`` steps, and the shortest runs to them, are those of the system.
+its value.
+
+Runs are also put in a normal form (partial-order reduction). Two *independent* actions
+(neither writes a variable the other reads or writes; every action reads the variables of
+``halted``) fired one after the other give the same state in either order. Swapping such
+neighbours turns any run into the lexicographically least of its class (by the actions' order
+in the slice), with the same length and the same last state; that run is characterised by
+having no ``x v y`` where ``y`` comes before ``x`` and is independent of ``x`` and of every
+action of ``v`` (Anisimov and Knuth). Only such runs are encoded: one "blocked" Boolean per
+action and step says that the action may not fire there. So the states reachable in exactly
+``k`` steps, and the shortest runs to them, are those of the system, with far fewer orderings
+for the solver to refute.
 
 The step is built once over template frames and copied to each depth by substitution (in Z3,
 not in Python), which keeps the Python work per depth small.
@@ -27,10 +33,11 @@ state does).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import z3
 
+from nmrcheck.errors import InternalError
 from nmrcheck.ir.expr import Expr
 from nmrcheck.ir.system import TransitionSystem
 from nmrcheck.ir.trace import Trace
@@ -322,13 +329,6 @@ class Frames:
                 names += [f"{v.name}@{k}={val}" for val in range(v.lo, v.hi + 1)]
         return _bools(names, self.ctx)
 
-    def value(self, model: z3.ModelRef, frame: Frame, i: int) -> int:
-        """The value of variable ``i`` in ``frame`` under ``model``."""
-        for val, lit in frame[i].items():
-            if z3.is_true(model.eval(lit, model_completion=True)):
-                return val
-        raise ValueError("no value holds")  # pragma: no cover - exactly one holds
-
 
 class Substitution:
     """Renames template constants into a frame's, in one Z3 call per formula."""
@@ -370,8 +370,8 @@ def independence(ts: TransitionSystem, slc: Slice) -> list[list[int]]:
 
 class Step:
     """The transition relation of a slice over template frames ``c`` -> ``n``, with one
-    Boolean per action (``A``), and the partial-order constraint between the actions of two
-    consecutive steps (``P`` then ``A``)."""
+    Boolean per action (``A``), and the partial-order constraint of a step (``order``, over
+    ``A`` and the actions blocked before the step, ``B``, and after it, ``B'``)."""
 
     def __init__(self, ts: TransitionSystem, slc: Slice, ctx: z3.Context, por: bool = True):
         self.ts, self.slc, self.ctx = ts, slc, ctx
@@ -558,13 +558,6 @@ class Unrolling:
                 if z3.is_true(model.eval(lit, model_completion=True))
             ]
             if len(chosen) != 1:
-                raise ValueError("not exactly one action per step")  # pragma: no cover
+                raise InternalError("bmc: the model fires not exactly one action in a step")
             fired.append(self.slc.actions[chosen[0]])
         return lift(self.ts, fired)
-
-
-def frame_values(
-    ts: TransitionSystem, slc: Slice, frames: Frames, frame: Frame, model: z3.ModelRef
-) -> Mapping[int, int]:
-    """The values of the slice variables in ``frame`` under ``model``."""
-    return {i: frames.value(model, frame, i) for i in slc.vars}

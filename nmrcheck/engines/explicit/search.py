@@ -268,9 +268,17 @@ def check(
     limits: Limits | None = None,
     progress: Callable[[dict], None] | None = None,
     hangs: bool = True,
+    exploration: Exploration | None = None,
 ) -> tuple[CheckResult, Exploration]:
-    """Decide every property of ``ts`` (and hang freedom) by exhaustive exploration."""
-    ex = explore(ts, limits, keep_edges=hangs, progress=progress)
+    """Decide every property of ``ts`` (and hang freedom) by exhaustive exploration.
+
+    ``exploration``, when given, is used instead of exploring here (for example one made by
+    several processes, ``parallel.explore_parallel``); it must have kept its edges for hangs.
+    """
+    if exploration is not None:
+        ex = exploration
+    else:
+        ex = explore(ts, limits, keep_edges=hangs, progress=progress)
     results: list[PropertyResult] = []
     stats = {
         "states": len(ex.states),

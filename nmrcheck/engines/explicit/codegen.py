@@ -3,6 +3,14 @@
 A state is one Python int: variable ``i`` occupies ``bits[i]`` bits at ``offset[i]`` and
 stores ``value - lo``. The generated source contains only IR node kinds, variable offsets and
 integers: nothing a user wrote is ever part of it.
+
+The successor function is a decision tree over the ``var == const`` conjuncts of the guards
+(program counters first in practice): each packed field it tests is read at most once per
+path into a local, conjuncts implied by "not halted" are dropped, guards that contradict what
+the path already knows are dropped, and updates of fields whose old value the path knows
+become one addition of a constant delta. Successors come out in the same order as a plain
+guard-by-guard evaluation in the grouping below, so the search order (and every trace) does
+not depend on these optimisations.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from dataclasses import dataclass
 from nmrcheck.ir import TransitionSystem
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr
-from nmrcheck.ir.walkers import to_python
+from nmrcheck.ir.walkers import free_vars, substitute
 
 
 @dataclass
@@ -35,9 +43,13 @@ class Layout:
             pos += v.bits
         return cls(offset, bits, lo)
 
-    def read_src(self, i: int, s: str = "s") -> str:
+    def raw_src(self, i: int, s: str = "s") -> str:
+        """Source reading the stored field of variable ``i`` (its value minus ``lo``)."""
         mask = (1 << self.bits[i]) - 1
-        core = f"({s} & {mask})" if self.offset[i] == 0 else f"(({s} >> {self.offset[i]}) & {mask})"
+        return f"({s} & {mask})" if self.offset[i] == 0 else f"(({s} >> {self.offset[i]}) & {mask})"
+
+    def read_src(self, i: int, s: str = "s") -> str:
+        core = self.raw_src(i, s)
         return f"({core} + {self.lo[i]})" if self.lo[i] else core
 
     def pack(self, values: Sequence[int]) -> int:
@@ -81,79 +93,328 @@ def _key(guard: Expr) -> tuple[int, int, Expr] | None:
     return None
 
 
+def pin_of(c: Expr) -> tuple[int, int] | None:
+    """``(var, value)`` when the conjunct ``c`` says ``var == value``, else None."""
+    if c.op == "eq" and c.args[0].op == "var" and c.args[1].op == "const":
+        return c.args[0].val, c.args[1].val
+    if c.op == "var" and c.type == E.BOOL:
+        return c.val, 1
+    if c.op == "not" and c.args[0].op == "var" and c.args[0].type == E.BOOL:
+        return c.args[0].val, 0
+    return None
+
+
+def split_guard(guard: Expr) -> tuple[dict[int, int], list[Expr]] | None:
+    """The pinned variables of ``guard`` and its other conjuncts; None if it contradicts itself."""
+    pins: dict[int, int] = {}
+    rest: list[Expr] = []
+    for c in E.conjuncts(guard):
+        p = pin_of(c)
+        if p is None:
+            rest.append(c)
+        elif pins.setdefault(p[0], p[1]) != p[1]:
+            return None
+    return pins, rest
+
+
+def running_facts(ts: TransitionSystem) -> dict[int, int]:
+    """Variable values that hold in every state that is not halted (so every expanded one)."""
+    out = split_guard(E.not_(ts.halted))
+    return out[0] if out is not None else {}
+
+
+def _same_var_pins(args: Sequence[Expr]) -> tuple[int, list[int]] | None:
+    """``(var, values)`` when every expression of ``args`` pins the same variable."""
+    pins = [pin_of(x) for x in args]
+    if len(pins) < 2 or any(p is None for p in pins):
+        return None
+    var = {p[0] for p in pins if p is not None}
+    if len(var) != 1:
+        return None
+    return var.pop(), sorted({p[1] for p in pins if p is not None})
+
+
+@dataclass
+class _Item:
+    ai: int
+    pins: dict[int, int]
+    rest: Expr
+
+
+class _Gen:
+    """Emits the generated source; ``bound`` maps a variable to the local holding its field."""
+
+    def __init__(self, ts: TransitionSystem, lay: Layout) -> None:
+        self.ts, self.lay = ts, lay
+        self.lines: list[str] = []
+
+    # -- expressions ------------------------------------------------------------------------
+    def raw(self, i: int, bound: dict[int, str], definite: bool) -> str:
+        """The stored field of ``i``: a local, or read now (and kept if ``definite``)."""
+        name = bound.get(i)
+        if name is not None:
+            return name
+        if definite:
+            bound[i] = f"x{i}"
+            return f"(x{i} := {self.lay.raw_src(i)})"
+        return self.lay.raw_src(i)
+
+    def py(self, e: Expr, bound: dict[int, str], definite: bool = False) -> str:
+        """Python source of ``e`` (only node kinds, offsets and integers).
+
+        ``definite``: this expression is evaluated whenever its statement is, so a field it
+        reads first can be kept in a local (added to ``bound``) for what follows.
+        """
+        op = e.op
+        lay = self.lay
+        if op == "const":
+            return str(int(e.val))
+        if op == "var":
+            i = e.val
+            raw = self.raw(i, bound, definite)
+            return f"({raw} + {lay.lo[i]})" if lay.lo[i] else raw
+        a = e.args
+        pin = pin_of(e)
+        if pin is not None:
+            i = pin[0]
+            return f"({self.raw(i, bound, definite)} == {pin[1] - lay.lo[i]})"
+        if op == "not":
+            x = a[0]
+            if x.op == "eq":
+                return f"({self.py(x.args[0], bound, definite)} != " \
+                    f"{self.py(x.args[1], bound, definite)})"
+            if x.op == "or":
+                members = _same_var_pins(x.args)
+                if members is not None:
+                    i, vals = members
+                    raws = ", ".join(str(v - lay.lo[i]) for v in vals)
+                    return f"({self.raw(i, bound, definite)} not in {{{raws}}})"
+            return f"(not {self.py(x, bound, definite)})"
+        if op in ("and", "or"):
+            if op == "or":
+                members = _same_var_pins(a)
+                if members is not None:
+                    i, vals = members
+                    raws = ", ".join(str(v - lay.lo[i]) for v in vals)
+                    return f"({self.raw(i, bound, definite)} in {{{raws}}})"
+            parts = [self.py(a[0], bound, definite)]
+            parts += [self.py(x, bound, False) for x in a[1:]]
+            return "(" + f" {op} ".join(parts) + ")"
+        if op == "ite":
+            c = self.py(a[0], bound, definite)
+            return f"({self.py(a[1], bound, False)} if {c} else {self.py(a[2], bound, False)})"
+        s = [self.py(x, bound, definite) for x in a]
+        infix = {"eq": "==", "lt": "<", "le": "<=", "add": "+", "sub": "-"}
+        if op in infix:
+            return f"({s[0]} {infix[op]} {s[1]})"
+        raise ValueError(f"unknown expression kind {op!r}")
+
+    def fold(self, e: Expr, known: dict[int, int]) -> Expr:
+        """``e`` with the variables the path knows replaced by their values (constants fold)."""
+        if not known:
+            return e
+        fv = free_vars(e)
+        sub = {i: self._const(i, v) for i, v in known.items() if i in fv}
+        return substitute(e, sub) if sub else e
+
+    def _const(self, i: int, v: int) -> Expr:
+        return E.const(bool(v)) if self.ts.vars[i].type == E.BOOL else E.const(v)
+
+    def bind(self, i: int, bound: dict[int, str], indent: str) -> None:
+        if i not in bound:
+            name = f"x{i}"
+            self.lines.append(f"{indent}{name} = {self.lay.raw_src(i)}")
+            bound[i] = name
+
+    # -- successors ---------------------------------------------------------------------------
+    def new_state(self, ai: int, known: dict[int, int], bound: dict[int, str]) -> str:
+        """Source of the successor of ``s`` under action ``ai`` where ``known`` holds."""
+        lay = self.lay
+        clear = 0
+        orc = 0
+        delta = 0
+        dyn: list[str] = []
+        for i, e in self.ts.actions[ai].updates:
+            off, lo, mask = lay.offset[i], lay.lo[i], (1 << lay.bits[i]) - 1
+            e = self.fold(e, known)
+            if e.op == "const":
+                if i in known:
+                    delta += (e.val - known[i]) << off
+                else:
+                    clear |= mask << off
+                    orc |= (e.val - lo) << off
+                continue
+            if e.op in ("add", "sub") and e.args[0].op == "var" and e.args[0].val == i:
+                if e.args[1].op == "const":
+                    delta += (e.args[1].val if e.op == "add" else -e.args[1].val) << off
+                    continue
+            clear |= mask << off
+            val = self.py(e, bound)
+            if lo:
+                val = f"({val} - {lo})"
+            dyn.append(f"({val} << {off})" if off else val)
+        new = f"(s & {~clear})" if clear else "s"
+        if orc:
+            new = f"({new} | {orc})"
+        for d in dyn:
+            new = f"({new} | {d})"
+        if delta > 0:
+            new = f"{new} + {delta}"
+        elif delta < 0:
+            new = f"{new} - {-delta}"
+        return new
+
+    def emit_action(
+        self, it: _Item, known: dict[int, int], bound: dict[int, str], indent: str
+    ) -> None:
+        """Emit one action's test and successor; ``bound`` gains the fields its first test
+        reads (evaluated whenever this statement runs)."""
+        here = dict(known)
+        pins: list[Expr] = []
+        for i, v in it.pins.items():
+            if i in known:
+                if known[i] != v:
+                    return  # never enabled on this path
+                continue
+            pins.append(E.eq(E.var(i, E.INT), E.const(v)))
+            here[i] = v
+        rest = self.fold(it.rest, known)
+        if rest is E.FALSE:
+            return
+        parts = pins + list(E.conjuncts(rest))
+        body = indent
+        inner = bound
+        if parts:
+            conds = [self.py(parts[0], bound, True)]
+            inner = dict(bound)  # the other tests only run when the first one holds
+            conds += [self.py(c, inner, True) for c in parts[1:]]
+            self.lines.append(f"{indent}if {' and '.join(conds)}:")
+            body = indent + "    "
+        a = self.ts.actions[it.ai]
+        self.lines.append(f"{body}ap(({it.ai}, {self.new_state(it.ai, here, inner)}))")
+        if a.slot >= 0:
+            self.lines.append(f"{body}en |= {1 << a.slot}")
+
+    def emit_seq(
+        self, items: list[_Item], known: dict[int, int], bound: dict[int, str], indent: str
+    ) -> None:
+        """Emit ``items`` in order, sharing the test of a variable that consecutive ones pin."""
+        bound = dict(bound)
+        k = 0
+        while k < len(items):
+            best_var, best_end = -1, k + 1
+            for i in items[k].pins:
+                if i in known:
+                    continue
+                j, vals = k, [items[k].pins[i]]
+                while j < len(items) and i in items[j].pins:
+                    v = items[j].pins[i]
+                    if v != vals[-1]:
+                        if v in vals:
+                            break
+                        vals.append(v)
+                    j += 1
+                if j > best_end:
+                    best_var, best_end = i, j
+            if best_var < 0:
+                self.emit_action(items[k], known, bound, indent)
+                k += 1
+                continue
+            i = best_var
+            run = items[k:best_end]
+            first = True
+            for v in dict.fromkeys(it.pins[i] for it in run):
+                sub = [
+                    _Item(it.ai, {x: y for x, y in it.pins.items() if x != i}, it.rest)
+                    for it in run
+                    if it.pins[i] == v
+                ]
+                # the first test reads the field into a local for the others and what follows
+                test = f"{self.raw(i, bound, True)} == {v - self.lay.lo[i]}"
+                self.lines.append(f"{indent}{'if' if first else 'elif'} {test}:")
+                first = False
+                n = len(self.lines)
+                self.emit_seq(sub, {**known, i: v}, bound, indent + "    ")
+                if len(self.lines) == n:
+                    self.lines.append(f"{indent}    pass")
+            k = best_end
+
+
 def compile_system(ts: TransitionSystem) -> Compiled:
     """Generate and compile the successor, busy and property functions of ``ts``."""
     lay = Layout.of(ts)
-
-    def read(i: int) -> str:
-        return lay.read_src(i)
-
-    lines = ["def successors(s):", "    out = []", "    en = 0"]
-    halted = to_python(ts.halted, read)
+    gen = _Gen(ts, lay)
+    lines = gen.lines
+    facts = running_facts(ts)
+    lines += ["def successors(s):", "    out = []", "    ap = out.append", "    en = 0"]
     if ts.halted is not E.FALSE:
-        lines += [f"    if {halted}:", "        return out, -1"]
-    groups: dict[int, dict[int, list[tuple[int, Expr]]]] = {}
-    loose: list[tuple[int, Expr]] = []
+        lines += [f"    if {gen.py(ts.halted, {})}:", "        return out, -1"]
+    groups: dict[int, dict[int, list[_Item]]] = {}
+    loose: list[_Item] = []
     for ai, a in enumerate(ts.actions):
+        split = split_guard(a.guard)
+        if split is None:
+            continue  # never enabled
+        pins, rest = split
+        if any(facts.get(i, v) != v for i, v in pins.items()):
+            continue  # only enabled in halted states, which are never expanded
+        item = _Item(ai, {i: v for i, v in pins.items() if i not in facts}, E.and_(*rest))
+        # the same grouping (and so the same successor order) as a guard-by-guard evaluation
         k = _key(a.guard)
         if k is None:
-            loose.append((ai, a.guard))
+            loose.append(item)
         else:
-            groups.setdefault(k[0], {}).setdefault(k[1], []).append((ai, k[2]))
-
-    def emit_action(ai: int, guard: Expr, indent: str) -> None:
-        a = ts.actions[ai]
-        clear = 0
-        const = 0
-        dyn = []
-        for i, e in a.updates:
-            clear |= ((1 << lay.bits[i]) - 1) << lay.offset[i]
-            if e.op == "const":
-                const |= (e.val - lay.lo[i]) << lay.offset[i]
-            else:
-                val = to_python(e, read)
-                if lay.lo[i]:
-                    val = f"({val} - {lay.lo[i]})"
-                dyn.append(f"({val} << {lay.offset[i]})" if lay.offset[i] else val)
-        new = f"(s & {~clear})" if clear else "s"
-        if const:
-            new += f" | {const}"
-        for d in dyn:
-            new += f" | {d}"
-        body = indent
-        if guard is not E.TRUE:
-            lines.append(f"{indent}if {to_python(guard, read)}:")
-            body = indent + "    "
-        lines.append(f"{body}out.append(({ai}, {new}))")
-        if a.slot >= 0:
-            lines.append(f"{body}en |= {1 << a.slot}")
-
+            groups.setdefault(k[0], {}).setdefault(k[1], []).append(item)
+    top: dict[int, str] = {}
     for var in sorted(groups):
-        lines.append(f"    v = {read(var)}")
+        if var in facts:
+            vals = [v for v in sorted(groups[var]) if v == facts[var]]
+            for v in vals:
+                gen.emit_seq(groups[var][v], dict(facts), top, "    ")
+            continue
         first = True
         for val in sorted(groups[var]):
-            lines.append(f"    {'if' if first else 'elif'} v == {val}:")
+            test = f"{gen.raw(var, top, True)} == {val - lay.lo[var]}"
+            lines.append(f"    {'if' if first else 'elif'} {test}:")
             first = False
-            for ai, rest in groups[var][val]:
-                emit_action(ai, rest, "        ")
-    for ai, g in loose:
-        emit_action(ai, g, "    ")
+            items = [
+                _Item(it.ai, {x: y for x, y in it.pins.items() if x != var}, it.rest)
+                for it in groups[var][val]
+            ]
+            n = len(lines)
+            gen.emit_seq(items, {**facts, var: val}, top, "        ")
+            if len(lines) == n:
+                lines.append("        pass")
+    gen.emit_seq(loose, dict(facts), top, "    ")
     lines.append("    return out, en")
 
     lines += ["", "def busy(s):", "    b = 0"]
     for k, slot in enumerate(ts.slots):
-        lines.append(f"    if {read(slot.pc)} != {slot.idle}:")
+        lines.append(f"    if {lay.raw_src(slot.pc)} != {slot.idle - lay.lo[slot.pc]}:")
         lines.append(f"        b |= {1 << k}")
     lines.append("    return b")
     for pi, p in enumerate(ts.properties):
-        lines += ["", f"def prop_{pi}(s):", f"    return {to_python(p.expr, read)}"]
+        lines += ["", f"def prop_{pi}(s):", f"    return {gen.py(p.expr, {})}"]
     # one call per new state: the bit of each property that is found there (an invariant
-    # that fails, a reachable property that holds)
-    lines += ["", "def found(s, skip):", "    m = 0"]
-    for pi, p in enumerate(ts.properties):
-        e = to_python(p.expr, read)
-        test = f"not {e}" if p.kind == "invariant" else e
-        lines += [f"    if not skip & {1 << pi} and {test}:", f"        m |= {1 << pi}"]
+    # that fails, a reachable property that holds); the common case, nothing found, is one
+    # expression over fields read once
+    lines += ["", "def found(s, skip):"]
+    read: set[int] = set()
+    for p in ts.properties:
+        read |= free_vars(p.expr)
+    bound: dict[int, str] = {}
+    for i in sorted(read):
+        gen.bind(i, bound, "    ")
+    tests = []
+    for p in ts.properties:
+        e = gen.py(p.expr, bound)
+        tests.append(f"not {e}" if p.kind == "invariant" else e)
+    if tests:
+        quiet = " or ".join(f"({t})" for t in tests)
+        lines += [f"    if not ({quiet}):", "        return 0"]
+    lines.append("    m = 0")
+    for pi, t in enumerate(tests):
+        lines += [f"    if not skip & {1 << pi} and {t}:", f"        m |= {1 << pi}"]
     lines.append("    return m")
     source = "\n".join(lines) + "\n"
     namespace: dict[str, object] = {}

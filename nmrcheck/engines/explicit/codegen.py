@@ -138,7 +138,7 @@ def _same_var_pins(args: Sequence[Expr]) -> tuple[int, list[int]] | None:
 class _Item:
     ai: int
     pins: dict[int, int]
-    rest: Expr
+    rest: tuple[Expr, ...]
 
 
 class _Gen:
@@ -269,19 +269,9 @@ class _Gen:
     ) -> None:
         """Emit one action's test and successor; ``bound`` gains the fields its first test
         reads (evaluated whenever this statement runs)."""
-        here = dict(known)
-        pins: list[Expr] = []
-        for i, v in it.pins.items():
-            if i in known:
-                if known[i] != v:
-                    return  # never enabled on this path
-                continue
-            pins.append(E.eq(E.var(i, E.INT), E.const(v)))
-            here[i] = v
-        rest = self.fold(it.rest, known)
-        if rest is E.FALSE:
-            return
-        parts = pins + list(E.conjuncts(rest))
+        here = {**known, **it.pins}
+        parts = [E.eq(E.var(i, E.INT), E.const(v)) for i, v in it.pins.items()]
+        parts += it.rest
         body = indent
         inner = bound
         if parts:
@@ -295,17 +285,44 @@ class _Gen:
         if a.slot >= 0:
             self.lines.append(f"{body}en |= {1 << a.slot}")
 
+    def narrow(self, items: list[_Item], known: dict[int, int]) -> list[_Item]:
+        """``items`` where ``known`` holds: pins it decides and conjuncts that fold go."""
+        out = []
+        for it in items:
+            if any(known.get(i, v) != v for i, v in it.pins.items()):
+                continue
+            rest = []
+            for c in it.rest:
+                c = self.fold(c, known)
+                if c is E.FALSE:
+                    break
+                if c is not E.TRUE:
+                    rest.append(c)
+            else:
+                pins = {i: v for i, v in it.pins.items() if i not in known}
+                out.append(_Item(it.ai, pins, tuple(rest)))
+        return out
+
     def emit_seq(
-        self, items: list[_Item], known: dict[int, int], bound: dict[int, str], indent: str
+        self,
+        items: list[_Item],
+        known: dict[int, int],
+        bound: dict[int, str],
+        indent: str,
+        share: bool = False,
     ) -> None:
-        """Emit ``items`` in order, sharing the test of a variable that consecutive ones pin."""
-        bound = dict(bound)
+        """Emit ``items`` in order, sharing the tests that consecutive ones have in common:
+        an if/elif chain over the values of a field they pin, or one test of a conjunct.
+
+        ``share``: the locals read here stay valid after (``bound`` is updated in place).
+        """
+        if not share:
+            bound = dict(bound)
+        items = self.narrow(items, known)
         k = 0
         while k < len(items):
             best_var, best_end = -1, k + 1
             for i in items[k].pins:
-                if i in known:
-                    continue
                 j, vals = k, [items[k].pins[i]]
                 while j < len(items) and i in items[j].pins:
                     v = items[j].pins[i]
@@ -316,6 +333,23 @@ class _Gen:
                     j += 1
                 if j > best_end:
                     best_var, best_end = i, j
+            best_conj, conj_end = None, k + 1
+            for c in items[k].rest:
+                j = k
+                while j < len(items) and any(x is c for x in items[j].rest):
+                    j += 1
+                if j > conj_end:
+                    best_conj, conj_end = c, j
+            if best_conj is not None and conj_end > best_end:
+                c = best_conj
+                run = [
+                    _Item(it.ai, it.pins, tuple(x for x in it.rest if x is not c))
+                    for it in items[k:conj_end]
+                ]
+                self.lines.append(f"{indent}if {self.py(c, bound, True)}:")
+                self.emit_seq(run, known, bound, indent + "    ")
+                k = conj_end
+                continue
             if best_var < 0:
                 self.emit_action(items[k], known, bound, indent)
                 k += 1
@@ -358,7 +392,7 @@ def compile_system(ts: TransitionSystem) -> Compiled:
         pins, rest = split
         if any(facts.get(i, v) != v for i, v in pins.items()):
             continue  # only enabled in halted states, which are never expanded
-        item = _Item(ai, {i: v for i, v in pins.items() if i not in facts}, E.and_(*rest))
+        item = _Item(ai, {i: v for i, v in pins.items() if i not in facts}, tuple(rest))
         # the same grouping (and so the same successor order) as a guard-by-guard evaluation
         k = _key(a.guard)
         if k is None:
@@ -370,7 +404,7 @@ def compile_system(ts: TransitionSystem) -> Compiled:
         if var in facts:
             vals = [v for v in sorted(groups[var]) if v == facts[var]]
             for v in vals:
-                gen.emit_seq(groups[var][v], dict(facts), top, "    ")
+                gen.emit_seq(groups[var][v], dict(facts), top, "    ", share=True)
             continue
         first = True
         for val in sorted(groups[var]):
@@ -385,7 +419,7 @@ def compile_system(ts: TransitionSystem) -> Compiled:
             gen.emit_seq(items, {**facts, var: val}, top, "        ")
             if len(lines) == n:
                 lines.append("        pass")
-    gen.emit_seq(loose, dict(facts), top, "    ")
+    gen.emit_seq(loose, dict(facts), top, "    ", share=True)
     lines.append("    return out, en")
 
     lines += ["", "def busy(s):", "    b = 0"]

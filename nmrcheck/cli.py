@@ -117,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--no-hang", action="store_true", help="skip hang detection")
     c.add_argument(
+        "--symmetry",
+        choices=("auto", "off"),
+        default="auto",
+        help="auto (default): explore one state per permutation of the instances of a "
+        "replicated driver (driver X[N]) where that is sound for every property; off",
+    )
+    c.add_argument(
         "--progress",
         action="store_true",
         help="show progress on stderr (the default when stderr is a terminal)",
@@ -251,6 +258,7 @@ def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: T
             args.property or None,
             lambda text, model=model: err.write(f"nmrcheck: {model}: {text}\n"),
         )
+        plan.symmetry = args.symmetry
         # liveness (eventually, leads_to) on a full, unreduced graph or by lasso search
         result = run_engines(without_liveness(ts), plan)
         result = add_liveness(ts, result, args.property, limits, args.engine, args.depth, show)

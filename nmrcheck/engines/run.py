@@ -30,19 +30,24 @@ class Plan:
     progress: Callable[[dict], None] | None = None
     properties: list[str] | None = None  # only these (all when None)
     notice: Callable[[str], None] | None = None  # tells the user what the run does next
+    symmetry: str = "auto"  # auto: reduce by replicated drivers where sound; off
 
 
 def run(ts, plan: Plan) -> CheckResult:
     """Answer every property of ``ts`` with the engine(s) of ``plan``."""
     limits = plan.limits or Limits()
     if plan.engine == "explicit":
-        return check(ts, limits, progress=plan.progress, hangs=plan.hangs)[0]
+        return check(
+            ts, limits, progress=plan.progress, hangs=plan.hangs, symmetry=plan.symmetry
+        )[0]
     if plan.engine in ("bmc", "induction", "pdr"):
         return _symbolic(ts, plan.engine, plan.depth, limits.timeout, _names(ts, plan))
     # auto: a state limit the user set is a hard stop (its verdicts stay unknown); only the
     # budget of auto itself hands the open properties over to PDR
     if limits.max_states is not None:
-        result = check(ts, limits, progress=plan.progress, hangs=plan.hangs)[0]
+        result = check(
+            ts, limits, progress=plan.progress, hangs=plan.hangs, symmetry=plan.symmetry
+        )[0]
         result.engine = "explicit"
         return result
     budget = AUTO_STATE_BUDGET
@@ -52,6 +57,7 @@ def run(ts, plan: Plan) -> CheckResult:
         Limits(budget, limits.timeout, limits.max_memory_mb),
         progress=plan.progress,
         hangs=plan.hangs,
+        symmetry=plan.symmetry,
     )
     if first.stats.get("complete") or first.stats.get("interrupted"):
         first.engine = "explicit"

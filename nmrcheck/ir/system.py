@@ -112,6 +112,20 @@ class Fairness:
     actions: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class InstanceGroup:
+    """The interchangeable instances of one replicated driver (``driver X[N]``).
+
+    ``instances`` are the instance names (``X[1]`` .. ``X[N]``); every variable, slot and
+    enum label naming ``X[i]`` belongs to instance ``i``. Engines may use the group for
+    symmetry reduction only after checking that permuting the instances maps the system onto
+    itself (nmrcheck/engines/explicit/symmetry.py).
+    """
+
+    driver: str
+    instances: tuple[str, ...]
+
+
 @dataclass
 class TransitionSystem:
     """Variables, one initial state, actions, slots and properties.
@@ -126,6 +140,7 @@ class TransitionSystem:
     halted: Expr = E.FALSE
     fairness: list[Fairness] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    groups: list[InstanceGroup] = field(default_factory=list)  # replicated drivers
     _names: dict[str, int] = field(default_factory=dict, repr=False)
 
     # -- construction -------------------------------------------------------------------

@@ -525,6 +525,14 @@ def compile_design(design: Design, options: dict[str, str] | None = None) -> Tra
             ts.vars[s.pc], hi=len(s.labels) - 1, labels=tuple(s.labels)
         )
     owners = tuple(s.owner for s in comp.slots)
+    # replicated drivers: candidates for symmetry reduction (checked by the engine)
+    from nmrcheck.ir import InstanceGroup
+
+    ts.groups = [
+        InstanceGroup(d.name, tuple(i.name for i in design.instances_of(d.name)))
+        for d in design.model.drivers
+        if d.count > 1
+    ]
     for idx in comp.thread_vars:
         zero = "free" if idx in comp.lock_passive else "none"
         ts.vars[idx] = dataclasses.replace(ts.vars[idx], hi=len(comp.slots), labels=(zero, *owners))

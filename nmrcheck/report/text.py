@@ -26,6 +26,9 @@ def search_lines(result: CheckResult) -> list[str]:
             f"search: {result.engine}, {scope}, {st.get('states', 0)} states, "
             f"{st.get('transitions', 0)} transitions, depth {st.get('depth', 0)}"
         ]
+        sym = st.get("symmetry")
+        if sym:
+            out.append(symmetry_line(sym))
         if st.get("handed_to_pdr"):
             out.append(f"  (state budget reached; pdr decided {len(st['handed_to_pdr'])} "
                        "properties; hangs need the whole graph)")
@@ -37,6 +40,16 @@ def search_lines(result: CheckResult) -> list[str]:
     if st.get("hangs"):
         out.append(f"  hangs: {st['hangs']}")
     return out
+
+
+def symmetry_line(sym: dict) -> str:
+    """What symmetry reduction did: the groups and orbits, or why it was off."""
+    if not sym.get("used"):
+        return f"symmetry: off ({sym.get('reason', '')})"
+    groups = ", ".join(f"{n} instances of {d}" for d, n in sym["groups"].items())
+    return (
+        f"symmetry: {groups}, {sym['orbits']:,} orbits stored (liveness unreduced)"
+    )
 
 
 def _verdict(r: PropertyResult) -> str:

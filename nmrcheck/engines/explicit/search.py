@@ -5,10 +5,12 @@ from __future__ import annotations
 import resource
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from nmrcheck.engines.explicit.codegen import Compiled, compile_system
+from nmrcheck.engines.explicit.symmetry import Symmetry
+from nmrcheck.engines.explicit.symmetry import analyse as analyse_symmetry
 from nmrcheck.engines.result import (
     EXHAUSTIVE,
     HOLDS,
@@ -20,6 +22,7 @@ from nmrcheck.engines.result import (
     CheckResult,
     PropertyResult,
 )
+from nmrcheck.errors import InternalError
 from nmrcheck.ir import INVARIANT, TransitionSystem
 from nmrcheck.ir.trace import Trace
 
@@ -59,14 +62,51 @@ class Exploration:
     max_depth: int
     seconds: float
     found: dict[int, int] = field(default_factory=dict)  # property index -> first state index
+    # symmetry reduction: states are orbit representatives; edge e goes to the representative
+    # of the real successor, whose thread k is thread slot_perms[edges_perm[e]][k] there
+    symmetry: Symmetry | None = None
+    initial: int = 0  # the packed initial state
+    edges_perm: array | None = None
+    slot_perms: list[tuple[int, ...]] = field(default_factory=list)
 
-    def trace_to(self, j: int) -> Trace:
-        """The BFS path from the initial state to state ``j``, decoded."""
+    def path_to(self, j: int) -> list[int]:
+        """The state indices of the BFS path from the initial state to state ``j``."""
         idx = []
         while j >= 0:
             idx.append(j)
             j = self.parent[j]
         idx.reverse()
+        return idx
+
+    def concrete(self, idx: Sequence[int]) -> tuple[Trace, list[int]]:
+        """A real run through the orbits of the states ``idx`` (a path of the reduced graph).
+
+        From the real initial state, each step takes the first successor (in successor order)
+        whose representative is the next state of the path. Returns the trace and its packed
+        states.
+        """
+        sym = self.symmetry
+        assert sym is not None
+        succ, canon = self.compiled.successors, sym.canon
+        s = self.initial
+        packed, actions = [s], []
+        for c in (self.states[i] for i in idx[1:]):
+            step = next(((a, t) for a, t in succ(s)[0] if canon(t) == c), None)
+            if step is None:
+                raise InternalError("a path of the symmetry-reduced graph has no real run")
+            a, t = step
+            actions.append(a)
+            packed.append(t)
+            s = t
+        unpack = self.compiled.layout.unpack
+        return Trace(tuple(unpack(x) for x in packed), tuple(actions)), packed
+
+    def trace_to(self, j: int) -> Trace:
+        """The BFS path from the initial state to state ``j``, decoded (a real run, with real
+        instance names, under symmetry reduction)."""
+        idx = self.path_to(j)
+        if self.symmetry is not None:
+            return self.concrete(idx)[0]
         unpack = self.compiled.layout.unpack
         states = tuple(unpack(self.states[i]) for i in idx)
         actions = tuple(self.via[i] for i in idx[1:])
@@ -85,6 +125,7 @@ def explore(
     limits: Limits | None = None,
     keep_edges: bool = True,
     progress: Callable[[dict], None] | None = None,
+    symmetry: Symmetry | None = None,
 ) -> Exploration:
     """Explore every reachable state of ``ts`` breadth first.
 
@@ -97,11 +138,20 @@ def explore(
         Keep every transition (needed for hang detection and the graph).
     progress : callable, optional
         Called about once a second with a dict of figures.
+    symmetry : Symmetry, optional
+        Store one state per orbit of the group (from ``symmetry.analyse(ts)``, which checks
+        that it is sound for every safety property of ``ts``). None: no reduction.
 
     Returns
     -------
     Exploration
         States in BFS order, so the parent chain of any state is a shortest path to it.
+
+    Notes
+    -----
+    Memory per stored state: the packed int (shared by ``states`` and the seen set or the
+    index), one set or dict slot, and 8 bytes of parent and action. Depths are not stored:
+    BFS order makes them level boundaries. Without edges the seen set holds no index at all.
     """
     limits = limits or Limits()
     comp = compile_system(ts)
@@ -111,15 +161,28 @@ def explore(
     found_in = comp.found
     nprops = len(ts.properties)
     start = time.monotonic()
-    s0 = comp.layout.pack(ts.initial_state())
+    initial = comp.layout.pack(ts.initial_state())
+    canon = canon_map = None
+    if symmetry is not None:
+        canon = symmetry.canon
+        if keep_edges:
+            canon_map = symmetry.canon_map
+    s0 = canon(initial) if canon is not None else initial
     index: dict[int, int] = {s0: 0}
+    seen: set[int] = {s0}
+    if keep_edges:
+        seen = set()  # the index is the seen set
+    else:
+        index = {}  # new states need no index: their parent is the state being expanded
     states = [s0]
     parent = array("i", [-1])
     via = array("i", [-1])
-    depth = array("H", [0])
     src = array("I") if keep_edges else None
     dst = array("I") if keep_edges else None
     act = array("I") if keep_edges else None
+    eperm = array("H") if canon_map is not None else None
+    perm_id: dict = {None: 0}
+    slot_perms: list[tuple[int, ...]] = [tuple(range(len(ts.slots)))]
     waiting: dict[int, int] = {}
     found: dict[int, int] = {}
 
@@ -132,6 +195,8 @@ def explore(
     seen_mask = record(found_in(s0, 0), 0)
     transitions = 0
     i = 0
+    depth = 0  # the depth of state i; states from level_end on are one deeper
+    level_end = 1
     complete = True
     reason = ""
     next_tick = start + 1.0
@@ -139,36 +204,61 @@ def explore(
     interrupted = False
     try:
         states_append, parent_append, via_append = states.append, parent.append, via.append
-        depth_append = depth.append
+        seen_add, index_get = seen.add, index.get
         if keep_edges:
             src_append, dst_append, act_append = src.append, dst.append, act.append
         while i < len(states):
+            if i == level_end:
+                depth += 1
+                level_end = len(states)
             s = states[i]
-            d1 = min(depth[i] + 1, 65535)
             out, en = succ(s)
             if en >= 0:  # -1: a halted (crashed) state, which is neither expanded nor a hang
                 w = busy(s) & ~en
                 if w:
                     waiting[i] = w
             for a, t in out:
-                j = index.get(t)
-                if j is None:
-                    if max_states is not None and len(states) >= max_states:
-                        complete, reason = False, f"state limit {max_states} reached"
-                        break
-                    j = len(states)
-                    index[t] = j
-                    states_append(t)
-                    parent_append(i)
-                    via_append(a)
-                    depth_append(d1)
-                    m = found_in(t, seen_mask)
-                    if m:
-                        seen_mask |= record(m, j)
                 if keep_edges:
+                    if canon_map is not None:
+                        t, m = canon_map(t)
+                        pid = perm_id.get(m)
+                        if pid is None:
+                            pid = perm_id[m] = len(slot_perms)
+                            slot_perms.append(symmetry.slot_perm(m))
+                        eperm.append(pid)
+                    j = index_get(t)
+                    if j is None:
+                        if max_states is not None and len(states) >= max_states:
+                            complete, reason = False, f"state limit {max_states} reached"
+                            if eperm is not None:
+                                eperm.pop()
+                            break
+                        j = len(states)
+                        index[t] = j
+                        states_append(t)
+                        parent_append(i)
+                        via_append(a)
+                        m = found_in(t, seen_mask)
+                        if m:
+                            seen_mask |= record(m, j)
                     src_append(i)
                     dst_append(j)
                     act_append(a)
+                else:
+                    if canon is not None:
+                        t = canon(t)
+                    if t in seen:
+                        continue
+                    if max_states is not None and len(states) >= max_states:
+                        complete, reason = False, f"state limit {max_states} reached"
+                        break
+                    seen_add(t)
+                    states_append(t)
+                    parent_append(i)
+                    via_append(a)
+                    m = found_in(t, seen_mask)
+                    if m:
+                        seen_mask |= record(m, len(states) - 1)
             transitions += len(out)
             i += 1
             if not complete:
@@ -187,7 +277,7 @@ def explore(
                         {
                             "states": len(states),
                             "transitions": transitions,
-                            "depth": depth[i - 1],
+                            "depth": depth,
                             "queue": len(states) - i,
                             "seconds": now - start,
                             "memory_mb": peak_memory_mb(),
@@ -195,6 +285,11 @@ def explore(
                     )
     except KeyboardInterrupt:
         complete, reason, interrupted = False, "interrupted (Ctrl-C)", True
+    if i < len(states) and i == level_end:
+        depth += 1
+        level_end = len(states)
+    max_depth = depth + 1 if len(states) > level_end else depth
+    del seen, index
     return Exploration(
         comp,
         states,
@@ -208,9 +303,13 @@ def explore(
         reason,
         interrupted,
         transitions,
-        max(depth) if len(depth) else 0,
+        max_depth,
         time.monotonic() - start,
         found,
+        symmetry,
+        initial,
+        eperm,
+        slot_perms,
     )
 
 
@@ -222,6 +321,8 @@ def find_hangs(ex: Exploration) -> dict[int, int]:
     """
     if not ex.waiting or ex.edges_src is None:
         return {}
+    if ex.edges_perm is not None:
+        return _find_hangs_reduced(ex)
     n = len(ex.states)
     # reverse adjacency (CSR)
     count = array("I", bytes(4 * (n + 1)))
@@ -263,22 +364,94 @@ def find_hangs(ex: Exploration) -> dict[int, int]:
     return hangs
 
 
+def _find_hangs_reduced(ex: Exploration) -> dict[int, int]:
+    """:func:`find_hangs` on a symmetry-reduced graph, over (state, thread) pairs.
+
+    Thread ``k`` of a state is thread ``perm[k]`` of the representative an edge leads to
+    (``perm`` is the edge's slot permutation), so "thread k can move again" is propagated
+    backwards along edges from pair to pair. Only blocked pairs are ever stored.
+    """
+    n = len(ex.states)
+    src, dst, eperm = ex.edges_src, ex.edges_dst, ex.edges_perm
+    perms = ex.slot_perms
+    inv = []
+    for p in perms:
+        q = [0] * len(p)
+        for k, k2 in enumerate(p):
+            q[k2] = k
+        inv.append(q)
+    first = array("I", bytes(4 * (n + 1)))  # edges are stored in source order
+    for s_ in src:
+        first[s_ + 1] += 1
+    for k in range(n):
+        first[k + 1] += first[k]
+    count = array("I", bytes(4 * (n + 1)))  # reverse adjacency (CSR)
+    for d in dst:
+        count[d + 1] += 1
+    for k in range(n):
+        count[k + 1] += count[k]
+    pos = array("I", count)
+    preds = array("I", bytes(4 * len(dst)))
+    for e, d in enumerate(dst):
+        preds[pos[d]] = e
+        pos[d] += 1
+    waiting = ex.waiting
+    moves: set[tuple[int, int]] = set()
+    queue: list[tuple[int, int]] = []
+    for i, w in waiting.items():
+        k = 0
+        while w >> k:
+            if w >> k & 1:
+                for e in range(first[i], first[i + 1]):
+                    if not waiting.get(dst[e], 0) >> perms[eperm[e]][k] & 1:
+                        moves.add((i, k))
+                        queue.append((i, k))
+                        break
+            k += 1
+    while queue:
+        j, k2 = queue.pop()
+        for q in range(count[j], count[j + 1]):
+            e = preds[q]
+            p, k = src[e], inv[eperm[e]][k2]
+            if waiting.get(p, 0) >> k & 1 and (p, k) not in moves:
+                moves.add((p, k))
+                queue.append((p, k))
+    hangs: dict[int, int] = {}
+    for i in sorted(waiting):
+        w, k = waiting[i], 0
+        while w >> k:
+            if w >> k & 1 and (i, k) not in moves and k not in hangs:
+                hangs[k] = i
+            k += 1
+    return hangs
+
+
 def check(
     ts: TransitionSystem,
     limits: Limits | None = None,
     progress: Callable[[dict], None] | None = None,
     hangs: bool = True,
     exploration: Exploration | None = None,
+    symmetry: str = "off",
 ) -> tuple[CheckResult, Exploration]:
     """Decide every property of ``ts`` (and hang freedom) by exhaustive exploration.
 
     ``exploration``, when given, is used instead of exploring here (for example one made by
     several processes, ``parallel.explore_parallel``); it must have kept its edges for hangs.
+    ``symmetry``: ``auto`` reduces by the instances of replicated drivers where that is sound
+    for every safety property (``stats["symmetry"]`` says what was done, or why not);
+    ``off`` does not.
     """
+    sym_note: dict | None = None
+    sym = None
+    if symmetry == "auto" and exploration is None:
+        sym, why = analyse_symmetry(ts)
+        if sym is None and why != "no replicated driver":
+            sym_note = {"used": False, "reason": why}
     if exploration is not None:
         ex = exploration
     else:
-        ex = explore(ts, limits, keep_edges=hangs, progress=progress)
+        ex = explore(ts, limits, keep_edges=hangs, progress=progress, symmetry=sym)
     results: list[PropertyResult] = []
     stats = {
         "states": len(ex.states),
@@ -289,6 +462,14 @@ def check(
         "interrupted": ex.interrupted,
         "peak_memory_mb": round(peak_memory_mb(), 1),
     }
+    if sym is not None:
+        sym_note = {
+            "used": True,
+            "groups": {g.driver: len(g.instances) for g in sym.groups},
+            "orbits": len(ex.states),
+        }
+    if sym_note is not None:
+        stats["symmetry"] = sym_note
     cover = EXHAUSTIVE if ex.complete else PARTIAL
     for pi, p in enumerate(ts.properties):
         j = ex.found.get(pi)
@@ -313,6 +494,10 @@ def check(
             first = min(found.values())
             stuck = sorted(k for k, j in found.items() if j == first)
             prefix = ex.trace_to(first)
+            if ex.symmetry is not None:  # the threads of the representative, in the real run
+                m = ex.symmetry.canon_map(ex.compiled.layout.pack(prefix.states[-1]))[1]
+                perm = ex.symmetry.slot_perm(m)
+                stuck = sorted(k for k in range(len(perm)) if perm[k] in stuck)
             r = PropertyResult(
                 HANG, VIOLATED, "explicit", EXHAUSTIVE, trace=_extend_to_dead_end(ex, first, prefix)
             )
@@ -370,6 +555,8 @@ def _extend_to_dead_end(ex: Exploration, j: int, prefix: Trace) -> Trace:
         path.append((node, a))
         node = prev
     path.reverse()
+    if ex.symmetry is not None:
+        return ex.concrete(ex.path_to(j) + [n for n, _ in path])[0]
     unpack = ex.compiled.layout.unpack
     states = prefix.states + tuple(unpack(ex.states[n]) for n, _ in path)
     actions = prefix.actions + tuple(a for _, a in path)

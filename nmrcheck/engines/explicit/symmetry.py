@@ -1,0 +1,703 @@
+"""Symmetry reduction for replicated drivers (``driver X[N]``) in the explicit engine.
+
+The instances ``X[1]`` .. ``X[N]`` of a replicated driver run the same code, so permuting them
+(their variables, their threads, and every enum value that names one of them, such as a lock
+owner, a thread or a caller) maps the transition system onto itself. The search can then store
+one state per orbit: :func:`analyse` finds the permutation group of a system and *checks* it
+(the initial state, every action, ``halted`` and every property must be mapped onto
+themselves, compared as normalised hash-consed expressions); whatever fails that check is
+never reduced, and the reason is returned as a note.
+
+The representative of an orbit is computed by generated Python: each instance gets a key (its
+variables, with every value that names an instance abstracted to "itself" or "another"), and
+the instances are sorted by key. When keys tie and some value names *another* instance, the
+smallest packed state over every order of the tied instances is taken, so the representative
+is a function of the orbit only (exact), never merely some member of it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from nmrcheck.engines.explicit.codegen import Layout
+from nmrcheck.ir import INVARIANT, REACHABLE, InstanceGroup, TransitionSystem
+from nmrcheck.ir import expr as E
+from nmrcheck.ir.expr import Expr
+from nmrcheck.ir.walkers import evaluate, free_vars
+
+Mapping_ = tuple[tuple[int, ...], ...]  # per used group: instance i (0-based) -> new position
+
+
+class _NotSymmetric(Exception):
+    """Permuting the instances does not map some part of the system onto itself."""
+
+
+def _token(driver: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![A-Za-z0-9_])" + re.escape(driver) + r"\[(\d+)\]")
+
+
+@dataclass
+class _Group:
+    driver: str
+    n: int
+    pattern: re.Pattern[str]
+
+
+class _Namer:
+    """Renames instance mentions in names and labels."""
+
+    def __init__(self, groups: Sequence[_Group]) -> None:
+        self.groups = list(groups)
+
+    def mentions(self, text: str) -> list[tuple[int, int]]:
+        """(group, 0-based instance) of every mention in ``text``."""
+        out = []
+        for g, grp in enumerate(self.groups):
+            for m in grp.pattern.finditer(text):
+                i = int(m.group(1)) - 1
+                if 0 <= i < grp.n:
+                    out.append((g, i))
+        return out
+
+    def rename(self, text: str, mapping: Mapping_) -> str:
+        for g, grp in enumerate(self.groups):
+            perm = mapping[g]
+
+            def sub(m: re.Match[str], grp: _Group = grp, perm: tuple[int, ...] = perm) -> str:
+                i = int(m.group(1)) - 1
+                if 0 <= i < grp.n:
+                    return f"{grp.driver}[{perm[i] + 1}]"
+                return m.group(0)
+
+            text = grp.pattern.sub(sub, text)
+        return text
+
+    def abstract(self, text: str, g: int, i: int) -> str:
+        """``text`` with instance ``i`` of group ``g`` as SELF, its siblings as OTHER, and the
+        instances of the other groups as their group."""
+        for h, grp in enumerate(self.groups):
+
+            def sub(m: re.Match[str], h: int = h, grp: _Group = grp) -> str:
+                k = int(m.group(1)) - 1
+                if not 0 <= k < grp.n:
+                    return m.group(0)
+                if h != g:
+                    return f"\x00{grp.driver}[*]"
+                return "\x00SELF" if k == i else "\x00OTHER"
+
+            text = grp.pattern.sub(sub, text)
+        return text
+
+
+@dataclass
+class _Perm:
+    """One permutation of the instances, lifted to variables, values and slots."""
+
+    var: list[int]
+    val: list[tuple[int, ...] | None]  # per variable: new value per value - lo, or None (same)
+    slot: list[int]
+
+
+def _lift(ts: TransitionSystem, namer: _Namer, mapping: Mapping_) -> _Perm:
+    names = {v.name: i for i, v in enumerate(ts.vars)}
+    var: list[int] = []
+    val: list[tuple[int, ...] | None] = []
+    for v in ts.vars:
+        y = names.get(namer.rename(v.name, mapping))
+        if y is None:
+            raise _NotSymmetric(f"variable {v.name} has no image")
+        w = ts.vars[y]
+        if (w.lo, w.hi, w.type) != (v.lo, v.hi, v.type):
+            raise _NotSymmetric(f"variables {v.name} and {w.name} differ in their domains")
+        table: tuple[int, ...] | None = None
+        if v.labels is not None:
+            if w.labels is None:
+                raise _NotSymmetric(f"variable {w.name} has no labels")
+            new = [namer.rename(lab, mapping) for lab in v.labels]
+            if new != list(v.labels) or w.labels != v.labels:
+                try:
+                    table = tuple(w.labels.index(lab) for lab in new)
+                except ValueError:
+                    raise _NotSymmetric(f"a value of {v.name} has no image") from None
+                if table == tuple(range(len(table))):
+                    table = None
+        var.append(y)
+        val.append(table)
+    if sorted(var) != list(range(len(var))):
+        raise _NotSymmetric("the variables are not permuted one to one")
+    slots = {s.name: k for k, s in enumerate(ts.slots)}
+    slot = []
+    for s in ts.slots:
+        k = slots.get(namer.rename(s.name, mapping))
+        if k is None or ts.slots[k].pc != var[s.pc]:
+            raise _NotSymmetric(f"thread {s.name} has no image")
+        slot.append(k)
+    return _Perm(var, val, slot)
+
+
+# -- expressions -------------------------------------------------------------------------------
+
+def _rebuild(e: Expr, args: Sequence[Expr]) -> Expr:
+    op = e.op
+    if op == "not":
+        return E.not_(args[0])
+    if op == "and":
+        return E.and_(*args)
+    if op == "or":
+        return E.or_(*args)
+    if op == "eq":
+        return E.eq(args[0], args[1])
+    if op == "lt":
+        return E.lt(args[0], args[1])
+    if op == "le":
+        return E.le(args[0], args[1])
+    if op == "add":
+        return E.add(args[0], args[1])
+    if op == "sub":
+        return E.sub(args[0], args[1])
+    if op == "ite":
+        return E.ite(args[0], args[1], args[2])
+    raise _NotSymmetric(f"unknown node {op}")
+
+
+class _Mapper:
+    """Applies one lifted permutation to expressions."""
+
+    def __init__(self, ts: TransitionSystem, perm: _Perm) -> None:
+        self.ts, self.p = ts, perm
+        self.cache: dict[int, Expr] = {}
+
+    def _domain(self, e: Expr) -> tuple[tuple[int, ...], int] | None:
+        """(value table, lo) of the renamed domain ``e`` evaluates in, if any: a variable
+        with renamed values, also through ``ite`` and adding or subtracting a constant."""
+        if e.op == "var":
+            t = self.p.val[e.val]
+            return (t, self.ts.vars[e.val].lo) if t is not None else None
+        if e.op == "ite":
+            return self._domain(e.args[1]) or self._domain(e.args[2])
+        if e.op in ("add", "sub") and e.args[1].op == "const":
+            d = self._domain(e.args[0])
+            if d is not None:
+                k = e.args[1].val if e.op == "add" else -e.args[1].val
+                return d[0], d[1] + k
+        return None
+
+    def value(self, e: Expr, table: tuple[int, ...], lo: int) -> Expr:
+        """``e`` as a value of a domain whose values are renamed by ``table``."""
+        if e.op == "const":
+            k = e.val - lo
+            if not 0 <= k < len(table):
+                raise _NotSymmetric("a constant outside an enum domain")
+            return E.const(table[k] + lo) if e.type == E.INT else e
+        if e.op == "var":
+            if self.p.val[e.val] != table or self.ts.vars[e.val].lo != lo:
+                raise _NotSymmetric("values of differently renamed domains are mixed")
+            return E.var(self.p.var[e.val], e.type)
+        if e.op == "ite":
+            return E.ite(self.expr(e.args[0]), self.value(e.args[1], table, lo),
+                         self.value(e.args[2], table, lo))
+        if e.op in ("add", "sub") and e.args[1].op == "const":
+            k = e.args[1].val if e.op == "add" else -e.args[1].val
+            inner = self.value(e.args[0], table, lo - k)
+            return E.add(inner, e.args[1]) if e.op == "add" else E.sub(inner, e.args[1])
+        raise _NotSymmetric("arithmetic on instance-naming values")
+
+    def expr(self, e: Expr) -> Expr:
+        got = self.cache.get(e.uid)
+        if got is not None:
+            return got
+        if e.op == "const":
+            out = e
+        elif e.op == "var":
+            if self.p.val[e.val] is not None:
+                raise _NotSymmetric("an instance-naming value is used as a number")
+            out = E.var(self.p.var[e.val], e.type)
+        elif e.op == "eq":
+            dom = self._domain(e.args[0]) or self._domain(e.args[1])
+            if dom is None:
+                out = E.eq(self.expr(e.args[0]), self.expr(e.args[1]))
+            else:
+                table, lo = dom
+                out = E.eq(self.value(e.args[0], table, lo), self.value(e.args[1], table, lo))
+        else:
+            out = _rebuild(e, [self.expr(a) for a in e.args])
+        self.cache[e.uid] = out
+        return out
+
+    def update(self, target: int, e: Expr) -> tuple[int, Expr]:
+        table = self.p.val[target]
+        if table is None:
+            return self.p.var[target], self.expr(e)
+        return self.p.var[target], self.value(e, table, self.ts.vars[target].lo)
+
+
+class _Normal:
+    """A normal form of expressions: and/or arguments and eq sides in a canonical order."""
+
+    def __init__(self) -> None:
+        self.cache: dict[int, Expr] = {}
+
+    def __call__(self, e: Expr) -> Expr:
+        got = self.cache.get(e.uid)
+        if got is not None:
+            return got
+        if not e.args:
+            out = e
+        else:
+            args = [self(a) for a in e.args]
+            if e.op in ("and", "or"):
+                flat: dict[int, Expr] = {}
+                for a in args:
+                    for b in a.args if a.op == e.op else (a,):
+                        flat[b.uid] = b
+                args = [flat[u] for u in sorted(flat)]
+            elif e.op == "eq" and args[0].op != "const" and args[1].op != "const":
+                args.sort(key=lambda a: a.uid)
+            out = _rebuild(e, args)
+        self.cache[e.uid] = out
+        return out
+
+
+def _generators(groups: Sequence[_Group]) -> list[Mapping_]:
+    """A swap and an N-cycle of each group: they generate every permutation of it."""
+    ident = tuple(tuple(range(g.n)) for g in groups)
+    out = []
+    for g, grp in enumerate(groups):
+        swap = (1, 0) + tuple(range(2, grp.n))
+        cycle = tuple((i + 1) % grp.n for i in range(grp.n))
+        for m in (swap, cycle) if grp.n > 2 else (swap,):
+            out.append(ident[:g] + (m,) + ident[g + 1 :])
+    return out
+
+
+def _check_automorphism(ts: TransitionSystem, namer: _Namer, gen: Mapping_, norm: _Normal,
+                        originals: Counter) -> _Perm:
+    perm = _lift(ts, namer, gen)
+    for x, v in enumerate(ts.vars):
+        init = v.init if perm.val[x] is None else perm.val[x][v.init - v.lo] + v.lo
+        if ts.vars[perm.var[x]].init != init:
+            raise _NotSymmetric(f"the initial value of {v.name} has no image")
+    mp = _Mapper(ts, perm)
+    images = Counter()
+    loose = []
+    for a in ts.actions:
+        slot = perm.slot[a.slot] if a.slot >= 0 else -1
+        guard = norm(mp.expr(a.guard))
+        try:
+            ups = [mp.update(x, e) for x, e in a.updates]
+        except _NotSymmetric:  # compared by their values below
+            loose.append((a, guard, slot))
+            continue
+        images[_action_key(guard, ups, slot, norm)] += 1
+    if loose:
+        # updates that convert between instance-naming domains by arithmetic (a caller
+        # computed from a thread): an image action must agree on every value of their inputs
+        rest = originals - images
+        if sum(images.values()) + sum(rest.values()) != len(ts.actions):
+            raise _NotSymmetric("an action has no image")
+        by_shape: dict[tuple, list] = {}
+        for b in ts.actions:
+            if _action_key(norm(b.guard), b.updates, b.slot, norm) in rest:
+                shape = (norm(b.guard).uid, b.slot, tuple(sorted(x for x, _ in b.updates)))
+                by_shape.setdefault(shape, []).append(b)
+        for a, guard, slot in loose:
+            shape = (guard.uid, slot, tuple(sorted(perm.var[x] for x, _ in a.updates)))
+            cands = by_shape.get(shape, [])
+            match = next((b for b in cands if _same_updates(ts, perm, mp, norm, a, b)), None)
+            if match is None:
+                raise _NotSymmetric("an action has no image")
+            cands.remove(match)
+        return perm
+    if images != originals:
+        raise _NotSymmetric("an action has no image")
+    return perm
+
+
+def _same_updates(ts: TransitionSystem, perm: _Perm, mp: _Mapper, norm: _Normal, a, b) -> bool:
+    """Whether ``b`` does what ``a`` does with the instances permuted by ``perm``."""
+    theirs = dict(b.updates)
+    for x, e in a.updates:
+        f = theirs[perm.var[x]]
+        try:
+            y, g = mp.update(x, e)
+            if norm(g) is norm(f):
+                continue
+        except _NotSymmetric:
+            pass
+        if not _same_values(ts, perm, x, e, f):
+            return False
+    return True
+
+
+def _same_values(ts: TransitionSystem, perm: _Perm, x: int, e: Expr, f: Expr) -> bool:
+    """``perm`` applied to the value of ``e`` equals ``f`` on the permuted inputs, for every
+    value of the (few) inputs of ``e``."""
+    ins = sorted(free_vars(e))
+    if not free_vars(f) <= {perm.var[v] for v in ins}:
+        return False
+    sizes = [ts.vars[v].hi - ts.vars[v].lo + 1 for v in ins]
+    total = 1
+    for n in sizes:
+        total *= n
+    if total > 4096:
+        return False
+
+    def image(v: int, value: int) -> int:
+        table, lo = perm.val[v], ts.vars[v].lo
+        if table is None or not 0 <= value - lo < len(table):
+            return value
+        return table[value - lo] + lo
+
+    for values in itertools.product(*(range(ts.vars[v].lo, ts.vars[v].hi + 1) for v in ins)):
+        mine = dict(zip(ins, values))
+        theirs = {perm.var[v]: image(v, val) for v, val in mine.items()}
+        if image(x, evaluate(e, mine)) != evaluate(f, theirs):
+            return False
+    return True
+
+
+def _action_key(guard: Expr, ups: Sequence[tuple[int, Expr]], slot: int, norm: _Normal) -> tuple:
+    return (guard.uid, tuple(sorted((x, norm(e).uid) for x, e in ups)), slot)
+
+
+def asymmetric_properties(ts: TransitionSystem, gens: Sequence[_Perm]) -> list[str]:
+    """Names of the safety properties (and ``halted``) not mapped onto themselves by ``gens``."""
+    norm = _Normal()
+    out = []
+    items = [("halted", ts.halted)] + [
+        (p.name, p.expr) for p in ts.properties if p.kind in (INVARIANT, REACHABLE)
+    ]
+    mappers = [_Mapper(ts, g) for g in gens]
+    for name, e in items:
+        base = norm(e)
+        for mp in mappers:
+            try:
+                ok = norm(mp.expr(e)) is base
+            except _NotSymmetric:
+                ok = False
+            if not ok:
+                out.append(name)
+                break
+    return out
+
+
+# -- the reduction ------------------------------------------------------------------------------
+
+@dataclass
+class Symmetry:
+    """The checked symmetry group of a system and its orbit representative.
+
+    ``canon(s)`` is the representative of the orbit of packed state ``s``; ``canon_map(s)``
+    also returns the instance mapping that takes ``s`` to it (None when ``s`` is its own
+    representative). ``slot_perm(m)`` says where each thread of ``s`` went.
+    """
+
+    groups: list[InstanceGroup]
+    canon: Callable[[int], int]
+    canon_map: Callable[[int], tuple[int, Mapping_ | None]]
+    apply: Callable[[int, Mapping_], int]
+    namer: _Namer
+    slot_names: list[str]
+    source: str
+    _slot_cache: dict = field(default_factory=dict)
+
+    def slot_perm(self, mapping: Mapping_ | None) -> tuple[int, ...]:
+        """Thread ``k`` of a state is thread ``slot_perm(m)[k]`` of its image under ``m``."""
+        if mapping is None:
+            return tuple(range(len(self.slot_names)))
+        got = self._slot_cache.get(mapping)
+        if got is None:
+            index = {n: k for k, n in enumerate(self.slot_names)}
+            got = tuple(index[self.namer.rename(n, mapping)] for n in self.slot_names)
+            self._slot_cache[mapping] = got
+        return got
+
+    def describe(self) -> str:
+        """For example ``3 instances of Client``."""
+        return ", ".join(f"{len(g.instances)} instances of {g.driver}" for g in self.groups)
+
+
+def analyse(ts: TransitionSystem) -> tuple[Symmetry | None, str]:
+    """The symmetry reduction of ``ts``, or None and why it is not used.
+
+    Only groups whose permutations map the initial state, every action, ``halted`` and every
+    safety property onto themselves are used (liveness properties are checked on a separate,
+    unreduced graph).
+    """
+    cands = [g for g in ts.groups if len(g.instances) >= 2]
+    if not cands:
+        return None, "no replicated driver"
+    groups = [_Group(g.driver, len(g.instances), _token(g.driver)) for g in cands]
+    # a variable that names two instances (of one group or of two groups) is not a per-instance
+    # variable: drop the groups involved, later ones first
+    while groups:
+        namer = _Namer(groups)
+        bad = None
+        for v in ts.vars:
+            ms = sorted(set(namer.mentions(v.name)))
+            if len(ms) > 1:
+                bad = max(g for g, _ in ms)
+                break
+        if bad is None:
+            break
+        groups.pop(bad)
+    if not groups:
+        return None, "a variable belongs to two instances"
+    namer = _Namer(groups)
+    norm = _Normal()
+    originals = Counter(
+        _action_key(norm(a.guard), a.updates, a.slot, norm) for a in ts.actions
+    )
+    perms = []
+    for gen in _generators(groups):
+        try:
+            perms.append(_check_automorphism(ts, namer, gen, norm, originals))
+        except _NotSymmetric as exc:
+            return None, f"the instances of {groups[0].driver} are not interchangeable ({exc})"
+    bad_props = asymmetric_properties(ts, perms)
+    if bad_props:
+        return None, "not symmetric in the instances: " + ", ".join(bad_props)
+    used = [g for g in cands if any(g.driver == x.driver for x in groups)]
+    return _build(ts, groups, used, namer), ""
+
+
+def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup],
+           namer: _Namer) -> Symmetry:
+    lay = Layout.of(ts)
+    names = {v.name: i for i, v in enumerate(ts.vars)}
+    ident = tuple(tuple(range(g.n)) for g in groups)
+    owner: dict[int, tuple[int, int]] = {}
+    for x, v in enumerate(ts.vars):
+        ms = namer.mentions(v.name)
+        if ms:
+            owner[x] = ms[0]
+
+    def refs(x: int) -> bool:
+        labs = ts.vars[x].labels
+        return labs is not None and any(namer.mentions(lab) for lab in labs)
+
+    def field_mask(x: int) -> int:
+        return ((1 << lay.bits[x]) - 1) << lay.offset[x]
+
+    intern: dict[str, int] = {}
+    abstract_labels: set[str] = set()
+    for x, v in enumerate(ts.vars):
+        if refs(x):
+            for g in range(len(groups)):
+                for i in range(groups[g].n):
+                    abstract_labels.update(namer.abstract(lab, g, i) for lab in v.labels)
+    for k, lab in enumerate(sorted(abstract_labels)):
+        intern[lab] = k
+
+    def abs_table(x: int, g: int, i: int) -> tuple[int, ...]:
+        labs = ts.vars[x].labels
+        size = 1 << lay.bits[x]
+        return tuple(intern[namer.abstract(labs[v], g, i)] if v < len(labs) else -1
+                     for v in range(size))
+
+    def cross_table(x: int, g: int | None, i: int | None) -> tuple[bool, ...]:
+        labs = ts.vars[x].labels
+        out = []
+        for v in range(1 << lay.bits[x]):
+            ms = set(namer.mentions(labs[v])) if v < len(labs) else set()
+            out.append(bool(ms - {(g, i)}) if g is not None else len(ms) > 1)
+        return tuple(out)
+
+    ns: dict[str, object] = {}
+    src: list[str] = []
+    moved = 0  # bits that move with their instance
+    runs_of: list[list[tuple[list[int], int, int]]] = []  # group -> (offsets, width, keep mask)
+    refs_of: list[list[tuple[list[int], list[int], int]]] = []  # group -> (vars, offsets, mask)
+    global_refs = [x for x in range(len(ts.vars)) if x not in owner and refs(x)]
+    key_exprs: list[list[str]] = []
+    cross_terms: list[str] = []
+    for g, grp in enumerate(groups):
+        block0 = sorted(x for x, o in owner.items() if o == (g, 0))
+        blocks = []
+        for i in range(grp.n):
+            m = list(ident)
+            m[g] = tuple(i if k == 0 else (0 if k == i else k) for k in range(grp.n))
+            blk = [names[namer.rename(ts.vars[x].name, tuple(m))] for x in block0]
+            if sorted(blk) != sorted(x for x, o in owner.items() if o == (g, i)):
+                raise ValueError(f"instance {i + 1} of {grp.driver} has other variables")
+            blocks.append(blk)
+        runs: list[tuple[list[int], int, int]] = []
+        k = 0
+        while k < len(block0):
+            e = k + 1
+            while e < len(block0) and all(b[e] == b[e - 1] + 1 for b in blocks):
+                e += 1
+            width = sum(lay.bits[x] for x in block0[k:e])
+            keep = 0
+            for x in block0[k:e]:
+                if not refs(x):
+                    keep |= field_mask(x) >> lay.offset[block0[k]]
+            runs.append(([lay.offset[b[k]] for b in blocks], width, keep))
+            for b in blocks:
+                for x in b[k:e]:
+                    moved |= field_mask(x)
+            k = e
+        runs_of.append(runs)
+        rfs = []
+        for k, x0 in enumerate(block0):
+            if refs(x0):
+                xs = [b[k] for b in blocks]
+                rfs.append((xs, [lay.offset[x] for x in xs], (1 << lay.bits[x0]) - 1))
+        refs_of.append(rfs)
+        keys = []
+        for i in range(grp.n):
+            parts = []
+            for offs, _width, keep in runs:
+                if keep:
+                    parts.append(f"((s >> {offs[i]}) & {keep})" if offs[i] else f"(s & {keep})")
+            for f, (xs, offs, mask) in enumerate(rfs):
+                name = f"A{g}_{f}_{i}"
+                ns[name] = abs_table(xs[i], g, i)
+                parts.append(f"{name}[(s >> {offs[i]}) & {mask}]")
+                cname = f"X{g}_{f}_{i}"
+                ns[cname] = cross_table(xs[i], g, i)
+                cross_terms.append(f"{cname}[(s >> {offs[i]}) & {mask}]")
+            for x in global_refs:
+                name = f"G{g}_{x}_{i}"
+                ns[name] = abs_table(x, g, i)
+                parts.append(f"{name}[(s >> {lay.offset[x]}) & {(1 << lay.bits[x]) - 1}]")
+            keys.append("(" + ", ".join(parts) + ",)")
+        key_exprs.append(keys)
+    for x in global_refs:
+        cname = f"XG_{x}"
+        ns[cname] = cross_table(x, None, None)
+        cross_terms.append(f"{cname}[(s >> {lay.offset[x]}) & {(1 << lay.bits[x]) - 1}]")
+    for x in global_refs:
+        moved |= field_mask(x)
+    fixed = ((1 << lay.total_bits) - 1) & ~moved
+
+    # generated: the keys, the fast exit when the instances are already strictly in order
+    src.append("def keys(s):")
+    src.append("    return (" + ", ".join("(" + ", ".join(ks) + ",)" for ks in key_exprs) + ",)")
+    src.append("")
+    src.append("def canon(s):")
+    for g, ks in enumerate(key_exprs):
+        for i, k in enumerate(ks):
+            src.append(f"    k{g}_{i} = {k}")
+    order = " and ".join(
+        " < ".join(f"k{g}_{i}" for i in range(len(ks))) for g, ks in enumerate(key_exprs)
+    )
+    allk = ", ".join("(" + ", ".join(f"k{g}_{i}" for i in range(len(ks))) + ",)"
+                     for g, ks in enumerate(key_exprs))
+    src.append(f"    if {order}:")
+    src.append("        return s")
+    src.append(f"    return slow(s, ({allk},))[0]")
+    src.append("")
+    src.append("def canon_map(s):")
+    for g, ks in enumerate(key_exprs):
+        for i, k in enumerate(ks):
+            src.append(f"    k{g}_{i} = {k}")
+    src.append(f"    if {order}:")
+    src.append("        return s, None")
+    src.append(f"    return slow(s, ({allk},))")
+    src.append("")
+    src.append("def cross(s):")
+    src.append("    return " + (" or ".join(cross_terms) if cross_terms else "False"))
+    source = "\n".join(src) + "\n"
+
+    relabel_cache: dict[tuple[int, int, int, Mapping_], int] = {}
+
+    def relabel(x: int, y: int, v: int, mapping: Mapping_) -> int:
+        key = (x, y, v, mapping)
+        got = relabel_cache.get(key)
+        if got is None:
+            lab = namer.rename(ts.vars[x].labels[v], mapping)
+            got = ts.vars[y].labels.index(lab)
+            relabel_cache[key] = got
+        return got
+
+    def apply(s: int, mapping: Mapping_) -> int:
+        n = s & fixed
+        for g, perm in enumerate(mapping):
+            for offs, _width, keep in runs_of[g]:
+                for i, q in enumerate(perm):
+                    n |= ((s >> offs[i]) & keep) << offs[q]
+            for xs, offs, mask in refs_of[g]:
+                for i, q in enumerate(perm):
+                    v = (s >> offs[i]) & mask
+                    n |= relabel(xs[i], xs[q], v, mapping) << offs[q]
+        for x in global_refs:
+            v = (s >> lay.offset[x]) & ((1 << lay.bits[x]) - 1)
+            n |= relabel(x, x, v, mapping) << lay.offset[x]
+        return n
+
+    def slow(s: int, keys: tuple[tuple[tuple, ...], ...]) -> tuple[int, Mapping_ | None]:
+        ranks: list[tuple[int, ...]] = []
+        tied: list[list[list[int]]] = []
+        for ks in keys:
+            order = sorted(range(len(ks)), key=ks.__getitem__)
+            r = [0] * len(ks)
+            for pos, i in enumerate(order):
+                r[i] = pos
+            ranks.append(tuple(r))
+            classes: list[list[int]] = []
+            for pos, i in enumerate(order):
+                if pos and ks[order[pos - 1]] == ks[i]:
+                    classes[-1].append(i)
+                else:
+                    classes.append([i])
+            tied.append([c for c in classes if len(c) > 1])
+        mapping = tuple(ranks)
+        if any(tied) and cross(s):
+            return _smallest(s, mapping, tied)
+        if mapping == ident:
+            return s, None
+        return apply(s, mapping), mapping
+
+    def _smallest(s: int, mapping: Mapping_, tied: list[list[list[int]]]):
+        # every order of the tied instances among their ranks: the smallest image is exact
+        choices = []
+        for g, classes in enumerate(tied):
+            per_class = []
+            for c in classes:
+                slots = sorted(mapping[g][i] for i in c)
+                per_class.append([tuple(zip(c, p)) for p in itertools.permutations(slots)])
+            choices.append(per_class)
+        best: tuple[int, Mapping_ | None] | None = None
+        flat = [(g, opts) for g, per_class in enumerate(choices) for opts in per_class]
+        for combo in itertools.product(*(opts for _, opts in flat)):
+            m = [list(r) for r in mapping]
+            for (g, _), pairs in zip(flat, combo):
+                for i, q in pairs:
+                    m[g][i] = q
+            mm = tuple(tuple(r) for r in m)
+            t = s if mm == ident else apply(s, mm)
+            if best is None or t < best[0]:
+                best = (t, None if mm == ident else mm)
+        assert best is not None
+        return best
+
+    ns["slow"] = slow
+    exec(compile(source, "<nmrcheck-symmetry>", "exec"), ns)
+    cross = ns["cross"]
+    return Symmetry(
+        used,
+        ns["canon"],  # type: ignore[arg-type]
+        ns["canon_map"],  # type: ignore[arg-type]
+        apply,
+        namer,
+        [s.name for s in ts.slots],
+        source,
+    )
+
+
+def permute_state(ts: TransitionSystem, sym: Symmetry, state: Sequence[int],
+                  mapping: Mapping_) -> tuple[int, ...]:
+    """``state`` with its instances permuted by ``mapping`` (for tests and traces)."""
+    lay = Layout.of(ts)
+    return lay.unpack(sym.apply(lay.pack(state), mapping))
+
+
+def mappings(sym: Symmetry) -> list[Mapping_]:
+    """Every instance mapping of the group (for tests: N! per group)."""
+    per_group = [list(itertools.permutations(range(len(g.instances)))) for g in sym.groups]
+    return [tuple(m) for m in itertools.product(*per_group)]

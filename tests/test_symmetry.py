@@ -1,0 +1,187 @@
+"""Symmetry reduction for replicated drivers: same verdicts, real shortest traces, fewer states,
+an exact orbit representative, and switched off (with a note) where it would be unsound."""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import pytest
+from support import ROOT, run_cli
+
+from nmrcheck.engines.explicit.liveness import without_liveness
+from nmrcheck.engines.explicit.search import HANG, check, explore
+from nmrcheck.engines.explicit.symmetry import analyse, mappings
+from nmrcheck.nmr.load import load, load_text
+from nmrcheck.traces.replay import check_replays
+
+REPLICATED = re.compile(r"^driver \w+\[\d+\]", re.M)
+CATALOGUE = sorted(
+    p for p in (ROOT / "models").rglob("*.nmr") if REPLICATED.search(p.read_text())
+)
+BENCH = [
+    ROOT / "bench" / "models" / f"{family}-{n}.nmr"
+    for family in ("provider-clients", "multi-npi")
+    for n in (2, 3)
+]
+SAFETY = str(ROOT / "bench" / "safety.spec")
+
+HANG_MODEL = """
+npi EXAMPLE_NPI
+
+driver ExampleProvider {
+  provider Prov of EXAMPLE_NPI
+
+  Unload {
+    status = NmrDeregisterProvider(Prov)
+    if (status == STATUS_PENDING) {
+      NmrWaitForProviderDeregisterComplete(Prov)
+    }
+  }
+}
+
+driver PendingClient[3] {
+  client Cli of EXAMPLE_NPI
+
+  ClientDetachProvider {
+    return STATUS_PENDING
+  }
+}
+"""
+
+
+def _load(path: Path):
+    if path.parent.name == "models" and path.parents[1].name == "bench":
+        return load(str(path), [SAFETY], bundled=False)
+    return load(str(path))
+
+
+def _summary(result):
+    out = {}
+    for r in result.results:
+        length = None
+        if r.trace is not None:
+            # a hang's trace runs on to a dead end, which may differ between members of
+            # one orbit: compare where the thread is blocked from
+            length = r.stats["blocked_from"] if r.property == HANG else len(r.trace)
+        out[r.property] = (r.verdict, length)
+    return out
+
+
+def _compare(ts):
+    plain, ex0 = check(ts, symmetry="off")
+    reduced, ex1 = check(ts, symmetry="auto")
+    assert _summary(plain) == _summary(reduced)
+    for r in reduced.results:
+        if r.trace is not None:
+            check_replays(ts, r.trace)  # a real run, from the real initial state
+    assert reduced.stats["depth"] == plain.stats["depth"]
+    return plain, reduced
+
+
+@pytest.mark.parametrize(
+    "path",
+    CATALOGUE + [p for p in BENCH if REPLICATED.search(p.read_text())],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_same_verdicts_and_trace_lengths(path):
+    ts = without_liveness(_load(path))
+    plain, reduced = _compare(ts)
+    sym = reduced.stats["symmetry"]
+    assert sym["used"], sym
+    assert sym["orbits"] == reduced.stats["states"] < plain.stats["states"]
+    assert "symmetry" not in plain.stats
+
+
+def test_catalogue_has_replicated_models():
+    assert len(CATALOGUE) >= 5
+
+
+def test_hang_under_symmetry(tmp_path):
+    ts = without_liveness(load_text(HANG_MODEL, "hang.nmr"))
+    plain, reduced = _compare(ts)
+    hang = {r.property: r for r in reduced.results}[HANG]
+    assert hang.verdict == "violated"
+    before = {r.property: r for r in plain.results}[HANG]
+    assert len(hang.stats["blocked_slots"]) == len(before.stats["blocked_slots"])
+    # the blocked thread is named in the real run: it is busy in the state it is blocked in
+    state = hang.trace.states[hang.stats["blocked_from"]]
+    for k in hang.stats["blocked_slots"]:
+        slot = ts.slots[k]
+        assert state[slot.pc] != slot.idle
+    assert reduced.stats["states"] < plain.stats["states"]
+
+
+@pytest.mark.parametrize(
+    "name", ["bench/models/provider-clients-3.nmr", "bench/models/multi-npi-3.nmr"]
+)
+def test_representative_is_a_function_of_the_orbit(name):
+    ts = without_liveness(_load(ROOT / name))
+    sym, why = analyse(ts)
+    assert sym is not None, why
+    states = explore(ts, keep_edges=False).states
+    sample = random.Random(6).sample(states, 400)
+    perms = mappings(sym)
+    for s in sample:
+        rep, m = sym.canon_map(s)
+        assert rep == sym.canon(s)
+        assert rep == (s if m is None else sym.apply(s, m))  # the representative is in the orbit
+        for p in perms:
+            assert sym.canon(sym.apply(s, p)) == rep
+
+
+def test_orbit_count_is_exact():
+    # the reduced search stores exactly one state per orbit of the reachable states
+    ts = without_liveness(load_text(HANG_MODEL, "hang.nmr"))
+    sym, _ = analyse(ts)
+    full = explore(ts, keep_edges=False)
+    reduced = explore(ts, keep_edges=False, symmetry=sym)
+    assert len({sym.canon(s) for s in full.states}) == len(reduced.states)
+
+
+def test_non_symmetric_property_switches_it_off(tmp_path):
+    spec = tmp_path / "first.spec"
+    spec.write_text(
+        "invariant first_never_pending: forall b in Client[1].bindings: b.cs != PENDING\n"
+    )
+    model = str(ROOT / "bench" / "models" / "provider-clients-2.nmr")
+    run = run_cli("check", model, "--engine", "explicit", "--no-hang", "--spec", str(spec))
+    assert "symmetry: off (not symmetric in the instances: first_never_pending)" in run.out
+    plain = run_cli(
+        "check", model, "--engine", "explicit", "--no-hang", "--spec", str(spec),
+        "--symmetry", "off",
+    )
+    states = re.search(r"(\d+) states", plain.out).group(1)
+    assert re.search(rf"\b{states} states", run.out)  # nothing was reduced
+    js = run_cli(
+        "check", model, "--engine", "explicit", "--no-hang", "--spec", str(spec), "--json"
+    ).json
+    sym = js["models"][0]["stats"]["symmetry"]
+    assert sym["used"] is False and "first_never_pending" in sym["reason"]
+
+
+def test_cli_summary_and_off():
+    model = str(ROOT / "models" / "seeds" / "provider-unload-no-wait.nmr")
+    on = run_cli("check", model, "--engine", "explicit")
+    assert re.search(r"^symmetry: 2 instances of ExampleClient, [\d,]+ orbits stored", on.out, re.M)
+    off = run_cli("check", model, "--engine", "explicit", "--symmetry", "off")
+    assert "symmetry" not in off.out
+    assert on.code == off.code == 1
+    js = run_cli("check", model, "--engine", "explicit", "--json").json
+    assert js["models"][0]["stats"]["symmetry"]["groups"] == {"ExampleClient": 2}
+
+
+def test_graph_stays_unreduced():
+    model = str(ROOT / "models" / "seeds" / "provider-unload-no-wait.nmr")
+    ts = without_liveness(load(model))
+    full = check(ts, symmetry="off")[0].stats["states"]
+    run = run_cli("graph", model)
+    assert run.out.split(": ")[1].startswith(f"{full} states")
+
+
+def test_no_replicated_driver_no_note():
+    model = str(ROOT / "models" / "seeds" / "detach-pending-never-completed.nmr")
+    ts = without_liveness(load(model))
+    result, _ = check(ts, symmetry="auto")
+    assert "symmetry" not in result.stats

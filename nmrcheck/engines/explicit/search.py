@@ -126,6 +126,7 @@ def explore(
     keep_edges: bool = True,
     progress: Callable[[dict], None] | None = None,
     symmetry: Symmetry | None = None,
+    reduce: Callable[..., list[tuple[int, int]]] | None = None,
 ) -> Exploration:
     """Explore every reachable state of ``ts`` breadth first.
 
@@ -141,6 +142,8 @@ def explore(
     symmetry : Symmetry, optional
         Store one state per orbit of the group (from ``symmetry.analyse(ts)``, which checks
         that it is sound for every safety property of ``ts``). None: no reduction.
+    reduce : callable, optional
+        ``reduce(s, out, seen, canon)``: the successors of ``s`` to follow (``por.Reducer``).
 
     Returns
     -------
@@ -162,12 +165,14 @@ def explore(
     nprops = len(ts.properties)
     start = time.monotonic()
     initial = comp.layout.pack(ts.initial_state())
-    canon = canon_map = None
+    canon = canon_map = parent_keys = None
+    keys = None
     if symmetry is not None:
-        canon = symmetry.canon
+        # representatives of successors, incrementally from the keys of the expanded state
+        canon, parent_keys = symmetry.canon_next, symmetry.parent_keys
         if keep_edges:
-            canon_map = symmetry.canon_map
-    s0 = canon(initial) if canon is not None else initial
+            canon_map = symmetry.canon_map_next
+    s0 = symmetry.canon(initial) if symmetry is not None else initial
     index: dict[int, int] = {s0: 0}
     seen: set[int] = {s0}
     if keep_edges:
@@ -213,6 +218,10 @@ def explore(
                 level_end = len(states)
             s = states[i]
             out, en = succ(s)
+            if parent_keys is not None:
+                keys = parent_keys(s)
+            if reduce is not None:  # partial-order reduction (por.Reducer)
+                out = reduce(s, out, index if keep_edges else seen, canon)
             if en >= 0:  # -1: a halted (crashed) state, which is neither expanded nor a hang
                 w = busy(s) & ~en
                 if w:
@@ -220,7 +229,7 @@ def explore(
             for a, t in out:
                 if keep_edges:
                     if canon_map is not None:
-                        t, m = canon_map(t)
+                        t, m = canon_map(t, s, keys)
                         pid = perm_id.get(m)
                         if pid is None:
                             pid = perm_id[m] = len(slot_perms)
@@ -246,7 +255,7 @@ def explore(
                     act_append(a)
                 else:
                     if canon is not None:
-                        t = canon(t)
+                        t = canon(t, s, keys)
                     if t in seen:
                         continue
                     if max_states is not None and len(states) >= max_states:
@@ -433,11 +442,13 @@ def check(
     hangs: bool = True,
     exploration: Exploration | None = None,
     symmetry: str = "off",
+    explorer: Callable[..., Exploration] | None = None,
 ) -> tuple[CheckResult, Exploration]:
     """Decide every property of ``ts`` (and hang freedom) by exhaustive exploration.
 
     ``exploration``, when given, is used instead of exploring here (for example one made by
     several processes, ``parallel.explore_parallel``); it must have kept its edges for hangs.
+    ``explorer``, when given, explores instead of :func:`explore` (same arguments).
     ``symmetry``: ``auto`` reduces by the instances of replicated drivers where that is sound
     for every safety property (``stats["symmetry"]`` says what was done, or why not);
     ``off`` does not.
@@ -451,7 +462,9 @@ def check(
     if exploration is not None:
         ex = exploration
     else:
-        ex = explore(ts, limits, keep_edges=hangs, progress=progress, symmetry=sym)
+        ex = (explorer or explore)(
+            ts, limits, keep_edges=hangs, progress=progress, symmetry=sym
+        )
     results: list[PropertyResult] = []
     stats = {
         "states": len(ex.states),

@@ -402,6 +402,9 @@ class Symmetry:
     apply: Callable[[int, Mapping_], int]
     namer: _Namer
     slot_names: list[str]
+    parent_keys: Callable[[int], object]  # once per expanded representative s
+    canon_next: Callable[[int, int, object], int]  # (successor t, s, parent_keys(s))
+    canon_map_next: Callable[[int, int, object], tuple[int, Mapping_ | None]]
     source: str
     _slot_cache: dict = field(default_factory=dict)
 
@@ -588,7 +591,12 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
     )
     allk = ", ".join("(" + ", ".join(f"k{g}_{i}" for i in range(len(ks))) + ",)"
                      for g, ks in enumerate(key_exprs))
+    # instances in order with ties: the identity is one of the sorting orders; when no value
+    # names another instance, every sorting order gives the same state
+    weak = order.replace(" < ", " <= ")
     src.append(f"    if {order}:")
+    src.append("        return s")
+    src.append(f"    if {weak} and not cross(s):")
     src.append("        return s")
     src.append(f"    return slow(s, ({allk},))[0]")
     src.append("")
@@ -598,10 +606,48 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
             src.append(f"    k{g}_{i} = {k}")
     src.append(f"    if {order}:")
     src.append("        return s, None")
+    src.append(f"    if {weak} and not cross(s):")
+    src.append("        return s, None")
     src.append(f"    return slow(s, ({allk},))")
     src.append("")
     src.append("def cross(s):")
     src.append("    return " + (" or ".join(cross_terms) if cross_terms else "False"))
+    src.append("")
+    # incremental: the successor t of a representative s whose instances are strictly in order
+    # (keys K) is its own representative when it changes only bits that stay in place, or
+    # only one instance whose new key still lies strictly between its neighbours' keys
+    src.append("def parent_keys(s):")
+    if len(groups) == 1:
+        ks = key_exprs[0]
+        for i, k in enumerate(ks):
+            src.append(f"    k{i} = {k}")
+        src.append("    if " + " < ".join(f"k{i}" for i in range(len(ks))) + ":")
+        src.append("        return (" + ", ".join(f"k{i}" for i in range(len(ks))) + ",)")
+    src.append("    return None")
+    for name, ret, full in (("canon_next", "t", "canon(t)"),
+                            ("canon_map_next", "t, None", "canon_map(t)")):
+        src.append("")
+        src.append(f"def {name}(t, s, K):")
+        src.append("    if K is None:")
+        src.append(f"        return {full}")
+        src.append(f"    d = (t ^ s) & {moved}")
+        src.append("    if not d:")
+        src.append(f"        return {ret}")
+        if len(groups) == 1:
+            ks = key_exprs[0]
+            n = len(ks)
+            for i, k in enumerate(ks):
+                inst = 0
+                for offs, width, _keep in runs_of[0]:
+                    inst |= ((1 << width) - 1) << offs[i]
+                src.append(f"    if not d & {moved & ~inst}:")
+                cond = [f"K[{i - 1}] < k" if i > 0 else "", f"k < K[{i + 1}]" if i < n - 1 else ""]
+                test = " and ".join(c for c in cond if c)
+                src.append(f"        k = {k.replace('s >>', 't >>').replace('(s &', '(t &')}")
+                src.append(f"        if {test}:")
+                src.append(f"            return {ret}")
+                src.append(f"        return {full}")
+        src.append(f"    return {full}")
     source = "\n".join(src) + "\n"
 
     relabel_cache: dict[tuple[int, int, int, Mapping_], int] = {}
@@ -615,22 +661,61 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
             relabel_cache[key] = got
         return got
 
-    def apply(s: int, mapping: Mapping_) -> int:
-        n = s & fixed
+    def table(x: int, y: int, mask: int, mapping: Mapping_) -> tuple[int, ...]:
+        size = len(ts.vars[x].labels)
+        return tuple(relabel(x, y, v, mapping) if v < size else v for v in range(mask + 1))
+
+    def make_apply(mapping: Mapping_) -> Callable[[int], int]:
+        """Generated Python moving each field of ``s`` where ``mapping`` puts it."""
+        by_shift: dict[int, int] = {0: fixed}  # shift -> mask of the bits moved by it
+        env: dict[str, object] = {}
+        terms = []
         for g, perm in enumerate(mapping):
             for offs, _width, keep in runs_of[g]:
                 for i, q in enumerate(perm):
-                    n |= ((s >> offs[i]) & keep) << offs[q]
-            for xs, offs, mask in refs_of[g]:
+                    d = offs[q] - offs[i]
+                    by_shift[d] = by_shift.get(d, 0) | (keep << offs[i])
+            for f, (xs, offs, mask) in enumerate(refs_of[g]):
                 for i, q in enumerate(perm):
-                    v = (s >> offs[i]) & mask
-                    n |= relabel(xs[i], xs[q], v, mapping) << offs[q]
+                    name = f"R{g}_{f}_{i}"
+                    env[name] = table(xs[i], xs[q], mask, mapping)
+                    terms.append(f"({name}[(s >> {offs[i]}) & {mask}] << {offs[q]})")
         for x in global_refs:
-            v = (s >> lay.offset[x]) & ((1 << lay.bits[x]) - 1)
-            n |= relabel(x, x, v, mapping) << lay.offset[x]
-        return n
+            mask = (1 << lay.bits[x]) - 1
+            env[f"RG{x}"] = table(x, x, mask, mapping)
+            terms.append(f"(RG{x}[(s >> {lay.offset[x]}) & {mask}] << {lay.offset[x]})")
+        for d in sorted(by_shift):
+            m = by_shift[d]
+            if m:
+                shift = f" << {d}" if d > 0 else f" >> {-d}" if d < 0 else ""
+                terms.insert(0, f"((s & {m}){shift})")
+        code = "def f(s):\n    return " + " | ".join(terms) + "\n"
+        exec(compile(code, "<nmrcheck-symmetry-apply>", "exec"), env)
+        return env["f"]  # type: ignore[return-value]
+
+    appliers: dict[Mapping_, Callable[[int], int]] = {}
+
+    def apply(s: int, mapping: Mapping_) -> int:
+        f = appliers.get(mapping)
+        if f is None:
+            f = appliers[mapping] = make_apply(mapping)
+        return f(s)
+
+    by_order: dict[tuple[int, ...], tuple[Callable[[int], int], Mapping_]] = {}
+    single = len(groups) == 1
+    rng = range(groups[0].n)
 
     def slow(s: int, keys: tuple[tuple[tuple, ...], ...]) -> tuple[int, Mapping_ | None]:
+        if single and len(set(keys[0])) == len(keys[0]):  # one group, no ties: one order
+            order = tuple(sorted(rng, key=keys[0].__getitem__))
+            got = by_order.get(order)
+            if got is None:
+                r = [0] * len(order)
+                for pos, i in enumerate(order):
+                    r[i] = pos
+                mapping = (tuple(r),)
+                got = by_order[order] = (make_apply(mapping), mapping)
+            return got[0](s), got[1]
         ranks: list[tuple[int, ...]] = []
         tied: list[list[list[int]]] = []
         for ks in keys:
@@ -686,6 +771,9 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
         apply,
         namer,
         [s.name for s in ts.slots],
+        ns["parent_keys"],  # type: ignore[arg-type]
+        ns["canon_next"],  # type: ignore[arg-type]
+        ns["canon_map_next"],  # type: ignore[arg-type]
         source,
     )
 

@@ -147,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write the inductive invariant of each proof as SMT-LIB (re-check: certify)",
     )
+    c.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="explore on N processes of this machine (default 1; same answers and traces)",
+    )
 
     cf = sub.add_parser("certify", help="re-check a saved proof certificate against a model")
     cf.add_argument("certificate", metavar="FILE")
@@ -224,9 +231,10 @@ def summary_line(model: str, result: CheckResult) -> str:
     if "states" not in st:
         return f"nmrcheck: {model}: {result.engine} in {secs:.2f} s, exit {result.exit_code}\n"
     rate = st.get("states", 0) / secs if secs > 0 else 0.0
+    on = f", {st['workers']} workers" if st.get("workers", 1) > 1 else ""
     return (
         f"nmrcheck: {model}: {st.get('states', 0)} states, {st.get('transitions', 0)} "
-        f"transitions in {secs:.2f} s ({rate:,.0f} states/s), exit {result.exit_code}\n"
+        f"transitions in {secs:.2f} s ({rate:,.0f} states/s{on}), exit {result.exit_code}\n"
     )
 
 
@@ -259,6 +267,7 @@ def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: T
             lambda text, model=model: err.write(f"nmrcheck: {model}: {text}\n"),
         )
         plan.symmetry = args.symmetry
+        plan.workers = args.workers
         # liveness (eventually, leads_to) on a full, unreduced graph or by lasso search
         result = run_engines(without_liveness(ts), plan)
         result = add_liveness(ts, result, args.property, limits, args.engine, args.depth, show)

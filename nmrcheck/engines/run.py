@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from nmrcheck.engines.explicit.search import Limits, check
+from nmrcheck.engines.explicit.search import Limits
+from nmrcheck.engines.explicit.search import check as search_check
 from nmrcheck.engines.result import PARTIAL, UNKNOWN, CheckResult, PropertyResult
 
 ENGINES = ("auto", "explicit", "bmc", "induction", "pdr")
@@ -30,12 +31,14 @@ class Plan:
     progress: Callable[[dict], None] | None = None
     properties: list[str] | None = None  # only these (all when None)
     notice: Callable[[str], None] | None = None  # tells the user what the run does next
+    workers: int = 1  # processes of the explicit search (1: the sequential search)
     symmetry: str = "auto"  # auto: reduce by replicated drivers where sound; off
 
 
 def run(ts, plan: Plan) -> CheckResult:
     """Answer every property of ``ts`` with the engine(s) of ``plan``."""
     limits = plan.limits or Limits()
+    check = _explicit_check(plan)  # the explicit search, on plan.workers processes
     if plan.engine == "explicit":
         return check(
             ts, limits, progress=plan.progress, hangs=plan.hangs, symmetry=plan.symmetry
@@ -92,6 +95,27 @@ def run(ts, plan: Plan) -> CheckResult:
     stats = dict(first.stats)
     stats["handed_to_pdr"] = open_names
     return CheckResult(results, "auto (explicit, then pdr)", stats)
+
+
+def _explicit_check(plan: Plan) -> Callable:
+    """:func:`search.check`, exploring on ``plan.workers`` processes when there are several
+    (the same exploration, so the same answers); its stats say how many ran."""
+    if plan.workers <= 1:
+        return search_check
+    from functools import partial
+
+    from nmrcheck.engines.explicit.parallel import explore_parallel
+
+    explorer = partial(explore_parallel, workers=plan.workers)
+
+    def check_on_workers(*args, **kwargs):
+        result, ex = search_check(*args, explorer=explorer, **kwargs)
+        result.stats["workers"] = getattr(ex, "workers", 1)
+        if hasattr(ex, "memory_mb"):  # the coordinator's peak plus the workers' growth
+            result.stats["peak_memory_mb"] = round(ex.memory_mb, 1)
+        return result, ex
+
+    return check_on_workers
 
 
 def _names(ts, plan: Plan) -> list[str]:

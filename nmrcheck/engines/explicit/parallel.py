@@ -1,0 +1,754 @@
+"""Breadth-first exploration on several processes of one machine (``--workers N``).
+
+Each of ``N`` worker processes (forked, so each inherits the compiled successor functions)
+owns the states that hash to it: its seen set, its part of the frontier. The search goes
+level by level. A worker expands its frontier states and hands each successor to its owner
+(directly when it owns it, else in batches of ints through a pipe); the owner keeps, for each
+state new at this level, the smallest key ``(number of the parent, position of the successor
+in the parent's successor list)``. At the end of a level the coordinator merges the workers'
+sorted keys and the new states are numbered in key order.
+
+That order is exactly the order in which the sequential search (:func:`search.explore`) first
+meets the states, and the smallest key names the parent and action it records, so the
+exploration is the same index for index: the same states, parents, actions, edges (in the
+same order), depths and first found states. Verdicts, shortest traces and hangs are therefore
+identical to one process, byte for byte, whatever the timing. A state limit cuts the last
+level where the sequential search would have stopped.
+
+Workers ignore Ctrl-C: the first Ctrl-C asks them to end the level (the exploration is then
+partial and ``interrupted``), a second one stops at once. Workers are terminated on every
+exit path, and die with the coordinator.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+import resource
+import signal
+import threading
+import time
+import traceback
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import accumulate
+from multiprocessing import connection as mpc
+
+from nmrcheck.engines.explicit.codegen import Compiled, compile_system
+from nmrcheck.engines.explicit.search import Exploration, Limits, explore, peak_memory_mb
+from nmrcheck.engines.explicit.symmetry import Symmetry
+from nmrcheck.errors import InternalError
+from nmrcheck.ir import TransitionSystem
+
+_PRIME = 1_000_003  # state % _PRIME % workers: the owner (mixes every bit of the packed state)
+_BATCH = 3 * 8192  # ints per message between workers: 3 per successor (state, key, action)
+_CHUNK = 256  # states expanded between looks at the clock, the stop flag and the inbox
+
+
+@dataclass
+class ParallelExploration(Exploration):
+    """An :class:`Exploration` made by several processes (the same one, index for index)."""
+
+    workers: int = 1
+    memory_mb: float = 0.0  # coordinator peak plus each worker's growth since it started
+
+
+@dataclass
+class _Setup:
+    """What every worker inherits through fork."""
+
+    workers: int
+    comp: Compiled
+    s0: int
+    nact: int
+    keep_edges: bool
+    canonical: Callable[[int], int] | None
+    canon_map: Callable[[int], tuple[int, object]] | None  # symmetry with edges
+    deadline: float | None
+    stop: object  # multiprocessing RawValue: 1 once Ctrl-C was pressed
+    counters: object  # RawArray: per worker (expanded, new, transitions) of the current level
+    to_worker: list  # coordinator <-> worker connections, worker side
+    to_coord: list  # coordinator side
+    outbox: list  # outbox[v][w]: v sends to w
+    inbox: list  # inbox[w][v]: w receives from v
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send SIGTERM to this process when its parent dies (best effort)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _worker_main(me: int, setup: _Setup) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    conn = setup.to_worker[me]
+    for w in range(setup.workers):  # keep only this worker's ends, so a death is an EOF
+        setup.to_coord[w].close()
+        if w != me:
+            setup.to_worker[w].close()
+        for v in range(setup.workers):
+            if v == w:
+                continue
+            if v != me:
+                setup.outbox[v][w].close()
+            if w != me:
+                setup.inbox[w][v].close()
+    try:
+        _Worker(me, setup, conn).run()
+    except BaseException:  # noqa: BLE001 - reported to the coordinator, which raises
+        try:
+            conn.send(("error", traceback.format_exc()))
+        except (OSError, ValueError):
+            pass
+
+
+class _Worker:
+    """One process: its states, its frontier, its edges."""
+
+    def __init__(self, me: int, setup: _Setup, conn) -> None:
+        self.me, self.setup, self.conn = me, setup, conn
+        self.W = setup.workers
+        self.base_rss = _rss_mb()
+        self.index: dict[int, int] = {}
+        self.states: list[int] = []
+        self.key = array("q")  # smallest (parent number * nact + position) seen, per state
+        self.via = array("i")
+        self.gid = array("q")  # global number, per local state
+        self.frontier: list[int] = []  # local states of the current level, in number order
+        self.new: list[int] = []
+        self.deg = array("I")  # successors of each expanded frontier state
+        self.waiting: dict[int, int] = {}
+        self.ekey = array("q")  # edges: key of the source, action, local destination
+        self.eact = array("i")
+        self.edst = array("q")
+        self.exp_gid = array("q")  # with edges: every expanded state and its out-degree
+        self.exp_deg = array("I")
+        self.pkey = array("q")  # symmetry with edges: key and permutation of the edges that
+        self.pperm = array("I")  # this worker made and whose successor was permuted
+        self.perm_list: list = [None]
+        self.perm_id: dict = {None: 0}
+        s0 = setup.s0
+        if self._owner(s0) == me:
+            self.index[s0] = 0
+            self.states.append(s0)
+            self.key.append(-1)
+            self.via.append(-1)
+            self.gid.append(0)
+            self.frontier = [0]
+        self.sendq: queue.SimpleQueue = queue.SimpleQueue()
+        self.sender = threading.Thread(target=self._send_loop, daemon=True)
+        self.sender.start()
+
+    def _owner(self, t: int) -> int:
+        return t % _PRIME % self.W
+
+    def _send_loop(self) -> None:
+        out = self.setup.outbox[self.me]
+        while True:
+            item = self.sendq.get()
+            if item is None:
+                return
+            w, payload = item
+            out[w].send(payload)
+
+    def run(self) -> None:
+        conn = self.conn
+        while True:
+            msg = conn.recv()
+            cmd = msg[0]
+            if cmd == "expand":
+                conn.send(self.expand(msg[1]))
+            elif cmd == "upto":
+                gid, p = self.gid, msg[1]
+                conn.send(sum(d for x, d in zip(self.frontier, self.deg) if gid[x] <= p))
+            elif cmd == "number":
+                conn.send(self.number(*msg[1:]))
+            elif cmd == "gather":
+                conn.send(self.gather())
+            else:  # "quit"
+                self.sendq.put(None)
+                return
+
+    def expand(self, mem_allow: float | None) -> tuple:
+        """Expand the frontier, exchange successors with the other workers; report the keys
+        of the states new at this level, sorted."""
+        st = self.setup
+        me, W, nact, keep_edges = self.me, self.W, st.nact, st.keep_edges
+        succ, busy, canon, canon_map = st.comp.successors, st.comp.busy, st.canonical, st.canon_map
+        perm_id, perm_list = self.perm_id, self.perm_list
+        pk_append, pp_append = self.pkey.append, self.pperm.append
+        index, states, key, via = self.index, self.states, self.key, self.via
+        index_get, states_append = index.get, states.append
+        key_append, via_append = key.append, via.append
+        ek_append, ea_append, ed_append = self.ekey.append, self.eact.append, self.edst.append
+        gid, waiting, frontier = self.gid, self.waiting, self.frontier
+        lvl0 = len(states)
+        deg = self.deg = array("I")
+        deg_append = deg.append
+        bufs: list[list[int]] = [[] for _ in range(W)]
+        sendq = self.sendq
+        inbox = [c for v, c in enumerate(st.inbox[me]) if v != me]
+        open_in = list(inbox)
+        counters, cbase = st.counters, 3 * me
+        stop_flag, deadline = st.stop, st.deadline
+        # without edges, a worker sends a state at most once a level: its first copy has the
+        # smallest key this worker can give it
+        dedupe = not keep_edges
+        sent: set[int] = set()
+        sent_add = sent.add
+
+        def absorb(b: list[int]) -> None:
+            it = iter(b)
+            for t, k, a in zip(it, it, it):
+                x = index_get(t)
+                if x is None:
+                    x = len(states)
+                    index[t] = x
+                    states_append(t)
+                    key_append(k)
+                    via_append(a)
+                elif x >= lvl0 and k < key[x]:
+                    key[x] = k
+                    via[x] = a
+                if keep_edges:
+                    ek_append(k)
+                    ea_append(a)
+                    ed_append(x)
+
+        def drain(block: bool) -> None:
+            while open_in:
+                ready = mpc.wait(open_in, None if block else 0)
+                if not ready:
+                    return
+                for c in ready:
+                    b = c.recv()
+                    if b is None:
+                        open_in.remove(c)
+                    else:
+                        absorb(b)
+
+        stopped = ""
+        trans = 0
+        done = 0
+        for j in frontier:
+            if not done & (_CHUNK - 1) and done:
+                counters[cbase] = done
+                counters[cbase + 1] = len(states) - lvl0
+                counters[cbase + 2] = trans
+                if stop_flag.value:
+                    stopped = "interrupted"
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    stopped = "time"
+                    break
+                if mem_allow is not None and _rss_mb() - self.base_rss > mem_allow:
+                    stopped = "memory"
+                    break
+                drain(False)
+            s = states[j]
+            out, en = succ(s)
+            if en >= 0:  # -1: halted, neither expanded nor a hang
+                w = busy(s) & ~en
+                if w:
+                    waiting[gid[j]] = w
+            deg_append(len(out))
+            trans += len(out)
+            done += 1
+            k = gid[j] * nact
+            for a, t in out:
+                if canon_map is not None:
+                    t, m = canon_map(t)
+                    if m is not None:
+                        pid = perm_id.get(m)
+                        if pid is None:
+                            pid = perm_id[m] = len(perm_list)
+                            perm_list.append(m)
+                        pk_append(k)
+                        pp_append(pid)
+                elif canon is not None:
+                    t = canon(t)
+                o = t % _PRIME % W
+                if o == me:
+                    x = index_get(t)
+                    if x is None:
+                        x = len(states)
+                        index[t] = x
+                        states_append(t)
+                        key_append(k)
+                        via_append(a)
+                    elif x >= lvl0 and k < key[x]:
+                        key[x] = k
+                        via[x] = a
+                    if keep_edges:
+                        ek_append(k)
+                        ea_append(a)
+                        ed_append(x)
+                else:
+                    if dedupe:  # only the first (smallest key) copy can matter to its owner
+                        if t in sent:
+                            k += 1
+                            continue
+                        sent_add(t)
+                    b = bufs[o]
+                    b.append(t)
+                    b.append(k)
+                    b.append(a)
+                    if len(b) >= _BATCH:
+                        sendq.put((o, b))
+                        bufs[o] = []
+                k += 1
+        for o in range(W):
+            if o != me:
+                if bufs[o]:
+                    sendq.put((o, bufs[o]))
+                sendq.put((o, None))  # end of this level
+        drain(True)
+        if keep_edges:
+            self.exp_gid.extend(gid[x] for x in frontier[:done])
+            self.exp_deg.extend(deg)
+        new = sorted(range(lvl0, len(states)), key=key.__getitem__)
+        self.new = new
+        gid.frombytes(b"\xff" * (8 * len(new)))  # -1 until numbered
+        counters[cbase] = counters[cbase + 1] = counters[cbase + 2] = 0
+        return ("expanded", [key[x] for x in new], trans, stopped, _rss_mb() - self.base_rss)
+
+    def number(self, base: int, owners: bytes | None, limit: int | None, skip: int) -> tuple:
+        """Number the new states (``owners``: the worker of each new number, in order); find
+        the properties in the new states kept."""
+        me, gid, new = self.me, self.gid, self.new
+        pos = range(len(new)) if owners is None else [i for i, o in enumerate(owners) if o == me]
+        kept = []
+        for x, i in zip(new, pos):
+            g = base + i
+            gid[x] = g
+            if limit is None or g < limit:
+                kept.append(x)
+        found: dict[int, int] = {}
+        found_in, states = self.setup.comp.found, self.states
+        for x in kept:
+            m = found_in(states[x], skip)
+            if m:
+                skip |= m
+                pi = 0
+                while m:
+                    if m & 1:
+                        found[pi] = gid[x]
+                    m >>= 1
+                    pi += 1
+        self.frontier = kept
+        self.new = []
+        return ("numbered", found)
+
+    def gather(self) -> tuple:
+        """Everything the coordinator needs to build the exploration."""
+        gid = self.gid
+        edges = None
+        if self.setup.keep_edges:
+            edst = array("q", [gid[x] for x in self.edst])
+            edges = (self.ekey, self.eact, edst, self.exp_gid, self.exp_deg, self.pkey,
+                     self.pperm, self.perm_list)
+        return ("data", gid, self.states, self.key, self.via, self.waiting, edges)
+
+
+class _Interrupts:
+    """The first Ctrl-C sets the shared stop flag; the second raises KeyboardInterrupt."""
+
+    def __init__(self, flag) -> None:
+        self.flag = flag
+        self.previous = None
+        self.installed = False
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.installed = True
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.flag.value:
+            raise KeyboardInterrupt
+        self.flag.value = 1
+
+    def __exit__(self, *exc) -> None:
+        if self.installed:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def explore_parallel(
+    ts: TransitionSystem,
+    limits: Limits | None = None,
+    workers: int = 2,
+    keep_edges: bool = True,
+    progress: Callable[[dict], None] | None = None,
+    canonical: Callable[[int], int] | None = None,
+    symmetry: Symmetry | None = None,
+    reduce: Callable | None = None,
+) -> Exploration:
+    """Explore every reachable state of ``ts`` breadth first on ``workers`` processes.
+
+    Parameters
+    ----------
+    ts : TransitionSystem
+    limits : Limits, optional
+        State, time and memory budget (memory: the coordinator's peak plus what each worker
+        has grown since it started); when one is reached, ``complete`` is False.
+    workers : int
+        Worker processes; 1 without ``canonical`` is the sequential :func:`search.explore`.
+    keep_edges : bool
+        Keep every transition (needed for hang detection and the graph).
+    progress : callable, optional
+        Called about once a second with a dict of figures.
+    canonical : callable, optional
+        Maps each state (initial state and successors) to the representative stored for it,
+        before its owner is chosen (a hook for a reduction).
+    symmetry : Symmetry, optional
+        Store one state per orbit, as :func:`search.explore` does (its ``canon``, and with
+        edges its ``canon_map``, so that hangs are found on the reduced graph).
+    reduce : callable, optional
+        A partial-order reduction (``por``): it needs the seen set of one process, so the
+        search then runs on one process, as :func:`search.explore`.
+
+    Returns
+    -------
+    Exploration
+        The same exploration as :func:`search.explore`, index for index (a
+        :class:`ParallelExploration`, which also says how many workers ran).
+    """
+    limits = limits or Limits()
+    if reduce is not None:
+        kw = {"symmetry": symmetry, "reduce": reduce}
+        return explore(ts, limits, keep_edges=keep_edges, progress=progress, **kw)
+    if workers <= 1 and canonical is None:
+        return explore(ts, limits, keep_edges=keep_edges, progress=progress, symmetry=symmetry)
+    if symmetry is not None:
+        if canonical is not None:
+            raise ValueError("give canonical or symmetry, not both")
+        canonical = symmetry.canon
+    return _Coordinator(ts, limits, workers, keep_edges, progress, canonical, symmetry).run()
+
+
+class _Coordinator:
+    def __init__(
+        self, ts, limits: Limits, workers: int, keep_edges: bool, progress, canonical, symmetry
+    ):
+        self.ts, self.limits, self.W = ts, limits, workers
+        self.keep_edges, self.progress, self.canonical = keep_edges, progress, canonical
+        self.symmetry = symmetry
+        self.procs: list = []
+        self.conns: list = []
+        self.next_tick = 0.0
+
+    def run(self) -> ParallelExploration:
+        ts, limits, W = self.ts, self.limits, self.W
+        start = self.start = time.monotonic()
+        comp = compile_system(ts)
+        initial = comp.layout.pack(ts.initial_state())
+        s0 = self.canonical(initial) if self.canonical is not None else initial
+        nact = max(1, len(ts.actions))
+        ctx = mp.get_context("fork")
+        stop = ctx.RawValue("b", 0)
+        self.counters = ctx.RawArray("q", 3 * W)
+        pairs = [ctx.Pipe(duplex=True) for _ in range(W)]
+        mesh = [[ctx.Pipe(duplex=False) if v != w else (None, None) for w in range(W)]
+                for v in range(W)]
+        setup = _Setup(
+            W,
+            comp,
+            s0,
+            nact,
+            self.keep_edges,
+            self.canonical,
+            self.symmetry.canon_map if self.symmetry is not None and self.keep_edges else None,
+            start + limits.timeout if limits.timeout is not None else None,
+            stop,
+            self.counters,
+            [p[1] for p in pairs],
+            [p[0] for p in pairs],
+            [[mesh[v][w][1] for w in range(W)] for v in range(W)],
+            [[mesh[v][w][0] for v in range(W)] for w in range(W)],
+        )
+        self.conns = setup.to_coord
+        try:
+            with _Interrupts(stop):
+                for w in range(W):
+                    p = ctx.Process(
+                        target=_worker_main, args=(w, setup), name=f"nmrcheck-worker-{w}"
+                    )
+                    p.daemon = True
+                    p.start()
+                    self.procs.append(p)
+                for c in setup.to_worker:
+                    c.close()
+                for v in range(W):
+                    for w in range(W):
+                        if v != w:
+                            mesh[v][w][0].close()
+                            mesh[v][w][1].close()
+                return self._search(comp, s0, initial, nact, stop)
+        finally:
+            self._shutdown()
+
+    def _search(
+        self, comp: Compiled, s0: int, initial: int, nact: int, stop
+    ) -> ParallelExploration:
+        limits, W = self.limits, self.W
+        found: dict[int, int] = {}
+        skip = comp.found(s0, 0)
+        for pi in range(skip.bit_length()):
+            if skip >> pi & 1:
+                found[pi] = 0
+        numbered, transitions, depth, level = 1, 0, 0, 0
+        complete, reason, interrupted = True, "", False
+        growth = [0.0] * W
+        max_states, max_mem = limits.max_states, limits.max_memory_mb
+        self.numbered, self.transitions, self.level, self.growth = 0, 0, 0, growth
+        self.next_tick = self.start + 1.0
+        while True:
+            self.numbered, self.transitions, self.level = numbered, transitions, level
+            for w, c in enumerate(self.conns):
+                allow = None
+                if max_mem is not None:
+                    allow = max_mem - peak_memory_mb() - (sum(growth) - growth[w])
+                c.send(("expand", allow))
+            reports = self._collect("expanded")
+            keys = [r[1] for r in reports]
+            level_trans = sum(r[2] for r in reports)
+            stops = {r[3] for r in reports if r[3]}
+            growth[:] = [r[4] for r in reports]
+            level_new = sum(len(k) for k in keys)
+            if level_new == 0:
+                transitions += level_trans
+                if stops:
+                    complete = False
+                    reason, interrupted = self._reason(stops)
+                break
+            if W > 1:
+                tagged: list[int] = []
+                for w, ks in enumerate(keys):
+                    tagged += [k * W + w for k in ks]
+                tagged.sort()
+                owners: bytes | None = bytes([x % W for x in tagged])
+            else:
+                tagged, owners = keys[0], None
+            limit = None
+            if max_states is not None and numbered + level_new > max_states:
+                # the sequential search stops at the first new state past the limit, in
+                # the middle of expanding its parent p: count the successors up to p
+                limit = max_states
+                first_out = tagged[max_states - numbered]
+                p = (first_out // W if W > 1 else first_out) // nact
+                for c in self.conns:
+                    c.send(("upto", p))
+                level_trans = sum(self._collect("upto"))
+                complete, reason = False, f"state limit {max_states} reached"
+            transitions += level_trans
+            for c in self.conns:
+                c.send(("number", numbered, owners, limit, skip))
+            for r in self._collect("numbered"):
+                for pi, g in r[1].items():
+                    if pi not in found or g < found[pi]:
+                        found[pi] = g
+            for pi in found:
+                skip |= 1 << pi
+            kept = level_new if limit is None else max_states - numbered
+            numbered += kept
+            level += 1
+            if kept:
+                depth = level
+            if limit is not None:
+                break
+            if stops:
+                complete = False
+                reason, interrupted = self._reason(stops)
+                break
+            if stop.value:
+                complete, reason, interrupted = False, "interrupted (Ctrl-C)", True
+                break
+            if limits.timeout is not None and time.monotonic() - self.start > limits.timeout:
+                complete, reason = False, f"time limit {limits.timeout:g} s reached"
+                break
+            if max_mem is not None and peak_memory_mb() + sum(growth) > max_mem:
+                complete, reason = False, f"memory limit {max_mem} MiB reached"
+                break
+        return self._assemble(comp, initial, nact, numbered, found, complete, reason,
+                              interrupted, transitions, depth)
+
+    def _reason(self, stops: set[str]) -> tuple[str, bool]:
+        if "interrupted" in stops:
+            return "interrupted (Ctrl-C)", True
+        if "memory" in stops:
+            return f"memory limit {self.limits.max_memory_mb} MiB reached", False
+        return f"time limit {self.limits.timeout:g} s reached", False
+
+    def _collect(self, kind: str) -> list:
+        """One answer from every worker, in worker order; progress while waiting."""
+        got: list = [None] * self.W
+        pending = {c: w for w, c in enumerate(self.conns)}
+        while pending:
+            wait = None
+            if self.progress is not None:
+                wait = max(0.0, self.next_tick - time.monotonic())
+            for c in mpc.wait(list(pending), wait):
+                w = pending.pop(c)
+                try:
+                    msg = c.recv()
+                except EOFError:
+                    self.procs[w].join(1.0)
+                    code = self.procs[w].exitcode
+                    raise InternalError(
+                        f"worker process {w} exited unexpectedly (exit code {code}"
+                        f"{': killed, perhaps out of memory' if code == -9 else ''})"
+                    ) from None
+                if isinstance(msg, tuple) and msg and msg[0] == "error":
+                    raise InternalError(f"worker process {w} failed:\n{msg[1]}")
+                got[w] = msg
+            if self.progress is not None and time.monotonic() >= self.next_tick:
+                self._tick()
+        return got
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        self.next_tick = now + 1.0
+        cnt = self.counters
+        W = self.W
+        expanded = sum(cnt[3 * w] for w in range(W))
+        new = sum(cnt[3 * w + 1] for w in range(W))
+        self.progress(
+            {
+                "states": self.numbered + new,
+                "transitions": self.transitions + sum(cnt[3 * w + 2] for w in range(W)),
+                "depth": self.level,
+                "queue": max(0, new - expanded),
+                "seconds": now - self.start,
+                "memory_mb": peak_memory_mb() + sum(self.growth),
+                "workers": W,
+            }
+        )
+
+    def _assemble(self, comp, initial, nact, n, found, complete, reason, interrupted,
+                  transitions, depth) -> ParallelExploration:
+        """Gather the workers' parts into one exploration in global (BFS) order."""
+        for c in self.conns:
+            c.send(("gather",))
+        parts = self._collect("data")
+        states: list[int] = [0] * n
+        parent = array("i", bytes(4 * n))
+        via = array("i", bytes(4 * n))
+        waiting: dict[int, int] = {}
+        for _, gids, sts, keys, vias, wt, _e in parts:
+            for g, s, k, a in zip(gids, sts, keys, vias):
+                if g < n:
+                    states[g] = s
+                    parent[g] = k // nact if k >= 0 else -1
+                    via[g] = a
+            waiting.update(wt)
+        src = dst = act = eperm = None
+        slot_perms: list[tuple[int, ...]] = [tuple(range(len(self.ts.slots)))]
+        if self.keep_edges:
+            src, dst, act, eperm = self._edges(parts, n, nact, slot_perms)
+        growth = sum(self.growth)
+        return ParallelExploration(
+            compiled=comp,
+            states=states,
+            parent=parent,
+            via=via,
+            edges_src=src,
+            edges_dst=dst,
+            edges_act=act,
+            waiting=waiting,
+            complete=complete,
+            stop_reason=reason,
+            interrupted=interrupted,
+            transitions=transitions,
+            max_depth=depth,
+            seconds=time.monotonic() - self.start,
+            found=found,
+            symmetry=self.symmetry,
+            initial=initial,
+            edges_perm=eperm,
+            slot_perms=slot_perms,
+            workers=self.W,
+            memory_mb=peak_memory_mb() + growth,
+        )
+
+    def _edges(
+        self, parts: list, n: int, nact: int, slot_perms: list
+    ) -> tuple[array, array, array, array | None]:
+        """Every edge in the sequential order: by source number, then successor position;
+        under symmetry, the permutation of each edge, numbered in edge order as there."""
+        deg = array("I", bytes(4 * n))
+        for *_, edges in parts:
+            for g, d in zip(edges[3], edges[4]):
+                if g < n:
+                    deg[g] = d
+        off = array("q", accumulate(deg, initial=0))
+        total = off[n]
+        hole = 0xFFFFFFFF
+        src = array("I", bytes(4 * total))
+        dst = array("I", [hole]) * total
+        act = array("I", bytes(4 * total))
+        for *_, edges in parts:
+            for k, a, d in zip(edges[0], edges[1], edges[2]):
+                g, pos = divmod(k, nact)
+                if d < n and g < n:
+                    e = off[g] + pos
+                    src[e] = g
+                    dst[e] = d
+                    act[e] = a
+        eperm = None
+        if self.symmetry is not None:
+            eperm = array("H", bytes(2 * total))
+            code: dict[int, object] = {}  # edge -> its mapping, where not the identity
+            for *_, edges in parts:
+                plist = edges[7]
+                for k, pid in zip(edges[5], edges[6]):
+                    g, pos = divmod(k, nact)
+                    if g < n:
+                        code[off[g] + pos] = plist[pid]
+            perm_id: dict = {None: 0}
+            for e in sorted(code):
+                m = code[e]
+                pid = perm_id.get(m)
+                if pid is None:
+                    pid = perm_id[m] = len(slot_perms)
+                    slot_perms.append(self.symmetry.slot_perm(m))
+                eperm[e] = pid
+        if hole in dst:  # a limit cut the last level: drop the edges to states not kept
+            keep = [e for e in range(total) if dst[e] != hole]
+            src = array("I", [src[e] for e in keep])
+            dst = array("I", [dst[e] for e in keep])
+            act = array("I", [act[e] for e in keep])
+            if eperm is not None:
+                eperm = array("H", [eperm[e] for e in keep])
+        return src, dst, act, eperm
+
+    def _shutdown(self) -> None:
+        """Stop every worker: ask, then terminate, then kill; never leave one behind."""
+        for c in self.conns:
+            try:
+                c.send(("quit",))
+            except (OSError, ValueError):
+                pass
+        deadline = time.monotonic() + 2.0
+        for p in self.procs:
+            p.join(max(0.05, deadline - time.monotonic()))
+        for p in self.procs:
+            if p.is_alive():
+                p.terminate()
+                p.join(1.0)
+            if p.is_alive():
+                p.kill()
+                p.join()
+        for c in self.conns:
+            c.close()
+        self.procs = []

@@ -124,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
         "replicated driver (driver X[N]) where that is sound for every property; off",
     )
     c.add_argument(
+        "--por",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="partial-order reduction of the safety search where it is sound (not with hang "
+        "detection: use --no-hang): auto (default) stops when it saves little, on, off",
+    )
+    c.add_argument(
         "--progress",
         action="store_true",
         help="show progress on stderr (the default when stderr is a terminal)",
@@ -267,6 +274,7 @@ def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: T
             lambda text, model=model: err.write(f"nmrcheck: {model}: {text}\n"),
         )
         plan.symmetry = args.symmetry
+        plan.por = args.por
         plan.workers = args.workers
         # liveness (eventually, leads_to) on a full, unreduced graph or by lasso search
         result = run_engines(without_liveness(ts), plan)

@@ -33,6 +33,7 @@ class Plan:
     notice: Callable[[str], None] | None = None  # tells the user what the run does next
     workers: int = 1  # processes of the explicit search (1: the sequential search)
     symmetry: str = "auto"  # auto: reduce by replicated drivers where sound; off
+    por: str = "auto"  # partial-order reduction: auto, on (where sound) or off (por.check)
 
 
 def run(ts, plan: Plan) -> CheckResult:
@@ -101,7 +102,11 @@ def _explicit_check(plan: Plan) -> Callable:
     """:func:`search.check`, exploring on ``plan.workers`` processes when there are several
     (the same exploration, so the same answers); its stats say how many ran."""
     if plan.workers <= 1:
-        return search_check
+        from functools import partial
+
+        from nmrcheck.engines.explicit.por import check as por_check
+
+        return partial(por_check, por=plan.por)
     from functools import partial
 
     from nmrcheck.engines.explicit.parallel import explore_parallel

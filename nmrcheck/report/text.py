@@ -29,6 +29,9 @@ def search_lines(result: CheckResult) -> list[str]:
         sym = st.get("symmetry")
         if sym:
             out.append(symmetry_line(sym))
+        por = st.get("por")
+        if por and (por.get("used") or por.get("requested") == "on"):
+            out.append(por_line(por))
         if st.get("handed_to_pdr"):
             out.append(f"  (state budget reached; pdr decided {len(st['handed_to_pdr'])} "
                        "properties; hangs need the whole graph)")
@@ -50,6 +53,21 @@ def symmetry_line(sym: dict) -> str:
     return (
         f"symmetry: {groups}, {sym['orbits']:,} orbits stored (liveness unreduced)"
     )
+
+
+def por_line(por: dict) -> str:
+    """What partial-order reduction did, or why it was off."""
+    if not por.get("used"):
+        return f"partial-order reduction: off ({por.get('reason', '')})"
+    line = (
+        f"partial-order reduction: followed {por['followed']:,} of {por['enabled']:,} "
+        f"enabled transitions in {por['expanded']:,} states"
+    )
+    if por.get("stopped"):
+        line += " (then stopped: it saved too little)"
+    if por.get("rerun"):
+        line += "; re-run unreduced for shortest counterexamples"
+    return line
 
 
 def _verdict(r: PropertyResult) -> str:

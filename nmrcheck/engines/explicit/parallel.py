@@ -30,7 +30,7 @@ import threading
 import time
 import traceback
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from multiprocessing import connection as mpc
@@ -44,6 +44,7 @@ from nmrcheck.ir import TransitionSystem
 _PRIME = 1_000_003  # state % _PRIME % workers: the owner (mixes every bit of the packed state)
 _BATCH = 3 * 8192  # ints per message between workers: 3 per successor (state, key, action)
 _CHUNK = 256  # states expanded between looks at the clock, the stop flag and the inbox
+_NCOUNT = 5  # per worker: expanded and new this level, transitions, states numbered, level
 
 
 @dataclass
@@ -64,10 +65,17 @@ class _Setup:
     nact: int
     keep_edges: bool
     canonical: Callable[[int], int] | None
-    canon_map: Callable[[int], tuple[int, object]] | None  # symmetry with edges
+    # symmetry: the representative of a successor t of s from the instance keys of s
+    parent_keys: Callable[[int], object] | None
+    canon_next: Callable[[int, int, object], int] | None
+    canon_map: Callable[[int, int, object], tuple[int, object]] | None  # with edges
     deadline: float | None
+    max_states: int | None
+    max_memory_mb: int | None
+    coord_mb: float  # the coordinator's peak memory when the workers started
+    skip0: int  # the properties found in the initial state
     stop: object  # multiprocessing RawValue: 1 once Ctrl-C was pressed
-    counters: object  # RawArray: per worker (expanded, new, transitions) of the current level
+    counters: object  # RawArray: per worker, _NCOUNT figures for the progress display
     to_worker: list  # coordinator <-> worker connections, worker side
     to_coord: list  # coordinator side
     outbox: list  # outbox[v][w]: v sends to w
@@ -162,29 +170,83 @@ class _Worker:
             out[w].send(payload)
 
     def run(self) -> None:
-        conn = self.conn
+        """Level after level: expand, exchange the new keys with every other worker (each
+        worker then numbers the same way, no coordinator in between), number; at the end,
+        send everything to the coordinator."""
+        st, W, me, nact = self.setup, self.W, self.me, self.setup.nact
+        inbox = st.inbox[me]
+        cnt, cb = st.counters, _NCOUNT * me
+        numbered, level, depth, transitions = 1, 0, 0, 0
+        skip = st.skip0
+        found: dict[int, int] = {}
+        growth = [0.0] * W
+        stops: set[str] = set()
+        limit_hit = False
         while True:
-            msg = conn.recv()
-            cmd = msg[0]
-            if cmd == "expand":
-                conn.send(self.expand(msg[1]))
-            elif cmd == "upto":
-                gid, p = self.gid, msg[1]
-                conn.send(sum(d for x, d in zip(self.frontier, self.deg) if gid[x] <= p))
-            elif cmd == "number":
-                conn.send(self.number(*msg[1:]))
-            elif cmd == "gather":
-                conn.send(self.gather())
-            else:  # "quit"
-                self.sendq.put(None)
-                return
+            allow = None
+            if st.max_memory_mb is not None:
+                allow = st.max_memory_mb - st.coord_mb - (sum(growth) - growth[me])
+            keys, trans, stopped, grown = self.expand(allow, transitions)
+            # every worker learns every worker's new keys, stop reasons, growth and finds
+            for o in range(W):
+                if o != me:
+                    self.sendq.put((o, (keys, stopped, grown, skip)))
+            all_keys: list[list[int]] = [keys] * W
+            growth[me] = grown
+            if stopped:
+                stops.add(stopped)
+            for v in range(W):
+                if v != me:
+                    all_keys[v], stopped_v, growth[v], skip_v = inbox[v].recv()
+                    skip |= skip_v
+                    if stopped_v:
+                        stops.add(stopped_v)
+            level_new = sum(len(k) for k in all_keys)
+            if level_new == 0:
+                transitions += trans
+                break
+            if W > 1:
+                tagged: list[int] = []
+                for v, ks in enumerate(all_keys):
+                    tagged += [k * W + v for k in ks]
+                tagged.sort()
+                pos: Sequence[int] = [i for i, x in enumerate(tagged) if x % W == me]
+            else:
+                tagged, pos = keys, range(len(keys))
+            limit = None
+            if st.max_states is not None and numbered + level_new > st.max_states:
+                # the sequential search stops at the first new state past the limit, in
+                # the middle of expanding its parent p: count the successors up to p
+                limit = st.max_states
+                first_out = tagged[limit - numbered]
+                p = (first_out // W if W > 1 else first_out) // nact
+                gid = self.gid
+                trans = sum(d for x, d in zip(self.frontier, self.deg) if gid[x] <= p)
+                limit_hit = True
+            transitions += trans
+            skip = self.number(numbered, pos, limit, skip, found)
+            kept = level_new if limit is None else limit - numbered
+            numbered += kept
+            level += 1
+            if kept:
+                depth = level
+            cnt[cb + 2], cnt[cb + 3], cnt[cb + 4] = transitions, numbered, level
+            if limit_hit or stops:
+                break
+        self.conn.send(("done", found, transitions, numbered, depth, sorted(stops),
+                        limit_hit, growth[me]) + self.gather())
+        self.conn.recv()  # "quit"
+        self.sendq.put(None)
 
-    def expand(self, mem_allow: float | None) -> tuple:
-        """Expand the frontier, exchange successors with the other workers; report the keys
-        of the states new at this level, sorted."""
+    def expand(self, mem_allow: float | None, trans0: int) -> tuple:
+        """Expand the frontier, exchange successors with the other workers; return the keys
+        of the states new at this level, sorted, the successors counted, why it stopped
+        early ("" if it did not) and how much this process has grown (MiB)."""
         st = self.setup
         me, W, nact, keep_edges = self.me, self.W, st.nact, st.keep_edges
-        succ, busy, canon, canon_map = st.comp.successors, st.comp.busy, st.canonical, st.canon_map
+        succ, busy, canon = st.comp.successors, st.comp.busy, st.canonical
+        parent_keys, canon_next, canon_map = st.parent_keys, st.canon_next, st.canon_map
+        keys = None
         perm_id, perm_list = self.perm_id, self.perm_list
         pk_append, pp_append = self.pkey.append, self.pperm.append
         index, states, key, via = self.index, self.states, self.key, self.via
@@ -199,7 +261,7 @@ class _Worker:
         sendq = self.sendq
         inbox = [c for v, c in enumerate(st.inbox[me]) if v != me]
         open_in = list(inbox)
-        counters, cbase = st.counters, 3 * me
+        counters, cbase = st.counters, _NCOUNT * me
         stop_flag, deadline = st.stop, st.deadline
         # without edges, a worker sends a state at most once a level: its first copy has the
         # smallest key this worker can give it
@@ -241,10 +303,10 @@ class _Worker:
         trans = 0
         done = 0
         for j in frontier:
-            if not done & (_CHUNK - 1) and done:
+            if not done & (_CHUNK - 1):
                 counters[cbase] = done
                 counters[cbase + 1] = len(states) - lvl0
-                counters[cbase + 2] = trans
+                counters[cbase + 2] = trans0 + trans
                 if stop_flag.value:
                     stopped = "interrupted"
                     break
@@ -262,12 +324,14 @@ class _Worker:
                 if w:
                     waiting[gid[j]] = w
             deg_append(len(out))
+            if parent_keys is not None:
+                keys = parent_keys(s)
             trans += len(out)
             done += 1
             k = gid[j] * nact
             for a, t in out:
                 if canon_map is not None:
-                    t, m = canon_map(t)
+                    t, m = canon_map(t, s, keys)
                     if m is not None:
                         pid = perm_id.get(m)
                         if pid is None:
@@ -275,6 +339,8 @@ class _Worker:
                             perm_list.append(m)
                         pk_append(k)
                         pp_append(pid)
+                elif canon_next is not None:
+                    t = canon_next(t, s, keys)
                 elif canon is not None:
                     t = canon(t)
                 o = t % _PRIME % W
@@ -319,21 +385,21 @@ class _Worker:
         new = sorted(range(lvl0, len(states)), key=key.__getitem__)
         self.new = new
         gid.frombytes(b"\xff" * (8 * len(new)))  # -1 until numbered
-        counters[cbase] = counters[cbase + 1] = counters[cbase + 2] = 0
-        return ("expanded", [key[x] for x in new], trans, stopped, _rss_mb() - self.base_rss)
+        counters[cbase] = counters[cbase + 1] = 0
+        return [key[x] for x in new], trans, stopped, _rss_mb() - self.base_rss
 
-    def number(self, base: int, owners: bytes | None, limit: int | None, skip: int) -> tuple:
-        """Number the new states (``owners``: the worker of each new number, in order); find
-        the properties in the new states kept."""
-        me, gid, new = self.me, self.gid, self.new
-        pos = range(len(new)) if owners is None else [i for i, o in enumerate(owners) if o == me]
+    def number(
+        self, base: int, pos: Sequence[int], limit: int | None, skip: int, found: dict
+    ) -> int:
+        """Number the new states (``pos``: the place of each among all new ones); record in
+        ``found`` the properties first found in the states kept; return the new skip mask."""
+        gid, new = self.gid, self.new
         kept = []
         for x, i in zip(new, pos):
             g = base + i
             gid[x] = g
             if limit is None or g < limit:
                 kept.append(x)
-        found: dict[int, int] = {}
         found_in, states = self.setup.comp.found, self.states
         for x in kept:
             m = found_in(states[x], skip)
@@ -347,7 +413,7 @@ class _Worker:
                     pi += 1
         self.frontier = kept
         self.new = []
-        return ("numbered", found)
+        return skip
 
     def gather(self) -> tuple:
         """Everything the coordinator needs to build the exploration."""
@@ -357,7 +423,7 @@ class _Worker:
             edst = array("q", [gid[x] for x in self.edst])
             edges = (self.ekey, self.eact, edst, self.exp_gid, self.exp_deg, self.pkey,
                      self.pperm, self.perm_list)
-        return ("data", gid, self.states, self.key, self.via, self.waiting, edges)
+        return gid, self.states, self.key, self.via, self.waiting, edges
 
 
 class _Interrupts:
@@ -454,10 +520,12 @@ class _Coordinator:
         comp = compile_system(ts)
         initial = comp.layout.pack(ts.initial_state())
         s0 = self.canonical(initial) if self.canonical is not None else initial
+        skip0 = comp.found(s0, 0)
+        sym = self.symmetry
         nact = max(1, len(ts.actions))
         ctx = mp.get_context("fork")
         stop = ctx.RawValue("b", 0)
-        self.counters = ctx.RawArray("q", 3 * W)
+        self.counters = ctx.RawArray("q", _NCOUNT * W)
         pairs = [ctx.Pipe(duplex=True) for _ in range(W)]
         mesh = [[ctx.Pipe(duplex=False) if v != w else (None, None) for w in range(W)]
                 for v in range(W)]
@@ -468,8 +536,14 @@ class _Coordinator:
             nact,
             self.keep_edges,
             self.canonical,
-            self.symmetry.canon_map if self.symmetry is not None and self.keep_edges else None,
+            sym.parent_keys if sym is not None else None,
+            sym.canon_next if sym is not None else None,
+            sym.canon_map_next if sym is not None and self.keep_edges else None,
             start + limits.timeout if limits.timeout is not None else None,
+            limits.max_states,
+            limits.max_memory_mb,
+            peak_memory_mb(),
+            skip0,
             stop,
             self.counters,
             [p[1] for p in pairs],
@@ -494,158 +568,98 @@ class _Coordinator:
                         if v != w:
                             mesh[v][w][0].close()
                             mesh[v][w][1].close()
-                return self._search(comp, s0, initial, nact, stop)
+                self.next_tick = start + 1.0
+                parts = self._collect()
+                return self._assemble(comp, initial, nact, skip0, parts)
         finally:
             self._shutdown()
 
-    def _search(
-        self, comp: Compiled, s0: int, initial: int, nact: int, stop
-    ) -> ParallelExploration:
-        limits, W = self.limits, self.W
-        found: dict[int, int] = {}
-        skip = comp.found(s0, 0)
-        for pi in range(skip.bit_length()):
-            if skip >> pi & 1:
-                found[pi] = 0
-        numbered, transitions, depth, level = 1, 0, 0, 0
-        complete, reason, interrupted = True, "", False
-        growth = [0.0] * W
-        max_states, max_mem = limits.max_states, limits.max_memory_mb
-        self.numbered, self.transitions, self.level, self.growth = 0, 0, 0, growth
-        self.next_tick = self.start + 1.0
-        while True:
-            self.numbered, self.transitions, self.level = numbered, transitions, level
-            for w, c in enumerate(self.conns):
-                allow = None
-                if max_mem is not None:
-                    allow = max_mem - peak_memory_mb() - (sum(growth) - growth[w])
-                c.send(("expand", allow))
-            reports = self._collect("expanded")
-            keys = [r[1] for r in reports]
-            level_trans = sum(r[2] for r in reports)
-            stops = {r[3] for r in reports if r[3]}
-            growth[:] = [r[4] for r in reports]
-            level_new = sum(len(k) for k in keys)
-            if level_new == 0:
-                transitions += level_trans
-                if stops:
-                    complete = False
-                    reason, interrupted = self._reason(stops)
-                break
-            if W > 1:
-                tagged: list[int] = []
-                for w, ks in enumerate(keys):
-                    tagged += [k * W + w for k in ks]
-                tagged.sort()
-                owners: bytes | None = bytes([x % W for x in tagged])
-            else:
-                tagged, owners = keys[0], None
-            limit = None
-            if max_states is not None and numbered + level_new > max_states:
-                # the sequential search stops at the first new state past the limit, in
-                # the middle of expanding its parent p: count the successors up to p
-                limit = max_states
-                first_out = tagged[max_states - numbered]
-                p = (first_out // W if W > 1 else first_out) // nact
-                for c in self.conns:
-                    c.send(("upto", p))
-                level_trans = sum(self._collect("upto"))
-                complete, reason = False, f"state limit {max_states} reached"
-            transitions += level_trans
-            for c in self.conns:
-                c.send(("number", numbered, owners, limit, skip))
-            for r in self._collect("numbered"):
-                for pi, g in r[1].items():
-                    if pi not in found or g < found[pi]:
-                        found[pi] = g
-            for pi in found:
-                skip |= 1 << pi
-            kept = level_new if limit is None else max_states - numbered
-            numbered += kept
-            level += 1
-            if kept:
-                depth = level
-            if limit is not None:
-                break
-            if stops:
-                complete = False
-                reason, interrupted = self._reason(stops)
-                break
-            if stop.value:
-                complete, reason, interrupted = False, "interrupted (Ctrl-C)", True
-                break
-            if limits.timeout is not None and time.monotonic() - self.start > limits.timeout:
-                complete, reason = False, f"time limit {limits.timeout:g} s reached"
-                break
-            if max_mem is not None and peak_memory_mb() + sum(growth) > max_mem:
-                complete, reason = False, f"memory limit {max_mem} MiB reached"
-                break
-        return self._assemble(comp, initial, nact, numbered, found, complete, reason,
-                              interrupted, transitions, depth)
-
-    def _reason(self, stops: set[str]) -> tuple[str, bool]:
+    def _reason(self, stops: set[str], limit_hit: bool) -> tuple[bool, str, bool]:
+        """(complete, why not, interrupted) from what the workers reported."""
         if "interrupted" in stops:
-            return "interrupted (Ctrl-C)", True
+            return False, "interrupted (Ctrl-C)", True
+        if limit_hit:
+            return False, f"state limit {self.limits.max_states} reached", False
         if "memory" in stops:
-            return f"memory limit {self.limits.max_memory_mb} MiB reached", False
-        return f"time limit {self.limits.timeout:g} s reached", False
+            return False, f"memory limit {self.limits.max_memory_mb} MiB reached", False
+        if "time" in stops:
+            return False, f"time limit {self.limits.timeout:g} s reached", False
+        return True, "", False
 
-    def _collect(self, kind: str) -> list:
-        """One answer from every worker, in worker order; progress while waiting."""
+    def _collect(self) -> list:
+        """The final report of every worker, in worker order; progress while waiting. A worker
+        that failed is an internal error (its own report, not the others' lost peer)."""
         got: list = [None] * self.W
         pending = {c: w for w, c in enumerate(self.conns)}
+        errors: list[str] = []
         while pending:
             wait = None
             if self.progress is not None:
                 wait = max(0.0, self.next_tick - time.monotonic())
-            for c in mpc.wait(list(pending), wait):
+            if errors:
+                wait = 2.0 if wait is None else min(wait, 2.0)
+            ready = mpc.wait(list(pending), wait)
+            if errors and not ready:
+                break
+            for c in ready:
                 w = pending.pop(c)
                 try:
                     msg = c.recv()
                 except EOFError:
                     self.procs[w].join(1.0)
                     code = self.procs[w].exitcode
-                    raise InternalError(
+                    errors.append(
                         f"worker process {w} exited unexpectedly (exit code {code}"
                         f"{': killed, perhaps out of memory' if code == -9 else ''})"
-                    ) from None
-                if isinstance(msg, tuple) and msg and msg[0] == "error":
-                    raise InternalError(f"worker process {w} failed:\n{msg[1]}")
+                    )
+                    continue
+                if msg[0] == "error":
+                    errors.append(f"worker process {w} failed:\n{msg[1]}")
                 got[w] = msg
             if self.progress is not None and time.monotonic() >= self.next_tick:
                 self._tick()
+        if errors:
+            first = next((e for e in errors if "EOFError" not in e), errors[0])
+            raise InternalError(first)
         return got
 
     def _tick(self) -> None:
         now = time.monotonic()
         self.next_tick = now + 1.0
-        cnt = self.counters
-        W = self.W
-        expanded = sum(cnt[3 * w] for w in range(W))
-        new = sum(cnt[3 * w + 1] for w in range(W))
+        cnt, W = self.counters, self.W
+        fig = [[cnt[_NCOUNT * w + i] for i in range(_NCOUNT)] for w in range(W)]
+        expanded = sum(f[0] for f in fig)
+        new = sum(f[1] for f in fig)
         self.progress(
             {
-                "states": self.numbered + new,
-                "transitions": self.transitions + sum(cnt[3 * w + 2] for w in range(W)),
-                "depth": self.level,
+                "states": max(f[3] for f in fig) + new,
+                "transitions": sum(f[2] for f in fig),
+                "depth": max(f[4] for f in fig),
                 "queue": max(0, new - expanded),
                 "seconds": now - self.start,
-                "memory_mb": peak_memory_mb() + sum(self.growth),
+                "memory_mb": _rss_mb(),
                 "workers": W,
             }
         )
 
-    def _assemble(self, comp, initial, nact, n, found, complete, reason, interrupted,
-                  transitions, depth) -> ParallelExploration:
+    def _assemble(self, comp, initial, nact, skip0, parts) -> ParallelExploration:
         """Gather the workers' parts into one exploration in global (BFS) order."""
-        for c in self.conns:
-            c.send(("gather",))
-        parts = self._collect("data")
+        found = {pi: 0 for pi in range(skip0.bit_length()) if skip0 >> pi & 1}
+        for part in parts:
+            for pi, g in part[1].items():
+                if pi not in found or g < found[pi]:
+                    found[pi] = g
+        transitions = sum(part[2] for part in parts)
+        n, depth = parts[0][3], parts[0][4]
+        stops = {r for part in parts for r in part[5]}
+        complete, reason, interrupted = self._reason(stops, parts[0][6])
+        growth = sum(part[7] for part in parts)
+        data = [part[8:] for part in parts]
         states: list[int] = [0] * n
         parent = array("i", bytes(4 * n))
         via = array("i", bytes(4 * n))
         waiting: dict[int, int] = {}
-        for _, gids, sts, keys, vias, wt, _e in parts:
+        for gids, sts, keys, vias, wt, _e in data:
             for g, s, k, a in zip(gids, sts, keys, vias):
                 if g < n:
                     states[g] = s
@@ -655,8 +669,7 @@ class _Coordinator:
         src = dst = act = eperm = None
         slot_perms: list[tuple[int, ...]] = [tuple(range(len(self.ts.slots)))]
         if self.keep_edges:
-            src, dst, act, eperm = self._edges(parts, n, nact, slot_perms)
-        growth = sum(self.growth)
+            src, dst, act, eperm = self._edges(data, n, nact, slot_perms)
         return ParallelExploration(
             compiled=comp,
             states=states,

@@ -178,3 +178,15 @@ def test_random_systems_reduced_and_full_agree(ts):
     assert {r.property: r.verdict for r in got.results} == {
         r.property: r.verdict for r in want.results
     }
+
+
+@pytest.mark.parametrize("name", ["provider-unload.nmr", "provider-unload-no-wait.nmr"])
+def test_with_symmetry_reduction(name):
+    ts = _load(ROOT / "models" / "seeds" / name)
+    want, _ = check(ts, hangs=False, symmetry="auto")
+    got, _ = por.check(ts, hangs=False, por="on", symmetry="auto")
+    assert got.stats["symmetry"]["used"] and got.stats["por"]["used"]
+    assert _answers(got) == _answers(want)
+    for r in got.results:
+        if r.trace is not None:
+            check_replays(ts, r.trace)

@@ -31,7 +31,6 @@ counterexample is a shortest one.
 from __future__ import annotations
 
 from collections.abc import Callable, Container
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from nmrcheck.engines.explicit.codegen import Layout, _Gen, pin_of, running_facts
@@ -119,6 +118,9 @@ class Reducer:
         self.probe, self.worth = probe, worth
         self.active = True
         self.expanded = self.enabled = self.followed = 0
+        # the state -> representative map of a symmetry reduction, when the search has one
+        # (set by check: the search may hand over an incremental form of it)
+        self.canon: Callable[[int], int] | None = None
         self.next_level: set[int] = set()  # states found for the next BFS level
         n = len(ts.actions)
         facts = running_facts(ts)
@@ -297,6 +299,8 @@ class Reducer:
         """The successors of ``s`` that the reduced search follows (``out`` when all)."""
         if not self.active:
             return out
+        if self.canon is not None:
+            canon = self.canon
         nxt = self.next_level
         if s in nxt:  # the search has started on the next level of the BFS
             nxt = self.next_level = set()
@@ -406,7 +410,11 @@ def check(
             result.stats["por"] = {"used": False, "reason": why, "requested": por}
         return result, ex
     reducer = Reducer(ts, probe=PROBE if por == "auto" else 0)
-    explorer = partial(search.explore, reduce=reducer)
+
+    def explorer(*args: Any, symmetry: Any = None, **kw: Any) -> Exploration:
+        reducer.canon = symmetry.canon if symmetry is not None else None
+        return search.explore(*args, symmetry=symmetry, reduce=reducer, **kw)
+
     result, ex = search.check(ts, limits, progress, hangs, explorer=explorer, **kwargs)
     note: dict[str, Any] = {
         "used": True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import resource
 import time
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from nmrcheck.engines.explicit.codegen import Compiled, compile_system
@@ -38,6 +38,40 @@ class Limits:
     max_memory_mb: int | None = None
 
 
+class WaitMasks(Mapping[int, int]):
+    """State index -> the threads busy but unable to move there (only nonzero masks), one
+    array item per expanded state instead of a dict entry and two int objects."""
+
+    def __init__(self, slots: int) -> None:
+        code = next((c for c in "BHIQ" if slots <= 8 * array(c).itemsize), None)
+        self.masks: array | list[int] = array(code) if code else []
+
+    def __getitem__(self, i: int) -> int:
+        w = self.masks[i] if 0 <= i < len(self.masks) else 0
+        if not w:
+            raise KeyError(i)
+        return w
+
+    def get(self, i: int, default: int = 0) -> int:  # type: ignore[override]
+        w = self.masks[i] if 0 <= i < len(self.masks) else 0
+        return w if w else default
+
+    def __iter__(self) -> Iterator[int]:
+        return (i for i, w in enumerate(self.masks) if w)
+
+    def __len__(self) -> int:
+        return len(self.masks) - self.masks.count(0)
+
+    def __bool__(self) -> bool:
+        return any(self.masks)
+
+    def items(self):  # type: ignore[override]
+        return ((i, w) for i, w in enumerate(self.masks) if w)
+
+    def values(self):  # type: ignore[override]
+        return (w for w in self.masks if w)
+
+
 def peak_memory_mb() -> float:
     """The peak resident memory of this process, in MiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -54,7 +88,7 @@ class Exploration:
     edges_src: array | None
     edges_dst: array | None
     edges_act: array | None
-    waiting: dict[int, int]
+    waiting: Mapping[int, int]  # state index -> threads busy there but unable to move
     complete: bool
     stop_reason: str
     interrupted: bool
@@ -165,11 +199,11 @@ def explore(
     nprops = len(ts.properties)
     start = time.monotonic()
     initial = comp.layout.pack(ts.initial_state())
-    canon = canon_map = parent_keys = None
+    canon = canon_next = canon_map = parent_keys = None
     keys = None
     if symmetry is not None:
         # representatives of successors, incrementally from the keys of the expanded state
-        canon, parent_keys = symmetry.canon_next, symmetry.parent_keys
+        canon, canon_next, parent_keys = symmetry.canon, symmetry.canon_next, symmetry.parent_keys
         if keep_edges:
             canon_map = symmetry.canon_map_next
     s0 = symmetry.canon(initial) if symmetry is not None else initial
@@ -184,11 +218,11 @@ def explore(
     via = array("i", [-1])
     src = array("I") if keep_edges else None
     dst = array("I") if keep_edges else None
-    act = array("I") if keep_edges else None
+    act = array("H" if len(ts.actions) < 1 << 16 else "I") if keep_edges else None
     eperm = array("H") if canon_map is not None else None
     perm_id: dict = {None: 0}
     slot_perms: list[tuple[int, ...]] = [tuple(range(len(ts.slots)))]
-    waiting: dict[int, int] = {}
+    waiting = WaitMasks(len(ts.slots))
     found: dict[int, int] = {}
 
     def record(m: int, j: int) -> int:
@@ -210,6 +244,7 @@ def explore(
     try:
         states_append, parent_append, via_append = states.append, parent.append, via.append
         seen_add, index_get = seen.add, index.get
+        waiting_append = waiting.masks.append
         if keep_edges:
             src_append, dst_append, act_append = src.append, dst.append, act.append
         while i < len(states):
@@ -222,10 +257,8 @@ def explore(
                 keys = parent_keys(s)
             if reduce is not None:  # partial-order reduction (por.Reducer)
                 out = reduce(s, out, index if keep_edges else seen, canon)
-            if en >= 0:  # -1: a halted (crashed) state, which is neither expanded nor a hang
-                w = busy(s) & ~en
-                if w:
-                    waiting[i] = w
+            # en == -1: a halted (crashed) state, which is neither expanded nor a hang
+            waiting_append(busy(s) & ~en if en >= 0 else 0)
             for a, t in out:
                 if keep_edges:
                     if canon_map is not None:
@@ -254,8 +287,8 @@ def explore(
                     dst_append(j)
                     act_append(a)
                 else:
-                    if canon is not None:
-                        t = canon(t, s, keys)
+                    if canon_next is not None:
+                        t = canon_next(t, s, keys)
                     if t in seen:
                         continue
                     if max_states is not None and len(states) >= max_states:

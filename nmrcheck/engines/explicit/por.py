@@ -44,8 +44,9 @@ if TYPE_CHECKING:
     from nmrcheck.engines.explicit.search import Exploration, Limits
 
 MODES = ("auto", "on", "off")
-PROBE = 1000  # states expanded before ``auto`` decides whether the reduction is worth it
+PROBE = 500  # states expanded before ``auto`` decides whether the reduction is worth it
 BUDGET = 30  # cases tried before an action is taken as visible
+GLOBALS: dict = {"__builtins__": {}}  # generated code sees no builtins
 MAX_DISABLED = 400  # disabled actions closed in one stubborn set before giving up on it
 
 
@@ -223,8 +224,12 @@ class Reducer:
         lay = Layout.of(self.ts)
         gen = _Gen(self.ts, lay)
         everything = (1 << len(self.ts.actions)) - 1
+        ns: dict[str, object] = {}
         lines: list[str] = []
         for ai, parts in enumerate(conjs):
+            if ai % 32 == 0 and lines:  # small compilations: the compiler's peak memory is low
+                exec(compile("\n".join(lines) + "\n", "<nmrcheck-por>", "exec"), GLOBALS, ns)
+                lines = []
             ranked = []
             for c in parts:
                 m = 0
@@ -245,9 +250,8 @@ class Reducer:
                 ]
             fallback = (everything & ~self.dead) if holds == 0 else 0
             lines.append(f"    return best if best >= 0 else ({fallback} & ~t)")
-        ns: dict[str, object] = {}
-        source = "\n".join(lines) + "\n"
-        exec(compile(source, "<nmrcheck-por>", "exec"), {"__builtins__": {}}, ns)
+        if lines:
+            exec(compile("\n".join(lines) + "\n", "<nmrcheck-por>", "exec"), GLOBALS, ns)
         return [ns[f"{name}{ai}"] for ai in range(len(conjs))]  # type: ignore[misc]
 
     def stubborn(self, s: int, enabled: int, seed: int, limit: int) -> int:

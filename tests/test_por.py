@@ -95,7 +95,7 @@ def test_a_property_reading_a_variable_makes_its_writers_visible():
     # "only y set" is reachable; a reduction that always ran x first would miss it
     ts = two_threads(watch_y=True)
     r = Reducer(ts)
-    assert r.undo[1] == () and r.undo[0] != ()  # setting x may undo the goal, setting y not
+    assert r.undo_of(1) == () and r.undo_of(0) != ()  # setting x may undo the goal, not y
     result, _ = por.check(ts, hangs=False, por="on")
     assert result.results[0].verdict == "witnessed"
     full = explore(ts, keep_edges=False)

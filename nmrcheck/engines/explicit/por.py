@@ -171,16 +171,13 @@ class Reducer:
             else:
                 goals += list(_disjuncts(p.expr))
         self.halts = [bool(writes[ai] & halted_vars) for ai in range(n)]
-        self.undo: list[tuple[int, ...]] = []
-        for ai, a in enumerate(ts.actions):
-            ks: list[int] = []
-            if not self.halts[ai] and not self.dead >> ai & 1:
-                guard = E.and_(*conjs[ai])
-                sub = {i: e for i, e in a.updates}
-                for k, g in enumerate(goals):
-                    if writes[ai] & free_vars(g) and _may_undo(ts, guard, sub, g):
-                        ks.append(k)
-            self.undo.append(tuple(ks))
+        # computed when first needed (a search that stops early needs few of them)
+        self.goals, self.conjs, self.writer = goals, conjs, writer
+        self.goal_vars = [free_vars(g) for g in goals]
+        self.undo: list[tuple[int, ...] | None] = [None] * n
+        self.nes: list[Callable[[int, int, int], int] | None] = [None] * n
+        self.goal_nes: list[Callable[[int, int, int], int] | None] = [None] * len(goals)
+        self.gen = _Gen(ts, Layout.of(ts))
         # actions whose guards pin a variable to different values are never enabled together,
         # so neither can run while the other is enabled: they are independent
         pinned: dict[int, int] = {}
@@ -209,50 +206,58 @@ class Reducer:
                 m &= ~(pinned[v] & ~pinned_to[v, c])
             self.dep.append(m & ~(1 << ai) & ~self.dead)
         self.reads, self.writes = reads, writes
-        self.nes = self._enabling_functions(conjs, writer, "n", 0)
-        self.goal_nes = self._enabling_functions(
-            [list(E.conjuncts(g)) for g in goals], writer, "g", 1
-        )
 
-    def _enabling_functions(
-        self, conjs: list[list], writer: dict[int, int], name: str, holds: int
-    ) -> list[Callable[[int, int, int], int]]:
-        """Per conjunction (a guard, a goal), a function ``f(s, enabled, t)`` of a state: the
-        writers not in ``t`` of the variables of a false conjunct, the one that adds the
-        fewest enabled actions (then the fewest actions); where every conjunct holds,
-        ``holds`` (0: none to add) or else every action."""
-        lay = Layout.of(self.ts)
-        gen = _Gen(self.ts, lay)
-        everything = (1 << len(self.ts.actions)) - 1
+    def undo_of(self, ai: int) -> tuple[int, ...]:
+        """The goals that action ``ai`` may undo (see C2 above)."""
+        ks: list[int] = []
+        if not self.halts[ai] and not self.dead >> ai & 1:
+            a = self.ts.actions[ai]
+            guard = E.and_(*self.conjs[ai])
+            sub = {i: e for i, e in a.updates}
+            for k, g in enumerate(self.goals):
+                if self.writes[ai] & self.goal_vars[k] and _may_undo(self.ts, guard, sub, g):
+                    ks.append(k)
+        self.undo[ai] = out = tuple(ks)
+        return out
+
+    def nes_of(self, ai: int) -> Callable[[int, int, int], int]:
+        """The enabling function of action ``ai`` (see :meth:`_enabling_function`)."""
+        f = self.nes[ai] = self._enabling_function(self.conjs[ai], False)
+        return f
+
+    def goal_nes_of(self, k: int) -> Callable[[int, int, int], int]:
+        """The enabling function of goal ``k``."""
+        f = self.goal_nes[k] = self._enabling_function(list(E.conjuncts(self.goals[k])), True)
+        return f
+
+    def _enabling_function(self, parts: list[Expr], goal: bool) -> Callable[[int, int, int], int]:
+        """A function ``f(s, enabled, t)`` of a state where the conjunction ``parts`` (a guard,
+        a goal) may be false: the writers not in ``t`` of the variables of a false conjunct,
+        the one that adds the fewest enabled actions (then the fewest actions). Where every
+        conjunct holds: 0 for a goal (it is found there), every action for a guard."""
+        ranked = []
+        for c in parts:
+            m = 0
+            for v in free_vars(c):
+                m |= self.writer.get(v, 0)
+            ranked.append((m.bit_count(), m & ~self.dead, c))
+        ranked.sort(key=lambda x: x[0])
+        lines = ["def f(s, en, t):", "    best = -1", "    cost = 1 << 62"]
+        for _, m, c in ranked:
+            lines += [
+                f"    if not {self.gen.py(c, {})}:",
+                f"        m = {m} & ~t",
+                "        if not m:",
+                "            return 0",
+                "        k = ((m & en).bit_count() << 20) + m.bit_count()",
+                "        if k < cost:",
+                "            best, cost = m, k",
+            ]
+        fallback = 0 if goal else ((1 << len(self.ts.actions)) - 1) & ~self.dead
+        lines.append(f"    return best if best >= 0 else ({fallback} & ~t)")
         ns: dict[str, object] = {}
-        lines: list[str] = []
-        for ai, parts in enumerate(conjs):
-            if ai % 32 == 0 and lines:  # small compilations: the compiler's peak memory is low
-                exec(compile("\n".join(lines) + "\n", "<nmrcheck-por>", "exec"), GLOBALS, ns)
-                lines = []
-            ranked = []
-            for c in parts:
-                m = 0
-                for v in free_vars(c):
-                    m |= writer.get(v, 0)
-                ranked.append((m.bit_count(), m & ~self.dead, c))
-            ranked.sort(key=lambda x: x[0])
-            lines += [f"def {name}{ai}(s, en, t):", "    best = -1", "    cost = 1 << 62"]
-            for _, m, c in ranked:
-                lines += [
-                    f"    if not {gen.py(c, {})}:",
-                    f"        m = {m} & ~t",
-                    "        if not m:",
-                    "            return 0",
-                    "        k = ((m & en).bit_count() << 20) + m.bit_count()",
-                    "        if k < cost:",
-                    "            best, cost = m, k",
-                ]
-            fallback = (everything & ~self.dead) if holds == 0 else 0
-            lines.append(f"    return best if best >= 0 else ({fallback} & ~t)")
-        if lines:
-            exec(compile("\n".join(lines) + "\n", "<nmrcheck-por>", "exec"), GLOBALS, ns)
-        return [ns[f"{name}{ai}"] for ai in range(len(conjs))]  # type: ignore[misc]
+        exec(compile("\n".join(lines) + "\n", "<nmrcheck-por>", "exec"), GLOBALS, ns)
+        return ns["f"]  # type: ignore[return-value]
 
     def stubborn(self, s: int, enabled: int, seed: int, limit: int) -> int:
         """The enabled actions of the stubborn set grown from action ``seed`` in state ``s``,
@@ -278,15 +283,18 @@ class Reducer:
                 if count >= limit:
                     return 0
                 add = dep[x] & ~t
-                for k in undo[x]:
-                    add |= goal_nes[k](s, enabled, t | add)
+                u = undo[x]
+                for k in self.undo_of(x) if u is None else u:
+                    g = goal_nes[k] or self.goal_nes_of(k)
+                    add |= g(s, enabled, t | add)
             else:
                 budget -= 1
                 if budget < 0:
                     return 0
                 low = off & -off
                 off ^= low
-                add = nes[low.bit_length() - 1](s, enabled, t)
+                x = low.bit_length() - 1
+                add = (nes[x] or self.nes_of(x))(s, enabled, t)
             if add:
                 t |= add
                 on |= add & enabled

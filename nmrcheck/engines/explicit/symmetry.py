@@ -624,8 +624,8 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
         src.append("    if " + " < ".join(f"k{i}" for i in range(len(ks))) + ":")
         src.append("        return (" + ", ".join(f"k{i}" for i in range(len(ks))) + ",)")
     src.append("    return None")
-    for name, ret, full in (("canon_next", "t", "canon(t)"),
-                            ("canon_map_next", "t, None", "canon_map(t)")):
+    for name, ret, full, mv in (("canon_next", "t", "canon(t)", "move"),
+                                ("canon_map_next", "t, None", "canon_map(t)", "move_map")):
         src.append("")
         src.append(f"def {name}(t, s, K):")
         src.append("    if K is None:")
@@ -646,7 +646,8 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
                 src.append(f"        k = {k.replace('s >>', 't >>').replace('(s &', '(t &')}")
                 src.append(f"        if {test}:")
                 src.append(f"            return {ret}")
-                src.append(f"        return {full}")
+                # only instance i moved out of place: insert its key among the others'
+                src.append(f"        return {mv}(t, {i}, k, K)")
         src.append(f"    return {full}")
     source = "\n".join(src) + "\n"
 
@@ -762,6 +763,37 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
         return best
 
     ns["slow"] = slow
+    movers: dict[tuple[int, int], tuple[Callable[[int], int], Mapping_]] = {}
+
+    def mover(i: int, p: int) -> tuple[Callable[[int], int], Mapping_]:
+        """Instance ``i`` to rank ``p``, the others keeping their order around it."""
+        got = movers.get((i, p))
+        if got is None:
+            others = [j for j in rng if j != i]
+            order = others[:p] + [i] + others[p:]
+            r = [0] * len(order)
+            for pos, j in enumerate(order):
+                r[j] = pos
+            mapping = (tuple(r),)
+            got = movers[(i, p)] = (make_apply(mapping), mapping)
+        return got
+
+    def move_map(t: int, i: int, k: tuple, keys: tuple) -> tuple[int, Mapping_ | None]:
+        # the other instances are strictly in order (keys); a tie needs the general path
+        p = 0
+        for j, kj in enumerate(keys):
+            if j != i:
+                if kj < k:
+                    p += 1
+                elif kj == k:
+                    return ns["canon_map"](t)  # type: ignore[operator]
+        f, mapping = mover(i, p)
+        return f(t), mapping
+
+    def move(t: int, i: int, k: tuple, keys: tuple) -> int:
+        return move_map(t, i, k, keys)[0]
+
+    ns["move"], ns["move_map"] = move, move_map
     exec(compile(source, "<nmrcheck-symmetry>", "exec"), ns)
     cross = ns["cross"]
     return Symmetry(

@@ -246,7 +246,6 @@ class _Worker:
         me, W, nact, keep_edges = self.me, self.W, st.nact, st.keep_edges
         succ, busy, canon = st.comp.successors, st.comp.busy, st.canonical
         parent_keys, canon_next, canon_map = st.parent_keys, st.canon_next, st.canon_map
-        keys = None
         perm_id, perm_list = self.perm_id, self.perm_list
         pk_append, pp_append = self.pkey.append, self.pperm.append
         index, states, key, via = self.index, self.states, self.key, self.via
@@ -263,9 +262,6 @@ class _Worker:
         open_in = list(inbox)
         counters, cbase = st.counters, _NCOUNT * me
         stop_flag, deadline = st.stop, st.deadline
-        # without edges, a worker sends a state at most once a level: its first copy has the
-        # smallest key this worker can give it
-        dedupe = not keep_edges
         sent: set[int] = set()
         sent_add = sent.add
 
@@ -323,14 +319,15 @@ class _Worker:
                 w = busy(s) & ~en
                 if w:
                     waiting[gid[j]] = w
-            deg_append(len(out))
-            if parent_keys is not None:
-                keys = parent_keys(s)
-            trans += len(out)
+            n_out = len(out)
+            deg_append(n_out)
+            trans += n_out
             done += 1
-            k = gid[j] * nact
-            for a, t in out:
-                if canon_map is not None:
+            k0 = gid[j] * nact
+            if canon_map is not None:  # symmetry, with edges: note each edge's permutation
+                keys = parent_keys(s)
+                mapped = []
+                for k, (a, t) in enumerate(out, k0):
                     t, m = canon_map(t, s, keys)
                     if m is not None:
                         pid = perm_id.get(m)
@@ -339,40 +336,56 @@ class _Worker:
                             perm_list.append(m)
                         pk_append(k)
                         pp_append(pid)
-                elif canon_next is not None:
-                    t = canon_next(t, s, keys)
-                elif canon is not None:
-                    t = canon(t)
-                o = t % _PRIME % W
-                if o == me:
-                    x = index_get(t)
-                    if x is None:
-                        x = len(states)
-                        index[t] = x
-                        states_append(t)
-                        key_append(k)
-                        via_append(a)
-                    elif x >= lvl0 and k < key[x]:
-                        key[x] = k
-                        via[x] = a
-                    if keep_edges:
+                    mapped.append((a, t))
+                out = mapped
+            elif canon_next is not None:  # symmetry
+                keys = parent_keys(s)
+                out = [(a, canon_next(t, s, keys)) for a, t in out]
+            elif canon is not None:
+                out = [(a, canon(t)) for a, t in out]
+            if keep_edges:
+                for k, (a, t) in enumerate(out, k0):
+                    o = t % _PRIME % W
+                    if o == me:
+                        x = index_get(t)
+                        if x is None:
+                            x = len(states)
+                            index[t] = x
+                            states_append(t)
+                            key_append(k)
+                            via_append(a)
+                        elif x >= lvl0 and k < key[x]:
+                            key[x] = k
+                            via[x] = a
                         ek_append(k)
                         ea_append(a)
                         ed_append(x)
-                else:
-                    if dedupe:  # only the first (smallest key) copy can matter to its owner
-                        if t in sent:
-                            k += 1
-                            continue
+                    else:
+                        b = bufs[o]
+                        b += (t, k, a)
+                        if len(b) >= _BATCH:
+                            sendq.put((o, b))
+                            bufs[o] = []
+            else:  # the same without edges: a worker sends a state at most once a level
+                for k, (a, t) in enumerate(out, k0):
+                    o = t % _PRIME % W
+                    if o == me:
+                        x = index_get(t)
+                        if x is None:
+                            index[t] = len(states)
+                            states_append(t)
+                            key_append(k)
+                            via_append(a)
+                        elif x >= lvl0 and k < key[x]:
+                            key[x] = k
+                            via[x] = a
+                    elif t not in sent:  # its first copy has the smallest key we can give
                         sent_add(t)
-                    b = bufs[o]
-                    b.append(t)
-                    b.append(k)
-                    b.append(a)
-                    if len(b) >= _BATCH:
-                        sendq.put((o, b))
-                        bufs[o] = []
-                k += 1
+                        b = bufs[o]
+                        b += (t, k, a)
+                        if len(b) >= _BATCH:
+                            sendq.put((o, b))
+                            bufs[o] = []
         for o in range(W):
             if o != me:
                 if bufs[o]:

@@ -185,3 +185,21 @@ def test_no_replicated_driver_no_note():
     ts = without_liveness(load(model))
     result, _ = check(ts, symmetry="auto")
     assert "symmetry" not in result.stats
+
+
+@pytest.mark.parametrize("with_symmetry", [False, True])
+def test_state_table_index_gives_the_same_exploration(monkeypatch, with_symmetry):
+    # past TABLE_FROM states the search indexes states in an open-addressing table
+    from nmrcheck.engines.explicit import search
+
+    ts = without_liveness(load_text(HANG_MODEL, "hang.nmr"))
+    sym = analyse(ts)[0] if with_symmetry else None
+    plain = explore(ts, keep_edges=True, symmetry=sym)
+    monkeypatch.setattr(search, "TABLE_FROM", 5)
+    tabled = explore(ts, keep_edges=True, symmetry=sym)
+    for f in ("states", "parent", "via", "edges_src", "edges_dst", "edges_act", "found"):
+        assert getattr(plain, f) == getattr(tabled, f), f
+    assert dict(plain.waiting.items()) == dict(tabled.waiting.items())
+    table = search.StateTable(list(tabled.states))
+    assert all(table.get(s) == j for j, s in enumerate(tabled.states))
+    assert tabled.states[0] in table and -1 not in table

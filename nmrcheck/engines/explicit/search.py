@@ -72,6 +72,46 @@ class WaitMasks(Mapping[int, int]):
         return (w for w in self.masks if w)
 
 
+TABLE_FROM = 1 << 17  # from this many states on, index them in a StateTable, not a dict
+_MIX = 0x9E3779B97F4A7C15
+
+
+class StateTable:
+    """The index of the stored states (state -> its position in ``states``) as an
+    open-addressing table of 4-byte positions, at most half full: 8 to 16 bytes per state
+    instead of a dict entry and an int object (about 74 bytes). A ``Container`` of states."""
+
+    def __init__(self, states: list[int]) -> None:
+        self.states = states
+        self.tab = array("I")
+        self.mask = 0
+        self.grow()
+
+    def grow(self) -> None:
+        """Rebuild for twice as many states as there are now."""
+        size = 1 << max(4, (2 * len(self.states)).bit_length())
+        tab = array("I", bytes(4 * size))
+        mask = size - 1
+        for j, st in enumerate(self.states, 1):
+            h = (hash(st) * _MIX >> 32) & mask
+            while tab[h]:
+                h = (h + 1) & mask
+            tab[h] = j
+        self.tab, self.mask = tab, mask
+
+    def get(self, t: int) -> int | None:
+        tab, mask, states = self.tab, self.mask, self.states
+        h = (hash(t) * _MIX >> 32) & mask
+        j = tab[h]
+        while j and states[j - 1] != t:
+            h = (h + 1) & mask
+            j = tab[h]
+        return j - 1 if j else None
+
+    def __contains__(self, t: object) -> bool:
+        return isinstance(t, int) and self.get(t) is not None
+
+
 def peak_memory_mb() -> float:
     """The peak resident memory of this process, in MiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -244,6 +284,9 @@ def explore(
     try:
         states_append, parent_append, via_append = states.append, parent.append, via.append
         seen_add, index_get = seen.add, index.get
+        table: StateTable | None = None
+        table_from = TABLE_FROM
+        tab, tmask = array("I"), 0
         waiting_append = waiting.masks.append
         if keep_edges:
             src_append, dst_append, act_append = src.append, dst.append, act.append
@@ -256,7 +299,7 @@ def explore(
             if parent_keys is not None:
                 keys = parent_keys(s)
             if reduce is not None:  # partial-order reduction (por.Reducer)
-                out = reduce(s, out, index if keep_edges else seen, canon)
+                out = reduce(s, out, (table or index) if keep_edges else seen, canon)
             # en == -1: a halted (crashed) state, which is neither expanded nor a hang
             waiting_append(busy(s) & ~en if en >= 0 else 0)
             for a, t in out:
@@ -268,7 +311,15 @@ def explore(
                             pid = perm_id[m] = len(slot_perms)
                             slot_perms.append(symmetry.slot_perm(m))
                         eperm.append(pid)
-                    j = index_get(t)
+                    if table is None:
+                        j = index_get(t)
+                    else:  # StateTable.get, inline
+                        h = (hash(t) * _MIX >> 32) & tmask
+                        j = tab[h]
+                        while j and states[j - 1] != t:
+                            h = (h + 1) & tmask
+                            j = tab[h]
+                        j = j - 1 if j else None
                     if j is None:
                         if max_states is not None and len(states) >= max_states:
                             complete, reason = False, f"state limit {max_states} reached"
@@ -276,8 +327,18 @@ def explore(
                                 eperm.pop()
                             break
                         j = len(states)
-                        index[t] = j
                         states_append(t)
+                        if table is not None:
+                            tab[h] = j + 1
+                            if 2 * j > tmask:
+                                table.grow()
+                                tab, tmask = table.tab, table.mask
+                        elif j < table_from:
+                            index[t] = j
+                        else:
+                            table = StateTable(states)
+                            tab, tmask = table.tab, table.mask
+                            index.clear()
                         parent_append(i)
                         via_append(a)
                         m = found_in(t, seen_mask)

@@ -134,6 +134,15 @@ def _same_var_pins(args: Sequence[Expr]) -> tuple[int, list[int]] | None:
     return var.pop(), sorted({p[1] for p in pins if p is not None})
 
 
+def _negated_pin(e: Expr) -> tuple[int, int] | None:
+    """``(var, value)`` when ``e`` says ``var != value`` (for a non-boolean variable)."""
+    if e.op == "not" and e.args[0].op == "eq":
+        pin = pin_of(e.args[0])
+        if pin is not None and e.args[0].args[0].type != E.BOOL:
+            return pin
+    return None
+
+
 @dataclass
 class _Item:
     ai: int
@@ -197,9 +206,33 @@ class _Gen:
                     i, vals = members
                     raws = ", ".join(str(v - lay.lo[i]) for v in vals)
                     return f"({self.raw(i, bound, definite)} in {{{raws}}})"
-            parts = [self.py(a[0], bound, definite)]
-            parts += [self.py(x, bound, False) for x in a[1:]]
-            return "(" + f" {op} ".join(parts) + ")"
+            # pins of one variable merge into one set test: (x in {..}) for "or", and
+            # (x not in {..}) for an "and" of negated pins; at the place of the first one
+            groups: dict[int, list[int]] = {}
+            for x in a:
+                pin = pin_of(x) if op == "or" else _negated_pin(x)
+                if pin is not None:
+                    groups.setdefault(pin[0], []).append(pin[1])
+            parts = []
+            done: set[int] = set()
+            # the first operand runs whenever this does; each later one runs after the ones
+            # before it, so it may keep fields for those after it (in a scope of its own)
+            here, sure = bound, definite
+            for x in a:
+                pin = pin_of(x) if op == "or" else _negated_pin(x)
+                if pin is not None and len(groups[pin[0]]) > 1:
+                    i = pin[0]
+                    if i in done:
+                        continue
+                    done.add(i)
+                    raws = ", ".join(str(v - lay.lo[i]) for v in sorted(set(groups[i])))
+                    test = "in" if op == "or" else "not in"
+                    parts.append(f"({self.raw(i, here, sure)} {test} {{{raws}}})")
+                else:
+                    parts.append(self.py(x, here, sure))
+                if here is bound:
+                    here, sure = dict(bound), True
+            return "(" + f" {op} ".join(parts) + ")" if len(parts) > 1 else parts[0]
         if op == "ite":
             c = self.py(a[0], bound, definite)
             return f"({self.py(a[1], bound, False)} if {c} else {self.py(a[2], bound, False)})"
@@ -433,22 +466,17 @@ def compile_system(ts: TransitionSystem) -> Compiled:
     # that fails, a reachable property that holds); the common case, nothing found, is one
     # expression over fields read once
     lines += ["", "def found(s, skip):"]
-    read: set[int] = set()
-    for p in ts.properties:
-        read |= free_vars(p.expr)
-    bound: dict[int, str] = {}
-    for i in sorted(read):
-        gen.bind(i, bound, "    ")
-    tests = []
-    for p in ts.properties:
-        e = gen.py(p.expr, bound)
-        tests.append(f"not {e}" if p.kind == "invariant" else e)
-    if tests:
-        quiet = " or ".join(f"({t})" for t in tests)
-        lines += [f"    if not ({quiet}):", "        return 0"]
+    # the common case, nothing found: one conjunction whose tests read each field once (a
+    # test keeps what it reads for the tests after it, which only run when it holds)
+    quiet = E.and_(
+        *(p.expr if p.kind == "invariant" else E.not_(p.expr) for p in ts.properties)
+    )
+    lines += [f"    if {gen.py(quiet, {}, True)}:", "        return 0"]
     lines.append("    m = 0")
-    for pi, t in enumerate(tests):
-        lines += [f"    if not skip & {1 << pi} and {t}:", f"        m |= {1 << pi}"]
+    for pi, p in enumerate(ts.properties):
+        e = gen.py(p.expr, {})
+        test = f"not {e}" if p.kind == "invariant" else e
+        lines += [f"    if not skip & {1 << pi} and {test}:", f"        m |= {1 << pi}"]
     lines.append("    return m")
     source = "\n".join(lines) + "\n"
     namespace: dict[str, object] = {}

@@ -44,7 +44,9 @@ from nmrcheck.ir import TransitionSystem
 _PRIME = 1_000_003  # state % _PRIME % workers: the owner (mixes every bit of the packed state)
 _BATCH = 3 * 8192  # ints per message between workers: 3 per successor (state, key, action)
 _CHUNK = 256  # states expanded between looks at the clock, the stop flag and the inbox
-_NCOUNT = 5  # per worker: expanded and new this level, transitions, states numbered, level
+# per worker: expanded and new this level, transitions, states numbered, level, frontier size,
+# growth in MiB
+_NCOUNT = 7
 
 
 @dataclass
@@ -298,18 +300,21 @@ class _Worker:
         stopped = ""
         trans = 0
         done = 0
+        counters[cbase + 5] = len(frontier)
         for j in frontier:
             if not done & (_CHUNK - 1):
+                grown = _rss_mb() - self.base_rss
                 counters[cbase] = done
                 counters[cbase + 1] = len(states) - lvl0
                 counters[cbase + 2] = trans0 + trans
+                counters[cbase + 6] = int(grown)
                 if stop_flag.value:
                     stopped = "interrupted"
                     break
                 if deadline is not None and time.monotonic() > deadline:
                     stopped = "time"
                     break
-                if mem_allow is not None and _rss_mb() - self.base_rss > mem_allow:
+                if mem_allow is not None and grown > mem_allow:
                     stopped = "memory"
                     break
                 drain(False)
@@ -648,9 +653,9 @@ class _Coordinator:
                 "states": max(f[3] for f in fig) + new,
                 "transitions": sum(f[2] for f in fig),
                 "depth": max(f[4] for f in fig),
-                "queue": max(0, new - expanded),
+                "queue": sum(f[5] for f in fig) - expanded + new,
                 "seconds": now - self.start,
-                "memory_mb": _rss_mb(),
+                "memory_mb": _rss_mb() + sum(f[6] for f in fig),
                 "workers": W,
             }
         )

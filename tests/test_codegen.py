@@ -28,7 +28,7 @@ def designs(draw):
     pcs = []
     for k in range(draw(st.integers(1, 3))):
         pcs.append(ts.add_var(f"t{k}.pc", 0, 3, draw(st.integers(0, 3))))
-        ts.slots.append(Slot(f"t{k}", len(ts.vars) - 1, 0))
+        ts.slots.append(Slot(f"t{k}", len(ts.vars) - 1, draw(st.sampled_from([0, 0, 2]))))
 
     def atom():
         kind = draw(st.integers(0, 4))
@@ -82,6 +82,8 @@ def test_generated_functions_match_the_interpreter(ts):
     for s in ex.states:
         values = comp.layout.unpack(s)
         out, en = comp.successors(s)
+        busy = sum(1 << k for k, sl in enumerate(ts.slots) if values[sl.pc] != sl.idle)
+        assert comp.busy(s) == busy
         if evaluate(ts.halted, values):
             assert out == [] and en == -1
             continue

@@ -457,7 +457,12 @@ def compile_system(ts: TransitionSystem) -> Compiled:
 
     lines += ["", "def busy(s):", "    b = 0"]
     for k, slot in enumerate(ts.slots):
-        lines.append(f"    if {lay.raw_src(slot.pc)} != {slot.idle - lay.lo[slot.pc]}:")
+        idle = slot.idle - lay.lo[slot.pc]
+        if idle == 0:  # a field that is not all zero bits: one test of the packed state
+            mask = ((1 << lay.bits[slot.pc]) - 1) << lay.offset[slot.pc]
+            lines.append(f"    if s & {mask}:")
+        else:
+            lines.append(f"    if {lay.raw_src(slot.pc)} != {idle}:")
         lines.append(f"        b |= {1 << k}")
     lines.append("    return b")
     for pi, p in enumerate(ts.properties):

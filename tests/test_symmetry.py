@@ -203,3 +203,21 @@ def test_state_table_index_gives_the_same_exploration(monkeypatch, with_symmetry
     table = search.StateTable(list(tabled.states))
     assert all(table.get(s) == j for j, s in enumerate(tabled.states))
     assert tabled.states[0] in table and -1 not in table
+
+
+def test_liveness_properties_left_in_the_system_are_checked_as_sets_of_parts():
+    # the per-registration parts of a bundled leads_to map onto each other: symmetric
+    model = ROOT / "models" / "seeds" / "provider-unload.nmr"
+    sym, why = analyse(load(str(model)))
+    assert sym is not None, why
+    one = (
+        "leads_to first_completes:\n"
+        "  Client[1].Cli.state == DEREG_PENDING ~> Client[1].Cli.state == CLOSED\n"
+    )
+    ts = load_text(
+        (ROOT / "bench" / "models" / "provider-clients-2.nmr").read_text(),
+        "provider-clients-2.nmr",
+        [("first.spec", one)],
+    )
+    sym, why = analyse(ts)
+    assert sym is None and "first_completes" in why

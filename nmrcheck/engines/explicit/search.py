@@ -555,6 +555,7 @@ def check(
             sym_note = {"used": False, "reason": why}
     if exploration is not None:
         ex = exploration
+        sym = ex.symmetry
     else:
         ex = (explorer or explore)(
             ts, limits, keep_edges=hangs, progress=progress, symmetry=sym

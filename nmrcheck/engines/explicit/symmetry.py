@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from nmrcheck.engines.explicit.codegen import Layout
-from nmrcheck.ir import INVARIANT, REACHABLE, InstanceGroup, TransitionSystem
+from nmrcheck.ir import InstanceGroup, TransitionSystem
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr
 from nmrcheck.ir.walkers import evaluate, free_vars
@@ -133,7 +133,7 @@ def _lift(ts: TransitionSystem, namer: _Namer, mapping: Mapping_) -> _Perm:
     slot = []
     for s in ts.slots:
         k = slots.get(namer.rename(s.name, mapping))
-        if k is None or ts.slots[k].pc != var[s.pc]:
+        if k is None or ts.slots[k].pc != var[s.pc] or ts.slots[k].idle != s.idle:
             raise _NotSymmetric(f"thread {s.name} has no image")
         slot.append(k)
     return _Perm(var, val, slot)
@@ -365,18 +365,30 @@ def _action_key(guard: Expr, ups: Sequence[tuple[int, Expr]], slot: int, norm: _
 
 
 def asymmetric_properties(ts: TransitionSystem, gens: Sequence[_Perm]) -> list[str]:
-    """Names of the safety properties (and ``halted``) not mapped onto themselves by ``gens``."""
+    """Names of the properties (and ``halted``) not mapped onto themselves by ``gens``.
+
+    Every kind is checked, liveness included, although the reduced search decides only the
+    safety ones (liveness properties are searched on an unreduced graph): a caller that leaves
+    them in the system gets no reduction rather than a wrong answer. The parts of a
+    ``leads_to`` (one per instance) must be mapped onto each other, as a set.
+    """
     norm = _Normal()
-    out = []
-    items = [("halted", ts.halted)] + [
-        (p.name, p.expr) for p in ts.properties if p.kind in (INVARIANT, REACHABLE)
-    ]
     mappers = [_Mapper(ts, g) for g in gens]
-    for name, e in items:
-        base = norm(e)
+
+    def shape(p, f) -> frozenset:
+        return frozenset(
+            (f(q.expr).uid, f(q.target).uid if q.target is not None else -1)
+            for q in (p.parts or (p,))
+        )
+
+    out = []
+    for name, p in [("halted", None)] + [(p.name, p) for p in ts.properties]:
         for mp in mappers:
             try:
-                ok = norm(mp.expr(e)) is base
+                if p is None:
+                    ok = norm(mp.expr(ts.halted)) is norm(ts.halted)
+                else:
+                    ok = shape(p, lambda e, mp=mp: norm(mp.expr(e))) == shape(p, norm)
             except _NotSymmetric:
                 ok = False
             if not ok:

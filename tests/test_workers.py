@@ -61,6 +61,17 @@ def test_same_exploration_index_for_index(model):
     _no_children()
 
 
+@pytest.mark.parametrize("limit", [1, 2, 100, 777, 2721])
+def test_same_exploration_under_a_state_limit(limit):
+    ts = _ts("bench/models/provider-clients-2.nmr")
+    sym = analyse(ts)[0]
+    for edges, workers, symmetry in [(True, 2, sym), (False, 3, None), (True, 3, None)]:
+        one = explore(ts, Limits(max_states=limit), keep_edges=edges, symmetry=symmetry)
+        many = explore_parallel(ts, Limits(max_states=limit), workers=workers,
+                                keep_edges=edges, symmetry=symmetry)
+        _same(one, many)
+
+
 def test_canonical_hook_and_one_worker():
     ts = _ts("bench/models/provider-clients-2.nmr")
     sym = analyse(ts)[0]

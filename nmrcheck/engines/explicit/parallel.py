@@ -184,6 +184,7 @@ class _Worker:
         growth = [0.0] * W
         stops: set[str] = set()
         limit_hit = False
+        cut = -1  # with a state limit: the key of the first state left out
         while True:
             allow = None
             if st.max_memory_mb is not None:
@@ -221,7 +222,8 @@ class _Worker:
                 # the middle of expanding its parent p: count the successors up to p
                 limit = st.max_states
                 first_out = tagged[limit - numbered]
-                p = (first_out // W if W > 1 else first_out) // nact
+                cut = first_out // W if W > 1 else first_out
+                p = cut // nact
                 gid = self.gid
                 trans = sum(d for x, d in zip(self.frontier, self.deg) if gid[x] <= p)
                 limit_hit = True
@@ -236,7 +238,7 @@ class _Worker:
             if limit_hit or stops:
                 break
         self.conn.send(("done", found, transitions, numbered, depth, sorted(stops),
-                        limit_hit, growth[me]) + self.gather())
+                        cut, growth[me]) + self.gather())
         self.conn.recv()  # "quit"
         self.sendq.put(None)
 
@@ -670,7 +672,8 @@ class _Coordinator:
         transitions = sum(part[2] for part in parts)
         n, depth = parts[0][3], parts[0][4]
         stops = {r for part in parts for r in part[5]}
-        complete, reason, interrupted = self._reason(stops, parts[0][6])
+        cut = parts[0][6]
+        complete, reason, interrupted = self._reason(stops, cut >= 0)
         growth = sum(part[7] for part in parts)
         data = [part[8:] for part in parts]
         states: list[int] = [0] * n
@@ -687,7 +690,9 @@ class _Coordinator:
         src = dst = act = eperm = None
         slot_perms: list[tuple[int, ...]] = [tuple(range(len(self.ts.slots)))]
         if self.keep_edges:
-            src, dst, act, eperm = self._edges(data, n, nact, slot_perms)
+            src, dst, act, eperm = self._edges(data, n, nact, slot_perms, cut)
+        if cut >= 0:  # as one process: it stopped while expanding the parent of the cut
+            waiting = {g: w for g, w in waiting.items() if g <= cut // nact}
         return ParallelExploration(
             compiled=comp,
             states=states,
@@ -713,17 +718,19 @@ class _Coordinator:
         )
 
     def _edges(
-        self, parts: list, n: int, nact: int, slot_perms: list
+        self, parts: list, n: int, nact: int, slot_perms: list, cut: int
     ) -> tuple[array, array, array, array | None]:
-        """Every edge in the sequential order: by source number, then successor position;
-        under symmetry, the permutation of each edge, numbered in edge order as there."""
+        """Every edge in the sequential order: by source number, then successor position (up
+        to the key ``cut`` of the first state a limit left out, if it is not -1); under
+        symmetry, the permutation of each edge, numbered in edge order as there."""
+        below = cut if cut >= 0 else 1 << 62
         deg = array("I", bytes(4 * n))
         for *_, edges in parts:
             for g, d in zip(edges[3], edges[4]):
                 if g < n:
                     deg[g] = d
         off = array("q", accumulate(deg, initial=0))
-        total = off[n]
+        total = off[n] if cut < 0 else off[cut // nact] + cut % nact
         hole = 0xFFFFFFFF
         src = array("I", bytes(4 * total))
         dst = array("I", [hole]) * total
@@ -731,7 +738,7 @@ class _Coordinator:
         for *_, edges in parts:
             for k, a, d in zip(edges[0], edges[1], edges[2]):
                 g, pos = divmod(k, nact)
-                if d < n and g < n:
+                if d < n and k < below:
                     e = off[g] + pos
                     src[e] = g
                     dst[e] = d
@@ -744,7 +751,7 @@ class _Coordinator:
                 plist = edges[7]
                 for k, pid in zip(edges[5], edges[6]):
                     g, pos = divmod(k, nact)
-                    if g < n:
+                    if k <= below:  # one process numbers the mapping at the cut too
                         code[off[g] + pos] = plist[pid]
             perm_id: dict = {None: 0}
             for e in sorted(code):
@@ -753,8 +760,9 @@ class _Coordinator:
                 if pid is None:
                     pid = perm_id[m] = len(slot_perms)
                     slot_perms.append(self.symmetry.slot_perm(m))
-                eperm[e] = pid
-        if hole in dst:  # a limit cut the last level: drop the edges to states not kept
+                if e < total:
+                    eperm[e] = pid
+        if hole in dst:  # (not expected) drop the edges to states not kept
             keep = [e for e in range(total) if dst[e] != hole]
             src = array("I", [src[e] for e in keep])
             dst = array("I", [dst[e] for e in keep])

@@ -17,6 +17,7 @@ from nmrcheck.ir import expr as E
 from nmrcheck.nmr.load import load
 from nmrcheck.traces.replay import check_replays
 from tests.support import ROOT
+from tests.test_codegen import designs
 
 CATALOGUE = sorted((ROOT / "models").rglob("*.nmr"))
 BENCH = sorted(
@@ -190,3 +191,16 @@ def test_with_symmetry_reduction(name):
     for r in got.results:
         if r.trace is not None:
             check_replays(ts, r.trace)
+
+
+@settings(max_examples=150, deadline=None)
+@given(designs())
+def test_random_designs_reduced_and_full_agree(ts):
+    # design-shaped: program counters, a fault that halts, counters, implications
+    full = explore(ts, keep_edges=False)
+    reduced = explore(ts, keep_edges=False, reduce=Reducer(ts))
+    assert set(reduced.found) == set(full.found)
+    assert set(reduced.states) <= set(full.states)
+    want, _ = check(ts, hangs=False)
+    got, _ = por.check(ts, hangs=False, por="on")
+    assert _answers(got) == _answers(want)

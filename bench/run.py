@@ -8,11 +8,14 @@ For each design and N, in one run and alternating on the same machine, end to en
 * ``nmrcheck``: ``nmrcheck check MODEL``, what a user runs: the default ``auto`` engine
   (explicit search; past 300,000 states it hands the open properties to PDR), hang detection,
   the bundled spec with its liveness properties (a second, fair-cycle search of the graph);
-* ``nmrcheck --no-hang``: the same with ``--no-hang``;
 * ``nmrcheck safety``: ``nmrcheck check MODEL --engine explicit --no-hang --no-bundled-specs
   --spec bench/safety.spec``: an exhaustive explicit search, whatever its size, of exactly the
   properties the Promela twin checks (the obligations, the model's assert, the four
-  invariants of specs/lifecycle.spec), the like-for-like match of SPIN's ``-DSAFETY`` search;
+  invariants of specs/lifecycle.spec), the like-for-like match of SPIN's ``-DSAFETY`` search,
+  with nmrcheck's reductions where they are sound (symmetry, partial-order reduction);
+* ``nmrcheck safety unreduced``: the same with ``--symmetry off --por off``: the row whose
+  state and transition counts must equal the twin's;
+* ``nmrcheck safety 2 workers``: the unreduced row on two processes (``--workers 2``);
 * ``spin``: ``spin -a``, ``gcc -O2 -DSAFETY``, ``./pan`` (partial-order reduction on, the default);
 * ``spin -DNOREDUCE``: the same without partial-order reduction.
 
@@ -52,7 +55,15 @@ PAN_DEPTH = 1_000_000  # pan -m: DFS stack bound (53 MB); truncation is reported
 GRACE = 30.0  # at least this many seconds past --timeout before a run that did not stop by
 #               itself is killed (a quarter of the timeout when that is more: a Python process
 #               holding millions of states needs time to write its report and exit)
-NMR_VARIANTS = ("nmrcheck", "nmrcheck --no-hang", "nmrcheck safety")
+SAFETY_ARGS = ["--engine", "explicit", "--no-hang", "--no-bundled-specs", "--spec", "SAFETY"]
+UNREDUCED = ["--symmetry", "off", "--por", "off"]
+NMR_ARGS: dict[str, list[str]] = {  # variant -> arguments after MODEL (SAFETY: safety.spec)
+    "nmrcheck": [],
+    "nmrcheck safety": SAFETY_ARGS,
+    "nmrcheck safety unreduced": SAFETY_ARGS + UNREDUCED,
+    "nmrcheck safety 2 workers": SAFETY_ARGS + UNREDUCED + ["--workers", "2"],
+}
+NMR_VARIANTS = tuple(NMR_ARGS)
 NMRCHECK_HOME = ROOT  # where nmrcheck runs from (--snapshot: a frozen copy of nmrcheck/, specs/)
 SAFETY_SPEC = BENCH / "safety.spec"
 SPIN_VARIANTS = ("spin", "spin -DNOREDUCE")
@@ -126,11 +137,7 @@ SUMMARY = re.compile(r"nmrcheck: .*?: (\d+) states, (\d+) transitions in ([\d.]+
 
 def nmrcheck_cmd(variant: str, model: Path, timeout: float, memory: int) -> list[str]:
     argv = [sys.executable, "-m", "nmrcheck", "check", str(model)]
-    if variant == "nmrcheck --no-hang":
-        argv.append("--no-hang")
-    elif variant == "nmrcheck safety":
-        argv += ["--engine", "explicit", "--no-hang", "--no-bundled-specs",
-                 "--spec", str(SAFETY_SPEC)]
+    argv += [str(SAFETY_SPEC) if a == "SAFETY" else a for a in NMR_ARGS[variant]]
     argv += ["--json", "--timeout", f"{timeout:g}", "--max-memory", str(memory)]
     return argv
 
@@ -353,7 +360,7 @@ def check_twins(rows: list[Run], problems: list[str]) -> None:
                                     f"{m.tool} does not report violated ({m.violated})")
         if verdicts != {"holds"}:
             continue
-        exh = [r for r in runs if r.tool.startswith("nmrcheck") and r.complete
+        exh = [r for r in runs if r.tool.endswith("unreduced") and r.complete
                and r.engine == "explicit" and r.states is not None]
         ref = [r for r in runs if r.tool == "spin -DNOREDUCE" and r.complete]
         for m in exh:
@@ -435,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma-separated designs (default: %(default)s)")
     ap.add_argument("--mutant-max-n", type=int, default=None,
                     help="largest N of the verdict check on the buggy design (default 2)")
+    ap.add_argument("--variants", default=",".join(NMR_VARIANTS + SPIN_VARIANTS),
+                    help="comma-separated rows to run (default: all: %(default)s)")
     ap.add_argument("--out", default=str(BENCH / "results.json"))
     ap.add_argument("--snapshot", action="store_true",
                     help="run a copy of nmrcheck/ and specs/ taken at the start (the working "
@@ -448,6 +457,11 @@ def main(argv: list[str] | None = None) -> int:
                 for r in doc["rows"]]
         print(table(rows, markdown=True))
         return 0
+    wanted = set(args.variants.split(","))
+    unknown = wanted - set(NMR_VARIANTS + SPIN_VARIANTS)
+    if unknown:
+        print(f"bench: unknown variants: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
     max_n = args.max_n or (3 if args.quick else family.MAX_N)
     timeout = args.timeout or (60.0 if args.quick else 300.0)
     mutant_n = args.mutant_max_n if args.mutant_max_n is not None else (1 if args.quick else 2)
@@ -479,9 +493,11 @@ def main(argv: list[str] | None = None) -> int:
         pml = family.PROMELA / f"{design}-{n}.pml"
         reps: dict[str, list[Run]] = {}
         for _ in range(args.repeat):
-            order = ["nmrcheck", "spin", "nmrcheck --no-hang", "spin -DNOREDUCE",
-                     "nmrcheck safety"]
+            order = ["nmrcheck", "spin", "nmrcheck safety", "spin -DNOREDUCE",
+                     "nmrcheck safety unreduced", "nmrcheck safety 2 workers"]
             for variant in order:
+                if variant not in wanted:
+                    continue
                 if (design, variant) in failed_at:
                     r = Run(design, n, variant, "", status="skipped",
                             note=f"failed at N={failed_at[(design, variant)]}")

@@ -414,7 +414,7 @@ def check(
     if por not in MODES:
         raise ValueError(f"bad partial-order reduction mode {por!r}")
     why = reason_off(hangs)
-    if not why and kwargs.get("explorer") is not None:
+    if not why and (kwargs.get("explorer") or kwargs.get("exploration")) is not None:
         why = "the parallel search does not reduce (--workers)"
     if por == "off" or why:
         result, ex = search.check(ts, limits, progress, hangs, **kwargs)

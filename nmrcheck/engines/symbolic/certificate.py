@@ -61,11 +61,14 @@ def fingerprint(ts: TransitionSystem, prop: Property) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def make_certificate(ts: TransitionSystem, prop: Property, inv: z3.BoolRef) -> Certificate:
-    """A certificate for ``inv``, a formula over the ``state_constants`` of ``ts``."""
+def make_certificate(
+    ts: TransitionSystem, prop: Property, inv: z3.BoolRef | str
+) -> Certificate:
+    """A certificate for ``inv``, a formula over the ``state_constants`` of ``ts`` (or its
+    SMT-LIB text, when several certificates share one invariant)."""
     return Certificate(
         property=prop.name,
-        invariant=inv.sexpr(),
+        invariant=inv if isinstance(inv, str) else inv.sexpr(),
         fingerprint=fingerprint(ts, prop),
         variables=tuple(v.name for v in ts.vars),
     )

@@ -347,8 +347,13 @@ class Substitution:
         )
 
 
-def independence(ts: TransitionSystem, slc: Slice) -> list[list[int]]:
-    """For each action of the slice (by position), the earlier ones it is independent of."""
+def independence(
+    ts: TransitionSystem, slc: Slice, visible: frozenset[int] | None = None
+) -> list[list[int]]:
+    """For each action of the slice (by position), the earlier ones it is independent of.
+    With ``visible`` (variables), two actions that both write a visible variable are never
+    independent: swapping independent neighbours then keeps, besides the last state, the
+    sequence of values of the visible variables up to repeats (stutter)."""
     inside = set(slc.vars)
     halted = set(free_vars(ts.halted))
     reads, writes = [], []
@@ -362,8 +367,15 @@ def independence(ts: TransitionSystem, slc: Slice) -> list[list[int]]:
                 r |= free_vars(e)
         reads.append(r)
         writes.append(w)
+    shown = [bool(visible and w & visible) for w in writes]
     return [
-        [y for y in range(x) if not writes[x] & (reads[y] | writes[y]) and not writes[y] & reads[x]]
+        [
+            y
+            for y in range(x)
+            if not writes[x] & (reads[y] | writes[y])
+            and not writes[y] & reads[x]
+            and not (shown[x] and shown[y])
+        ]
         for x in range(len(slc.actions))
     ]
 
@@ -373,7 +385,14 @@ class Step:
     Boolean per action (``A``), and the partial-order constraint of a step (``order``, over
     ``A`` and the actions blocked before the step, ``B``, and after it, ``B'``)."""
 
-    def __init__(self, ts: TransitionSystem, slc: Slice, ctx: z3.Context, por: bool = True):
+    def __init__(
+        self,
+        ts: TransitionSystem,
+        slc: Slice,
+        ctx: z3.Context,
+        por: bool = True,
+        visible: frozenset[int] | None = None,
+    ):
         self.ts, self.slc, self.ctx = ts, slc, ctx
         self.frames = Frames(ts, slc, ctx)
         self.cur, self.cur_atoms, self.cur_cons = self.frames.make("c")
@@ -429,7 +448,7 @@ class Step:
         self.por_pairs = 0
         order: list[z3.BoolRef] = []
         if por:
-            later = independence(ts, slc)
+            later = independence(ts, slc, visible)
             pairs = sum(len(ys) for ys in later)
             if 0 < pairs <= MAX_POR_PAIRS:
                 self.por_pairs = pairs
@@ -468,9 +487,16 @@ class Unrolling:
     """An incremental finite-domain solver holding the runs of ``depth`` steps of a slice
     from the initial state (same interface as :class:`.bmc.Unrolling`)."""
 
-    def __init__(self, ts: TransitionSystem, slc: Slice, ctx: z3.Context, por: bool = True):
+    def __init__(
+        self,
+        ts: TransitionSystem,
+        slc: Slice,
+        ctx: z3.Context,
+        por: bool = True,
+        visible: frozenset[int] | None = None,
+    ):
         self.ts, self.slc, self.ctx = ts, slc, ctx
-        self.step = Step(ts, slc, ctx, por)
+        self.step = Step(ts, slc, ctx, por, visible)
         self.depth = 0
         self.queries = 0
         self.solver = z3.SolverFor("QF_FD", ctx=ctx)

@@ -40,8 +40,12 @@ from nmrcheck.engines.result import (
 )
 from nmrcheck.errors import InternalError
 from nmrcheck.ir import EVENTUALLY, LEADS_TO, STRONG, Property, TransitionSystem
+from nmrcheck.ir import expr as E
+from nmrcheck.ir.expr import Expr
 from nmrcheck.ir.trace import Trace
+from nmrcheck.ir.walkers import free_vars, substitute
 
+from . import finite
 from .budget import Budget
 from .encode import (
     action_at,
@@ -53,9 +57,11 @@ from .encode import (
     mk_and,
     mk_or,
 )
+from .slicing import Slice
 from .traces import read_trace
 
 ENGINE = "lasso bmc"
+MAX_CASES = 64  # disjuncts of a guard told apart by loop_actions
 
 
 class _Unrolling:
@@ -213,6 +219,535 @@ class _Unrolling:
         return lits, stutter, starts
 
 
+def loop_actions(ts: TransitionSystem) -> frozenset[int]:
+    """The actions that may fire on a cycle of the state graph (an over-approximation).
+
+    On a cycle every variable comes back to its value, so each change of a variable ``x`` is
+    an edge ``v -> v'`` on a cycle of the graph of the changes the actions can make to ``x``.
+    Each action is split into *cases*, the disjuncts of its guard in disjunctive normal form;
+    a case can take ``x`` from ``v`` (a value the case does not rule out alone) to ``v'`` (the
+    update's value there; any value of the domain when it depends on other variables). A case
+    in which every change of some variable is an edge on no such cycle never fires on a cycle
+    of the state graph; without its edges the graphs have fewer cycles, so this is repeated
+    until nothing changes. The actions with a case left are returned."""
+    cases: list[tuple[int, dict[int, set[tuple[int, int]]]]] = []
+    for n, a in enumerate(ts.actions):
+        for case in _dnf(a.guard):
+            mine: dict[int, set[tuple[int, int]]] = {}
+            for x, e in a.updates:
+                v = ts.vars[x]
+                if v.hi - v.lo >= finite.MAX_VALUES:
+                    mine = {}
+                    break
+                got: set[tuple[int, int]] = set()
+                for old in range(v.lo, v.hi + 1):
+                    point = {x: E.const(old)}
+                    if substitute(case, point) is E.FALSE:
+                        continue
+                    new = substitute(e, point)
+                    if new.op == "const":
+                        if v.lo <= new.val <= v.hi:
+                            got.add((old, new.val))
+                    else:
+                        got |= {(old, val) for val in range(v.lo, v.hi + 1)}
+                mine[x] = got
+            cases.append((n, mine))
+    alive = set(range(len(cases)))
+    while True:
+        edges: dict[int, dict[int, set[int]]] = {}
+        for c in alive:
+            for x, got in cases[c][1].items():
+                g = edges.setdefault(x, {})
+                for old, new in got:
+                    if old != new:
+                        g.setdefault(old, set()).add(new)
+        reach = {x: _closure(g) for x, g in edges.items()}
+        dead = set()
+        for c in alive:
+            for x, got in cases[c][1].items():
+                if all(old != new and old not in reach[x].get(new, ()) for old, new in got):
+                    dead.add(c)
+                    break
+        if not dead:
+            return frozenset(cases[c][0] for c in alive)
+        alive -= dead
+
+
+def _dnf(e: Expr) -> list[Expr]:
+    """The disjuncts of ``e`` in disjunctive normal form (``[e]`` when there would be more
+    than ``MAX_CASES``)."""
+
+    def go(x: Expr) -> list[Expr] | None:
+        if x.op == "or":
+            out: list[Expr] = []
+            for y in x.args:
+                part = go(y)
+                if part is None or len(out) + len(part) > MAX_CASES:
+                    return None
+                out += part
+            return out
+        if x.op == "and":
+            acc = [E.TRUE]
+            for y in x.args:
+                part = go(y)
+                if part is None or len(acc) * len(part) > MAX_CASES:
+                    return None
+                acc = [E.and_(a, b) for a in acc for b in part]
+            return acc
+        return [x]
+
+    cases = go(e)
+    return [e] if cases is None else cases
+
+
+def _closure(graph: dict[int, set[int]]) -> dict[int, set[int]]:
+    """For each node of ``graph``, the nodes it reaches by one or more edges."""
+    out = {}
+    for start in graph:
+        seen: set[int] = set()
+        todo = list(graph[start])
+        while todo:
+            y = todo.pop()
+            if y not in seen:
+                seen.add(y)
+                todo.extend(graph.get(y, ()))
+        out[start] = seen
+    return out
+
+
+class _OneHot:
+    """The same search over the one-hot frames of :mod:`.finite` (every variable, every
+    action, no reduction), stated once and for all so that one incremental SAT solver answers
+    every depth with assumptions, keeping what it learnt.
+
+    The loop is found through a *shadow* state ``S``: ``start@l`` (the loop starts at frame
+    ``l``) implies frame ``l`` equals ``S``, and the lasso of ``k`` steps closes when frame
+    ``k`` equals ``S`` with a start before ``k``. Along the frames, ``started@i`` (step ``i``
+    is on the loop), the fairness of the loop so far per group and ``clr#n@i`` (the target of
+    instance ``n`` false on the loop so far) are accumulated, so the query at depth ``k`` is
+    a few literals: no constraint depends on ``k`` alone."""
+
+    def __init__(self, ts: TransitionSystem, ctx: z3.Context, instances: Sequence[Property]):
+        self.ts, self.ctx = ts, ctx
+        self.looping = sorted(loop_actions(ts))  # only these fire on a loop
+        everything = Slice(tuple(range(len(ts.vars))), tuple(range(len(ts.actions))))
+        self.run = finite.Unrolling(ts, everything, ctx, por=False)
+        enc = self.run.step.enc
+        self.solver = self.run.solver
+        self.k = 0
+        self.shadow = self.run.step.frames.atoms("S")
+        self.queries = 0
+        # template formulas over frame ``c``, copied to each frame
+        t_enabled = [
+            _or1([enc.truth(ts.actions[a].guard) for a in f.actions], ctx) for f in ts.fairness
+        ]
+        t_halted = enc.truth(ts.halted)
+        self._t_frame = [*t_enabled, _neg(t_halted)]
+        self.props: list[Property] = []
+        self._t_props: list[tuple[z3.BoolRef, z3.BoolRef | None]] = []
+        self.start: list[z3.BoolRef] = []
+        self.started: list[z3.BoolRef] = []  # step i -> on the loop
+        self.enabled: list[list[z3.BoolRef]] = []  # frame -> group -> enabled
+        self.quiet: list[z3.BoolRef] = []
+        self.fair: list[z3.BoolRef] = []  # step i -> the loop up to step i is fair
+        self.weak: list[list[z3.BoolRef]] = []
+        self.taken: list[list[z3.BoolRef]] = []
+        self.off: list[list[z3.BoolRef]] = []
+        self.clear: list[list[z3.BoolRef]] = []  # instance -> frame -> target false
+        self.armed: list[list[z3.BoolRef]] = []
+        self.clr: list[list[z3.BoolRef]] = []  # instance -> step -> clear on the loop so far
+        for p in instances:
+            self._track(p)
+        self._frame(0)
+        self.note = f"one-hot; {len(self.looping)} of {len(ts.actions)} actions may loop"
+
+    def _track(self, prop: Property) -> None:
+        """Track ``prop`` (parts-free)."""
+        enc = self.run.step.enc
+        self.props.append(prop)
+        if prop.kind == EVENTUALLY:
+            self._t_props.append((_neg(enc.truth(prop.expr)), None))
+        else:
+            self._t_props.append((_neg(enc.truth(prop.target)), enc.truth(prop.expr)))
+        self.clear.append([])
+        self.armed.append([])
+        self.clr.append([])
+
+    def _define(self, name: str, f: z3.BoolRef) -> z3.BoolRef:
+        """A fresh literal equal to ``f`` (``f`` itself when it is a constant)."""
+        if z3.is_true(f) or z3.is_false(f):
+            return f
+        x = z3.Bool(name, self.ctx)
+        self.solver.add(x == f)
+        return x
+
+    def _frame(self, k: int) -> None:
+        """Definitions over frame ``k``: the loop may start there, fairness groups enabled,
+        quiet, and each instance's ``clear`` and ``armed``."""
+        ctx, add = self.ctx, self.solver.add
+        at = self.run._at(k)
+        atoms = self.run.atoms[k]
+        start = z3.Bool(f"start@{k}", ctx)
+        if self.looping:
+            for x, s in zip(atoms, self.shadow, strict=True):
+                add(z3.Implies(start, x == s))
+        self.start.append(start)
+        groups = [self._define(f"enabled#{g}@{k}", at(t)) for g, t in enumerate(self._t_frame[:-1])]
+        self.enabled.append(groups)
+        alive = at(self._t_frame[-1])
+        quiet = _and1([alive, *[_neg(g) for g in groups]], ctx)
+        self.quiet.append(self._define(f"quiet@{k}", quiet))
+        for n, (t_clear, t_trig) in enumerate(self._t_props):
+            clear = self._define(f"clear#{n}@{k}", at(t_clear))
+            before = self.armed[n][-1] if k > 0 else None
+            if t_trig is None:
+                armed = clear if before is None else _and1([before, clear], ctx)
+            else:
+                trig = at(t_trig)
+                armed = _and1([trig if before is None else _or1([before, trig], ctx), clear], ctx)
+            self.clear[n].append(clear)
+            self.armed[n].append(self._define(f"armed#{n}@{k}", armed))
+
+    def _accumulate(self, i: int) -> None:
+        """Definitions over step ``i`` (frame ``i`` and the action leaving it): on the loop,
+        fairness and ``clr`` up to it."""
+        ctx = self.ctx
+        acts = self.run.acts[i]
+        on = self.start[i] if i == 0 else self._define(
+            f"started@{i}", _or1([self.started[-1], self.start[i]], ctx)
+        )
+        self.started.append(on)
+        if len(self.looping) < len(self.ts.actions):
+            self.solver.add(z3.Implies(on, _or1([acts[a] for a in self.looping], ctx)))
+        weak, taken, off, fair = [], [], [], []
+        for g, f in enumerate(self.ts.fairness):
+            took = _or1([acts[a] for a in f.actions], ctx)
+            en = self.enabled[i][g]
+            if f.kind == STRONG:
+                t_prev = self.taken[-1][g] if i else z3.BoolVal(False, ctx)
+                o_prev = self.off[-1][g] if i else z3.BoolVal(True, ctx)
+                t = self._define(f"taken#{g}@{i}", _or1([t_prev, _and1([on, took], ctx)], ctx))
+                o = self._define(
+                    f"off#{g}@{i}", _and1([o_prev, z3.Implies(on, _neg(en))], ctx)
+                )
+                taken.append(t)
+                off.append(o)
+                weak.append(z3.BoolVal(True, ctx))
+                fair.append(_or1([t, o], ctx))
+            else:
+                w_prev = self.weak[-1][g] if i else z3.BoolVal(False, ctx)
+                kept = _and1([on, _or1([took, _neg(en)], ctx)], ctx)
+                w = self._define(f"weak#{g}@{i}", _or1([w_prev, kept], ctx))
+                weak.append(w)
+                taken.append(z3.BoolVal(False, ctx))
+                off.append(z3.BoolVal(True, ctx))
+                fair.append(w)
+        self.weak.append(weak)
+        self.taken.append(taken)
+        self.off.append(off)
+        self.fair.append(self._define(f"fair@{i}", _and1(fair, ctx)))
+        for n in range(len(self.props)):
+            prev = self.clr[n][-1] if i else z3.BoolVal(True, ctx)
+            self.clr[n].append(
+                self._define(f"clr#{n}@{i}", _and1([prev, z3.Implies(on, self.clear[n][i])], ctx))
+            )
+
+    def extend(self) -> None:
+        """One more step: frames ``0 .. k+1``."""
+        self.run.extend(Budget(None))
+        self._accumulate(self.k)
+        self.k += 1
+        self._frame(self.k)
+
+    def open_depth(self, open_: Sequence[int]) -> None:
+        """State the lassos of exactly ``k`` steps: literals switched on by the queries."""
+        ctx, k, add = self.ctx, self.k, self.solver.add
+        self.stutter = z3.Bool(f"stutter@{k}", ctx)
+        add(z3.Implies(self.stutter, self.quiet[k]))
+        self.close = z3.Bool(f"close@{k}", ctx)
+        if k == 0 or not self.looping:
+            add(_neg(self.close))
+        else:
+            for x, s in zip(self.run.atoms[k], self.shadow, strict=True):
+                add(z3.Implies(self.close, x == s))
+            add(z3.Implies(self.close, _and1([self.started[k - 1], self.fair[k - 1]], ctx)))
+        self.lits = {}
+        for n in open_:
+            lit = z3.Bool(f"violates#{n}@{k}", ctx)
+            loop = (
+                self.close
+                if k == 0 or not self.looping
+                else _and1([self.close, self.clr[n][k - 1]], ctx)
+            )
+            add(z3.Implies(lit, _and1([self.armed[n][k], _or1([self.stutter, loop], ctx)], ctx)))
+            self.lits[n] = lit
+
+    def close_depth(self) -> None:
+        """Nothing to undo: the literals of this depth are simply never assumed again."""
+
+    def check(self, open_: Sequence[int], budget: Budget) -> tuple[z3.CheckSatResult, str]:
+        if budget.expired():
+            return z3.unknown, "timeout"
+        budget.arm(self.solver)
+        self.queries += 1
+        q = z3.Bool(f"lasso-query#{self.queries}", self.ctx)
+        self.solver.add(z3.Implies(q, _or1([self.lits[n] for n in open_], self.ctx)))
+        r = self.solver.check(q)
+        if r == z3.unknown:
+            return r, self.solver.reason_unknown() or "unknown"
+        return r, ""
+
+    def read(self, open_: Sequence[int]) -> tuple[int, Trace, bool]:
+        """The instance the last ``sat`` answer violates, its lasso, and whether the lasso
+        stutters."""
+        model = self.solver.model()
+
+        def true(x: z3.BoolRef) -> bool:
+            return z3.is_true(model.eval(x, model_completion=True))
+
+        n = next(n for n in open_ if true(self.lits[n]))
+        base = self.run.trace()
+        k = self.k
+        if true(self.stutter):
+            lo = None
+        else:
+            lo = next(i for i in range(k) if true(self.start[i]))
+        return n, Trace(base.states, base.actions, k if lo is None else lo + 1), lo is None
+
+
+class _Stutters:
+    """The search when no action can fire on a cycle (:func:`loop_actions`): every lasso
+    stutters, so a counterexample is a run to a *quiet* state (not halted, no fairness group
+    enabled) on which the instance is *armed* (a trigger, and the target false ever since;
+    for ``eventually``, the expression false all along).
+
+    At each depth a necessary condition comes first, on an unrolling with the full partial-order
+    reduction of :mod:`.finite` (which keeps the last state of a run): a quiet last state where
+    the target of an open instance is false. Only when one exists is the full question asked,
+    on a second unrolling (built on first use) whose reduction also keeps the sequence of values
+    (up to repeats) of the variables the instances read, which is all their verdicts depend on.
+    """
+
+    def __init__(self, ts: TransitionSystem, instances: Sequence[Property]) -> None:
+        self.ts, self.props = ts, list(instances)
+        self.everything = Slice(tuple(range(len(ts.vars))), tuple(range(len(ts.actions))))
+        self.quiet = E.and_(
+            E.not_(ts.halted),
+            *(E.not_(E.or_(*(ts.actions[a].guard for a in f.actions))) for f in ts.fairness),
+        )
+        self.pre = finite.Unrolling(ts, self.everything, z3.Context(), por=True)
+        self.goals = []
+        for p in self.props:
+            target = p.expr if p.kind == EVENTUALLY else p.target
+            self.goals.append(E.and_(self.quiet, E.not_(target)))
+            self.pre.goal(self.goals[-1])  # encoded now: too large shows here
+        self.full: _Armed | None = None
+        self.k = 0
+        self.none_at = -1  # the last depth where the necessary condition has no run
+        self.note = "one-hot; no action may loop (stuttering lassos only); partial-order reduction"
+
+    def extend(self) -> None:
+        self.pre.extend(Budget(None))
+        self.k += 1
+
+    def open_depth(self, open_: Sequence[int]) -> None:
+        self.found: tuple[int, Trace] | None = None
+
+    def close_depth(self) -> None:
+        pass
+
+    def check(self, open_: Sequence[int], budget: Budget) -> tuple[z3.CheckSatResult, str]:
+        if self.none_at == self.k:
+            return z3.unsat, ""
+        r, _, why = self.pre.find(E.or_(*(self.goals[n] for n in open_)), budget)
+        if r != z3.sat:
+            if r == z3.unsat:
+                self.none_at = self.k
+            return r, why
+        if self.full is None:
+            self.full = _Armed(self.ts, self.everything, self.props, self.quiet)
+        while self.full.k < self.k:
+            self.full.extend()
+        r, found, why = self.full.find(open_, budget)
+        if r == z3.sat:
+            self.found = found
+        return r, why
+
+    def read(self, open_: Sequence[int]) -> tuple[int, Trace, bool]:
+        assert self.found is not None
+        n, trace = self.found
+        return n, Trace(trace.states, trace.actions, self.k), True
+
+
+class _Armed:
+    """Stuttering lassos of several instances: runs to a quiet state where one of them is
+    armed, with the partial-order reduction that keeps what they read (own context)."""
+
+    def __init__(
+        self, ts: TransitionSystem, slc: Slice, props: Sequence[Property], quiet: Expr
+    ) -> None:
+        seen: set[int] = set()
+        for p in props:
+            seen |= free_vars(p.expr)
+            if p.kind == LEADS_TO:
+                seen |= free_vars(p.target)
+        ctx = z3.Context()
+        self.ctx = ctx
+        self.run = finite.Unrolling(ts, slc, ctx, por=True, visible=frozenset(seen))
+        enc = self.run.step.enc
+        self.t_quiet = enc.truth(quiet)
+        self.t_props = []
+        for p in props:
+            if p.kind == EVENTUALLY:
+                self.t_props.append((_neg(enc.truth(p.expr)), None))
+            else:
+                self.t_props.append((_neg(enc.truth(p.target)), enc.truth(p.expr)))
+        self.armed: list[list[z3.BoolRef]] = [[] for _ in props]
+        self.k = 0
+        self._frame(0)
+
+    def _frame(self, k: int) -> None:
+        ctx, at = self.ctx, self.run._at(k)
+        for n, (t_clear, t_trig) in enumerate(self.t_props):
+            clear = at(t_clear)
+            before = self.armed[n][-1] if k > 0 else None
+            if t_trig is None:
+                armed = clear if before is None else _and1([before, clear], ctx)
+            else:
+                trig = at(t_trig)
+                armed = _and1([trig if before is None else _or1([before, trig], ctx), clear], ctx)
+            if not (z3.is_true(armed) or z3.is_false(armed)):
+                x = z3.Bool(f"armed#{n}@{k}", ctx)
+                self.run.solver.add(x == armed)
+                armed = x
+            self.armed[n].append(armed)
+
+    def extend(self) -> None:
+        self.run.extend(Budget(None))
+        self.k += 1
+        self._frame(self.k)
+
+    def find(
+        self, open_: Sequence[int], budget: Budget
+    ) -> tuple[z3.CheckSatResult, tuple[int, Trace] | None, str]:
+        """A run of ``k`` steps to a quiet state where an instance of ``open_`` is armed:
+        that instance and the run (lifted, not replayed)."""
+        ctx, k = self.ctx, self.k
+        armed = _or1([self.armed[n][k] for n in open_], ctx)
+        query = _and1([self.run._at(k)(self.t_quiet), armed], ctx)
+        if budget.expired():
+            return z3.unknown, None, "timeout"
+        budget.arm(self.run.solver)
+        self.run.queries += 1
+        lit = z3.Bool(f"armed-query#{self.run.queries}", ctx)
+        self.run.solver.add(z3.Implies(lit, query))
+        r = self.run.solver.check(lit)
+        if r == z3.unknown:
+            return r, None, self.run.solver.reason_unknown() or "unknown"
+        if r == z3.unsat:
+            return r, None, ""
+        model = self.run.solver.model()
+        n = next(
+            n for n in open_ if z3.is_true(model.eval(self.armed[n][k], model_completion=True))
+        )
+        return r, (n, self.run.trace()), ""
+
+
+class _Integers:
+    """The search over :class:`_Unrolling` (integer frames), one push/pop per depth: for
+    systems too large for the one-hot encoding."""
+
+    def __init__(self, ts: TransitionSystem, ctx: z3.Context, instances: Sequence[Property]):
+        self.ts = ts
+        self.u = _Unrolling(ts, ctx)
+        self.solver = self.u.solver
+        for p in instances:
+            self.u.track(p)
+        self.note = "integers"
+
+    @property
+    def k(self) -> int:
+        return self.u.k
+
+    @property
+    def props(self) -> list[Property]:
+        return self.u.props
+
+    def extend(self) -> None:
+        self.u.extend()
+
+    def open_depth(self, open_: Sequence[int]) -> None:
+        self.solver.push()
+        self.lits, self.stutter, self.starts = self.u.lassos(open_)
+
+    def close_depth(self) -> None:
+        self.solver.pop()
+
+    def check(self, open_: Sequence[int], budget: Budget) -> tuple[z3.CheckSatResult, str]:
+        if budget.expired():
+            return z3.unknown, "timeout"
+        budget.arm(self.solver)
+        r = self.solver.check(mk_or([self.lits[n] for n in open_], self.u.ctx))
+        if r == z3.unknown:
+            return r, self.solver.reason_unknown() or "unknown"
+        return r, ""
+
+    def read(self, open_: Sequence[int]) -> tuple[int, Trace, bool]:
+        model = self.solver.model()
+
+        def true(x: z3.BoolRef) -> bool:
+            return z3.is_true(model.eval(x, model_completion=True))
+
+        n = next(n for n in open_ if true(self.lits[n]))
+        k = self.u.k
+        base = read_trace(self.ts, model, k, self.u.ctx)
+        lo = None if true(self.stutter) else next(i for i, x in enumerate(self.starts) if true(x))
+        return n, Trace(base.states, base.actions, k if lo is None else lo + 1), lo is None
+
+
+def _neg(x: z3.BoolRef) -> z3.BoolRef:
+    if z3.is_true(x):
+        return z3.BoolVal(False, x.ctx)
+    if z3.is_false(x):
+        return z3.BoolVal(True, x.ctx)
+    if z3.is_not(x):
+        return x.arg(0)
+    return z3.Not(x)
+
+
+def _and1(items: Sequence[z3.BoolRef], ctx: z3.Context) -> z3.BoolRef:
+    kept = []
+    for x in items:
+        if z3.is_false(x):
+            return x
+        if not z3.is_true(x):
+            kept.append(x)
+    return mk_and(kept, ctx)
+
+
+def _or1(items: Sequence[z3.BoolRef], ctx: z3.Context) -> z3.BoolRef:
+    kept = []
+    for x in items:
+        if z3.is_true(x):
+            return x
+        if not z3.is_false(x):
+            kept.append(x)
+    return mk_or(kept, ctx)
+
+
+def _search(
+    ts: TransitionSystem, instances: Sequence[Property]
+) -> _Stutters | _OneHot | _Integers:
+    """The one-hot search when every domain and expression fits it (for stuttering lassos
+    only when no action can loop), else the integer one."""
+    try:
+        if not loop_actions(ts):
+            return _Stutters(ts, instances)
+        return _OneHot(ts, z3.Context(), instances)
+    except finite.TooLarge:
+        return _Integers(ts, z3.Context(), instances)
+
+
 def lasso_bmc_all(
     ts: TransitionSystem,
     props: Sequence[Property],
@@ -228,16 +763,17 @@ def lasso_bmc_all(
             raise ValueError(f"{p.name} is not a liveness property")
     budget = Budget(timeout)
     start = time.monotonic()
-    run = _Unrolling(ts, z3.Context())
+    instances: list[Property] = []
     owner: list[int] = []  # tracked instance -> property index
     for pi, p in enumerate(props):
         for inst in p.instances():
-            run.track(inst)
+            instances.append(inst)
             owner.append(pi)
+    run = _search(ts, instances)
     results: dict[int, PropertyResult] = {}
 
     def stats(k: int) -> dict[str, object]:
-        return {"depth": k, "seconds": round(time.monotonic() - start, 3)}
+        return {"depth": k, "seconds": round(time.monotonic() - start, 3), "encoding": run.note}
 
     for k in range(depth + 1):
         open_ = [n for n in range(len(owner)) if owner[n] not in results]
@@ -245,17 +781,9 @@ def lasso_bmc_all(
             break
         if k > 0:
             run.extend()
-        run.solver.push()
-        lits, stutter, starts = run.lassos(open_)
+        run.open_depth(open_)
         while open_:
-            why = ""
-            if budget.expired():
-                why = "timeout"
-            else:
-                budget.arm(run.solver)
-                r = run.solver.check(mk_or([lits[n] for n in open_], run.ctx))
-                if r == z3.unknown:
-                    why = run.solver.reason_unknown() or "unknown"
+            r, why = run.check(open_, budget)
             if why:
                 for n in open_:
                     if owner[n] not in results:
@@ -272,21 +800,13 @@ def lasso_bmc_all(
                 break
             if r != z3.sat:
                 break
-            model = run.solver.model()
-
-            def true(x: z3.BoolRef, model: z3.ModelRef = model) -> bool:
-                return z3.is_true(model.eval(x, model_completion=True))
-
-            n = next(n for n in open_ if true(lits[n]))
-            base = read_trace(ts, model, k, run.ctx)
-            lo = None if true(stutter) else next(i for i, x in enumerate(starts) if true(x))
-            trace = Trace(base.states, base.actions, k if lo is None else lo + 1)
+            n, trace, stutter = run.read(open_)
             inst = run.props[n]
             problem = lasso_problem(ts, inst, trace)
             if problem is not None:
                 raise InternalError(f"lasso bmc: a lasso for {inst.name} is wrong: {problem}")
             st = stats(k)
-            st.update(instance=inst.name, stutter=lo is None, loop_start=trace.loop_start)
+            st.update(instance=inst.name, stutter=stutter, loop_start=trace.loop_start)
             pi = owner[n]
             results[pi] = PropertyResult(
                 props[pi].name,
@@ -299,7 +819,7 @@ def lasso_bmc_all(
                 stats=st,
             )
             open_ = [m for m in open_ if owner[m] != pi]
-        run.solver.pop()
+        run.close_depth()
     for pi, p in enumerate(props):
         if pi not in results:
             results[pi] = PropertyResult(

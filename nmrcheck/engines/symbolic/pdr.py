@@ -19,7 +19,10 @@ Strategies (``pdr(..., strategy=...)``):
     :mod:`.candidates`), facts about pairs of variables that hold in all of them are the
     candidates, and Houdini (:mod:`.houdini`) keeps their largest inductive subset together
     with the properties it can prove. A property whose goal a sampled state of the system
-    reaches is refuted by the breadth-first path to it, a shortest run.
+    reaches is refuted by the breadth-first path to it, a shortest run. When the sample is
+    *all* the reachable states (at most ``REACHABLE_SET_STATES``), the properties Houdini
+    leaves open are proved with the reachable set itself, projected on the cone of influence,
+    as the invariant (the result says so: "the reachable set as the invariant").
 
 ``"auto"`` (the default)
     ``"houdini"``, then ``"spacer"`` for the properties still open, with the inferred invariant
@@ -33,7 +36,7 @@ replayed run, a shortest one unless ``shortest`` is False (then Spacer's own may
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import z3
@@ -64,7 +67,7 @@ from .candidates import (
     transfer,
 )
 from .certificate import Certificate, check_all, make_certificate, state_constants
-from .encode import encode_bool, encode_int, mk_and
+from .encode import encode_bool, encode_int, mk_and, mk_or
 from .houdini import formula, houdini
 from .slicing import Slice, cone
 from .targets import goal, safe, select
@@ -73,6 +76,7 @@ from .traces import replay
 ENGINE = "pdr"
 STRATEGIES = ("auto", "spacer", "houdini")
 SAMPLE_STATES = 20_000  # reachable states sampled from the system itself
+REACHABLE_SET_STATES = SAMPLE_STATES  # all reachable states, at most this many: as invariant
 SMALL_STATES = 100_000  # and from a smaller instance of its design
 SAMPLE_SECONDS = 10.0  # at most, and at most this share of a time limit:
 SAMPLE_SHARE = 0.2
@@ -238,12 +242,16 @@ def _infer(
     )
     background = _Background(slc, out.clauses, out.exprs, note, stats)
     proved = [n for n in open_ if safe(props[n]).uid in kept]
+    rest = [n for n in open_ if n not in proved]
+    if rest and own.complete:
+        _by_reachable_set(ts, props, rest, own.states, background, results, elapsed)
     if not proved:
         return background
     ctx = z3.Context()
     cur = state_constants(tuple(v.name for v in ts.vars), ctx)
     inv = background.formula(ts, cur, ctx)
-    certs = [make_certificate(ts, props[n], inv) for n in proved]
+    text = inv.sexpr()
+    certs = [make_certificate(ts, props[n], text) for n in proved]
     checks = check_all(ts, [(props[n], c) for n, c in zip(proved, certs, strict=True)])
     for n, cert, (ok, message) in zip(proved, certs, checks, strict=True):
         if not ok:
@@ -257,6 +265,95 @@ def _infer(
             dict(stats, seconds=elapsed()),
         )
     return background
+
+
+def _by_reachable_set(
+    ts: TransitionSystem,
+    props: list[Property],
+    open_: list[int],
+    states: Sequence[Sequence[int]],
+    background: _Background,
+    results: dict[int, PropertyResult],
+    elapsed: Callable[[], float],
+) -> None:
+    """Prove the properties ``open_`` (which no state of ``states`` violates) with the
+    reachable set itself as the invariant: ``states`` are *all* the reachable states, so their
+    projections on the cone of influence, with the background invariant, form an inductive
+    invariant (the slice is exact). Only its re-check by a fresh solver makes it a proof; what
+    it proves is recorded in ``results``."""
+    if len(states) > REACHABLE_SET_STATES:
+        return
+    start = time.monotonic()
+    slc = background.slc
+    points = sorted({tuple(s[i] for i in slc.vars) for s in states})
+    ctx = z3.Context()
+    cur = state_constants(tuple(v.name for v in ts.vars), ctx)
+    r = ctx.ref()
+    atoms: dict[tuple[int, int], z3.BoolRef] = {}
+
+    def atom(i: int, val: int) -> z3.BoolRef:  # cur[i] == val, straight through the C API
+        x = atoms.get((i, val))
+        if x is None:
+            eq = z3.Z3_mk_eq(r, cur[i].as_ast(), z3.IntVal(val, ctx).as_ast())
+            x = atoms[(i, val)] = z3.BoolRef(eq, ctx)
+        return x
+
+    # The set as a decision diagram: states grouped by the value of each variable in turn,
+    # with equal sets of continuations built once (Z3 shares equal terms, and so does the
+    # SMT-LIB text, with let bindings).
+    order = list(slc.vars)
+    memo: dict[tuple[int, frozenset[tuple[int, ...]]], z3.BoolRef] = {}
+
+    def build(depth: int, rest: frozenset[tuple[int, ...]]) -> z3.BoolRef:
+        if depth == len(order):
+            return z3.BoolVal(True, ctx)
+        key = (depth, rest)
+        f = memo.get(key)
+        if f is None:
+            groups: dict[int, set[tuple[int, ...]]] = {}
+            for t in rest:
+                groups.setdefault(t[0], set()).add(t[1:])
+            f = mk_or(
+                [
+                    _both(atom(order[depth], val), build(depth + 1, frozenset(sub)), ctx)
+                    for val, sub in sorted(groups.items())
+                ],
+                ctx,
+            )
+            memo[key] = f
+        return f
+
+    inv = mk_and([background.formula(ts, cur, ctx), build(0, frozenset(points))], ctx)
+    text = inv.sexpr()
+    certs = [make_certificate(ts, props[n], text) for n in open_]
+    checks = check_all(ts, [(props[n], c) for n, c in zip(open_, certs, strict=True)])
+    how = (
+        f"the reachable set as the invariant: all {len(states)} reachable states (breadth-first "
+        f"exploration), {len(points)} on the {len(slc.vars)} variables of the cone of influence"
+    )
+    stats = {
+        "strategy": "reachable set",
+        "states": len(states),
+        "projected": len(points),
+        "slice": slc.describe(ts),
+        "check_seconds": round(time.monotonic() - start, 3),
+    }
+    for n, cert, (ok, message) in zip(open_, certs, checks, strict=True):
+        if not ok:
+            raise InternalError(
+                f"pdr: the reachable set as invariant for {props[n].name!r} fails re-check: "
+                f"{message}"
+            )
+        results[n] = _proved(
+            props[n],
+            cert,
+            f"proved with {how}; inductive invariant re-checked",
+            dict(stats, seconds=elapsed()),
+        )
+
+
+def _both(a: z3.BoolRef, b: z3.BoolRef, ctx: z3.Context) -> z3.BoolRef:
+    return a if z3.is_true(b) else mk_and([a, b], ctx)
 
 
 # -- Spacer ---------------------------------------------------------------------------------------

@@ -5,8 +5,9 @@ owns the states that hash to it: its seen set, its part of the frontier. The sea
 level by level. A worker expands its frontier states and hands each successor to its owner
 (directly when it owns it, else in batches of ints through a pipe); the owner keeps, for each
 state new at this level, the smallest key ``(number of the parent, position of the successor
-in the parent's successor list)``. At the end of a level the coordinator merges the workers'
-sorted keys and the new states are numbered in key order.
+in the parent's successor list)``. At the end of a level the workers exchange their sorted
+new keys and all number the new states alike, in key order (the coordinator takes no part
+until the end, when it gathers the parts).
 
 That order is exactly the order in which the sequential search (:func:`search.explore`) first
 meets the states, and the smallest key names the parent and action it records, so the
@@ -185,11 +186,32 @@ class _Worker:
         stops: set[str] = set()
         limit_hit = False
         cut = -1  # with a state limit: the key of the first state left out
+        last_kept = 1  # states in the frontier
         while True:
             allow = None
             if st.max_memory_mb is not None:
                 allow = st.max_memory_mb - st.coord_mb - (sum(growth) - growth[me])
-            keys, trans, stopped, grown = self.expand(allow, transitions)
+            self.begin_level()
+            trans, stopped, grown = 0, "", 0.0
+            for upto in self._rounds(numbered, last_kept):
+                t, stopped, grown = self.expand(allow, transitions + trans, upto)
+                trans += t
+                if upto is None:
+                    break
+                # near a state limit: stop expanding once the limit falls among the states
+                # met so far (their keys, below ``upto``, can no longer change)
+                found_so_far = len(self.states) - self.lvl0
+                for o in range(W):
+                    if o != me:
+                        self.sendq.put((o, (found_so_far, stopped)))
+                for v in range(W):
+                    if v != me:
+                        n_v, stopped_v = inbox[v].recv()
+                        found_so_far += n_v
+                        stopped = stopped or stopped_v
+                if stopped or numbered + found_so_far > st.max_states:
+                    break
+            keys = self.end_level()
             # every worker learns every worker's new keys, stop reasons, growth and finds
             for o in range(W):
                 if o != me:
@@ -231,6 +253,7 @@ class _Worker:
             skip = self.number(numbered, pos, limit, skip, found)
             kept = level_new if limit is None else limit - numbered
             numbered += kept
+            last_kept = kept
             level += 1
             if kept:
                 depth = level
@@ -242,10 +265,27 @@ class _Worker:
         self.conn.recv()  # "quit"
         self.sendq.put(None)
 
-    def expand(self, mem_allow: float | None, trans0: int) -> tuple:
-        """Expand the frontier, exchange successors with the other workers; return the keys
-        of the states new at this level, sorted, the successors counted, why it stopped
-        early ("" if it did not) and how much this process has grown (MiB)."""
+    def _rounds(self, numbered: int, frontier: int) -> list[int | None]:
+        """The number bounds of the parts in which to expand the frontier: one part, or
+        eight when the state limit may fall in this level (the same for every worker)."""
+        limit = self.setup.max_states
+        if limit is None or numbered + 8 * frontier <= limit or frontier < 64:
+            return [None]
+        lo, step = numbered - frontier, -(-frontier // 8)
+        return [lo + step * (i + 1) for i in range(7)] + [None]
+
+    def begin_level(self) -> None:
+        self.lvl0 = len(self.states)
+        self.deg = array("I")  # successors of each expanded frontier state
+        self.fpos = 0  # frontier states expanded so far
+        self.sent: set[int] = set()
+        self.setup.counters[_NCOUNT * self.me + 5] = len(self.frontier)
+
+    def expand(self, mem_allow: float | None, trans0: int, upto: int | None) -> tuple:
+        """Expand the frontier states numbered below ``upto`` (all when None) not expanded
+        yet and exchange their successors with the other workers; return the successors
+        counted, why it stopped early ("" if it did not) and how much this process has grown
+        (MiB)."""
         st = self.setup
         me, W, nact, keep_edges = self.me, self.W, st.nact, st.keep_edges
         succ, busy, canon = st.comp.successors, st.comp.busy, st.canonical
@@ -257,8 +297,7 @@ class _Worker:
         key_append, via_append = key.append, via.append
         ek_append, ea_append, ed_append = self.ekey.append, self.eact.append, self.edst.append
         gid, waiting, frontier = self.gid, self.waiting, self.frontier
-        lvl0 = len(states)
-        deg = self.deg = array("I")
+        lvl0, deg, fpos = self.lvl0, self.deg, self.fpos
         deg_append = deg.append
         bufs: list[list[int]] = [[] for _ in range(W)]
         sendq = self.sendq
@@ -266,7 +305,7 @@ class _Worker:
         open_in = list(inbox)
         counters, cbase = st.counters, _NCOUNT * me
         stop_flag, deadline = st.stop, st.deadline
-        sent: set[int] = set()
+        sent = self.sent
         sent_add = sent.add
 
         def absorb(b: list[int]) -> None:
@@ -301,9 +340,10 @@ class _Worker:
 
         stopped = ""
         trans = 0
-        done = 0
-        counters[cbase + 5] = len(frontier)
-        for j in frontier:
+        done = fpos
+        for j in frontier[fpos:]:
+            if upto is not None and gid[j] >= upto:
+                break
             if not done & (_CHUNK - 1):
                 grown = _rss_mb() - self.base_rss
                 counters[cbase] = done
@@ -399,14 +439,21 @@ class _Worker:
                     sendq.put((o, bufs[o]))
                 sendq.put((o, None))  # end of this level
         drain(True)
-        if keep_edges:
-            self.exp_gid.extend(gid[x] for x in frontier[:done])
-            self.exp_deg.extend(deg)
-        new = sorted(range(lvl0, len(states)), key=key.__getitem__)
+        self.fpos = done
+        return trans, stopped, _rss_mb() - self.base_rss
+
+    def end_level(self) -> list[int]:
+        """The keys of the states new at this level, sorted."""
+        gid, key = self.gid, self.key
+        if self.setup.keep_edges:
+            self.exp_gid.extend(gid[x] for x in self.frontier[: self.fpos])
+            self.exp_deg.extend(self.deg)
+        new = sorted(range(self.lvl0, len(self.states)), key=key.__getitem__)
         self.new = new
         gid.frombytes(b"\xff" * (8 * len(new)))  # -1 until numbered
-        counters[cbase] = counters[cbase + 1] = 0
-        return [key[x] for x in new], trans, stopped, _rss_mb() - self.base_rss
+        cnt = self.setup.counters
+        cnt[_NCOUNT * self.me] = cnt[_NCOUNT * self.me + 1] = 0
+        return [key[x] for x in new]
 
     def number(
         self, base: int, pos: Sequence[int], limit: int | None, skip: int, found: dict

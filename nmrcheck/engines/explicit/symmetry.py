@@ -633,8 +633,12 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
         ks = key_exprs[0]
         for i, k in enumerate(ks):
             src.append(f"    k{i} = {k}")
+        allk = ", ".join(f"k{i}" for i in range(len(ks)))
+        # a representative is in key order; ties are allowed (the last item says "strict")
         src.append("    if " + " < ".join(f"k{i}" for i in range(len(ks))) + ":")
-        src.append("        return (" + ", ".join(f"k{i}" for i in range(len(ks))) + ",)")
+        src.append(f"        return ({allk}, True)")
+        src.append("    if " + " <= ".join(f"k{i}" for i in range(len(ks))) + ":")
+        src.append(f"        return ({allk}, False)")
     src.append("    return None")
     for name, ret, full, mv in (("canon_next", "t", "canon(t)", "move"),
                                 ("canon_map_next", "t, None", "canon_map(t)", "move_map")):
@@ -655,9 +659,14 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
                 src.append(f"    if not d & {moved & ~inst}:")
                 cond = [f"K[{i - 1}] < k" if i > 0 else "", f"k < K[{i + 1}]" if i < n - 1 else ""]
                 test = " and ".join(c for c in cond if c)
+                weak = test.replace(" < ", " <= ")
                 src.append(f"        k = {k.replace('s >>', 't >>').replace('(s &', '(t &')}")
                 src.append(f"        if {test}:")
-                src.append(f"            return {ret}")
+                src.append(f"            if K[{n}] or not cross(t):")
+                src.append(f"                return {ret}")
+                src.append(f"            return {full}")
+                src.append(f"        if {weak}:")  # in order, with a tie
+                src.append(f"            return {ret} if not cross(t) else {full}")
                 # only instance i moved out of place: insert its key among the others'
                 src.append(f"        return {mv}(t, {i}, k, K)")
         src.append(f"    return {full}")
@@ -791,14 +800,21 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
         return got
 
     def move_map(t: int, i: int, k: tuple, keys: tuple) -> tuple[int, Mapping_ | None]:
-        # the other instances are strictly in order (keys); a tie needs the general path
+        # the other instances are in key order (keys[:-1]; keys[-1]: no ties among them).
+        # With a tie anywhere, any sorting order gives the representative unless a value
+        # names another instance: then the general path decides.
         p = 0
-        for j, kj in enumerate(keys):
+        tie = not keys[-1]
+        for j in rng:
             if j != i:
+                kj = keys[j]
                 if kj < k:
                     p += 1
                 elif kj == k:
-                    return ns["canon_map"](t)  # type: ignore[operator]
+                    p += 1
+                    tie = True
+        if tie and ns["cross"](t):  # type: ignore[operator]
+            return ns["canon_map"](t)  # type: ignore[operator]
         f, mapping = mover(i, p)
         return f(t), mapping
 

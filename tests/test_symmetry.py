@@ -221,3 +221,43 @@ def test_liveness_properties_left_in_the_system_are_checked_as_sets_of_parts():
     )
     sym, why = analyse(ts)
     assert sym is None and "first_completes" in why
+
+
+TWO_GROUPS = """
+npi NPI_A, NPI_B
+
+driver Provider {
+  provider ProvA of NPI_A
+  provider ProvB of NPI_B
+
+  Unload {
+    statusA = NmrDeregisterProvider(ProvA)
+    if (statusA == STATUS_PENDING) {
+      NmrWaitForProviderDeregisterComplete(ProvA)
+    }
+  }
+}
+
+driver ClientA[2] {
+  client Cli of NPI_A
+}
+
+driver ClientB[2] {
+  client Cli of NPI_B
+  ClientDetachProvider {
+    return STATUS_PENDING
+  }
+}
+"""
+
+
+def test_two_replicated_drivers():
+    ts = without_liveness(load_text(TWO_GROUPS, "two.nmr"))
+    plain, reduced = _compare(ts)
+    assert reduced.stats["symmetry"]["groups"] == {"ClientA": 2, "ClientB": 2}
+    sym = analyse(ts)[0]
+    full = explore(ts, keep_edges=False)
+    assert len({sym.canon(s) for s in full.states}) == reduced.stats["states"]
+    for s in random.Random(2).sample(full.states, 300):
+        rep = sym.canon(s)
+        assert all(sym.canon(sym.apply(s, m)) == rep for m in mappings(sym))

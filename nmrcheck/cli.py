@@ -159,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive,
         default=1,
         metavar="N",
-        help="explore on N processes of this machine (default 1; same answers and traces)",
+        help="explore on N processes of this machine (default 1): the same answers and "
+        "traces, without partial-order reduction (docs/workers.md)",
     )
 
     cf = sub.add_parser("certify", help="re-check a saved proof certificate against a model")

@@ -561,7 +561,8 @@ def explore_parallel(
     if reduce is not None:
         kw = {"symmetry": symmetry, "reduce": reduce}
         return explore(ts, limits, keep_edges=keep_edges, progress=progress, **kw)
-    if workers <= 1 and canonical is None:
+    if (workers <= 1 and canonical is None) or "fork" not in mp.get_all_start_methods():
+        # one process (workers inherit the compiled functions through fork: no fork, no workers)
         return explore(ts, limits, keep_edges=keep_edges, progress=progress, symmetry=symmetry)
     if symmetry is not None:
         if canonical is not None:

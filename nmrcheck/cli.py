@@ -28,6 +28,7 @@ from nmrcheck.traces.replay import check_replays
 EXIT_OK, EXIT_VIOLATED, EXIT_INPUT, EXIT_INCONCLUSIVE, EXIT_INTERNAL = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
 DOT_STATE_LIMIT = 5000
+MAX_WORKERS = 16
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,6 +44,13 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if v <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return v
+
+
+def _workers(text: str) -> int:
+    v = _positive(text)
+    if v > MAX_WORKERS:  # each pair of workers has a pipe: keep the descriptors few
+        raise argparse.ArgumentTypeError(f"at most {MAX_WORKERS}: {text!r}")
     return v
 
 
@@ -156,11 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument(
         "--workers",
-        type=_positive,
+        type=_workers,
         default=1,
         metavar="N",
-        help="explore on N processes of this machine (default 1): the same answers and "
-        "traces, without partial-order reduction (docs/workers.md)",
+        help="explore on N processes of this machine (default 1, at most 16): the same "
+        "answers and traces, without partial-order reduction (docs/workers.md)",
     )
 
     cf = sub.add_parser("certify", help="re-check a saved proof certificate against a model")

@@ -133,6 +133,7 @@ def test_memory_limit_and_bad_worker_count():
                 "--workers", "2", "--max-memory", "1")
     assert r.code == 3 and "unknown" in r.out
     assert run_cli("check", HANGS, "--workers", "0").code == 2
+    assert run_cli("check", HANGS, "--workers", "17").code == 2
     _no_children()
 
 

@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_bmc:
         print()
         print(f"BMC to depth 40, every property, on models/seeds/ (timeout {args.timeout:g} s)")
-        head = f"{'model':<40}  {'load s':>7}  {'BMC depth 40':<52}  {'nmrcheck --engine bmc':<32}"
+        head = f"{'model':<46}  {'load s':>7}  {'BMC depth 40':<52}  {'nmrcheck --engine bmc':<32}"
         print(head)
         print("-" * len(head))
         for path in sorted((ROOT / "models" / "seeds").glob("*.nmr")):
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                 res["cli"] = c
                 whole = c["error"] if "error" in c else (
                     f"{c['wall']:.2f} s ({c['cpu']:.2f} s CPU), exit {c['exit']}")
-            print(f"{rel:<40}  {'-' if load is None else f'{load:.2f}':>7}  "
+            print(f"{rel:<46}  {'-' if load is None else f'{load:.2f}':>7}  "
                   f"{cell(res, args.timeout):<52}  {whole}{extra}", flush=True)
             doc["bmc40"].append({"model": rel, **res})
     if args.out:

@@ -14,13 +14,23 @@ one step at a time, that is
   passes a state where none is enabled; for every strong group, the loop takes one of its
   actions or none is enabled anywhere on it. A stutter is fair: no group is enabled.
 
-The frames are the BMC frames of :mod:`.encode` (``var_at``, ``action_at``), bounded to the
-declared domains (the explicit engine, whose packed states hold only those values, agrees),
-with the transition relation of ``encode.step`` stated per variable, which is much smaller.
-All the properties searched share one incremental unrolling; at each depth one query asks
-for a lasso violating any of them. Every lasso found is replayed with the reference
-interpreter and checked to be a fair counterexample before it is returned; no lasso up to
-the bound is ``holds up to bound``, never ``holds``.
+The frames are bounded to the declared domains (the explicit engine, whose packed states hold
+only those values, agrees). Three searches, chosen by :func:`_search`:
+
+* :class:`_Stutters`, when :func:`loop_actions` shows that no action can fire on a cycle of
+  the state graph (every seed model): only stuttering lassos exist, found on the one-hot
+  unrollings of :mod:`.finite` with partial-order reduction, a cheap necessary condition
+  first at each depth;
+* :class:`_OneHot` otherwise: one-hot frames without reduction, the loop closed through a
+  shadow state, fairness accumulated along the frames, so that one incremental SAT solver
+  answers every depth with assumptions (and only actions that may loop fire on the loop);
+* :class:`_Integers` (the BMC frames of :mod:`.encode`, ``var_at``/``action_at``, with the
+  transition relation stated per variable) when a domain is too large to encode one-hot.
+
+All the properties searched share the unrollings; at each depth one query asks for a lasso
+violating any of them. Every lasso found is replayed with the reference interpreter and
+checked to be a fair counterexample before it is returned; no lasso up to the bound is
+``holds up to bound``, never ``holds``.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ Parsing is pure data handling: nothing in the input is ever evaluated as Python.
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
+import sys
 from pathlib import Path
 
 import lark
@@ -20,13 +23,44 @@ MAX_BYTES = 4 * 1024 * 1024
 @functools.cache
 def _parser() -> lark.Lark:
     grammar = (Path(__file__).with_name("nmr.lark")).read_text(encoding="utf-8")
-    return lark.Lark(
+    cache = _grammar_cache(grammar)
+    if cache is not None:
+        try:
+            with cache.open("rb") as f:
+                return lark.Lark.load(f)
+        except Exception:  # noqa: BLE001  (missing, stale or torn: build the tables anew)
+            pass
+    parser = lark.Lark(
         grammar,
         start=["model", "spec"],
         parser="lalr",
         propagate_positions=True,
         maybe_placeholders=True,
     )
+    if cache is not None:
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        try:
+            with tmp.open("wb") as f:
+                parser.save(f)
+            os.replace(tmp, cache)  # atomic: a concurrent run reads the old file or the new
+        except OSError:
+            tmp.unlink(missing_ok=True)
+    return parser
+
+
+def _grammar_cache(grammar: str) -> Path | None:
+    """Where the analysed grammar is kept between runs (building the LALR tables takes a
+    quarter of a second): a file in the user's own cache directory, keyed by the grammar and
+    the lark and Python versions; None where there is none. Never a shared temporary
+    directory, since the file is a pickle."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    key = hashlib.sha256(f"{lark.__version__}\0{sys.version}\0{grammar}".encode()).hexdigest()
+    folder = Path(base) / "nmrcheck"
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return None
+    return folder / f"grammar-{key[:24]}.lark"
 
 
 def read_source(path: str) -> str:

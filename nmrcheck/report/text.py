@@ -35,14 +35,32 @@ def search_lines(result: CheckResult) -> list[str]:
         if st.get("handed_to_pdr"):
             out.append(f"  (state budget reached; pdr decided {len(st['handed_to_pdr'])} "
                        "properties; hangs need the whole graph)")
+            how = proof_methods(result)
+            if how:
+                out.append(f"  proofs: {how}")
         return out
     what = {"bmc": f"bounded model checking to depth {st.get('depth')}",
             "induction": f"k-induction up to k = {st.get('depth')}",
-            "pdr": "PDR (Spacer), proofs re-checked from their certificates"}
+            "pdr": "PDR, every proof re-checked from its certificate"}
     out = [f"search: {result.engine}, {what.get(result.engine, result.engine)}"]
+    how = proof_methods(result)
+    if how:
+        out.append(f"  proofs: {how}")
     if st.get("hangs"):
         out.append(f"  hangs: {st['hangs']}")
     return out
+
+
+def proof_methods(result: CheckResult) -> str:
+    """How the solver's proofs were found, counted by method (``strategy`` of each proof)."""
+    counts: dict[str, int] = {}
+    for r in result.results:
+        if r.coverage == "proved":
+            m = str(r.stats.get("strategy", "pdr"))
+            counts[m] = counts.get(m, 0) + 1
+    names = {"houdini": "invariant inference (Houdini)", "spacer": "Spacer",
+             "reachable set": "the reachable set as invariant"}
+    return ", ".join(f"{n} by {names.get(m, m)}" for m, n in sorted(counts.items()))
 
 
 def symmetry_line(sym: dict) -> str:

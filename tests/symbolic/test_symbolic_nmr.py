@@ -105,3 +105,15 @@ def test_liveness_properties_are_left_to_the_lasso_engine() -> None:
     ts.properties.append(Property("safe", INVARIANT, E.TRUE))
     names = [r.property for r in bmc(ts, depth=2)]
     assert "live" not in names and "safe" in names
+
+
+def test_text_report_says_how_each_proof_was_found() -> None:
+    from tests.support import run_cli
+
+    r = run_cli("check", "models/seeds/provider-unload.nmr", "--engine", "pdr",
+                "--property", PROPERTY, "--no-bundled-specs", "--spec", "specs/lifecycle.spec")
+    assert r.code == 0, r.out
+    assert f"{PROPERTY}  holds (proved)" in r.out
+    line = next(s for s in r.out.splitlines() if s.strip().startswith("proofs:"))
+    counts = re.findall(r"(\d+) by ", line)
+    assert counts and sum(map(int, counts)) == 1, line

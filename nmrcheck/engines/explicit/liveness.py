@@ -42,8 +42,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-import networkx as nx
-
 from nmrcheck.engines.explicit.search import Exploration, Limits, explore
 from nmrcheck.engines.result import (
     EXHAUSTIVE,
@@ -101,6 +99,8 @@ class LiveGraph:
     def cyclic(self) -> set[int]:
         """The states on some cycle of the whole graph: every cycle of a subgraph lies in a
         strongly connected component of the whole graph, so only these need searching."""
+        import networkx as nx  # here: a safety check does not pay for importing it
+
         h = nx.DiGraph()
         h.add_nodes_from(range(self.n))
         h.add_edges_from((u, v) for u in range(self.n) for v in self.succ(u))
@@ -191,6 +191,8 @@ def fair_components(g: LiveGraph, inside: set[int]) -> list[set[int]]:
     dst, act = g.dst, g.act
     out: list[set[int]] = []
     work = [inside]
+    import networkx as nx
+
     while work:
         nodes = work.pop()
         h = nx.DiGraph()

@@ -12,7 +12,8 @@ For each design and N, in one run and alternating on the same machine, end to en
   --spec bench/safety.spec``: an exhaustive explicit search, whatever its size, of exactly the
   properties the Promela twin checks (the obligations, the model's assert, the four
   invariants of specs/lifecycle.spec), the like-for-like match of SPIN's ``-DSAFETY`` search,
-  with nmrcheck's reductions where they are sound (symmetry, partial-order reduction);
+  with nmrcheck's default reductions (symmetry where it is sound; partial-order reduction is
+  off by default);
 * ``nmrcheck safety unreduced``: the same with ``--symmetry off --por off``: the row whose
   state and transition counts must equal the twin's;
 * ``nmrcheck safety 2 workers``: the unreduced row on two processes (``--workers 2``);

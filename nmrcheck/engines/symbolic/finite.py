@@ -44,7 +44,7 @@ from nmrcheck.ir.trace import Trace
 from nmrcheck.ir.walkers import free_vars
 
 from .budget import Budget
-from .encode import _nary, encode_bool, encode_int, mk_or
+from .encode import encode_bool, encode_int, mk_and, mk_or
 from .slicing import Slice, lift
 from .traces import replay
 
@@ -109,24 +109,6 @@ def encodable(ts: TransitionSystem, slc: Slice) -> bool:
 Frame = dict[int, dict[int, z3.BoolRef]]  # variable -> value -> literal
 
 
-def _all(items: Sequence[z3.BoolRef], ctx: z3.Context) -> z3.BoolRef:
-    """Conjunction of Boolean terms of ``ctx`` (none: true)."""
-    if len(items) == 1:
-        return items[0]
-    if not items:
-        return z3.BoolVal(True, ctx)
-    return _nary(z3.Z3_mk_and, items)
-
-
-def _any(items: Sequence[z3.BoolRef], ctx: z3.Context) -> z3.BoolRef:
-    """Disjunction of Boolean terms of ``ctx`` (none: false)."""
-    if len(items) == 1:
-        return items[0]
-    if not items:
-        return z3.BoolVal(False, ctx)
-    return _nary(z3.Z3_mk_or, items)
-
-
 def _implies(a: z3.BoolRef, b: z3.BoolRef, ctx: z3.Context) -> z3.BoolRef:
     return z3.BoolRef(z3.Z3_mk_implies(ctx.ref(), a.as_ast(), b.as_ast()), ctx)
 
@@ -138,24 +120,26 @@ def _bools(names: Sequence[str], ctx: z3.Context) -> list[z3.BoolRef]:
     return [z3.BoolRef(z3.Z3_mk_const(r, z3.Z3_mk_string_symbol(r, n), sort), ctx) for n in names]
 
 
-def _and(items: Sequence[z3.BoolRef], ctx: z3.Context) -> z3.BoolRef:
+def and_folded(items: Sequence[z3.BoolRef], ctx: z3.Context) -> z3.BoolRef:
+    """Conjunction, with constant items folded."""
     kept = []
     for x in items:
         if z3.is_false(x):
             return x
         if not z3.is_true(x):
             kept.append(x)
-    return _all(kept, ctx)
+    return mk_and(kept, ctx)
 
 
-def _or(items: Sequence[z3.BoolRef], ctx: z3.Context) -> z3.BoolRef:
+def or_folded(items: Sequence[z3.BoolRef], ctx: z3.Context) -> z3.BoolRef:
+    """Disjunction, with constant items folded."""
     kept = []
     for x in items:
         if z3.is_true(x):
             return x
         if not z3.is_false(x):
             kept.append(x)
-    return _any(kept, ctx)
+    return mk_or(kept, ctx)
 
 
 # -- value distributions ---------------------------------------------------------------------
@@ -216,26 +200,26 @@ class Encoder:
                 return self.true
             return _not(inner)
         if op == "and":
-            return _and([self.truth(x) for x in a], ctx)
+            return and_folded([self.truth(x) for x in a], ctx)
         if op == "or":
-            return _or([self.truth(x) for x in a], ctx)
+            return or_folded([self.truth(x) for x in a], ctx)
         if op in _COMPARE:
             f = _COMPARE[op]
             da, db = self.values(a[0]), self.values(a[1])
             if len(db) == 1:
                 ((vb, cb),) = db.items()
-                return _and([cb, _or([c for v, c in da.items() if f(v, vb)], ctx)], ctx)
+                return and_folded([cb, or_folded([c for v, c in da.items() if f(v, vb)], ctx)], ctx)
             if len(da) == 1:
                 ((va, ca),) = da.items()
-                return _and([ca, _or([c for v, c in db.items() if f(va, v)], ctx)], ctx)
+                return and_folded([ca, or_folded([c for v, c in db.items() if f(va, v)], ctx)], ctx)
             terms = []
             for va, ca in da.items():
                 ok = [cb for vb, cb in db.items() if f(va, vb)]
                 if len(ok) == len(db):
                     terms.append(ca)
                 elif ok:
-                    terms.append(_and([ca, _or(ok, ctx)], ctx))
-            return _or(terms, ctx)
+                    terms.append(and_folded([ca, or_folded(ok, ctx)], ctx))
+            return or_folded(terms, ctx)
         if op == "ite":
             c = self.truth(a[0])
             if z3.is_true(c):
@@ -244,7 +228,7 @@ class Encoder:
                 return self.truth(a[2])
             return z3.If(c, self.truth(a[1]), self.truth(a[2]))
         if op in ("var", "add", "sub"):
-            return _or([c for v, c in self.values(e).items() if v != 0], ctx)
+            return or_folded([c for v, c in self.values(e).items() if v != 0], ctx)
         raise ValueError(f"unknown expression kind {op!r}")
 
     def _values(self, e: Expr) -> dict[int, z3.BoolRef]:
@@ -261,8 +245,8 @@ class Encoder:
             for va, ca in da.items():
                 for vb, cb in db.items():
                     v = va + vb if op == "add" else va - vb
-                    acc.setdefault(v, []).append(_and([ca, cb], ctx))
-            return {v: _or(cs, ctx) for v, cs in sorted(acc.items())}
+                    acc.setdefault(v, []).append(and_folded([ca, cb], ctx))
+            return {v: or_folded(cs, ctx) for v, cs in sorted(acc.items())}
         if op == "ite":
             c = self.truth(a[0])
             if z3.is_true(c):
@@ -272,10 +256,10 @@ class Encoder:
             nc = _not(c)
             acc = {}
             for v, cv in self.values(a[1]).items():
-                acc.setdefault(v, []).append(_and([c, cv], ctx))
+                acc.setdefault(v, []).append(and_folded([c, cv], ctx))
             for v, cv in self.values(a[2]).items():
-                acc.setdefault(v, []).append(_and([nc, cv], ctx))
-            return {v: _or(cs, ctx) for v, cs in sorted(acc.items())}
+                acc.setdefault(v, []).append(and_folded([nc, cv], ctx))
+            return {v: or_folded(cs, ctx) for v, cs in sorted(acc.items())}
         if op in ("not", "and", "or", "eq", "lt", "le"):
             c = self.truth(e)
             if z3.is_true(c):
@@ -315,7 +299,7 @@ class Frames:
                 xs = dict(zip(values, _bools([f"{v.name}@{k}={val}" for val in values], ctx)))
                 frame[i] = xs
                 atoms += xs.values()
-                cons += [_any(list(xs.values()), ctx), z3.AtMost(*xs.values(), 1)]
+                cons += [mk_or(list(xs.values()), ctx), z3.AtMost(*xs.values(), 1)]
         return frame, atoms, cons
 
     def atoms(self, k: int | str) -> list[z3.BoolRef]:
@@ -404,7 +388,7 @@ class Step:
         writers: dict[int, list[int]] = {i: [] for i in slc.vars}
         parts: list[z3.BoolRef] = list(nxt_cons)
         if m:
-            parts += [_any(self.A, ctx), z3.AtMost(*self.A, 1)]
+            parts += [mk_or(self.A, ctx), z3.AtMost(*self.A, 1)]
         else:
             parts.append(z3.BoolVal(False, ctx))
         halted = self.enc.truth(ts.halted)
@@ -427,17 +411,17 @@ class Step:
                     elif z3.is_true(cond):
                         parts.append(_implies(act, lit, ctx))
                     elif not z3.is_false(cond):
-                        parts.append(_implies(_all([act, cond], ctx), lit, ctx))
+                        parts.append(_implies(mk_and([act, cond], ctx), lit, ctx))
         for i in slc.vars:
             if not writers[i] or self.ts.vars[i].lo == self.ts.vars[i].hi:
                 stay = z3.BoolVal(True, ctx)
             else:
-                stay = z3.Not(_any([self.A[n] for n in writers[i]], ctx))
+                stay = z3.Not(mk_or([self.A[n] for n in writers[i]], ctx))
             for val, lit in self.cur[i].items():
                 target = self.nxt[i][val]
                 if not z3.is_true(target):
-                    parts.append(_implies(_and([stay, lit], ctx), target, ctx))
-        self.relation = _all(parts, ctx)
+                    parts.append(_implies(and_folded([stay, lit], ctx), target, ctx))
+        self.relation = mk_and(parts, ctx)
         # Partial-order reduction: runs in lexicographic normal form. ``blocked`` (template
         # ``B`` at the step's start, ``B'`` after it) marks the actions that may not fire: one
         # that is independent of an action fired before it with a larger index, and of every
@@ -462,17 +446,17 @@ class Step:
                     bigger = [z for z in indep[y] if z > y]
                     if bigger:
                         order.append(
-                            _implies(_any([self.A[z] for z in bigger], ctx), self.B2[y], ctx)
+                            _implies(mk_or([self.A[z] for z in bigger], ctx), self.B2[y], ctx)
                         )
                     if indep[y]:
-                        fired = _any([self.A[z] for z in indep[y]], ctx)
-                        order.append(_implies(_all([self.B[y], fired], ctx), self.B2[y], ctx))
-        self.order = _all(order, ctx)
+                        fired = mk_or([self.A[z] for z in indep[y]], ctx)
+                        order.append(_implies(mk_and([self.B[y], fired], ctx), self.B2[y], ctx))
+        self.order = mk_and(order, ctx)
 
     def init(self) -> z3.BoolRef:
         """The template frame ``c`` is the initial state (with its exactly-one constraints)."""
         ts = self.ts
-        return _and(
+        return and_folded(
             [*self.cur_cons, *(self.cur[i][ts.vars[i].init] for i in self.slc.vars)], self.ctx
         )
 

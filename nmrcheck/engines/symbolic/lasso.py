@@ -67,6 +67,8 @@ from .encode import (
     mk_and,
     mk_or,
 )
+from .finite import and_folded as _and1
+from .finite import or_folded as _or1
 from .slicing import Slice
 from .traces import read_trace
 
@@ -723,26 +725,6 @@ def _neg(x: z3.BoolRef) -> z3.BoolRef:
     if z3.is_not(x):
         return x.arg(0)
     return z3.Not(x)
-
-
-def _and1(items: Sequence[z3.BoolRef], ctx: z3.Context) -> z3.BoolRef:
-    kept = []
-    for x in items:
-        if z3.is_false(x):
-            return x
-        if not z3.is_true(x):
-            kept.append(x)
-    return mk_and(kept, ctx)
-
-
-def _or1(items: Sequence[z3.BoolRef], ctx: z3.Context) -> z3.BoolRef:
-    kept = []
-    for x in items:
-        if z3.is_true(x):
-            return x
-        if not z3.is_false(x):
-            kept.append(x)
-    return mk_or(kept, ctx)
 
 
 def _search(

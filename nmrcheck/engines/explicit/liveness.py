@@ -42,7 +42,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from nmrcheck.engines.explicit.search import Exploration, Limits, explore
+from nmrcheck.engines.explicit.search import Exploration, Limits, csr_offsets, explore
 from nmrcheck.engines.result import (
     EXHAUSTIVE,
     HOLDS,
@@ -122,11 +122,7 @@ def prepare(ts: TransitionSystem, ex: Exploration) -> LiveGraph:
         raise ValueError("liveness needs the exploration's edges (keep_edges=True)")
     n = len(ex.states)
     src, dst0, act0 = ex.edges_src, ex.edges_dst, ex.edges_act
-    first = array("I", bytes(4 * (n + 1)))
-    for s in src:
-        first[s + 1] += 1
-    for k in range(n):
-        first[k + 1] += first[k]
+    first = csr_offsets(src, n)
     pos = array("I", first)
     dst = array("I", bytes(4 * len(src)))
     act = array("I", bytes(4 * len(src)))

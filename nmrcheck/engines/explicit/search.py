@@ -416,6 +416,17 @@ def explore(
     )
 
 
+def csr_offsets(keys: Sequence[int], n: int) -> array:
+    """Offsets of a compressed sparse row index over nodes ``0..n-1``: the items with key
+    ``k`` are at positions ``out[k]`` to ``out[k + 1] - 1`` once sorted by key."""
+    out = array("I", bytes(4 * (n + 1)))
+    for k in keys:
+        out[k + 1] += 1
+    for k in range(n):
+        out[k + 1] += out[k]
+    return out
+
+
 def find_hangs(ex: Exploration) -> dict[int, int]:
     """States where a thread is blocked forever: slot -> first (shortest) such state index.
 
@@ -483,16 +494,8 @@ def _find_hangs_reduced(ex: Exploration) -> dict[int, int]:
         for k, k2 in enumerate(p):
             q[k2] = k
         inv.append(q)
-    first = array("I", bytes(4 * (n + 1)))  # edges are stored in source order
-    for s_ in src:
-        first[s_ + 1] += 1
-    for k in range(n):
-        first[k + 1] += first[k]
-    count = array("I", bytes(4 * (n + 1)))  # reverse adjacency (CSR)
-    for d in dst:
-        count[d + 1] += 1
-    for k in range(n):
-        count[k + 1] += count[k]
+    first = csr_offsets(src, n)  # edges are stored in source order
+    count = csr_offsets(dst, n)  # reverse adjacency (CSR)
     pos = array("I", count)
     preds = array("I", bytes(4 * len(dst)))
     for e, d in enumerate(dst):

@@ -412,11 +412,7 @@ class _OneHot:
         for n, (t_clear, t_trig) in enumerate(self._t_props):
             clear = self._define(f"clear#{n}@{k}", at(t_clear))
             before = self.armed[n][-1] if k > 0 else None
-            if t_trig is None:
-                armed = clear if before is None else _and1([before, clear], ctx)
-            else:
-                trig = at(t_trig)
-                armed = _and1([trig if before is None else _or1([before, trig], ctx), clear], ctx)
+            armed = _armed(before, clear, None if t_trig is None else at(t_trig), ctx)
             self.clear[n].append(clear)
             self.armed[n].append(self._define(f"armed#{n}@{k}", armed))
 
@@ -623,11 +619,7 @@ class _Armed:
         for n, (t_clear, t_trig) in enumerate(self.t_props):
             clear = at(t_clear)
             before = self.armed[n][-1] if k > 0 else None
-            if t_trig is None:
-                armed = clear if before is None else _and1([before, clear], ctx)
-            else:
-                trig = at(t_trig)
-                armed = _and1([trig if before is None else _or1([before, trig], ctx), clear], ctx)
+            armed = _armed(before, clear, None if t_trig is None else at(t_trig), ctx)
             if not (z3.is_true(armed) or z3.is_false(armed)):
                 x = z3.Bool(f"armed#{n}@{k}", ctx)
                 self.run.solver.add(x == armed)
@@ -715,6 +707,18 @@ class _Integers:
         base = read_trace(self.ts, model, k, self.u.ctx)
         lo = None if true(self.stutter) else next(i for i, x in enumerate(self.starts) if true(x))
         return n, Trace(base.states, base.actions, k if lo is None else lo + 1), lo is None
+
+
+def _armed(
+    before: z3.BoolRef | None, clear: z3.BoolRef, trig: z3.BoolRef | None, ctx: z3.Context
+) -> z3.BoolRef:
+    """Whether a property instance is armed at a frame: its target is false there (``clear``)
+    and, for ``leads_to``, it was armed at the frame before (``before``) or its trigger holds
+    here (``trig``); for ``eventually`` (no ``trig``), the target has been false at every
+    frame so far."""
+    if trig is None:
+        return clear if before is None else _and1([before, clear], ctx)
+    return _and1([trig if before is None else _or1([before, trig], ctx), clear], ctx)
 
 
 def _neg(x: z3.BoolRef) -> z3.BoolRef:

@@ -33,7 +33,7 @@ state does).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import z3
 
@@ -122,24 +122,28 @@ def _bools(names: Sequence[str], ctx: z3.Context) -> list[z3.BoolRef]:
 
 def and_folded(items: Sequence[z3.BoolRef], ctx: z3.Context) -> z3.BoolRef:
     """Conjunction, with constant items folded."""
-    kept = []
-    for x in items:
-        if z3.is_false(x):
-            return x
-        if not z3.is_true(x):
-            kept.append(x)
-    return mk_and(kept, ctx)
+    return _folded(items, ctx, z3.is_false, z3.is_true, mk_and)
 
 
 def or_folded(items: Sequence[z3.BoolRef], ctx: z3.Context) -> z3.BoolRef:
     """Disjunction, with constant items folded."""
+    return _folded(items, ctx, z3.is_true, z3.is_false, mk_or)
+
+
+def _folded(
+    items: Sequence[z3.BoolRef],
+    ctx: z3.Context,
+    absorbing: Callable[[z3.ExprRef], bool],
+    neutral: Callable[[z3.ExprRef], bool],
+    combine: Callable[[Sequence[z3.BoolRef], z3.Context], z3.BoolRef],
+) -> z3.BoolRef:
     kept = []
     for x in items:
-        if z3.is_true(x):
+        if absorbing(x):
             return x
-        if not z3.is_false(x):
+        if not neutral(x):
             kept.append(x)
-    return mk_or(kept, ctx)
+    return combine(kept, ctx)
 
 
 # -- value distributions ---------------------------------------------------------------------

@@ -133,6 +133,18 @@ def _unknown(p: Property, reason: str, stats: dict[str, object]) -> PropertyResu
     return PropertyResult(p.name, UNKNOWN, ENGINE, coverage=PARTIAL, reason=reason, stats=stats)
 
 
+def _certified(
+    ts: TransitionSystem, props: Sequence[Property], text: str, what: str
+) -> list[Certificate]:
+    """The certificates of ``props`` by the invariant ``text``, each re-checked by a fresh
+    solver; a failed re-check is a bug of nmrcheck (``what`` names the invariant)."""
+    certs = [make_certificate(ts, p, text) for p in props]
+    for p, (ok, message) in zip(props, check_all(ts, list(zip(props, certs))), strict=True):
+        if not ok:
+            raise InternalError(f"pdr: {what} for {p.name!r} fails re-check: {message}")
+    return certs
+
+
 def _proved(p: Property, cert: Certificate, reason: str, stats: dict) -> PropertyResult:
     verdict = HOLDS if p.kind == INVARIANT else UNREACHABLE
     return PropertyResult(
@@ -251,13 +263,8 @@ def _infer(
     cur = state_constants(tuple(v.name for v in ts.vars), ctx)
     inv = background.formula(ts, cur, ctx)
     text = inv.sexpr()
-    certs = [make_certificate(ts, props[n], text) for n in proved]
-    checks = check_all(ts, [(props[n], c) for n, c in zip(proved, certs, strict=True)])
-    for n, cert, (ok, message) in zip(proved, certs, checks, strict=True):
-        if not ok:
-            raise InternalError(
-                f"pdr: the invariant inferred for {props[n].name!r} fails re-check: {message}"
-            )
+    certs = _certified(ts, [props[n] for n in proved], text, "the invariant inferred")
+    for n, cert in zip(proved, certs, strict=True):
         results[n] = _proved(
             props[n],
             cert,
@@ -325,8 +332,7 @@ def _by_reachable_set(
 
     inv = mk_and([background.formula(ts, cur, ctx), build(0, frozenset(points))], ctx)
     text = inv.sexpr()
-    certs = [make_certificate(ts, props[n], text) for n in open_]
-    checks = check_all(ts, [(props[n], c) for n, c in zip(open_, certs, strict=True)])
+    certs = _certified(ts, [props[n] for n in open_], text, "the reachable set as invariant")
     how = (
         f"the reachable set as the invariant: all {len(states)} reachable states (breadth-first "
         f"exploration), {len(points)} on the {len(slc.vars)} variables of the cone of influence"
@@ -338,12 +344,7 @@ def _by_reachable_set(
         "slice": slc.describe(ts),
         "check_seconds": round(time.monotonic() - start, 3),
     }
-    for n, cert, (ok, message) in zip(open_, certs, checks, strict=True):
-        if not ok:
-            raise InternalError(
-                f"pdr: the reachable set as invariant for {props[n].name!r} fails re-check: "
-                f"{message}"
-            )
+    for n, cert in zip(open_, certs, strict=True):
         results[n] = _proved(
             props[n],
             cert,

@@ -159,7 +159,11 @@ class _Gen:
 
     # -- expressions ------------------------------------------------------------------------
     def raw(self, i: int, bound: dict[int, str], definite: bool) -> str:
-        """The stored field of ``i``: a local, or read now (and kept if ``definite``)."""
+        """The stored field of ``i``: a local, or read now (and kept if ``definite``).
+
+        (Testing ``s & mask`` against a shifted constant instead costs one operation less
+        per test, but measured slower: the locals become large ints.)
+        """
         name = bound.get(i)
         if name is not None:
             return name
@@ -167,6 +171,16 @@ class _Gen:
             bound[i] = f"x{i}"
             return f"(x{i} := {self.lay.raw_src(i)})"
         return self.lay.raw_src(i)
+
+    def pin_test(self, i: int, value: int, bound: dict[int, str], definite: bool) -> str:
+        """Source of ``var i == value``."""
+        return f"{self.raw(i, bound, definite)} == {value - self.lay.lo[i]}"
+
+    def set_test(self, i: int, values: Sequence[int], test: str, bound: dict[int, str],
+                 definite: bool) -> str:
+        """Source of ``var i in values`` (``test``: ``in`` or ``not in``)."""
+        raws = ", ".join(str(v - self.lay.lo[i]) for v in sorted(set(values)))
+        return f"({self.raw(i, bound, definite)} {test} {{{raws}}})"
 
     def py(self, e: Expr, bound: dict[int, str], definite: bool = False) -> str:
         """Python source of ``e`` (only node kinds, offsets and integers).
@@ -186,7 +200,7 @@ class _Gen:
         pin = pin_of(e)
         if pin is not None:
             i = pin[0]
-            return f"({self.raw(i, bound, definite)} == {pin[1] - lay.lo[i]})"
+            return f"({self.pin_test(i, pin[1], bound, definite)})"
         if op == "not":
             x = a[0]
             if x.op == "eq":
@@ -195,17 +209,13 @@ class _Gen:
             if x.op == "or":
                 members = _same_var_pins(x.args)
                 if members is not None:
-                    i, vals = members
-                    raws = ", ".join(str(v - lay.lo[i]) for v in vals)
-                    return f"({self.raw(i, bound, definite)} not in {{{raws}}})"
+                    return self.set_test(*members, "not in", bound, definite)
             return f"(not {self.py(x, bound, definite)})"
         if op in ("and", "or"):
             if op == "or":
                 members = _same_var_pins(a)
                 if members is not None:
-                    i, vals = members
-                    raws = ", ".join(str(v - lay.lo[i]) for v in vals)
-                    return f"({self.raw(i, bound, definite)} in {{{raws}}})"
+                    return self.set_test(*members, "in", bound, definite)
             # pins of one variable merge into one set test: (x in {..}) for "or", and
             # (x not in {..}) for an "and" of negated pins; at the place of the first one
             groups: dict[int, list[int]] = {}
@@ -225,9 +235,8 @@ class _Gen:
                     if i in done:
                         continue
                     done.add(i)
-                    raws = ", ".join(str(v - lay.lo[i]) for v in sorted(set(groups[i])))
                     test = "in" if op == "or" else "not in"
-                    parts.append(f"({self.raw(i, here, sure)} {test} {{{raws}}})")
+                    parts.append(self.set_test(i, groups[i], test, here, sure))
                 else:
                     parts.append(self.py(x, here, sure))
                 if here is bound:
@@ -252,12 +261,6 @@ class _Gen:
 
     def _const(self, i: int, v: int) -> Expr:
         return E.const(bool(v)) if self.ts.vars[i].type == E.BOOL else E.const(v)
-
-    def bind(self, i: int, bound: dict[int, str], indent: str) -> None:
-        if i not in bound:
-            name = f"x{i}"
-            self.lines.append(f"{indent}{name} = {self.lay.raw_src(i)}")
-            bound[i] = name
 
     # -- successors ---------------------------------------------------------------------------
     def new_state(self, ai: int, known: dict[int, int], bound: dict[int, str]) -> str:
@@ -313,10 +316,16 @@ class _Gen:
             conds += [self.py(c, inner, True) for c in parts[1:]]
             self.lines.append(f"{indent}if {' and '.join(conds)}:")
             body = indent + "    "
-        a = self.ts.actions[it.ai]
-        self.lines.append(f"{body}ap(({it.ai}, {self.new_state(it.ai, here, inner)}))")
-        if a.slot >= 0:
-            self.lines.append(f"{body}en |= {1 << a.slot}")
+        self.lines += self.visit(it.ai, self.new_state(it.ai, here, inner), body)
+
+    def visit(self, ai: int, new: str, indent: str) -> list[str]:
+        """The lines that hand on the successor ``new`` of action ``ai``: appended to the
+        successor list (``successors``); :class:`_FusedGen` looks it up instead."""
+        slot = self.ts.actions[ai].slot
+        lines = [f"{indent}ap(({ai}, {new}))"]
+        if slot >= 0:
+            lines.append(f"{indent}en |= {1 << slot}")
+        return lines
 
     def narrow(self, items: list[_Item], known: dict[int, int]) -> list[_Item]:
         """``items`` where ``known`` holds: pins it decides and conjuncts that fold go."""
@@ -397,7 +406,7 @@ class _Gen:
                     if it.pins[i] == v
                 ]
                 # the first test reads the field into a local for the others and what follows
-                test = f"{self.raw(i, bound, True)} == {v - self.lay.lo[i]}"
+                test = self.pin_test(i, v, bound, True)
                 self.lines.append(f"{indent}{'if' if first else 'elif'} {test}:")
                 first = False
                 n = len(self.lines)
@@ -407,15 +416,11 @@ class _Gen:
             k = best_end
 
 
-def compile_system(ts: TransitionSystem) -> Compiled:
-    """Generate and compile the successor, busy and property functions of ``ts``."""
-    lay = Layout.of(ts)
-    gen = _Gen(ts, lay)
-    lines = gen.lines
+def emit_tree(gen: _Gen, base: str) -> None:
+    """Emit the decision tree of every action's guard at indentation ``base``; each enabled
+    action's successor goes to ``gen.visit``."""
+    ts = gen.ts
     facts = running_facts(ts)
-    lines += ["def successors(s):", "    out = []", "    ap = out.append", "    en = 0"]
-    if ts.halted is not E.FALSE:
-        lines += [f"    if {gen.py(ts.halted, {})}:", "        return out, -1"]
     groups: dict[int, dict[int, list[_Item]]] = {}
     loose: list[_Item] = []
     for ai, a in enumerate(ts.actions):
@@ -437,22 +442,40 @@ def compile_system(ts: TransitionSystem) -> Compiled:
         if var in facts:
             vals = [v for v in sorted(groups[var]) if v == facts[var]]
             for v in vals:
-                gen.emit_seq(groups[var][v], dict(facts), top, "    ", share=True)
+                gen.emit_seq(groups[var][v], dict(facts), top, base, share=True)
             continue
-        first = True
-        for val in sorted(groups[var]):
-            test = f"{gen.raw(var, top, True)} == {val - lay.lo[var]}"
-            lines.append(f"    {'if' if first else 'elif'} {test}:")
-            first = False
-            items = [
-                _Item(it.ai, {x: y for x, y in it.pins.items() if x != var}, it.rest)
-                for it in groups[var][val]
-            ]
-            n = len(lines)
-            gen.emit_seq(items, {**facts, var: val}, top, "        ")
-            if len(lines) == n:
-                lines.append("        pass")
-    gen.emit_seq(loose, dict(facts), top, "    ", share=True)
+        _emit_chain(gen, var, groups[var], facts, top, base)
+    gen.emit_seq(loose, dict(facts), top, base, share=True)
+
+
+def _emit_chain(gen: _Gen, var: int, by_val: dict[int, list[_Item]], facts: dict[int, int],
+                bound: dict[int, str], base: str) -> None:
+    """``if var == v1: ... elif var == v2: ...`` over the actions whose first pin is ``var``."""
+    lines = gen.lines
+    first = True
+    for val in sorted(by_val):
+        test = gen.pin_test(var, val, bound, True)
+        lines.append(f"{base}{'if' if first else 'elif'} {test}:")
+        first = False
+        items = [
+            _Item(it.ai, {x: y for x, y in it.pins.items() if x != var}, it.rest)
+            for it in by_val[val]
+        ]
+        n = len(lines)
+        gen.emit_seq(items, {**facts, var: val}, bound, base + "    ")
+        if len(lines) == n:
+            lines.append(base + "    pass")
+
+
+def compile_system(ts: TransitionSystem) -> Compiled:
+    """Generate and compile the successor, busy and property functions of ``ts``."""
+    lay = Layout.of(ts)
+    gen = _Gen(ts, lay)
+    lines = gen.lines
+    lines += ["def successors(s):", "    out = []", "    ap = out.append", "    en = 0"]
+    if ts.halted is not E.FALSE:
+        lines += [f"    if {gen.py(ts.halted, {})}:", "        return out, -1"]
+    emit_tree(gen, "    ")
     lines.append("    return out, en")
 
     lines += ["", "def busy(s):", "    b = 0"]
@@ -484,9 +507,89 @@ def compile_system(ts: TransitionSystem) -> Compiled:
         lines += [f"    if not skip & {1 << pi} and {test}:", f"        m |= {1 << pi}"]
     lines.append("    return m")
     source = "\n".join(lines) + "\n"
-    namespace: dict[str, object] = {}
-    exec(compile(source, "<nmrcheck-generated>", "exec"), {"__builtins__": {}}, namespace)
+    namespace: dict[str, object] = {"__builtins__": {}}
+    exec(compile(source, "<nmrcheck-generated>", "exec"), namespace)
     checks = [namespace[f"prop_{i}"] for i in range(len(ts.properties))]
     return Compiled(
         lay, namespace["successors"], namespace["busy"], checks, source, namespace["found"]
     )  # type: ignore[arg-type]
+
+
+class Full(Exception):
+    """Raised by the ``new`` callback of an expander when the state limit is reached."""
+
+
+class _FusedGen(_Gen):
+    """The decision tree of :func:`compile_expander`: each successor is looked up at once."""
+
+    def __init__(self, ts: TransitionSystem, lay: Layout,
+                 canon_of: Callable[[int], str | None] | None) -> None:
+        super().__init__(ts, lay)
+        self.canon_of = canon_of
+
+    def visit(self, ai: int, new: str, indent: str) -> list[str]:
+        lines = [f"{indent}t = {new}; n += 1"]
+        rep = self.canon_of(ai) if self.canon_of is not None else None
+        if rep is not None:
+            lines.append(f"{indent}t = {rep}")
+        lines.append(f"{indent}if t not in seen: new(t, {ai}, i)")
+        return lines
+
+
+Expander = Callable[[list[int], int, int, object, Callable[[int, int, int], None]],
+                    tuple[int, int]]
+
+
+def compile_expander(
+    ts: TransitionSystem,
+    canon_of: Callable[[int], str | None] | None = None,
+    names: dict[str, object] | None = None,
+) -> tuple[Expander, str]:
+    """Generate ``expand(states, i, hi, seen, new) -> (transitions, full)``: the breadth-first
+    expansion of ``states[i:hi]`` with the decision tree of :func:`compile_system` inlined.
+
+    Each successor ``t`` of action ``a`` of state ``i`` that is not in ``seen`` goes to
+    ``new(t, a, i)`` (which stores it; it may raise :class:`Full`: then ``full`` is the state
+    being expanded, and ``transitions`` counts those of the states before it; else -1).
+    Successors come in the order of ``successors``. With ``canon_of``, the successor of
+    action ``a`` is first replaced by the source ``canon_of(a)`` (over ``t``, ``s`` and
+    ``K = parent_keys(s)``; when ``K`` is None the state goes to ``slow(s, i)``, which
+    returns its transition count): the symmetry reduction's representative. ``names`` are
+    the functions that source calls.
+    """
+    lay = Layout.of(ts)
+    gen = _FusedGen(ts, lay, canon_of)
+    lines = gen.lines
+    lines += [
+        "def expand(states, i, hi, seen, new):",
+        "    n = 0",
+        "    try:",
+        "        while i < hi:",
+        "            s = states[i]",
+        "            m = n",
+    ]
+    if canon_of is not None:
+        lines += [
+            "            K = parent_keys(s)",
+            "            if K is None:",
+            "                n += slow(s, i)",
+            "                i += 1",
+            "                continue",
+        ]
+    if ts.halted is not E.FALSE:
+        lines += [
+            f"            if {gen.py(ts.halted, {})}:",
+            "                i += 1",
+            "                continue",
+        ]
+    emit_tree(gen, "            ")
+    lines += [
+        "            i += 1",
+        "    except Full:",
+        "        return m, i",
+        "    return n, -1",
+    ]
+    source = "\n".join(lines) + "\n"
+    namespace: dict[str, object] = {"__builtins__": {}, "Full": Full, **(names or {})}
+    exec(compile(source, "<nmrcheck-expander>", "exec"), namespace)
+    return namespace["expand"], source  # type: ignore[return-value]

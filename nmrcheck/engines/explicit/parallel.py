@@ -362,7 +362,7 @@ class _Worker:
                 drain(False)
             s = states[j]
             out, en = succ(s)
-            if en >= 0:  # -1: halted, neither expanded nor a hang
+            if en >= 0 and st.keep_edges:  # -1: halted, neither expanded nor a hang
                 w = busy(s) & ~en
                 if w:
                     waiting[gid[j]] = w

@@ -8,7 +8,7 @@ from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from nmrcheck.engines.explicit.codegen import Compiled, compile_system
+from nmrcheck.engines.explicit.codegen import Compiled, Full, compile_expander, compile_system
 from nmrcheck.engines.explicit.symmetry import Symmetry
 from nmrcheck.engines.explicit.symmetry import analyse as analyse_symmetry
 from nmrcheck.engines.result import (
@@ -117,6 +117,35 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+class _Ticker:
+    """The search's look at the clock every so many states: its limits, and the progress
+    display about once a second."""
+
+    def __init__(self, limits: Limits, start: float,
+                 progress: Callable[[dict], None] | None) -> None:
+        self.limits, self.start, self.progress = limits, start, progress
+        self.next_tick = start + 1.0
+
+    def stop(self, states: int, transitions: int, depth: int, i: int) -> str:
+        """Why the search stops here (a time or memory limit), or "" to go on."""
+        limits, now = self.limits, time.monotonic()
+        if limits.timeout is not None and now - self.start > limits.timeout:
+            return f"time limit {limits.timeout:g} s reached"
+        if limits.max_memory_mb is not None and peak_memory_mb() > limits.max_memory_mb:
+            return f"memory limit {limits.max_memory_mb} MiB reached"
+        if self.progress is not None and now >= self.next_tick:
+            self.next_tick = now + 1.0
+            self.progress({
+                "states": states,
+                "transitions": transitions,
+                "depth": depth,
+                "queue": states - i,
+                "seconds": now - self.start,
+                "memory_mb": peak_memory_mb(),
+            })
+        return ""
+
+
 @dataclass
 class Exploration:
     """The explored state graph: packed states in BFS order with parent pointers."""
@@ -128,7 +157,8 @@ class Exploration:
     edges_src: array | None
     edges_dst: array | None
     edges_act: array | None
-    waiting: Mapping[int, int]  # state index -> threads busy there but unable to move
+    # state index -> threads busy there but unable to move (hangs: only kept with the edges)
+    waiting: Mapping[int, int]
     complete: bool
     stop_reason: str
     interrupted: bool
@@ -272,25 +302,46 @@ def explore(
         return m
 
     seen_mask = record(found_in(s0, 0), 0)
+    cap = max_states if (max_states := limits.max_states) is not None else -1
+
+    states_append, parent_append, via_append = states.append, parent.append, via.append
+    seen_add, index_get = seen.add, index.get
+
+    def new(t: int, a: int, i: int) -> None:
+        """Store ``t``, reached from state ``i`` by action ``a`` (without edges)."""
+        nonlocal seen_mask
+        if len(states) == cap:
+            raise Full
+        seen_add(t)
+        states_append(t)
+        parent_append(i)
+        via_append(a)
+        m = found_in(t, seen_mask)
+        if m:
+            seen_mask |= record(m, len(states) - 1)
+
     transitions = 0
     i = 0
     depth = 0  # the depth of state i; states from level_end on are one deeper
     level_end = 1
     complete = True
     reason = ""
-    next_tick = start + 1.0
+    ticker = _Ticker(limits, start, progress)
     max_states = limits.max_states
     interrupted = False
+    fused = not keep_edges and reduce is None
     try:
-        states_append, parent_append, via_append = states.append, parent.append, via.append
-        seen_add, index_get = seen.add, index.get
+        if fused:
+            i, depth, level_end, transitions, complete, reason, interrupted = _fused(
+                ts, comp, symmetry, limits, progress, start, states, seen, new
+            )
         table: StateTable | None = None
         table_from = TABLE_FROM
         tab, tmask = array("I"), 0
         waiting_append = waiting.masks.append
         if keep_edges:
             src_append, dst_append, act_append = src.append, dst.append, act.append
-        while i < len(states):
+        while not fused and i < len(states):
             if i == level_end:
                 depth += 1
                 level_end = len(states)
@@ -352,40 +403,20 @@ def explore(
                         t = canon_next(t, s, keys)
                     if t in seen:
                         continue
-                    if max_states is not None and len(states) >= max_states:
+                    try:
+                        new(t, a, i)
+                    except Full:
                         complete, reason = False, f"state limit {max_states} reached"
                         break
-                    seen_add(t)
-                    states_append(t)
-                    parent_append(i)
-                    via_append(a)
-                    m = found_in(t, seen_mask)
-                    if m:
-                        seen_mask |= record(m, len(states) - 1)
             transitions += len(out)
             i += 1
             if not complete:
                 break
             if (i & 1023) == 0:
-                now = time.monotonic()
-                if limits.timeout is not None and now - start > limits.timeout:
-                    complete, reason = False, f"time limit {limits.timeout:g} s reached"
+                reason = ticker.stop(len(states), transitions, depth, i)
+                if reason:
+                    complete = False
                     break
-                if limits.max_memory_mb is not None and peak_memory_mb() > limits.max_memory_mb:
-                    complete, reason = False, f"memory limit {limits.max_memory_mb} MiB reached"
-                    break
-                if progress is not None and now >= next_tick:
-                    next_tick = now + 1.0
-                    progress(
-                        {
-                            "states": len(states),
-                            "transitions": transitions,
-                            "depth": depth,
-                            "queue": len(states) - i,
-                            "seconds": now - start,
-                            "memory_mb": peak_memory_mb(),
-                        }
-                    )
     except KeyboardInterrupt:
         complete, reason, interrupted = False, "interrupted (Ctrl-C)", True
     if i < len(states) and i == level_end:
@@ -414,6 +445,66 @@ def explore(
         eperm,
         slot_perms,
     )
+
+
+def _fused(
+    ts: TransitionSystem,
+    comp: Compiled,
+    symmetry: Symmetry | None,
+    limits: Limits,
+    progress: Callable[[dict], None] | None,
+    start: float,
+    states: list[int],
+    seen: set[int],
+    new: Callable[[int, int, int], None],
+) -> tuple[int, int, int, int, bool, str, bool]:
+    """The loop of :func:`explore` when it keeps no edges and does not reduce by partial
+    order: one generated function (``codegen.compile_expander``) expands a block of states,
+    with each successor looked up where it is made. Same states in the same order as the
+    general loop. Returns ``(i, depth, level_end, transitions, complete, reason,
+    interrupted)``."""
+    max_states = limits.max_states
+    names: dict[str, object] = {}
+    canon_of = None
+    if symmetry is not None:
+        canon_of, names = symmetry.stepper(ts)
+        succ, canon = comp.successors, symmetry.canon
+
+        def slow(s: int, i: int) -> int:
+            out = succ(s)[0]
+            for a, t in out:
+                t = canon(t)
+                if t not in seen:
+                    new(t, a, i)
+            return len(out)
+
+        names["slow"] = slow
+    expand = compile_expander(ts, canon_of, names)[0]
+    i = depth = transitions = 0
+    level_end = 1
+    complete, reason, interrupted = True, "", False
+    ticker = _Ticker(limits, start, progress)
+    try:
+        while i < len(states):
+            if i == level_end:
+                depth += 1
+                level_end = len(states)
+            hi = min(level_end, i + 1024)
+            n, full = expand(states, i, hi, seen, new)
+            transitions += n
+            if full >= 0:  # counted like the general loop: every transition of that state
+                transitions += len(comp.successors(states[full])[0])
+                i = full
+                complete, reason = False, f"state limit {max_states} reached"
+                break
+            i = hi
+            reason = ticker.stop(len(states), transitions, depth, i)
+            if reason:
+                complete = False
+                break
+    except KeyboardInterrupt:
+        complete, reason, interrupted = False, "interrupted (Ctrl-C)", True
+    return i, depth, level_end, transitions, complete, reason, interrupted
 
 
 def csr_offsets(keys: Sequence[int], n: int) -> array:

@@ -418,7 +418,31 @@ class Symmetry:
     canon_next: Callable[[int, int, object], int]  # (successor t, s, parent_keys(s))
     canon_map_next: Callable[[int, int, object], tuple[int, Mapping_ | None]]
     source: str
+    moved: int = 0  # the bits that move with their instance
+    inst_masks: list[tuple[int, int, int]] = field(default_factory=list)  # (g, i, its bits)
+    functions: dict[str, Callable] = field(default_factory=dict)  # the generated ones
     _slot_cache: dict = field(default_factory=dict)
+
+    def stepper(self, ts: TransitionSystem) -> tuple[Callable[[int], str | None],
+                                                     dict[str, Callable]]:
+        """For ``codegen.compile_expander``: the source of the representative of the
+        successor ``t`` of a representative ``s`` (keys ``K``) under each action, decided by
+        what the action writes (None: ``t`` itself), and the functions that source calls."""
+        lay = Layout.of(ts)
+
+        def canon_of(ai: int) -> str | None:
+            w = 0
+            for x, _ in ts.actions[ai].updates:
+                w |= ((1 << lay.bits[x]) - 1) << lay.offset[x]
+            w &= self.moved
+            if not w:
+                return None  # only bits that stay in place: t is in key order as s is
+            for g, i, inst in self.inst_masks:
+                if not w & ~inst:
+                    return f"cn_{g}_{i}(t, K)"
+            return "canon_next(t, s, K)"
+
+        return canon_of, dict(self.functions)
 
     def slot_perm(self, mapping: Mapping_ | None) -> tuple[int, ...]:
         """Thread ``k`` of a state is thread ``slot_perm(m)[k]`` of its image under ``m``."""
@@ -530,6 +554,7 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
     global_refs = [x for x in range(len(ts.vars)) if x not in owner and refs(x)]
     key_exprs: list[list[str]] = []
     cross_terms: list[str] = []
+    cross_mask = 0
     for g, grp in enumerate(groups):
         block0 = sorted(x for x, o in owner.items() if o == (g, 0))
         blocks = []
@@ -563,85 +588,144 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
                 xs = [b[k] for b in blocks]
                 rfs.append((xs, [lay.offset[x] for x in xs], (1 << lay.bits[x0]) - 1))
         refs_of.append(rfs)
+        # the key of an instance is one int: its fields that name no instance, then the
+        # abstracted values of those that may, each in a fixed bit range (first most
+        # significant), so comparing keys compares those tuples lexicographically.
+        # "@" stands for the state variable of the generated source
         keys = []
         for i in range(grp.n):
-            parts = []
+            parts: list[tuple[str, int]] = []  # (source of the part at bit 0, width)
             for offs, _width, keep in runs:
                 if keep:
-                    parts.append(f"((s >> {offs[i]}) & {keep})" if offs[i] else f"(s & {keep})")
+                    parts.append((f"((@ >> {offs[i]}) & {keep})" if offs[i] else f"(@ & {keep})",
+                                  keep.bit_length()))
+            tables: list[tuple[str, tuple[int, ...], int, int]] = []  # name, table, offset, mask
             for f, (xs, offs, mask) in enumerate(rfs):
-                name = f"A{g}_{f}_{i}"
-                ns[name] = abs_table(xs[i], g, i)
-                parts.append(f"{name}[(s >> {offs[i]}) & {mask}]")
+                tables.append((f"A{g}_{f}_{i}", abs_table(xs[i], g, i), offs[i], mask))
                 cname = f"X{g}_{f}_{i}"
                 ns[cname] = cross_table(xs[i], g, i)
                 cross_terms.append(f"{cname}[(s >> {offs[i]}) & {mask}]")
+                cross_mask |= mask << offs[i]
             for x in global_refs:
-                name = f"G{g}_{x}_{i}"
-                ns[name] = abs_table(x, g, i)
-                parts.append(f"{name}[(s >> {lay.offset[x]}) & {(1 << lay.bits[x]) - 1}]")
-            keys.append("(" + ", ".join(parts) + ",)")
+                tables.append((f"G{g}_{x}_{i}", abs_table(x, g, i), lay.offset[x],
+                               (1 << lay.bits[x]) - 1))
+            id_bits = (len(intern) + 1).bit_length()
+            pos = id_bits * len(tables) + sum(w for _, w in parts)
+            terms = []
+            for part, w in parts:
+                pos -= w
+                terms.append(f"({part} << {pos})" if pos else part)
+            looked, zero, refmask = [], 0, 0
+            for name, tab, off, mask in tables:
+                pos -= id_bits
+                ns[name] = tab = tuple((v + 1) << pos for v in tab)  # -1 (no label) first
+                looked.append(f"{name}[(@ >> {off}) & {mask}]" if off else f"{name}[@ & {mask}]")
+                zero |= tab[0]
+                refmask |= mask << off
+            if looked:
+                # mostly every field that may name an instance is 0 (for example "none"):
+                # then the looked-up part is a constant
+                terms.append(f"({zero} if not @ & {refmask} else ({' | '.join(looked)}))")
+            keys.append(" | ".join(terms) if terms else "0")
         key_exprs.append(keys)
     for x in global_refs:
         cname = f"XG_{x}"
         ns[cname] = cross_table(x, None, None)
         cross_terms.append(f"{cname}[(s >> {lay.offset[x]}) & {(1 << lay.bits[x]) - 1}]")
+        cross_mask |= ((1 << lay.bits[x]) - 1) << lay.offset[x]
     for x in global_refs:
         moved |= field_mask(x)
     fixed = ((1 << lay.total_bits) - 1) & ~moved
 
-    # generated: the keys, the fast exit when the instances are already strictly in order
-    src.append("def keys(s):")
-    src.append("    return (" + ", ".join("(" + ", ".join(ks) + ",)" for ks in key_exprs) + ",)")
-    src.append("")
-    src.append("def canon(s):")
-    for g, ks in enumerate(key_exprs):
-        for i, k in enumerate(ks):
-            src.append(f"    k{g}_{i} = {k}")
-    order = " and ".join(
-        " < ".join(f"k{g}_{i}" for i in range(len(ks))) for g, ks in enumerate(key_exprs)
+    # generated: the keys, the fast exit when the instances are already strictly in order.
+    # Instance i of group g is number base[g] + i of the flat key tuple K of parent_keys
+    base = [sum(grp.n for grp in groups[:g]) for g in range(len(groups))]
+    total = sum(grp.n for grp in groups)
+
+    def key(g: int, i: int, var: str) -> str:
+        return key_exprs[g][i].replace("@", var)
+
+    flat = [f"k{base[g] + i}" for g, grp in enumerate(groups) for i in range(grp.n)]
+
+    def chains(op: str) -> str:
+        return " and ".join(
+            f" {op} ".join(f"k{base[g] + i}" for i in range(grp.n)) for g, grp in enumerate(groups)
+        )
+
+    def all_keys(var: str) -> list[str]:
+        return [f"    k{base[g] + i} = {key(g, i, var)}"
+                for g, grp in enumerate(groups) for i in range(grp.n)]
+
+    nested = ", ".join(
+        "(" + ", ".join(f"k{base[g] + i}" for i in range(grp.n)) + ",)"
+        for g, grp in enumerate(groups)
     )
-    allk = ", ".join("(" + ", ".join(f"k{g}_{i}" for i in range(len(ks))) + ",)"
-                     for g, ks in enumerate(key_exprs))
+    src.append("def keys(s):")
+    src += all_keys("s")
+    src.append(f"    return ({nested},)")
     # instances in order with ties: the identity is one of the sorting orders; when no value
     # names another instance, every sorting order gives the same state
-    weak = order.replace(" < ", " <= ")
-    src.append(f"    if {order}:")
-    src.append("        return s")
-    src.append(f"    if {weak} and not cross(s):")
-    src.append("        return s")
-    src.append(f"    return slow(s, ({allk},))[0]")
-    src.append("")
-    src.append("def canon_map(s):")
-    for g, ks in enumerate(key_exprs):
-        for i, k in enumerate(ks):
-            src.append(f"    k{g}_{i} = {k}")
-    src.append(f"    if {order}:")
-    src.append("        return s, None")
-    src.append(f"    if {weak} and not cross(s):")
-    src.append("        return s, None")
-    src.append(f"    return slow(s, ({allk},))")
+    for name, ret in (("canon", "s"), ("canon_map", "s, None")):
+        src.append("")
+        src.append(f"def {name}(s):")
+        src += all_keys("s")
+        src.append(f"    if {chains('<')}:")
+        src.append(f"        return {ret}")
+        src.append(f"    if {chains('<=')} and not cross(s):")
+        src.append(f"        return {ret}")
+        tail = "" if name == "canon_map" else "[0]"
+        src.append(f"    return slow(s, ({nested},)){tail}")
     src.append("")
     src.append("def cross(s):")
+    zero_names = all(not ns[t.split("[", 1)[0]][0] for t in cross_terms)  # type: ignore[index]
+    if cross_terms and zero_names:
+        src.append(f"    if not s & {cross_mask}:")  # value 0 of each names no instance
+        src.append("        return False")
     src.append("    return " + (" or ".join(cross_terms) if cross_terms else "False"))
     src.append("")
-    # incremental: the successor t of a representative s whose instances are strictly in order
-    # (keys K) is its own representative when it changes only bits that stay in place, or
-    # only one instance whose new key still lies strictly between its neighbours' keys
+    # incremental: the successor t of a representative s (flat keys K, K[-1]: no ties) is
+    # its own representative when it changes only bits that stay in place, or only one
+    # instance whose new key still lies strictly between its neighbours' keys
     src.append("def parent_keys(s):")
-    if len(groups) == 1:
-        ks = key_exprs[0]
-        for i, k in enumerate(ks):
-            src.append(f"    k{i} = {k}")
-        allk = ", ".join(f"k{i}" for i in range(len(ks)))
-        # a representative is in key order; ties are allowed (the last item says "strict")
-        src.append("    if " + " < ".join(f"k{i}" for i in range(len(ks))) + ":")
-        src.append(f"        return ({allk}, True)")
-        src.append("    if " + " <= ".join(f"k{i}" for i in range(len(ks))) + ":")
-        src.append(f"        return ({allk}, False)")
+    src += all_keys("s")
+    src.append(f"    if {chains('<=')}:")  # a representative is in key order, ties allowed
+    src.append(f"        return ({', '.join(flat)}, {chains('<')})")
     src.append("    return None")
-    for name, ret, full, mv in (("canon_next", "t", "canon(t)", "move"),
-                                ("canon_map_next", "t, None", "canon_map(t)", "move_map")):
+    inst_masks: list[tuple[int, int, int]] = []  # (group, instance, bits of the instance)
+    for g, grp in enumerate(groups):
+        for i in range(grp.n):
+            inst = 0
+            for offs, width, _keep in runs_of[g]:
+                inst |= ((1 << width) - 1) << offs[i]
+            inst_masks.append((g, i, inst))
+    for g, i, _inst in inst_masks:
+        n, b = groups[g].n, base[g]
+        lo = f"K[{b + i - 1}] < " if i > 0 else ""
+        hi = f" < K[{b + i + 1}]" if i < n - 1 else ""
+        others = [b + j for j in range(n) if j != i]
+        rank = " + ".join(f"(K[{x}] <= k)" for x in others)
+        tie = " or ".join([f"not K[{total}]"] + [f"k == K[{x}]" for x in others])
+        for name, ret, full, mv in ((f"cn_{g}_{i}", "t", "canon(t)", f"MV_{g}_{i}[p](t)"),
+                                    (f"cnm_{g}_{i}", "t, None", "canon_map(t)",
+                                     f"MVM_{g}_{i}[p][0](t), MVM_{g}_{i}[p][1]")):
+            src.append("")
+            src.append(f"def {name}(t, K):")
+            src.append(f"    k = {key(g, i, 't')}")
+            src.append(f"    if {lo}k{hi}:")
+            src.append(f"        if K[{total}] or not cross(t):")
+            src.append(f"            return {ret}")
+            src.append(f"        return {full}")
+            src.append(f"    if {(lo + 'k' + hi).replace(' < ', ' <= ')}:")  # in order, with a tie
+            src.append(f"        return ({ret}) if not cross(t) else {full}")
+            # only instance i moved out of place: it goes to rank p, the others keep their
+            # order. With a tie anywhere, any sorting order gives the representative unless a
+            # value names another instance: then the general path decides
+            src.append(f"    p = {rank}")
+            src.append(f"    if ({tie}) and cross(t):")
+            src.append(f"        return {full}")
+            src.append(f"    return {mv}")
+    for name, ret, full, cn in (("canon_next", "t", "canon(t)", "cn"),
+                                ("canon_map_next", "t, None", "canon_map(t)", "cnm")):
         src.append("")
         src.append(f"def {name}(t, s, K):")
         src.append("    if K is None:")
@@ -649,26 +733,9 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
         src.append(f"    d = (t ^ s) & {moved}")
         src.append("    if not d:")
         src.append(f"        return {ret}")
-        if len(groups) == 1:
-            ks = key_exprs[0]
-            n = len(ks)
-            for i, k in enumerate(ks):
-                inst = 0
-                for offs, width, _keep in runs_of[0]:
-                    inst |= ((1 << width) - 1) << offs[i]
-                src.append(f"    if not d & {moved & ~inst}:")
-                cond = [f"K[{i - 1}] < k" if i > 0 else "", f"k < K[{i + 1}]" if i < n - 1 else ""]
-                test = " and ".join(c for c in cond if c)
-                weak = test.replace(" < ", " <= ")
-                src.append(f"        k = {k.replace('s >>', 't >>').replace('(s &', '(t &')}")
-                src.append(f"        if {test}:")
-                src.append(f"            if K[{n}] or not cross(t):")
-                src.append(f"                return {ret}")
-                src.append(f"            return {full}")
-                src.append(f"        if {weak}:")  # in order, with a tie
-                src.append(f"            return {ret} if not cross(t) else {full}")
-                # only instance i moved out of place: insert its key among the others'
-                src.append(f"        return {mv}(t, {i}, k, K)")
+        for g, i, inst in inst_masks:
+            src.append(f"    if not d & {moved & ~inst}:")
+            src.append(f"        return {cn}_{g}_{i}(t, K)")
         src.append(f"    return {full}")
     source = "\n".join(src) + "\n"
 
@@ -784,44 +851,24 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
         return best
 
     ns["slow"] = slow
-    movers: dict[tuple[int, int], tuple[Callable[[int], int], Mapping_]] = {}
+    movers: dict[tuple[int, int, int], tuple[Callable[[int], int], Mapping_]] = {}
 
-    def mover(i: int, p: int) -> tuple[Callable[[int], int], Mapping_]:
-        """Instance ``i`` to rank ``p``, the others keeping their order around it."""
-        got = movers.get((i, p))
+    def mover(g: int, i: int, p: int) -> tuple[Callable[[int], int], Mapping_]:
+        """Instance ``i`` of group ``g`` to rank ``p``, the others keeping their order."""
+        got = movers.get((g, i, p))
         if got is None:
-            others = [j for j in rng if j != i]
+            others = [j for j in range(groups[g].n) if j != i]
             order = others[:p] + [i] + others[p:]
             r = [0] * len(order)
             for pos, j in enumerate(order):
                 r[j] = pos
-            mapping = (tuple(r),)
-            got = movers[(i, p)] = (make_apply(mapping), mapping)
+            mapping = ident[:g] + (tuple(r),) + ident[g + 1:]
+            got = movers[(g, i, p)] = (make_apply(mapping), mapping)
         return got
 
-    def move_map(t: int, i: int, k: tuple, keys: tuple) -> tuple[int, Mapping_ | None]:
-        # the other instances are in key order (keys[:-1]; keys[-1]: no ties among them).
-        # With a tie anywhere, any sorting order gives the representative unless a value
-        # names another instance: then the general path decides.
-        p = 0
-        tie = not keys[-1]
-        for j in rng:
-            if j != i:
-                kj = keys[j]
-                if kj < k:
-                    p += 1
-                elif kj == k:
-                    p += 1
-                    tie = True
-        if tie and ns["cross"](t):  # type: ignore[operator]
-            return ns["canon_map"](t)  # type: ignore[operator]
-        f, mapping = mover(i, p)
-        return f(t), mapping
-
-    def move(t: int, i: int, k: tuple, keys: tuple) -> int:
-        return move_map(t, i, k, keys)[0]
-
-    ns["move"], ns["move_map"] = move, move_map
+    for g, i, _inst in inst_masks:
+        ns[f"MVM_{g}_{i}"] = tuple(mover(g, i, p) for p in range(groups[g].n))
+        ns[f"MV_{g}_{i}"] = tuple(f for f, _ in ns[f"MVM_{g}_{i}"])  # type: ignore[attr-defined]
     exec(compile(source, "<nmrcheck-symmetry>", "exec"), ns)
     cross = ns["cross"]
     return Symmetry(
@@ -835,6 +882,10 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
         ns["canon_next"],  # type: ignore[arg-type]
         ns["canon_map_next"],  # type: ignore[arg-type]
         source,
+        moved,
+        inst_masks,
+        {name: ns[name] for name in ["parent_keys", "canon_next"]
+         + [f"cn_{g}_{i}" for g, i, _ in inst_masks]},  # type: ignore[misc]
     )
 
 

@@ -15,6 +15,7 @@ not depend on these optimisations.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -34,14 +35,12 @@ class Layout:
 
     @classmethod
     def of(cls, ts: TransitionSystem) -> Layout:
-        offset, bits, lo = [], [], []
+        offset = [0] * len(ts.vars)
         pos = 0
-        for v in ts.vars:
-            offset.append(pos)
-            bits.append(v.bits)
-            lo.append(v.lo)
-            pos += v.bits
-        return cls(offset, bits, lo)
+        for x in packing_order(ts):
+            offset[x] = pos
+            pos += ts.vars[x].bits
+        return cls(offset, [v.bits for v in ts.vars], [v.lo for v in ts.vars])
 
     def raw_src(self, i: int, s: str = "s") -> str:
         """Source reading the stored field of variable ``i`` (its value minus ``lo``)."""
@@ -65,7 +64,27 @@ class Layout:
 
     @property
     def total_bits(self) -> int:
-        return (self.offset[-1] + self.bits[-1]) if self.offset else 0
+        return max((o + b for o, b in zip(self.offset, self.bits)), default=0)
+
+
+def packing_order(ts: TransitionSystem) -> list[int]:
+    """The variables in the order they are packed: first those that belong to no single
+    instance of a replicated driver, in their order; then instance after instance, the
+    variables of each, in the order of their names with the instance left out, so that every
+    instance of a driver is one run of bits laid out alike (the symmetry reduction compares
+    and moves instances as whole runs)."""
+    pats = [re.compile(r"(?<![A-Za-z0-9_])" + re.escape(g.driver) + r"\[(\d+)\]")
+            for g in ts.groups if len(g.instances) >= 2]
+    rest: list[int] = []
+    owned: dict[tuple[int, int], list[tuple[str, int]]] = {}
+    for x, v in enumerate(ts.vars):
+        ms = {(g, int(m.group(1))) for g, p in enumerate(pats) for m in p.finditer(v.name)}
+        if len(ms) == 1:
+            g, k = ms.pop()
+            owned.setdefault((g, k), []).append((pats[g].sub("[*]", v.name), x))
+        else:
+            rest.append(x)
+    return rest + [x for key in sorted(owned) for _, x in sorted(owned[key])]
 
 
 @dataclass

@@ -556,7 +556,7 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
     cross_terms: list[str] = []
     cross_mask = 0
     for g, grp in enumerate(groups):
-        block0 = sorted(x for x, o in owner.items() if o == (g, 0))
+        block0 = sorted((x for x, o in owner.items() if o == (g, 0)), key=lay.offset.__getitem__)
         blocks = []
         for i in range(grp.n):
             m = list(ident)
@@ -569,7 +569,9 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
         k = 0
         while k < len(block0):
             e = k + 1
-            while e < len(block0) and all(b[e] == b[e - 1] + 1 for b in blocks):
+            while e < len(block0) and all(
+                lay.offset[b[e]] == lay.offset[b[e - 1]] + lay.bits[b[e - 1]] for b in blocks
+            ):
                 e += 1
             width = sum(lay.bits[x] for x in block0[k:e])
             keep = 0
@@ -609,12 +611,9 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
             for x in global_refs:
                 tables.append((f"G{g}_{x}_{i}", abs_table(x, g, i), lay.offset[x],
                                (1 << lay.bits[x]) - 1))
+            # the abstracted values first (most significant), then the other fields
             id_bits = (len(intern) + 1).bit_length()
             pos = id_bits * len(tables) + sum(w for _, w in parts)
-            terms = []
-            for part, w in parts:
-                pos -= w
-                terms.append(f"({part} << {pos})" if pos else part)
             looked, zero, refmask = [], 0, 0
             for name, tab, off, mask in tables:
                 pos -= id_bits
@@ -622,10 +621,14 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
                 looked.append(f"{name}[(@ >> {off}) & {mask}]" if off else f"{name}[@ & {mask}]")
                 zero |= tab[0]
                 refmask |= mask << off
+            terms = []
             if looked:
                 # mostly every field that may name an instance is 0 (for example "none"):
                 # then the looked-up part is a constant
                 terms.append(f"({zero} if not @ & {refmask} else ({' | '.join(looked)}))")
+            for part, w in parts:
+                pos -= w
+                terms.append(f"({part} << {pos})" if pos else part)
             keys.append(" | ".join(terms) if terms else "0")
         key_exprs.append(keys)
     for x in global_refs:

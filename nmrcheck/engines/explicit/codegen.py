@@ -15,6 +15,7 @@ not depend on these optimisations.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from nmrcheck.ir import TransitionSystem
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr
-from nmrcheck.ir.walkers import free_vars, substitute
+from nmrcheck.ir.walkers import evaluate, free_vars, substitute
 
 
 @dataclass
@@ -35,15 +36,20 @@ class Layout:
 
     @classmethod
     def of(cls, ts: TransitionSystem) -> Layout:
+        """Variables that keep their initial value (its lowest) in every state take no bits."""
+        const = constant_vars(ts)
+        bits = [0 if x in const else v.bits for x, v in enumerate(ts.vars)]
         offset = [0] * len(ts.vars)
         pos = 0
         for x in packing_order(ts):
             offset[x] = pos
-            pos += ts.vars[x].bits
-        return cls(offset, [v.bits for v in ts.vars], [v.lo for v in ts.vars])
+            pos += bits[x]
+        return cls(offset, bits, [v.lo for v in ts.vars])
 
     def raw_src(self, i: int, s: str = "s") -> str:
         """Source reading the stored field of variable ``i`` (its value minus ``lo``)."""
+        if not self.bits[i]:
+            return "0"
         mask = (1 << self.bits[i]) - 1
         return f"({s} & {mask})" if self.offset[i] == 0 else f"(({s} >> {self.offset[i]}) & {mask})"
 
@@ -65,6 +71,17 @@ class Layout:
     @property
     def total_bits(self) -> int:
         return max((o + b for o, b in zip(self.offset, self.bits)), default=0)
+
+
+def constant_vars(ts: TransitionSystem) -> dict[int, int]:
+    """The variables no action ever sets to a value other than their initial one, when that
+    is their lowest (so their stored field is always 0), with that value."""
+    out = {x: v.init for x, v in enumerate(ts.vars) if v.init == v.lo}
+    for a in ts.actions:
+        for x, e in a.updates:
+            if x in out and not (e.op == "const" and e.val == out[x]):
+                del out[x]
+    return out
 
 
 def packing_order(ts: TransitionSystem) -> list[int]:
@@ -137,9 +154,10 @@ def split_guard(guard: Expr) -> tuple[dict[int, int], list[Expr]] | None:
 
 
 def running_facts(ts: TransitionSystem) -> dict[int, int]:
-    """Variable values that hold in every state that is not halted (so every expanded one)."""
+    """Variable values that hold in every state that is not halted (so every expanded one),
+    the constant variables' among them."""
     out = split_guard(E.not_(ts.halted))
-    return out[0] if out is not None else {}
+    return {**(out[0] if out is not None else {}), **constant_vars(ts)}
 
 
 def _same_var_pins(args: Sequence[Expr]) -> tuple[int, list[int]] | None:
@@ -175,6 +193,56 @@ class _Gen:
     def __init__(self, ts: TransitionSystem, lay: Layout) -> None:
         self.ts, self.lay = ts, lay
         self.lines: list[str] = []
+        # what the path being emitted knows beyond pins: the values a field can still have
+        self.sets: dict[int, tuple[int, ...]] = {}
+        self._decided: dict[tuple, Expr] = {}
+        self._free: dict[int, tuple[int, ...]] = {}
+
+    def possible(self, i: int, known: dict[int, int]) -> tuple[int, ...]:
+        """The values variable ``i`` can have on this path: every value its bits can hold
+        (so nothing is assumed of the design), less what the path has tested."""
+        if i in known:
+            return (known[i],)
+        got = self.sets.get(i)
+        if got is None:
+            lo = self.lay.lo[i]
+            got = tuple(range(lo, lo + (1 << self.lay.bits[i])))
+        return got
+
+    def narrowed(self, i: int, values: tuple[int, ...], then: Callable[[], object]) -> object:
+        """``then()`` where variable ``i`` can only have ``values``."""
+        before = self.sets.get(i)
+        self.sets[i] = values
+        try:
+            return then()
+        finally:
+            if before is None:
+                del self.sets[i]
+            else:
+                self.sets[i] = before
+
+    def decide(self, c: Expr, known: dict[int, int]) -> Expr:
+        """``c``, or TRUE or FALSE when it has that value for every value its (at most two)
+        variables can have on this path."""
+        fv = self._free.get(c.uid)
+        if fv is None:
+            fv = self._free[c.uid] = tuple(sorted(free_vars(c)))
+        if not fv or len(fv) > 2:
+            return c
+        poss = tuple(self.possible(i, known) for i in fv)
+        if len(poss[0]) * (len(poss[1]) if len(poss) > 1 else 1) > 256:
+            return c
+        key = (c.uid, poss)
+        got = self._decided.get(key)
+        if got is None:
+            seen = set()
+            for combo in itertools.product(*poss):
+                seen.add(bool(evaluate(c, dict(zip(fv, combo)))))  # type: ignore[arg-type]
+                if len(seen) == 2:
+                    break
+            got = c if len(seen) == 2 else E.TRUE if True in seen else E.FALSE
+            self._decided[key] = got
+        return got
 
     # -- expressions ------------------------------------------------------------------------
     def raw(self, i: int, bound: dict[int, str], definite: bool) -> str:
@@ -352,9 +420,11 @@ class _Gen:
         for it in items:
             if any(known.get(i, v) != v for i, v in it.pins.items()):
                 continue
+            if any(v not in self.sets.get(i, (v,)) for i, v in it.pins.items()):
+                continue
             rest = []
             for c in it.rest:
-                c = self.fold(c, known)
+                c = self.decide(self.fold(c, known), known)
                 if c is E.FALSE:
                     break
                 if c is not E.TRUE:
@@ -371,14 +441,22 @@ class _Gen:
         bound: dict[int, str],
         indent: str,
         share: bool = False,
+        narrowed: tuple[int, tuple[int, ...]] | None = None,
     ) -> None:
         """Emit ``items`` in order, sharing the tests that consecutive ones have in common:
         an if/elif chain over the values of a field they pin, or one test of a conjunct.
 
         ``share``: the locals read here stay valid after (``bound`` is updated in place).
+        ``narrowed``: ``(var, values)``, the only values ``var`` has here.
         """
+        if narrowed is not None:
+            self.narrowed(*narrowed, lambda: self.emit_seq(items, known, bound, indent, share))
+            return
         if not share:
             bound = dict(bound)
+        single = {i: vs[0] for i, vs in self.sets.items() if len(vs) == 1 and i not in known}
+        if single:
+            known = {**known, **single}
         items = self.narrow(items, known)
         k = 0
         while k < len(items):
@@ -401,6 +479,13 @@ class _Gen:
                     j += 1
                 if j > conj_end:
                     best_conj, conj_end = c, j
+            one = items[k]
+            if best_var < 0 and best_conj is None and k + 1 < len(items):
+                # one action, one test of one variable: a block of its own, for an else
+                if not one.pins and len(one.rest) == 1 and len(free_vars(one.rest[0])) == 1:
+                    best_conj, conj_end = one.rest[0], k + 1
+                elif not one.rest and len(one.pins) == 1:
+                    best_var = next(iter(one.pins))
             if best_conj is not None and conj_end > best_end:
                 c = best_conj
                 run = [
@@ -408,8 +493,25 @@ class _Gen:
                     for it in items[k:conj_end]
                 ]
                 self.lines.append(f"{indent}if {self.py(c, bound, True)}:")
-                self.emit_seq(run, known, bound, indent + "    ")
-                k = conj_end
+                self.lines.append(f"{indent}    pass")  # dropped below when the run emits
+                n = len(self.lines)
+                fv = free_vars(c)
+                if len(fv) != 1:
+                    self.emit_seq(run, known, bound, indent + "    ")
+                    if len(self.lines) > n:
+                        del self.lines[n - 1]
+                    k = conj_end
+                    continue
+                # inside, the values of its variable that pass it; the items after the run
+                # that no such value enables go to an else
+                (i,) = fv
+                vals = self.possible(i, known)
+                yes = tuple(v for v in vals if evaluate(c, {i: v}))  # type: ignore[arg-type]
+                no = tuple(v for v in vals if v not in yes)
+                self.emit_seq(run, known, bound, indent + "    ", narrowed=(i, yes))
+                if len(self.lines) > n:
+                    del self.lines[n - 1]
+                k = self.emit_else(items, conj_end, i, yes, no, known, bound, indent)
                 continue
             if best_var < 0:
                 self.emit_action(items[k], known, bound, indent)
@@ -418,7 +520,8 @@ class _Gen:
             i = best_var
             run = items[k:best_end]
             first = True
-            for v in dict.fromkeys(it.pins[i] for it in run):
+            chain = tuple(dict.fromkeys(it.pins[i] for it in run))
+            for v in chain:
                 sub = [
                     _Item(it.ai, {x: y for x, y in it.pins.items() if x != i}, it.rest)
                     for it in run
@@ -432,7 +535,26 @@ class _Gen:
                 self.emit_seq(sub, {**known, i: v}, bound, indent + "    ")
                 if len(self.lines) == n:
                     self.lines.append(f"{indent}    pass")
-            k = best_end
+            no = tuple(v for v in self.possible(i, known) if v not in chain)
+            k = self.emit_else(items, best_end, i, chain, no, known, bound, indent)
+
+    def emit_else(self, items: list[_Item], k: int, i: int, yes: tuple[int, ...],
+                  no: tuple[int, ...], known: dict[int, int], bound: dict[int, str],
+                  indent: str) -> int:
+        """After a test that holds exactly where variable ``i`` is one of ``yes``: the items
+        from ``k`` on that no value of ``yes`` enables go to its ``else`` (where ``i`` is one
+        of ``no``). Returns the index of the first item left."""
+        e = k
+        while e < len(items) and not self.narrowed(
+                i, yes, lambda: self.narrow([items[e]], known)):  # noqa: B023 (called at once)
+            e += 1
+        if e > k:
+            self.lines.append(f"{indent}else:")
+            n = len(self.lines)
+            self.emit_seq(items[k:e], known, bound, indent + "    ", narrowed=(i, no))
+            if len(self.lines) == n:  # none of them can be enabled there either
+                self.lines.pop()
+        return e
 
 
 def emit_tree(gen: _Gen, base: str) -> None:
@@ -550,7 +672,7 @@ class _FusedGen(_Gen):
         lines = [f"{indent}t = {new}; n += 1"]
         rep = self.canon_of(ai) if self.canon_of is not None else None
         if rep is not None:
-            lines.append(f"{indent}t = {rep}")
+            lines.append(f"{indent}{rep}")
         lines.append(f"{indent}if t not in seen: new(t, {ai}, i)")
         return lines
 
@@ -563,6 +685,7 @@ def compile_expander(
     ts: TransitionSystem,
     canon_of: Callable[[int], str | None] | None = None,
     names: dict[str, object] | None = None,
+    prelude: Sequence[str] = (),
 ) -> tuple[Expander, str]:
     """Generate ``expand(states, i, hi, seen, new) -> (transitions, full)``: the breadth-first
     expansion of ``states[i:hi]`` with the decision tree of :func:`compile_system` inlined.
@@ -570,11 +693,12 @@ def compile_expander(
     Each successor ``t`` of action ``a`` of state ``i`` that is not in ``seen`` goes to
     ``new(t, a, i)`` (which stores it; it may raise :class:`Full`: then ``full`` is the state
     being expanded, and ``transitions`` counts those of the states before it; else -1).
-    Successors come in the order of ``successors``. With ``canon_of``, the successor of
-    action ``a`` is first replaced by the source ``canon_of(a)`` (over ``t``, ``s`` and
-    ``K = parent_keys(s)``; when ``K`` is None the state goes to ``slow(s, i)``, which
-    returns its transition count): the symmetry reduction's representative. ``names`` are
-    the functions that source calls.
+    Successors come in the order of ``successors``. With ``canon_of``, the statement
+    ``canon_of(a)`` first replaces the successor of action ``a`` by its representative under
+    the symmetry reduction (over ``t``, ``s``, ``K = parent_keys(s)`` and what the
+    ``prelude`` statements set once per state; when ``K`` is None the state goes to
+    ``slow(s, i)``, which returns its transition count). ``names`` are the functions that
+    source calls.
     """
     lay = Layout.of(ts)
     gen = _FusedGen(ts, lay, canon_of)
@@ -594,7 +718,7 @@ def compile_expander(
             "                n += slow(s, i)",
             "                i += 1",
             "                continue",
-        ]
+        ] + [f"            {line}" for line in prelude]
     if ts.halted is not E.FALSE:
         lines += [
             f"            if {gen.py(ts.halted, {})}:",

@@ -465,9 +465,9 @@ def _fused(
     interrupted)``."""
     max_states = limits.max_states
     names: dict[str, object] = {}
-    canon_of = None
+    canon_of, prelude = None, []
     if symmetry is not None:
-        canon_of, names = symmetry.stepper(ts)
+        canon_of, names, prelude = symmetry.stepper(ts)
         succ, canon = comp.successors, symmetry.canon
 
         def slow(s: int, i: int) -> int:
@@ -479,7 +479,7 @@ def _fused(
             return len(out)
 
         names["slow"] = slow
-    expand = compile_expander(ts, canon_of, names)[0]
+    expand = compile_expander(ts, canon_of, names, prelude)[0]
     i = depth = transitions = 0
     level_end = 1
     complete, reason, interrupted = True, "", False

@@ -400,6 +400,18 @@ def asymmetric_properties(ts: TransitionSystem, gens: Sequence[_Perm]) -> list[s
 # -- the reduction ------------------------------------------------------------------------------
 
 @dataclass
+class _Stepping:
+    """What :meth:`Symmetry.stepper` inlines: per instance, its key where no field names an
+    instance (constant, and the source of the rest over ``@``); the bits of the fields that
+    may name one (None when a 0 there may); the flat index of each group's first key."""
+
+    plain: dict[tuple[int, int], tuple[int, str]]
+    ref_mask: int | None
+    base: list[int]
+    total: int
+
+
+@dataclass
 class Symmetry:
     """The checked symmetry group of a system and its orbit representative.
 
@@ -420,15 +432,25 @@ class Symmetry:
     source: str
     moved: int = 0  # the bits that move with their instance
     inst_masks: list[tuple[int, int, int]] = field(default_factory=list)  # (g, i, its bits)
+    stepping: _Stepping | None = None
     functions: dict[str, Callable] = field(default_factory=dict)  # the generated ones
     _slot_cache: dict = field(default_factory=dict)
 
     def stepper(self, ts: TransitionSystem) -> tuple[Callable[[int], str | None],
-                                                     dict[str, Callable]]:
-        """For ``codegen.compile_expander``: the source of the representative of the
-        successor ``t`` of a representative ``s`` (keys ``K``) under each action, decided by
-        what the action writes (None: ``t`` itself), and the functions that source calls."""
+                                                     dict[str, Callable], list[str]]:
+        """For ``codegen.compile_expander``: per action, the statement that replaces the
+        successor ``t`` of a representative ``s`` (keys ``K``) by its representative, decided
+        by what the action writes (None: ``t`` is one); the functions those statements call;
+        and the statements that run once per state before them.
+
+        The common case is inline: an action that changes one instance, in a state where no
+        field names an instance (``Z``), leaves a representative when that instance's key
+        still lies between its neighbours' (``cn_g_i`` decides the rest)."""
         lay = Layout.of(ts)
+        st = self.stepping
+        assert st is not None
+        refs = st.ref_mask
+        prelude = [f"Z = not s & {refs}" if refs else f"Z = {refs is not None}"]
 
         def canon_of(ai: int) -> str | None:
             w = 0
@@ -439,10 +461,18 @@ class Symmetry:
                 return None  # only bits that stay in place: t is in key order as s is
             for g, i, inst in self.inst_masks:
                 if not w & ~inst:
-                    return f"cn_{g}_{i}(t, K)"
-            return "canon_next(t, s, K)"
+                    call = f"t = cn_{g}_{i}(t, K)"
+                    if refs is None or w & refs:
+                        return call
+                    zero, run = st.plain[(g, i)]
+                    b, n = st.base[g], len(self.groups[g].instances)
+                    k = f"({zero} | {run.replace('@', 't')})" if zero else run.replace("@", "t")
+                    test = (f"K[{b + i - 1}] <= " if i > 0 else "") + k + (
+                        f" <= K[{b + i + 1}]" if i < n - 1 else "")
+                    return f"if not (Z and {test}): {call}"
+            return "t = canon_next(t, s, K)"
 
-        return canon_of, dict(self.functions)
+        return canon_of, dict(self.functions), prelude
 
     def slot_perm(self, mapping: Mapping_ | None) -> tuple[int, ...]:
         """Thread ``k`` of a state is thread ``slot_perm(m)[k]`` of its image under ``m``."""
@@ -516,8 +546,10 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
             owner[x] = ms[0]
 
     def refs(x: int) -> bool:
+        # a field that takes no bits is a constant that the initial state's symmetry check
+        # has shown names no instance
         labs = ts.vars[x].labels
-        return labs is not None and any(namer.mentions(lab) for lab in labs)
+        return bool(lay.bits[x]) and labs is not None and any(namer.mentions(lab) for lab in labs)
 
     def field_mask(x: int) -> int:
         return ((1 << lay.bits[x]) - 1) << lay.offset[x]
@@ -555,8 +587,10 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
     key_exprs: list[list[str]] = []
     cross_terms: list[str] = []
     cross_mask = 0
+    plain: dict[tuple[int, int], tuple[int, str]] = {}  # the key where no field names anyone
     for g, grp in enumerate(groups):
-        block0 = sorted((x for x, o in owner.items() if o == (g, 0)), key=lay.offset.__getitem__)
+        block0 = sorted((x for x, o in owner.items() if o == (g, 0)),
+                        key=lambda x: (lay.offset[x], lay.bits[x]))  # empty fields first
         blocks = []
         for i in range(grp.n):
             m = list(ident)
@@ -622,13 +656,14 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
                 zero |= tab[0]
                 refmask |= mask << off
             terms = []
-            if looked:
-                # mostly every field that may name an instance is 0 (for example "none"):
-                # then the looked-up part is a constant
-                terms.append(f"({zero} if not @ & {refmask} else ({' | '.join(looked)}))")
             for part, w in parts:
                 pos -= w
                 terms.append(f"({part} << {pos})" if pos else part)
+            plain[(g, i)] = (zero, " | ".join(terms) if terms else "0")
+            if looked:
+                # mostly every field that may name an instance is 0 (for example "none"):
+                # then the looked-up part is a constant
+                terms.insert(0, f"({zero} if not @ & {refmask} else ({' | '.join(looked)}))")
             keys.append(" | ".join(terms) if terms else "0")
         key_exprs.append(keys)
     for x in global_refs:
@@ -887,6 +922,7 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
         source,
         moved,
         inst_masks,
+        _Stepping(plain, cross_mask if not cross_terms or zero_names else None, base, total),
         {name: ns[name] for name in ["parent_keys", "canon_next"]
          + [f"cn_{g}_{i}" for g, i, _ in inst_masks]},  # type: ignore[misc]
     )

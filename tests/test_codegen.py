@@ -25,6 +25,9 @@ def designs(draw):
         shared.append(ts.add_var(f"g{i}", lo, hi, draw(st.integers(lo, hi))))
     flag = ts.add_bool("flag", draw(st.booleans()))
     vals = [(v, ts.vars[v.val]) for v in shared]
+    # a variable no action writes takes no bits and folds; tests still read it
+    k0 = ts.add_var("k", 0, 2, 0)
+    readable = vals + [(k0, ts.vars[k0.val])]
     pcs = []
     for k in range(draw(st.integers(1, 3))):
         pcs.append(ts.add_var(f"t{k}.pc", 0, 3, draw(st.integers(0, 3))))
@@ -32,7 +35,7 @@ def designs(draw):
 
     def atom():
         kind = draw(st.integers(0, 4))
-        v, var = draw(st.sampled_from(vals))
+        v, var = draw(st.sampled_from(readable))
         c = E.const(draw(st.integers(var.lo - 1, var.hi + 1)))
         if kind == 0:
             return E.eq(v, c)
@@ -48,7 +51,7 @@ def designs(draw):
     for k, pc in enumerate(pcs):
         for step in range(draw(st.integers(1, 5))):
             guard = [E.eq(pc, E.const(draw(st.integers(0, 3)))), E.eq(fault, E.const(0))]
-            guard += draw(st.lists(st.sampled_from(common + [atom()]), max_size=2))
+            guard += draw(st.lists(st.sampled_from(common + [atom(), atom()]), max_size=3))
             ups: dict[int, E.Expr] = {pc.val: E.const(draw(st.integers(0, 3)))}
             v, var = draw(st.sampled_from(vals))
             choice = draw(st.integers(0, 3))
@@ -71,6 +74,9 @@ def designs(draw):
     ts.properties.append(Property("no fault", INVARIANT, E.eq(fault, E.const(0))))
     ts.properties.append(Property("p", INVARIANT, E.or_(atom(), atom())))
     ts.properties.append(Property("q", REACHABLE, E.and_(atom(), atom())))
+    # nested: pins tested together inside each disjunct, locals that only one branch reads
+    ts.properties.append(Property("r", INVARIANT, E.or_(
+        E.and_(atom(), atom(), atom()), E.and_(atom(), atom(), atom()), atom())))
     return ts
 
 

@@ -315,9 +315,13 @@ class _Gen:
             # the first operand runs whenever this does; each later one runs after the ones
             # before it, so it may keep fields for those after it (in a scope of its own)
             here, sure = bound, definite
+            a = self._masked(a, bound) if op == "and" else a
             for x in a:
-                pin = pin_of(x) if op == "or" else _negated_pin(x)
-                if pin is not None and len(groups[pin[0]]) > 1:
+                pin = None if isinstance(x, str) else (
+                    pin_of(x) if op == "or" else _negated_pin(x))
+                if isinstance(x, str):  # pins tested together
+                    parts.append(x)
+                elif pin is not None and len(groups[pin[0]]) > 1:
                     i = pin[0]
                     if i in done:
                         continue
@@ -337,6 +341,32 @@ class _Gen:
         if op in infix:
             return f"({s[0]} {infix[op]} {s[1]})"
         raise ValueError(f"unknown expression kind {op!r}")
+
+    def _masked(self, args: Sequence[Expr], bound: dict[int, str]) -> list:
+        """``args`` of a conjunction, its pins of two or more fields not read yet replaced,
+        where the first of them was, by the source of one test of their bits together."""
+        pins: dict[int, int] = {}
+        for x in args:
+            pin = pin_of(x)
+            if pin is not None and pin[0] not in bound and self.lay.bits[pin[0]] \
+                    and 0 <= pin[1] - self.lay.lo[pin[0]] < 1 << self.lay.bits[pin[0]]:
+                pins.setdefault(pin[0], pin[1])
+        if len(pins) < 2:
+            return list(args)
+        mask = sum(((1 << self.lay.bits[i]) - 1) << self.lay.offset[i] for i in pins)
+        want = sum((v - self.lay.lo[i]) << self.lay.offset[i] for i, v in pins.items())
+        test = f"((s & {mask}) == {want})" if want else f"(not s & {mask})"
+        out: list = []
+        for x in args:
+            pin = pin_of(x)
+            if pin is not None and pin[0] in pins:
+                if pins[pin[0]] != pin[1]:
+                    return ["False"]  # two values for one field (a value its bits can hold)
+                if test not in out:
+                    out.append(test)
+            else:
+                out.append(x)
+        return out
 
     def fold(self, e: Expr, known: dict[int, int]) -> Expr:
         """``e`` with the variables the path knows replaced by their values (constants fold)."""
@@ -479,14 +509,14 @@ class _Gen:
                     j += 1
                 if j > conj_end:
                     best_conj, conj_end = c, j
-            one = items[k]
+            one, solo = items[k], False
             if best_var < 0 and best_conj is None and k + 1 < len(items):
                 # one action, one test of one variable: a block of its own, for an else
                 if not one.pins and len(one.rest) == 1 and len(free_vars(one.rest[0])) == 1:
-                    best_conj, conj_end = one.rest[0], k + 1
+                    best_conj, solo = one.rest[0], True
                 elif not one.rest and len(one.pins) == 1:
                     best_var = next(iter(one.pins))
-            if best_conj is not None and conj_end > best_end:
+            if best_conj is not None and (conj_end > best_end or solo):
                 c = best_conj
                 run = [
                     _Item(it.ai, it.pins, tuple(x for x in it.rest if x is not c))

@@ -401,14 +401,13 @@ def asymmetric_properties(ts: TransitionSystem, gens: Sequence[_Perm]) -> list[s
 
 @dataclass
 class _Stepping:
-    """What :meth:`Symmetry.stepper` inlines: per instance, its key where no field names an
-    instance (constant, and the source of the rest over ``@``); the bits of the fields that
-    may name one (None when a 0 there may); the flat index of each group's first key."""
+    """What :meth:`Symmetry.stepper` inlines: per instance, the source of its key (over
+    ``@``); the bits of the fields that may name an instance; the flat index of each group's
+    first key."""
 
-    plain: dict[tuple[int, int], tuple[int, str]]
-    ref_mask: int | None
+    keys: dict[tuple[int, int], str]
+    ref_mask: int
     base: list[int]
-    total: int
 
 
 @dataclass
@@ -443,14 +442,15 @@ class Symmetry:
         by what the action writes (None: ``t`` is one); the functions those statements call;
         and the statements that run once per state before them.
 
-        The common case is inline: an action that changes one instance, in a state where no
-        field names an instance (``Z``), leaves a representative when that instance's key
-        still lies between its neighbours' (``cn_g_i`` decides the rest)."""
+        The common case is inline: an action that changes one instance and no field that
+        may name one, in a state where no field names another instance than its own (``Z``),
+        leaves a representative when that instance's key still lies between its neighbours'
+        (``cn_g_i`` decides the rest)."""
         lay = Layout.of(ts)
         st = self.stepping
         assert st is not None
         refs = st.ref_mask
-        prelude = [f"Z = not s & {refs}" if refs else f"Z = {refs is not None}"]
+        prelude = ["Z = not cross(s)"]
 
         def canon_of(ai: int) -> str | None:
             w = 0
@@ -462,11 +462,10 @@ class Symmetry:
             for g, i, inst in self.inst_masks:
                 if not w & ~inst:
                     call = f"t = cn_{g}_{i}(t, K)"
-                    if refs is None or w & refs:
+                    if w & refs:
                         return call
-                    zero, run = st.plain[(g, i)]
                     b, n = st.base[g], len(self.groups[g].instances)
-                    k = f"({zero} | {run.replace('@', 't')})" if zero else run.replace("@", "t")
+                    k = st.keys[(g, i)].replace("@", "t")
                     test = (f"K[{b + i - 1}] <= " if i > 0 else "") + k + (
                         f" <= K[{b + i + 1}]" if i < n - 1 else "")
                     return f"if not (Z and {test}): {call}"
@@ -587,7 +586,6 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
     key_exprs: list[list[str]] = []
     cross_terms: list[str] = []
     cross_mask = 0
-    plain: dict[tuple[int, int], tuple[int, str]] = {}  # the key where no field names anyone
     for g, grp in enumerate(groups):
         block0 = sorted((x for x, o in owner.items() if o == (g, 0)),
                         key=lambda x: (lay.offset[x], lay.bits[x]))  # empty fields first
@@ -659,7 +657,6 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
             for part, w in parts:
                 pos -= w
                 terms.append(f"({part} << {pos})" if pos else part)
-            plain[(g, i)] = (zero, " | ".join(terms) if terms else "0")
             if looked:
                 # mostly every field that may name an instance is 0 (for example "none"):
                 # then the looked-up part is a constant
@@ -922,8 +919,9 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
         source,
         moved,
         inst_masks,
-        _Stepping(plain, cross_mask if not cross_terms or zero_names else None, base, total),
-        {name: ns[name] for name in ["parent_keys", "canon_next"]
+        _Stepping({(g, i): key_exprs[g][i] for g, i, _ in inst_masks}, cross_mask, base),
+        {name: ns[name] for name in ["parent_keys", "canon_next", "cross"]
+         + re.findall(r"\b([AG][0-9_]+)\[", " ".join(sum(key_exprs, [])))
          + [f"cn_{g}_{i}" for g, i, _ in inst_masks]},  # type: ignore[misc]
     )
 

@@ -239,12 +239,13 @@ def run_spin(variant: str, design: str, n: int, pml: Path, timeout: float, memor
     r.seconds, r.peak_mib = round(total, 3), round(peak, 1)
     if r.status != "ok" and r.status != "timeout":
         return r
-    m = re.search(r"(\d+) states, stored", text)
+    # pan prints large counts as floats ("4.9235097e+07 states, stored")
+    m = re.search(r"([\d.e+]+) states, stored", text)
     if m:
-        r.states = int(m.group(1))
-    m = re.search(r"(\d+) transitions \(= stored\+matched\)", text)
+        r.states = int(float(m.group(1)))
+    m = re.search(r"([\d.e+]+) transitions \(= stored\+matched\)", text)
     if m:
-        r.transitions = int(m.group(1))
+        r.transitions = int(float(m.group(1)))
     m = re.search(r"pan: elapsed time ([\d.e+]+) seconds", text)
     if m:
         r.search_seconds = float(m.group(1))

@@ -694,16 +694,19 @@ class _FusedGen(_Gen):
     """The decision tree of :func:`compile_expander`: each successor is looked up at once."""
 
     def __init__(self, ts: TransitionSystem, lay: Layout,
-                 canon_of: Callable[[int], str | None] | None) -> None:
+                 canon_of: Callable[[int], str | None] | None, worker: bool) -> None:
         super().__init__(ts, lay)
-        self.canon_of = canon_of
+        self.canon_of, self.worker = canon_of, worker
 
     def visit(self, ai: int, new: str, indent: str) -> list[str]:
-        lines = [f"{indent}t = {new}; n += 1"]
+        lines = [f"{indent}t = {new}" if self.worker else f"{indent}t = {new}; n += 1"]
         rep = self.canon_of(ai) if self.canon_of is not None else None
         if rep is not None:
             lines.append(f"{indent}{rep}")
-        lines.append(f"{indent}if t not in seen: new(t, {ai}, i)")
+        if self.worker:
+            lines.append(f"{indent}w(t, {ai}, k + n - m); n += 1")
+        else:
+            lines.append(f"{indent}if t not in seen: new(t, {ai}, i)")
         return lines
 
 
@@ -716,6 +719,7 @@ def compile_expander(
     canon_of: Callable[[int], str | None] | None = None,
     names: dict[str, object] | None = None,
     prelude: Sequence[str] = (),
+    worker: bool = False,
 ) -> tuple[Expander, str]:
     """Generate ``expand(states, i, hi, seen, new) -> (transitions, full)``: the breadth-first
     expansion of ``states[i:hi]`` with the decision tree of :func:`compile_system` inlined.
@@ -729,10 +733,19 @@ def compile_expander(
     ``prelude`` statements set once per state; when ``K`` is None the state goes to
     ``slow(s, i)``, which returns its transition count). ``names`` are the functions that
     source calls.
+
+    ``worker``: instead, ``expand(frontier, f, fend, states, gid, nact, upto, w, deg_append)
+    -> (transitions, f)`` for a worker of ``parallel``: it expands ``states[frontier[f]]``
+    for ``f`` up to ``fend`` while the state's number ``gid[j]`` is below ``upto``, hands
+    every successor to ``w(t, a, key)`` (``key``: the state's number times ``nact`` plus the
+    successor's place among its successors), and appends each state's successor count to
+    ``deg_append``; ``slow(s, key)`` as above.
     """
     lay = Layout.of(ts)
-    gen = _FusedGen(ts, lay, canon_of)
+    gen = _FusedGen(ts, lay, canon_of, worker)
     lines = gen.lines
+    if worker:
+        return _worker_expander(ts, gen, canon_of is not None, names, prelude)
     lines += [
         "def expand(states, i, hi, seen, new):",
         "    n = 0",
@@ -741,20 +754,8 @@ def compile_expander(
         "            s = states[i]",
         "            m = n",
     ]
-    if canon_of is not None:
-        lines += [
-            "            K = parent_keys(s)",
-            "            if K is None:",
-            "                n += slow(s, i)",
-            "                i += 1",
-            "                continue",
-        ] + [f"            {line}" for line in prelude]
-    if ts.halted is not E.FALSE:
-        lines += [
-            f"            if {gen.py(ts.halted, {})}:",
-            "                i += 1",
-            "                continue",
-        ]
+    lines += _head(gen, canon_of is not None, prelude, "            ", "i",
+                   ["i += 1", "continue"])
     emit_tree(gen, "            ")
     lines += [
         "            i += 1",
@@ -762,7 +763,52 @@ def compile_expander(
         "        return m, i",
         "    return n, -1",
     ]
+    return _compiled(lines, "<nmrcheck-expander>", {"Full": Full, **(names or {})})
+
+
+def _head(gen: _Gen, reduced: bool, prelude: Sequence[str], ind: str, key: str,
+          skip: list[str]) -> list[str]:
+    """The start of one state's expansion in a generated loop (state ``s``, successors
+    counted in ``n``): its symmetry keys and ``prelude`` (or the general path, ``slow(s,
+    key)``, when it has none), and the test that skips a halted state (``skip``)."""
+    lines = []
+    if reduced:
+        lines += [f"{ind}K = parent_keys(s)", f"{ind}if K is None:",
+                  f"{ind}    n += slow(s, {key})"] + [f"{ind}    {x}" for x in skip]
+        lines += [f"{ind}{x}" for x in prelude]
+    if gen.ts.halted is not E.FALSE:
+        lines += [f"{ind}if {gen.py(gen.ts.halted, {})}:"] + [f"{ind}    {x}" for x in skip]
+    return lines
+
+
+def _compiled(lines: list[str], name: str, names: dict[str, object]) -> tuple[Expander, str]:
     source = "\n".join(lines) + "\n"
-    namespace: dict[str, object] = {"__builtins__": {}, "Full": Full, **(names or {})}
-    exec(compile(source, "<nmrcheck-expander>", "exec"), namespace)
+    namespace: dict[str, object] = {"__builtins__": {}, **names}
+    exec(compile(source, name, "exec"), namespace)
     return namespace["expand"], source  # type: ignore[return-value]
+
+
+def _worker_expander(ts: TransitionSystem, gen: _FusedGen, reduced: bool,
+                     names: dict[str, object] | None,
+                     prelude: Sequence[str]) -> tuple[Expander, str]:
+    lines = gen.lines
+    lines += [
+        "def expand(frontier, f, fend, states, gid, nact, upto, w, deg_append):",
+        "    n = 0",
+        "    while f < fend:",
+        "        j = frontier[f]",
+        "        if gid[j] >= upto:",
+        "            break",
+        "        s = states[j]",
+        "        m = n",
+        "        k = gid[j] * nact",
+    ]
+    lines += _head(gen, reduced, prelude, "        ", "k",
+                   ["deg_append(n - m)", "f += 1", "continue"])
+    emit_tree(gen, "        ")
+    lines += [
+        "        deg_append(n - m)",
+        "        f += 1",
+        "    return n, f",
+    ]
+    return _compiled(lines, "<nmrcheck-worker-expander>", dict(names or {}))

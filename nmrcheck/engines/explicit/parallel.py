@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 from multiprocessing import connection as mpc
 
-from nmrcheck.engines.explicit.codegen import Compiled, compile_system
+from nmrcheck.engines.explicit.codegen import Compiled, compile_expander, compile_system
 from nmrcheck.engines.explicit.search import Exploration, Limits, explore, peak_memory_mb
 from nmrcheck.engines.explicit.symmetry import Symmetry
 from nmrcheck.errors import InternalError
@@ -72,6 +72,9 @@ class _Setup:
     parent_keys: Callable[[int], object] | None
     canon_next: Callable[[int, int, object], int] | None
     canon_map: Callable[[int, int, object], tuple[int, object]] | None  # with edges
+    # without edges: codegen.compile_expander(..., worker=True), and what its slow path needs
+    expander: Callable | None
+    slow: dict
     deadline: float | None
     max_states: int | None
     max_memory_mb: int | None
@@ -308,19 +311,25 @@ class _Worker:
         sent = self.sent
         sent_add = sent.add
 
+        def keep(t: int, k: int, a: int) -> int:
+            """The index of owned state ``t``, stored if new; a smaller key at this level
+            (``k``, action ``a``) replaces the one it had."""
+            x = index_get(t)
+            if x is None:
+                x = len(states)
+                index[t] = x
+                states_append(t)
+                key_append(k)
+                via_append(a)
+            elif x >= lvl0 and k < key[x]:
+                key[x] = k
+                via[x] = a
+            return x
+
         def absorb(b: list[int]) -> None:
             it = iter(b)
             for t, k, a in zip(it, it, it):
-                x = index_get(t)
-                if x is None:
-                    x = len(states)
-                    index[t] = x
-                    states_append(t)
-                    key_append(k)
-                    via_append(a)
-                elif x >= lvl0 and k < key[x]:
-                    key[x] = k
-                    via[x] = a
+                x = keep(t, k, a)
                 if keep_edges:
                     ek_append(k)
                     ea_append(a)
@@ -338,34 +347,75 @@ class _Worker:
                     else:
                         absorb(b)
 
+        def look(done: int, trans: int) -> str:
+            """Every _CHUNK states: the progress counters, the reasons to stop (returned),
+            the inbox."""
+            grown = _rss_mb() - self.base_rss
+            counters[cbase] = done
+            counters[cbase + 1] = len(states) - lvl0
+            counters[cbase + 2] = trans0 + trans
+            counters[cbase + 6] = int(grown)
+            if stop_flag.value:
+                return "interrupted"
+            if deadline is not None and time.monotonic() > deadline:
+                return "time"
+            if mem_allow is not None and grown > mem_allow:
+                return "memory"
+            drain(False)
+            return ""
+
         stopped = ""
         trans = 0
         done = fpos
-        for j in frontier[fpos:]:
+
+        def w(t: int, a: int, k: int) -> None:
+            """Successor ``t`` (action ``a``, key ``k``) without edges: kept or sent."""
+            o = t % _PRIME % W
+            if o == me:
+                keep(t, k, a)
+            elif t not in sent:  # its first copy has the smallest key we can give
+                sent_add(t)
+                b = bufs[o]
+                b += (t, k, a)
+                if len(b) >= _BATCH:
+                    sendq.put((o, b))
+                    bufs[o] = []
+
+        if st.expander is not None:
+            def slow(s: int, k: int) -> int:
+                out = succ(s)[0]
+                keys = parent_keys(s) if parent_keys is not None else None
+                for pos, (a, t) in enumerate(out):
+                    w(canon_next(t, s, keys) if canon_next is not None else t, a, k + pos)
+                return len(out)
+
+            st.slow["f"] = slow
+            expand, top = st.expander, len(frontier)
+            bound = (1 << 62) if upto is None else upto
+            while done < top:
+                stopped = look(done, trans)
+                if stopped:
+                    break
+                end = min(top, (done | (_CHUNK - 1)) + 1)
+                n, f = expand(frontier, done, end, states, gid, nact, bound, w, deg_append)
+                trans += n
+                done = f
+                if f < end:  # the state numbered upto: this part ends here
+                    break
+        general = frontier[fpos:] if st.expander is None else ()  # with edges
+        for j in general:
             if upto is not None and gid[j] >= upto:
                 break
             if not done & (_CHUNK - 1):
-                grown = _rss_mb() - self.base_rss
-                counters[cbase] = done
-                counters[cbase + 1] = len(states) - lvl0
-                counters[cbase + 2] = trans0 + trans
-                counters[cbase + 6] = int(grown)
-                if stop_flag.value:
-                    stopped = "interrupted"
+                stopped = look(done, trans)
+                if stopped:
                     break
-                if deadline is not None and time.monotonic() > deadline:
-                    stopped = "time"
-                    break
-                if mem_allow is not None and grown > mem_allow:
-                    stopped = "memory"
-                    break
-                drain(False)
             s = states[j]
             out, en = succ(s)
             if en >= 0 and st.keep_edges:  # -1: halted, neither expanded nor a hang
-                w = busy(s) & ~en
-                if w:
-                    waiting[gid[j]] = w
+                wm = busy(s) & ~en
+                if wm:
+                    waiting[gid[j]] = wm
             n_out = len(out)
             deg_append(n_out)
             trans += n_out
@@ -394,16 +444,7 @@ class _Worker:
                 for k, (a, t) in enumerate(out, k0):
                     o = t % _PRIME % W
                     if o == me:
-                        x = index_get(t)
-                        if x is None:
-                            x = len(states)
-                            index[t] = x
-                            states_append(t)
-                            key_append(k)
-                            via_append(a)
-                        elif x >= lvl0 and k < key[x]:
-                            key[x] = k
-                            via[x] = a
+                        x = keep(t, k, a)
                         ek_append(k)
                         ea_append(a)
                         ed_append(x)
@@ -415,24 +456,7 @@ class _Worker:
                             bufs[o] = []
             else:  # the same without edges: a worker sends a state at most once a level
                 for k, (a, t) in enumerate(out, k0):
-                    o = t % _PRIME % W
-                    if o == me:
-                        x = index_get(t)
-                        if x is None:
-                            index[t] = len(states)
-                            states_append(t)
-                            key_append(k)
-                            via_append(a)
-                        elif x >= lvl0 and k < key[x]:
-                            key[x] = k
-                            via[x] = a
-                    elif t not in sent:  # its first copy has the smallest key we can give
-                        sent_add(t)
-                        b = bufs[o]
-                        b += (t, k, a)
-                        if len(b) >= _BATCH:
-                            sendq.put((o, b))
-                            bufs[o] = []
+                    w(t, a, k)
         for o in range(W):
             if o != me:
                 if bufs[o]:
@@ -582,6 +606,19 @@ class _Coordinator:
         self.conns: list = []
         self.next_tick = 0.0
 
+    def _expander(self, comp: Compiled, sym: Symmetry | None) -> tuple[Callable | None, dict]:
+        """The generated expansion loop of the workers (without edges, and with symmetry
+        reduction only through ``symmetry``), compiled once before they fork."""
+        if self.keep_edges or (self.canonical is not None and sym is None):
+            return None, {}
+        slow: dict = {}  # set by each worker: its own slow path
+        canon_of, names, prelude = None, {}, []
+        if sym is not None:
+            canon_of, names, prelude = sym.stepper(self.ts)
+        names["slow"] = lambda s, k: slow["f"](s, k)
+        expand = compile_expander(self.ts, canon_of, names, prelude, worker=True)[0]
+        return expand, slow
+
     def run(self) -> ParallelExploration:
         ts, limits, W = self.ts, self.limits, self.W
         start = self.start = time.monotonic()
@@ -607,6 +644,7 @@ class _Coordinator:
             sym.parent_keys if sym is not None else None,
             sym.canon_next if sym is not None else None,
             sym.canon_map_next if sym is not None and self.keep_edges else None,
+            *self._expander(comp, sym),
             start + limits.timeout if limits.timeout is not None else None,
             limits.max_states,
             limits.max_memory_mb,

@@ -464,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"bench: unknown variants: {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
-    max_n = args.max_n or (3 if args.quick else family.MAX_N)
+    max_n = args.max_n if args.max_n is not None else (3 if args.quick else family.MAX_N)
     timeout = args.timeout or (60.0 if args.quick else 300.0)
     mutant_n = args.mutant_max_n if args.mutant_max_n is not None else (1 if args.quick else 2)
     for tool in ("spin", "gcc"):

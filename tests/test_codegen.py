@@ -121,3 +121,21 @@ def test_successor_order_is_the_grouped_guard_order():
     comp = compile_system(ts)
     s = comp.layout.pack(ts.initial_state())
     assert [x for x, _ in comp.successors(s)[0]] == [2, 3, 0, 1]
+
+
+def test_wide_field_is_not_enumerated():
+    # a field of more than 8 bits is never gone through value by value at compile time
+    ts = TransitionSystem()
+    x = ts.add_var("x", 0, 70000, 0)
+    f = ts.add_bool("f", False)
+    ts.actions.append(Action("inc", E.lt(x, E.const(5)), ((0, E.add(x, E.const(1))),)))
+    ts.actions.append(Action("hit", E.and_(E.eq(x, E.const(3)), E.not_(f)), ((1, E.TRUE),)))
+    ts.actions.append(Action("miss", E.not_(E.lt(x, E.const(5))), ((1, E.FALSE),)))
+    ts.properties.append(Property("p", INVARIANT, E.lt(x, E.const(6))))
+    comp = compile_system(ts)
+    ex = explore(ts, keep_edges=False)
+    assert len(ex.states) == 9 and ex.found == {}  # x = 0..5, and f set from x = 3 on
+    for s in ex.states:
+        values = comp.layout.unpack(s)
+        want = sorted((a, ts.fire(a, values)) for a in ts.enabled(values))
+        assert sorted((a, comp.layout.unpack(t)) for a, t in comp.successors(s)[0]) == want

@@ -16,6 +16,7 @@ not depend on these optimisations.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -198,13 +199,16 @@ class _Gen:
         self._decided: dict[tuple, Expr] = {}
         self._free: dict[int, tuple[int, ...]] = {}
 
-    def possible(self, i: int, known: dict[int, int]) -> tuple[int, ...]:
+    def possible(self, i: int, known: dict[int, int]) -> tuple[int, ...] | None:
         """The values variable ``i`` can have on this path: every value its bits can hold
-        (so nothing is assumed of the design), less what the path has tested."""
+        (so nothing is assumed of the design), less what the path has tested; None for a
+        field of more than 8 bits that no test has narrowed (too many to go through)."""
         if i in known:
             return (known[i],)
         got = self.sets.get(i)
         if got is None:
+            if self.lay.bits[i] > 8:
+                return None
             lo = self.lay.lo[i]
             got = tuple(range(lo, lo + (1 << self.lay.bits[i])))
         return got
@@ -230,7 +234,7 @@ class _Gen:
         if not fv or len(fv) > 2:
             return c
         poss = tuple(self.possible(i, known) for i in fv)
-        if len(poss[0]) * (len(poss[1]) if len(poss) > 1 else 1) > 256:
+        if any(p is None for p in poss) or math.prod(len(p) for p in poss) > 256:  # type: ignore[arg-type]
             return c
         key = (c.uid, poss)
         got = self._decided.get(key)
@@ -525,23 +529,22 @@ class _Gen:
                 self.lines.append(f"{indent}if {self.py(c, bound, True)}:")
                 self.lines.append(f"{indent}    pass")  # dropped below when the run emits
                 n = len(self.lines)
+                # a test of one variable: inside, the values of it that pass; the items after
+                # the run that no such value enables go to an else
                 fv = free_vars(c)
-                if len(fv) != 1:
-                    self.emit_seq(run, known, bound, indent + "    ")
-                    if len(self.lines) > n:
-                        del self.lines[n - 1]
-                    k = conj_end
-                    continue
-                # inside, the values of its variable that pass it; the items after the run
-                # that no such value enables go to an else
-                (i,) = fv
-                vals = self.possible(i, known)
-                yes = tuple(v for v in vals if evaluate(c, {i: v}))  # type: ignore[arg-type]
-                no = tuple(v for v in vals if v not in yes)
-                self.emit_seq(run, known, bound, indent + "    ", narrowed=(i, yes))
+                i = next(iter(fv)) if len(fv) == 1 else -1
+                vals = self.possible(i, known) if i >= 0 else None
+                yes = no = ()
+                if vals is not None:
+                    yes = tuple(v for v in vals if evaluate(c, {i: v}))  # type: ignore[arg-type]
+                    no = tuple(v for v in vals if v not in yes)
+                self.emit_seq(run, known, bound, indent + "    ",
+                              narrowed=(i, yes) if vals is not None else None)
                 if len(self.lines) > n:
                     del self.lines[n - 1]
-                k = self.emit_else(items, conj_end, i, yes, no, known, bound, indent)
+                k = conj_end
+                if vals is not None:
+                    k = self.emit_else(items, conj_end, i, yes, no, known, bound, indent)
                 continue
             if best_var < 0:
                 self.emit_action(items[k], known, bound, indent)
@@ -565,7 +568,11 @@ class _Gen:
                 self.emit_seq(sub, {**known, i: v}, bound, indent + "    ")
                 if len(self.lines) == n:
                     self.lines.append(f"{indent}    pass")
-            no = tuple(v for v in self.possible(i, known) if v not in chain)
+            vals = self.possible(i, known)
+            if vals is None:
+                k = best_end
+                continue
+            no = tuple(v for v in vals if v not in chain)
             k = self.emit_else(items, best_end, i, chain, no, known, bound, indent)
 
     def emit_else(self, items: list[_Item], k: int, i: int, yes: tuple[int, ...],

@@ -327,7 +327,6 @@ def explore(
     complete = True
     reason = ""
     ticker = _Ticker(limits, start, progress)
-    max_states = limits.max_states
     interrupted = False
     fused = not keep_edges and reduce is None
     try:

@@ -7,6 +7,7 @@ keep their values). The system has exactly one initial state.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,6 +125,11 @@ class InstanceGroup:
 
     driver: str
     instances: tuple[str, ...]
+
+    @property
+    def mention(self) -> re.Pattern[str]:
+        """Where a name or label mentions an instance, ``X[i]`` (group 1: ``i``)."""
+        return re.compile(r"(?<![A-Za-z0-9_])" + re.escape(self.driver) + r"\[(\d+)\]")
 
 
 @dataclass

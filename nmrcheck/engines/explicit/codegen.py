@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -91,8 +90,7 @@ def packing_order(ts: TransitionSystem) -> list[int]:
     variables of each, in the order of their names with the instance left out, so that every
     instance of a driver is one run of bits laid out alike (the symmetry reduction compares
     and moves instances as whole runs)."""
-    pats = [re.compile(r"(?<![A-Za-z0-9_])" + re.escape(g.driver) + r"\[(\d+)\]")
-            for g in ts.groups if len(g.instances) >= 2]
+    pats = [g.mention for g in ts.groups if len(g.instances) >= 2]
     rest: list[int] = []
     owned: dict[tuple[int, int], list[tuple[str, int]]] = {}
     for x, v in enumerate(ts.vars):

@@ -36,10 +36,6 @@ class _NotSymmetric(Exception):
     """Permuting the instances does not map some part of the system onto itself."""
 
 
-def _token(driver: str) -> re.Pattern[str]:
-    return re.compile(r"(?<![A-Za-z0-9_])" + re.escape(driver) + r"\[(\d+)\]")
-
-
 @dataclass
 class _Group:
     driver: str
@@ -499,7 +495,7 @@ def analyse(ts: TransitionSystem) -> tuple[Symmetry | None, str]:
     cands = [g for g in ts.groups if len(g.instances) >= 2]
     if not cands:
         return None, "no replicated driver"
-    groups = [_Group(g.driver, len(g.instances), _token(g.driver)) for g in cands]
+    groups = [_Group(g.driver, len(g.instances), g.mention) for g in cands]
     # a variable that names two instances (of one group or of two groups) is not a per-instance
     # variable: drop the groups involved, later ones first
     while groups:
@@ -622,8 +618,8 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
                 xs = [b[k] for b in blocks]
                 rfs.append((xs, [lay.offset[x] for x in xs], (1 << lay.bits[x0]) - 1))
         refs_of.append(rfs)
-        # the key of an instance is one int: its fields that name no instance, then the
-        # abstracted values of those that may, each in a fixed bit range (first most
+        # the key of an instance is one int: the abstracted values of its fields that may
+        # name an instance, then its other fields, each in a fixed bit range (the first most
         # significant), so comparing keys compares those tuples lexicographically.
         # "@" stands for the state variable of the generated source
         keys = []
@@ -886,20 +882,15 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
         return best
 
     ns["slow"] = slow
-    movers: dict[tuple[int, int, int], tuple[Callable[[int], int], Mapping_]] = {}
-
     def mover(g: int, i: int, p: int) -> tuple[Callable[[int], int], Mapping_]:
         """Instance ``i`` of group ``g`` to rank ``p``, the others keeping their order."""
-        got = movers.get((g, i, p))
-        if got is None:
-            others = [j for j in range(groups[g].n) if j != i]
-            order = others[:p] + [i] + others[p:]
-            r = [0] * len(order)
-            for pos, j in enumerate(order):
-                r[j] = pos
-            mapping = ident[:g] + (tuple(r),) + ident[g + 1:]
-            got = movers[(g, i, p)] = (make_apply(mapping), mapping)
-        return got
+        others = [j for j in range(groups[g].n) if j != i]
+        order = others[:p] + [i] + others[p:]
+        r = [0] * len(order)
+        for pos, j in enumerate(order):
+            r[j] = pos
+        mapping = ident[:g] + (tuple(r),) + ident[g + 1:]
+        return make_apply(mapping), mapping
 
     for g, i, _inst in inst_masks:
         ns[f"MVM_{g}_{i}"] = tuple(mover(g, i, p) for p in range(groups[g].n))

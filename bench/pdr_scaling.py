@@ -70,7 +70,8 @@ def _job(kind: str, text: str, file: str, timeout: float, memory: int, conn) -> 
             res.update(verdict=r.verdict, coverage=str(r.coverage), reason=r.reason or "",
                        strategy=str(r.stats.get("strategy", "")))
         elif kind == "explicit":
-            from nmrcheck.engines.explicit.search import Limits, check
+            from nmrcheck.engines.explicit.checker import check
+            from nmrcheck.engines.explicit.search import Limits
 
             result, _ = check(ts, Limits(timeout=timeout, max_memory_mb=memory), hangs=False)
             st = result.stats

@@ -13,10 +13,9 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from nmrcheck import __version__
-from nmrcheck.engines.explicit.liveness import add_liveness, without_liveness
+from nmrcheck import __version__, control
 from nmrcheck.engines.explicit.search import HANG, Limits
-from nmrcheck.engines.result import PROOF_FAILED, CheckResult
+from nmrcheck.engines.result import PROOF_FAILED, UNKNOWN, CheckResult, PropertyResult
 from nmrcheck.engines.run import ENGINES, Plan
 from nmrcheck.engines.run import run as run_engines
 from nmrcheck.errors import InputError, InternalError
@@ -28,7 +27,6 @@ from nmrcheck.traces.replay import check_replays
 EXIT_OK, EXIT_VIOLATED, EXIT_INPUT, EXIT_INCONCLUSIVE, EXIT_INTERNAL = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
 DOT_STATE_LIMIT = 5000
-MAX_WORKERS = 16
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,21 +45,12 @@ def _positive(text: str) -> int:
     return v
 
 
-def _workers(text: str) -> int:
-    v = _positive(text)
-    if v > MAX_WORKERS:  # each pair of workers has a pipe: keep the descriptors few
-        raise argparse.ArgumentTypeError(f"at most {MAX_WORKERS}: {text!r}")
-    return v
-
-
 def _seconds(text: str) -> float:
     try:
-        v = float(text)
+        return control.check_limit_seconds(float(text))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return v
+        raise argparse.ArgumentTypeError(
+            f"not a positive, finite number of seconds: {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,20 +73,21 @@ def build_parser() -> argparse.ArgumentParser:
             "--max-states",
             type=_positive,
             metavar="N",
-            help="stop the explicit search after N states: open properties are then unknown "
-            "(without it, --engine auto hands them to PDR after 300,000 states)",
+            help="stop the explicit search after N states (open properties are then unknown)",
         )
         sp.add_argument(
             "--timeout",
             type=_seconds,
             metavar="SECONDS",
-            help="stop after this many seconds (the verdict is then unknown)",
+            help="stop after this many seconds, every phase included (open properties are "
+            "then unknown)",
         )
         sp.add_argument(
             "--max-memory",
             type=_positive,
             metavar="MIB",
-            help="stop when the process uses more than MIB MiB (the verdict is then unknown)",
+            help="stop when the process uses more than MIB MiB (default: 80%% of this "
+            "machine's memory; open properties are then unknown)",
         )
         sp.add_argument(
             "--option",
@@ -148,8 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine",
         choices=ENGINES,
         default="auto",
-        help="auto (default: explicit search, then PDR past the state budget), explicit, "
-        "bmc, induction or pdr",
+        help="auto (default: explicit search of every property; PDR for the safety "
+        "properties left open if the search outgrows the memory), explicit, bmc, induction "
+        "or pdr",
     )
     c.add_argument(
         "--depth",
@@ -164,12 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the inductive invariant of each proof as SMT-LIB (re-check: certify)",
     )
     c.add_argument(
-        "--workers",
-        type=_workers,
-        default=1,
-        metavar="N",
-        help="explore on N processes of this machine (default 1, at most 16): the same "
-        "answers and traces, without partial-order reduction (docs/workers.md)",
+        "--continue",
+        dest="keep_going",
+        action="store_true",
+        help="decide every property: go on past the first violation (by default the search "
+        "stops there, as SPIN and TLC do, with a shortest counterexample)",
     )
 
     cf = sub.add_parser("certify", help="re-check a saved proof certificate against a model")
@@ -210,17 +200,23 @@ def _load(args: argparse.Namespace, model: str) -> TransitionSystem:
 
 
 def _progress(err: TextIO, enabled: bool):
-    """A callback that shows search progress on one stderr line, or None."""
+    """A callback that shows the running phase and its figures on one stderr line, or None."""
     if not enabled:
         return None
     tty = err.isatty()
 
     def show(f: dict) -> None:
-        rate = f["states"] / f["seconds"] if f["seconds"] > 0 else 0.0
-        line = (
-            f"  {f['states']:,} states, {rate:,.0f} states/s, depth {f['depth']}, "
-            f"queue {f['queue']:,}, {f['memory_mb']:,.0f} MiB"
-        )
+        phase = f.get("phase") or "load"
+        if "states" in f and phase == "search":
+            secs = f.get("seconds") or 0.0
+            rate = f["states"] / secs if secs > 0 else 0.0
+            body = (f"{f['states']:,} states, {rate:,.0f} states/s, depth {f['depth']}, "
+                    f"queue {f['queue']:,}")
+        elif "done" in f:
+            body = f"{f['done']:,} of {f['total']:,} {f.get('unit', 'states')}"
+        else:
+            body = f"{f.get('elapsed', 0.0):.0f} s"
+        line = f"  {phase}: {body}, {control.resident_mb():,.0f} MiB"
         err.write(("\r" + line + "\x1b[K") if tty else line + "\n")
         err.flush()
 
@@ -241,91 +237,122 @@ def _select(ts: TransitionSystem, result: CheckResult, names: list[str]) -> Chec
     )
 
 
-def summary_line(model: str, result: CheckResult) -> str:
-    """The closing line on stderr: the figures that vary from run to run (time) live here."""
+def summary_line(model: str, result: CheckResult, phases: dict[str, float],
+                 seconds: float, code: int) -> str:
+    """The closing line on stderr: the figures that vary from run to run (times), each
+    phase's time, and the exit code the process returns."""
     st = result.stats
-    secs = st.get("seconds", 0.0) or 0.0
-    if "states" not in st:
-        return f"nmrcheck: {model}: {result.engine} in {secs:.2f} s, exit {result.exit_code}\n"
-    rate = st.get("states", 0) / secs if secs > 0 else 0.0
-    on = f", {st['workers']} workers" if st.get("workers", 1) > 1 else ""
-    return (
-        f"nmrcheck: {model}: {st.get('states', 0)} states, {st.get('transitions', 0)} "
-        f"transitions in {secs:.2f} s ({rate:,.0f} states/s{on}), exit {result.exit_code}\n"
-    )
+    spent = ", ".join(f"{p} {t:.2f} s" for p, t in phases.items() if t >= 0.005)
+    head = f"nmrcheck: {model}: "
+    if "states" in st:
+        head += f"{st.get('states', 0):,} states, {st.get('transitions', 0):,} transitions; "
+    else:
+        head += f"{result.engine}; "
+    return f"{head}{spent + '; ' if spent else ''}{seconds:.2f} s in all, exit {code}\n"
+
+
+def _stopped_result(ts: TransitionSystem | None, stop: control.Stopped) -> CheckResult:
+    """The answer of a run stopped before its engines answered (while loading or setting
+    up): every property unknown, for the reason it stopped."""
+    results = [PropertyResult(p.name, UNKNOWN, "explicit", "partial", reason=stop.reason)
+               for p in (ts.properties if ts is not None else [])]
+    return CheckResult(results, "explicit", {"complete": False,
+                                              "interrupted": stop.interrupted})
+
+
+def _exit(code: int, interrupted: bool) -> int:
+    return EXIT_INTERRUPTED if interrupted else code
 
 
 def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: TextIO) -> int:
     from nmrcheck.report import json_report, text
 
-    limits = Limits(args.max_states, args.timeout, args.max_memory)
-    show = _progress(err, args.progress or err.isatty())
-    interrupted = False
+    ctl = control.Control(args.timeout, args.max_memory or control.default_memory_mb())
+    ctl.progress = _progress(err, args.progress or err.isatty())
+    limits = Limits(args.max_states)
     worst = EXIT_OK
     docs = []
-    for model in args.models:
-        if interrupted:
-            break
-        ts = _load(args, model)
-        want_hang = not args.no_hang and (not args.property or HANG in args.property)
-        known = {p.name for p in ts.properties} | {HANG}
-        for name in args.property:
-            if name not in known:
-                from nmrcheck.nmr.design import suggest
-
-                raise InputError(f"unknown property {name!r}{suggest(name, sorted(known))}")
-        plan = Plan(
-            args.engine,
-            limits,
-            args.depth,
-            want_hang,
-            show,
-            args.property or None,
-            lambda text, model=model: err.write(f"nmrcheck: {model}: {text}\n"),
-        )
-        plan.symmetry = args.symmetry
-        plan.por = args.por
-        plan.workers = args.workers
-        # liveness (eventually, leads_to) on a full, unreduced graph or by lasso search
-        result = run_engines(without_liveness(ts), plan)
-        result = add_liveness(ts, result, args.property, limits, args.engine, args.depth, show)
-        if show is not None and err.isatty():
-            err.write("\r\x1b[K")
-        interrupted = interrupted or bool(result.stats.get("interrupted"))
-        for r in result.results:
-            if r.trace is not None and r.verdict != PROOF_FAILED:
-                check_replays(ts, r.trace)
-        if args.certificate:
-            _write_certificates(args.certificate, model, result, err)
-        result = _select(ts, result, args.property)
-        err.write(summary_line(model, result))
-        outputs.write(args, ts, result, model, err)
-        code = result.exit_code
-        worst = max(worst, code, key=lambda c: {0: 0, 3: 1, 1: 2}[c])
-        if args.json:
-            docs.append(json_report.to_dict(ts, result, model))
-        else:
-            out.write(
-                text.render(
-                    ts, result, model, argv, verbose=args.verbose, color=text.use_color(out)
+    with ctl.installed():
+        for model in args.models:
+            if ctl.interrupted:
+                break
+            start = ctl.elapsed()
+            ctl.phases = {}
+            ts = None
+            try:
+                with ctl.abortable(), ctl.timed("load"):
+                    ts = _load(args, model)
+                    _check_names(ts, args.property)
+                result = run_engines(ts, _plan(args, ts, limits, err, model))
+            except control.Stopped as stop:
+                result = _stopped_result(ts, stop)
+            if ctl.progress is not None and err.isatty():
+                err.write("\r\x1b[K")
+            if ts is None:  # stopped while loading: nothing to report on
+                err.write(f"nmrcheck: {model}: {ctl.reason} while loading\n")
+                worst = max(worst, EXIT_INCONCLUSIVE, key=_rank)
+                continue
+            for r in result.results:
+                if r.trace is not None and r.verdict != PROOF_FAILED:
+                    check_replays(ts, r.trace)
+            if args.certificate:
+                _write_certificates(args.certificate, model, result, err)
+            result = _select(ts, result, args.property)
+            worst = max(worst, result.exit_code, key=_rank)
+            code = _exit(worst, ctl.interrupted)
+            err.write(summary_line(model, result, ctl.phases, ctl.elapsed() - start, code))
+            outputs.write(args, ts, result, model, err)
+            if args.json:
+                docs.append(json_report.to_dict(ts, result, model))
+            else:
+                out.write(
+                    text.render(
+                        ts, result, model, argv, verbose=args.verbose, color=text.use_color(out)
+                    )
                 )
-            )
     if args.json:
         out.write(
             json.dumps(
                 {
                     "version": json_report.SCHEMA_VERSION,
                     "tool": f"nmrcheck {__version__}",
-                    "exit_code": worst,
+                    "exit_code": _exit(worst, ctl.interrupted),
                     "models": docs,
                 },
                 indent=2,
             )
             + "\n"
         )
-    if interrupted:
-        return EXIT_INTERRUPTED
-    return worst
+    return _exit(worst, ctl.interrupted)
+
+
+def _rank(code: int) -> int:
+    return {0: 0, 3: 1, 1: 2}[code]
+
+
+def _check_names(ts: TransitionSystem, names: Sequence[str]) -> None:
+    known = {p.name for p in ts.properties} | {HANG}
+    for name in names:
+        if name not in known:
+            from nmrcheck.nmr.design import suggest
+
+            raise InputError(f"unknown property {name!r}{suggest(name, sorted(known))}")
+
+
+def _plan(args: argparse.Namespace, ts: TransitionSystem, limits: Limits, err: TextIO,
+          model: str) -> Plan:
+    want_hang = not args.no_hang and (not args.property or HANG in args.property)
+    return Plan(
+        engine=args.engine,
+        limits=limits,
+        depth=args.depth,
+        hangs=want_hang,
+        properties=tuple(args.property),
+        symmetry=args.symmetry,
+        por=args.por,
+        keep_going=args.keep_going,
+        notice=lambda text, model=model: err.write(f"nmrcheck: {model}: {text}\n"),
+    )
 
 
 def _write_certificates(path: str, model: str, result: CheckResult, err: TextIO) -> None:
@@ -456,16 +483,17 @@ def main(
         for f in exc.findings:
             err.write(f"{f}\n")
         return EXIT_INPUT
-    except InternalError as exc:
+    except KeyboardInterrupt:
+        err.write(f"nmrcheck: interrupted, exit {EXIT_INTERRUPTED}\n")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 (every escaping exception is reported so)
+        what = str(exc) if isinstance(exc, InternalError) else f"{type(exc).__name__}: {exc}"
         err.write(
-            f"nmrcheck {__version__}: internal error: {exc}\n"
+            f"nmrcheck {__version__}: internal error: {what}\n"
             f"  while running: nmrcheck {' '.join(argv)}\n"
             "  This is a bug in nmrcheck, not in your model; please report it.\n"
         )
         return EXIT_INTERNAL
-    except KeyboardInterrupt:
-        err.write("nmrcheck: interrupted\n")
-        return 130
 
 
 def run() -> None:

@@ -55,6 +55,16 @@ def resident_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def default_memory_mb() -> int:
+    """The memory bound of a run that sets none: 80 % of this machine's memory (a search
+    that outgrows it stops with its partial answers instead of swapping)."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * _PAGE
+    except (ValueError, OSError, AttributeError):
+        return 8192
+    return max(256, int(total * 0.8 / 2**20))
+
+
 def check_limit_seconds(value: float) -> float:
     """``value`` if it is a usable number of seconds; raises ValueError otherwise."""
     if math.isnan(value) or math.isinf(value) or value <= 0:
@@ -82,6 +92,8 @@ class Control:
         self.interrupted = False  # stopped by Ctrl-C or SIGTERM (exit 130)
         self.phase = ""  # the phase running now, for the progress line
         self.phases: dict[str, float] = {}  # phase -> seconds spent in it
+        self.progress: Callable[[dict], None] | None = None  # the progress display
+        self._next_report = 0.0
         self._hooks: list[Callable[[], None]] = []
         self._abortable = 0
         self._lock = threading.Lock()
@@ -100,6 +112,17 @@ class Control:
         """Raise :class:`Stopped` when the run must stop."""
         if self.poll():
             raise Stopped(self.reason, self.interrupted)
+
+    def tick(self, **figures: object) -> str:
+        """:meth:`poll`, and show ``figures`` of the running phase on the progress display
+        (at most once a second)."""
+        why = self.poll()
+        if self.progress is not None:
+            now = time.monotonic()
+            if now >= self._next_report:
+                self._next_report = now + 1.0
+                self.progress({"phase": self.phase, "elapsed": now - self.start, **figures})
+        return why
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (None: no deadline)."""
@@ -155,6 +178,7 @@ class Control:
         """Run a phase (``search``, ``hangs``, ``liveness``, ``proof``...) and add its time."""
         outer, self.phase = self.phase, phase
         t0 = time.monotonic()
+        self._next_report = 0.0  # a new phase shows at once
         try:
             yield
         finally:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from nmrcheck.cli import main
-from nmrcheck.engines.explicit.search import check
+from nmrcheck.engines.explicit.checker import check
 from nmrcheck.nmr.load import bundled_specs, load_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,12 +30,10 @@ def run_cli(*argv: str) -> Run:
 
 
 def check_all(ts):
-    """Every property of ``ts`` decided as ``nmrcheck check --engine explicit`` decides them:
-    the safety properties and hangs by ``check``, the liveness ones on the fair runs."""
-    from nmrcheck.engines.explicit.liveness import add_liveness, without_liveness
-
-    result, _ = check(without_liveness(ts))
-    return add_liveness(ts, result)
+    """Every property of ``ts`` decided as ``nmrcheck check --engine explicit --continue``
+    decides them: the safety properties, hangs and liveness on one exploration."""
+    result, _ = check(ts)
+    return result
 
 
 def check_text(text: str, spec: str | None = None, file: str = "t.nmr"):

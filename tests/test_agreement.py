@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from support import ROOT
 
+from nmrcheck.engines.explicit.checker import check
 from nmrcheck.engines.explicit.liveness import without_liveness
-from nmrcheck.engines.explicit.search import check
 from nmrcheck.engines.result import (
     HOLDS,
     HOLDS_BOUNDED,

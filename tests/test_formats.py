@@ -48,7 +48,7 @@ def violated(results) -> list[str]:
 def test_itf_states_and_actions_are_the_trace(tmp_path, no_wait):
     ts, res = no_wait
     out = tmp_path / "t.itf.json"
-    r = run_cli("check", NO_WAIT, "--property", "DRG-2", "--itf", str(out))
+    r = run_cli("check", "--continue", NO_WAIT, "--property", "DRG-2", "--itf", str(out))
     assert r.code == 1 and f"wrote {out}" in r.err
     doc = json.loads(out.read_text())
     trace = res["DRG-2"].trace
@@ -96,7 +96,7 @@ def test_itf_big_integers_and_types():
 def test_itf_one_file_per_violated_property(tmp_path, no_wait):
     _, res = no_wait
     base = tmp_path / "cex.itf.json"
-    r = run_cli("check", NO_WAIT, "--itf", str(base))
+    r = run_cli("check", "--continue", NO_WAIT, "--itf", str(base))
     assert r.code == 1
     assert not base.exists()
     want = {f"cex.{p}.itf.json" for p in violated(res)}
@@ -108,7 +108,7 @@ def test_itf_one_file_per_violated_property(tmp_path, no_wait):
 
 
 def test_itf_names_with_several_models(tmp_path):
-    r = run_cli("check", NO_WAIT, HANGS, "--itf", str(tmp_path / "t.json"))
+    r = run_cli("check", "--continue", NO_WAIT, HANGS, "--itf", str(tmp_path / "t.json"))
     assert r.code == 1
     names = {p.name for p in tmp_path.iterdir()}
     assert "t.detach-pending-never-completed.no_hang.itf.json" in names
@@ -133,7 +133,7 @@ def test_itf_path_rules():
 
 
 def test_no_counterexample_writes_no_itf(tmp_path):
-    r = run_cli("check", HOLDS, "--itf", str(tmp_path / "t.itf.json"))
+    r = run_cli("check", "--continue", HOLDS, "--itf", str(tmp_path / "t.itf.json"))
     assert r.code == 0 and list(tmp_path.iterdir()) == []
     assert "no counterexample" in r.err
 
@@ -176,7 +176,7 @@ def test_mermaid_participants_arrows_and_fault_note(tmp_path, no_wait):
 
 def test_mermaid_one_block_per_counterexample_with_every_step(tmp_path, no_wait, hangs):
     out = tmp_path / "t.md"
-    run_cli("check", NO_WAIT, HANGS, "--mermaid", str(out))
+    run_cli("check", "--continue", NO_WAIT, HANGS, "--mermaid", str(out))
     md = out.read_text()
     assert md.startswith("# nmrcheck counterexamples\n")
     assert f"## {NO_WAIT}" in md and f"## {HANGS}" in md
@@ -210,7 +210,7 @@ def test_mermaid_ids_are_sanitised():
 # -- SARIF ----------------------------------------------------------------------------------
 def test_sarif_results_rules_locations_and_code_flows(tmp_path, no_wait, hangs):
     out = tmp_path / "t.sarif"
-    assert run_cli("check", NO_WAIT, HANGS, "--sarif", str(out)).code == 1
+    assert run_cli("check", "--continue", NO_WAIT, HANGS, "--sarif", str(out)).code == 1
     doc = json.loads(out.read_text())
     assert doc["version"] == "2.1.0" and doc["$schema"].endswith("sarif-2.1.0.json")
     (run,) = doc["runs"]
@@ -256,7 +256,7 @@ def test_sarif_results_rules_locations_and_code_flows(tmp_path, no_wait, hangs):
 
 def test_sarif_without_violation_has_rules_and_no_result(tmp_path):
     out = tmp_path / "t.sarif"
-    assert run_cli("check", HOLDS, "--sarif", str(out)).code == 0
+    assert run_cli("check", "--continue", HOLDS, "--sarif", str(out)).code == 0
     run = json.loads(out.read_text())["runs"][0]
     assert run["results"] == [] and len(run["tool"]["driver"]["rules"]) > 5
 
@@ -265,7 +265,7 @@ def test_sarif_without_violation_has_rules_and_no_result(tmp_path):
 def test_html_is_self_contained_and_matches_the_traces(tmp_path, no_wait):
     ts, res = no_wait
     out = tmp_path / "r.html"
-    assert run_cli("check", NO_WAIT, "--html", str(out)).code == 1
+    assert run_cli("check", "--continue", NO_WAIT, "--html", str(out)).code == 1
     page = out.read_text()
     assert page.startswith("<!DOCTYPE html>")
     assert "<link" not in page and "@import" not in page and " src=" not in page
@@ -315,6 +315,7 @@ def test_outputs_are_deterministic(tmp_path, no_wait, hangs):
         d.mkdir()
         run_cli(
             "check",
+            "--continue",
             NO_WAIT,
             HANGS,
             "--itf",

@@ -9,9 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nmrcheck.engines.explicit import por
+from nmrcheck.engines.explicit.checker import check
 from nmrcheck.engines.explicit.liveness import without_liveness
 from nmrcheck.engines.explicit.por import Reducer
-from nmrcheck.engines.explicit.search import check, explore
+from nmrcheck.engines.explicit.search import explore
 from nmrcheck.ir import INVARIANT, REACHABLE, Action, Property, Slot, TransitionSystem
 from nmrcheck.ir import expr as E
 from nmrcheck.nmr.load import load

@@ -26,12 +26,12 @@ SEEDS_WITH_BUGS = [
 
 def save_itf(tmp_path, model, prop):
     path = tmp_path / f"{prop}.itf.json"
-    assert run_cli("check", model, "--property", prop, "--itf", str(path)).code == 1
+    assert run_cli("check", "--continue", model, "--property", prop, "--itf", str(path)).code == 1
     return path
 
 
 def save_json(tmp_path, *models):
-    r = run_cli("check", *models, "--json")
+    r = run_cli("check", "--continue", *models, "--json")
     path = tmp_path / "report.json"
     path.write_text(r.out)
     return path, r.json

@@ -29,7 +29,7 @@ def test_every_seed_is_listed():
 @pytest.mark.parametrize("model", sorted(SEEDS))
 def test_seed_verdict(model):
     code, must_violate = SEEDS[model]
-    r = run_cli("check", f"models/seeds/{model}", "--json")
+    r = run_cli("check", "--continue", f"models/seeds/{model}", "--json")
     assert r.code == code, r.out + r.err
     doc = r.json["models"][0]
     got = {p["property"]: p["verdict"] for p in doc["properties"]}
@@ -44,7 +44,7 @@ def test_seed_verdict(model):
 
 
 def test_no_wait_trace_ends_with_unload_returning_while_binding_live():
-    r = run_cli("check", "models/seeds/provider-unload-no-wait.nmr", "--json")
+    r = run_cli("check", "--continue", "models/seeds/provider-unload-no-wait.nmr", "--json")
     props = {p["property"]: p for p in r.json["models"][0]["properties"]}
     trace = props["unload_waits_for_bindings"]["trace"]
     last = trace[-1]
@@ -64,7 +64,7 @@ def test_no_wait_trace_ends_with_unload_returning_while_binding_live():
 
 
 def test_text_report_verdict_first_and_reproduction_last():
-    r = run_cli("check", "models/seeds/provider-unload-no-wait.nmr")
+    r = run_cli("check", "--continue", "models/seeds/provider-unload-no-wait.nmr")
     lines = r.out.splitlines()
     assert lines[0] == "models/seeds/provider-unload-no-wait.nmr: VIOLATED"
     assert "violated: unload_waits_for_bindings  (defined at specs/lifecycle.spec:6)" in r.out
@@ -82,7 +82,7 @@ def test_text_report_verdict_first_and_reproduction_last():
 
 
 def test_holding_model_says_exhaustive_with_counts():
-    r = run_cli("check", "models/seeds/provider-unload.nmr")
+    r = run_cli("check", "--continue", "models/seeds/provider-unload.nmr")
     assert r.code == 0
     assert r.out.startswith("models/seeds/provider-unload.nmr: all properties hold")
     assert "search: explicit, exhaustive, " in r.out
@@ -90,7 +90,7 @@ def test_holding_model_says_exhaustive_with_counts():
 
 
 def test_hang_names_the_blocked_routine_and_shows_the_pending_detach():
-    r = run_cli("check", "models/seeds/detach-pending-never-completed.nmr", "--json")
+    r = run_cli("check", "--continue", "models/seeds/detach-pending-never-completed.nmr", "--json")
     assert r.code == 1
     hang = {p["property"]: p for p in r.json["models"][0]["properties"]}["no_hang"]
     assert hang["verdict"] == "violated"
@@ -103,7 +103,7 @@ def test_hang_names_the_blocked_routine_and_shows_the_pending_detach():
 
 
 def test_subcomponent_violation_is_drg5():
-    r = run_cli("check", "models/seeds/subcomponent-unload-no-wait.nmr", "--json")
+    r = run_cli("check", "--continue", "models/seeds/subcomponent-unload-no-wait.nmr", "--json")
     props = {p["property"]: p for p in r.json["models"][0]["properties"]}
     trace = props["DRG-5"]["trace"]
     assert trace[-1]["violates"] == "DRG-5"

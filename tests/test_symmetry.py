@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from support import ROOT, run_cli
 
+from nmrcheck.engines.explicit.checker import check
 from nmrcheck.engines.explicit.liveness import without_liveness
-from nmrcheck.engines.explicit.search import HANG, check, explore
+from nmrcheck.engines.explicit.search import HANG, explore
 from nmrcheck.engines.explicit.symmetry import analyse, mappings
 from nmrcheck.nmr.load import load, load_text
 from nmrcheck.traces.replay import check_replays
@@ -188,21 +189,28 @@ def test_no_replicated_driver_no_note():
 
 
 @pytest.mark.parametrize("with_symmetry", [False, True])
-def test_state_table_index_gives_the_same_exploration(monkeypatch, with_symmetry):
-    # past TABLE_FROM states the search indexes states in an open-addressing table
-    from nmrcheck.engines.explicit import search
-
-    ts = without_liveness(load_text(HANG_MODEL, "hang.nmr"))
+def test_the_edge_loop_stores_the_same_states_and_every_edge(with_symmetry):
+    # the generated loop that keeps edges, the one that does not and the general loop
+    # store the same states in the same order; every edge is a successor's representative,
+    # with the mapping that takes the real successor there
+    ts = load_text(HANG_MODEL, "hang.nmr")
     sym = analyse(ts)[0] if with_symmetry else None
-    plain = explore(ts, keep_edges=True, symmetry=sym)
-    monkeypatch.setattr(search, "TABLE_FROM", 5)
-    tabled = explore(ts, keep_edges=True, symmetry=sym)
-    for f in ("states", "parent", "via", "edges_src", "edges_dst", "edges_act", "found"):
-        assert getattr(plain, f) == getattr(tabled, f), f
-    assert dict(plain.waiting.items()) == dict(tabled.waiting.items())
-    table = search.StateTable(list(tabled.states))
-    assert all(table.get(s) == j for j, s in enumerate(tabled.states))
-    assert tabled.states[0] in table and -1 not in table
+    edges = explore(ts, keep_edges=True, symmetry=sym)
+    plain = explore(ts, keep_edges=False, symmetry=sym)
+    general = explore(ts, keep_edges=False, symmetry=sym, generated=False)
+    for f in ("states", "parent", "via", "found"):
+        assert getattr(edges, f) == getattr(plain, f) == getattr(general, f), f
+    index = {s: j for j, s in enumerate(edges.states)}
+    for i, s in enumerate(edges.states):
+        out = edges.compiled.successors(s)[0]
+        got = list(edges.out(i))
+        assert len(got) == len(out)
+        for (a, t), e in zip(out, got):
+            assert edges.act[e] == a
+            m = edges.frames.maps[edges.perm[e]] if edges.perm is not None else None
+            u = t if m is None else sym.apply(t, m)
+            assert index[u] == edges.dst[e]
+    assert edges.transitions == plain.transitions == len(edges.dst)
 
 
 def test_liveness_properties_left_in_the_system_are_checked_as_sets_of_parts():

@@ -1,126 +1,120 @@
 """Choose and combine engines: explicit search, BMC, k-induction, PDR, and `auto`.
 
-`auto` searches explicitly within a state budget; when the search is exhaustive its answers
-stand, otherwise PDR decides the properties still open. Every answer says which engine gave
-it and what it covers.
+``auto`` (the default) and ``explicit`` decide every property on one explicit exploration
+(safety, hangs and liveness), which goes on while the time and memory limits allow. When
+``auto``'s search stops at the memory limit, PDR gets the safety properties still open (the
+only ones it can decide), and says so; every property left open says why and what to try.
+The symbolic engines decide the safety properties by BMC, k-induction or PDR and the liveness
+properties by bounded lasso search.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
-from nmrcheck.engines.explicit.search import Limits
-from nmrcheck.engines.explicit.search import check as search_check
+from nmrcheck import control
+from nmrcheck.engines.explicit import por as por_check
+from nmrcheck.engines.explicit.liveness import add_liveness, without_liveness
+from nmrcheck.engines.explicit.search import HANG, STOPPED_AT_VIOLATION, Limits
 from nmrcheck.engines.result import PARTIAL, UNKNOWN, CheckResult, PropertyResult
 
 ENGINES = ("auto", "explicit", "bmc", "induction", "pdr")
-AUTO_STATE_BUDGET = 300_000
-AUTO_SOLVER_SECONDS = 120.0
+AUTO_SOLVER_SECONDS = 120.0  # PDR's share after a search cut off by memory, without --timeout
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
     """What the user asked for."""
 
     engine: str = "auto"
-    limits: Limits | None = None
+    limits: Limits = field(default_factory=Limits)
     depth: int = 40
     hangs: bool = True
-    progress: Callable[[dict], None] | None = None
-    properties: list[str] | None = None  # only these (all when None)
-    notice: Callable[[str], None] | None = None  # tells the user what the run does next
-    workers: int = 1  # processes of the explicit search (1: the sequential search)
+    properties: tuple[str, ...] = ()  # only these (all when empty)
     symmetry: str = "auto"  # auto: reduce by replicated drivers where sound; off
     por: str = "off"  # partial-order reduction: auto, on (where sound) or off (por.check)
+    keep_going: bool = False  # decide every property, past the first violation
+    progress: Callable[[dict], None] | None = None
+    notice: Callable[[str], None] | None = None  # tells the user what the run does next
 
 
 def run(ts, plan: Plan) -> CheckResult:
-    """Answer every property of ``ts`` with the engine(s) of ``plan``."""
-    limits = plan.limits or Limits()
-    check = _explicit_check(plan)  # the explicit search, on plan.workers processes
-    if plan.engine == "explicit":
-        return check(
-            ts, limits, progress=plan.progress, hangs=plan.hangs, symmetry=plan.symmetry
-        )[0]
+    """Answer every property of ``ts`` (only those of ``plan.properties``, when it names
+    some) with the engine(s) of ``plan``."""
+    if plan.properties:
+        ts = replace(ts, properties=[p for p in ts.properties if p.name in plan.properties])
     if plan.engine in ("bmc", "induction", "pdr"):
-        return _symbolic(ts, plan.engine, plan.depth, limits.timeout, _names(ts, plan))
-    # auto: a state limit the user set is a hard stop (its verdicts stay unknown); only the
-    # budget of auto itself hands the open properties over to PDR
-    if limits.max_states is not None:
-        result = check(
-            ts, limits, progress=plan.progress, hangs=plan.hangs, symmetry=plan.symmetry
-        )[0]
-        result.engine = "explicit"
-        return result
-    budget = AUTO_STATE_BUDGET
-    start = time.monotonic()
-    first, _ = check(
-        ts,
-        Limits(budget, limits.timeout, limits.max_memory_mb),
-        progress=plan.progress,
-        hangs=plan.hangs,
-        symmetry=plan.symmetry,
+        result = _symbolic(without_liveness(ts), plan.engine, plan.depth, plan.limits.timeout,
+                           _names(without_liveness(ts), plan))
+        return add_liveness(ts, result, plan.properties, plan.limits, plan.depth)
+    result, _ = por_check.check(
+        ts, plan.limits, plan.progress, plan.hangs, por=plan.por, symmetry=plan.symmetry,
+        stop_at_violation=not plan.keep_going,
     )
-    if first.stats.get("complete") or first.stats.get("interrupted"):
-        first.engine = "explicit"
-        return first
-    wanted = set(_names(ts, plan))
-    open_names = [
-        r.property for r in first.results if r.verdict == UNKNOWN and r.property in wanted
-    ]
-    remaining = None
-    if limits.timeout is not None:
-        remaining = max(0.0, limits.timeout - (time.monotonic() - start))
-    else:
-        remaining = AUTO_SOLVER_SECONDS
-    decided: dict[str, PropertyResult] = {}
-    if remaining < 1.0:  # the time is up: the explicit search's "unknown" stands
-        open_names = []
-    if open_names:
-        from nmrcheck.engines.symbolic import pdr
+    result.engine = "explicit"
+    if plan.engine == "auto":
+        result = _hand_over(ts, result, plan)
+    _advise(result)
+    return result
 
-        if plan.notice is not None:
-            plan.notice(
-                f"state budget of {budget} states reached; PDR decides "
-                f"{len(open_names)} properties (up to {remaining:.0f} s)"
-            )
-        deadline = time.monotonic() + remaining
+
+def _hand_over(ts, result: CheckResult, plan: Plan) -> CheckResult:
+    """After a search cut off by the memory limit, PDR decides the safety properties still
+    open (the only ones it can), with what is left of the time."""
+    st = result.stats
+    reason = next((r.reason for r in result.results if r.verdict == UNKNOWN), "")
+    if st.get("complete") or st.get("interrupted") or not reason.startswith("memory limit"):
+        return result
+    wanted = set(_names(without_liveness(ts), plan))
+    open_names = [r.property for r in result.results
+                  if r.verdict == UNKNOWN and r.property in wanted]
+    ctl = control.current()
+    remaining = ctl.remaining()
+    if remaining is None:
+        remaining = AUTO_SOLVER_SECONDS
+    if not open_names or remaining < 1.0:
+        return result
+    from nmrcheck.engines.symbolic import pdr
+
+    if plan.notice is not None:
+        plan.notice(f"{reason}: PDR tries the {len(open_names)} open safety properties "
+                    f"(up to {remaining:.0f} s); hangs and liveness need the whole graph")
+    decided: dict[str, PropertyResult] = {}
+    deadline = time.monotonic() + remaining
+    with ctl.timed("proof"):
         for k, name in enumerate(open_names):
+            if ctl.poll():
+                break
             # an equal share of what is left, so one hard property cannot starve the rest
             share = max(0.0, deadline - time.monotonic()) / (len(open_names) - k)
             for r in pdr(ts, [name], timeout=share, shortest=True):
-                decided[r.property] = r
-    results = [decided.get(r.property, r) for r in first.results]
-    stats = dict(first.stats)
-    stats["handed_to_pdr"] = open_names
+                if r.verdict != UNKNOWN:
+                    decided[r.property] = r
+    results = [decided.get(r.property, r) for r in result.results]
+    stats = dict(st)
+    stats["handed_to_pdr"] = {"tried": open_names, "decided": sorted(decided)}
     return CheckResult(results, "auto (explicit, then pdr)", stats)
 
 
-def _explicit_check(plan: Plan) -> Callable:
-    """:func:`search.check`, exploring on ``plan.workers`` processes when there are several
-    (the same exploration, so the same answers); its stats say how many ran."""
-    if plan.workers <= 1:
-        from functools import partial
-
-        from nmrcheck.engines.explicit.por import check as por_check
-
-        return partial(por_check, por=plan.por)
-    from functools import partial
-
-    from nmrcheck.engines.explicit.parallel import explore_parallel
-
-    explorer = partial(explore_parallel, workers=plan.workers)
-
-    def check_on_workers(*args, **kwargs):
-        result, ex = search_check(*args, explorer=explorer, **kwargs)
-        result.stats["workers"] = getattr(ex, "workers", 1)
-        if hasattr(ex, "memory_mb"):  # the coordinator's peak plus the workers' growth
-            result.stats["peak_memory_mb"] = round(ex.memory_mb, 1)
-        return result, ex
-
-    return check_on_workers
+def _advise(result: CheckResult) -> None:
+    """Say, for each property left open by a limit, what to try."""
+    for r in result.results:
+        if r.verdict != UNKNOWN or "--" in r.reason or STOPPED_AT_VIOLATION in r.reason:
+            continue
+        if r.reason.startswith("memory limit"):
+            hint = "a larger --max-memory, --property to check fewer"
+        elif r.reason.startswith("time limit"):
+            hint = "a longer --timeout, --property to check fewer"
+        elif r.reason.startswith("state limit"):
+            hint = "a larger --max-states"
+        else:
+            continue
+        if r.property != HANG and r.engine == "explicit" and "needs the whole graph" not in \
+                r.reason and "need the whole graph" not in r.reason:
+            hint += ", --engine pdr for a proof"
+        r.reason = f"{r.reason}; try {hint}"
 
 
 def _names(ts, plan: Plan) -> list[str]:
@@ -135,20 +129,26 @@ def _symbolic(ts, engine: str, depth: int, timeout: float | None, names: list[st
     from nmrcheck.engines import symbolic
 
     start = time.monotonic()
-    if not names:
-        results = []
-    elif engine == "bmc":
-        results = symbolic.bmc(ts, names, depth=depth, timeout=timeout)
-    elif engine == "induction":
-        results = symbolic.k_induction(ts, names, max_k=depth, timeout=timeout)
-    else:
-        results = symbolic.pdr(ts, names, timeout=timeout)
+    ctl = control.current()
+    if ctl.remaining() is not None:
+        timeout = ctl.remaining() if timeout is None else min(timeout, ctl.remaining())
+    with ctl.timed("proof"):
+        if not names:
+            results = []
+        elif engine == "bmc":
+            results = symbolic.bmc(ts, names, depth=depth, timeout=timeout)
+        elif engine == "induction":
+            results = symbolic.k_induction(ts, names, max_k=depth, timeout=timeout)
+        else:
+            results = symbolic.pdr(ts, names, timeout=timeout)
     stats = {
         "seconds": round(time.monotonic() - start, 3),
         "depth": depth if engine != "pdr" else None,
         "complete": False,
         "hangs": "not checked: hang detection needs the explicit engine",
     }
+    if ctl.interrupted:
+        stats["interrupted"] = True
     for r in results:
         if r.verdict == UNKNOWN and not r.coverage:
             r.coverage = PARTIAL

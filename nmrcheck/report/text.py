@@ -32,9 +32,13 @@ def search_lines(result: CheckResult) -> list[str]:
         por = st.get("por")
         if por and (por.get("used") or por.get("requested") == "on"):
             out.append(por_line(por))
-        if st.get("handed_to_pdr"):
-            out.append(f"  (state budget reached; pdr decided {len(st['handed_to_pdr'])} "
-                       "properties; hangs need the whole graph)")
+        if st.get("stopped_at_violation"):
+            out.append("  (stopped at the first violation; --continue decides every property)")
+        handed = st.get("handed_to_pdr")
+        if handed:
+            out.append(f"  (the search reached the memory limit; pdr decided "
+                       f"{len(handed['decided'])} of the {len(handed['tried'])} safety "
+                       "properties left open; hangs and liveness need the whole graph)")
             how = proof_methods(result)
             if how:
                 out.append(f"  proofs: {how}")
@@ -68,9 +72,7 @@ def symmetry_line(sym: dict) -> str:
     if not sym.get("used"):
         return f"symmetry: off ({sym.get('reason', '')})"
     groups = ", ".join(f"{n} instances of {d}" for d, n in sym["groups"].items())
-    return (
-        f"symmetry: {groups}, {sym['orbits']:,} orbits stored (liveness unreduced)"
-    )
+    return f"symmetry: {groups}, {sym['orbits']:,} orbits stored"
 
 
 def por_line(por: dict) -> str:
@@ -183,9 +185,12 @@ def _render(
     live = result.stats.get("liveness")
     if live:
         n = live["properties"]
+        how = ("decided on the search's symmetry-reduced graph" if live.get("reduced")
+               else f"by {live['engine']}" if live.get("engine")
+               else "decided on the search's graph")
         lines.append(
             f"liveness: {n} propert{'y' if n == 1 else 'ies'} on the fair runs "
-            f"({live['fairness_groups']} fairness groups), reductions: {live['reductions']}"
+            f"({live['fairness_groups']} fairness groups), {how}"
         )
     for r in results:
         if r.trace is None or r.verdict not in ("violated", "witnessed"):

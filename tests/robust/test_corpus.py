@@ -12,7 +12,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from mutate import mutate  # noqa: E402
 
-from nmrcheck.engines.explicit.search import Limits, check  # noqa: E402
+from nmrcheck.engines.explicit.checker import check  # noqa: E402
+from nmrcheck.engines.explicit.search import Limits
 from nmrcheck.errors import InputError  # noqa: E402
 from nmrcheck.nmr.load import load_text  # noqa: E402
 

@@ -643,8 +643,20 @@ def _emit_chain(gen: _Gen, var: int, by_val: dict[int, list[_Item]], facts: dict
             lines.append(base + "    pass")
 
 
+_LAST: list[tuple[TransitionSystem, list, Compiled]] = []  # the last system compiled
+
+
 def compile_system(ts: TransitionSystem) -> Compiled:
-    """Generate and compile the successor, busy and property functions of ``ts``."""
+    """Generate and compile the successor, busy and property functions of ``ts`` (the last
+    system compiled is remembered: a check compiles its system once for all its searches)."""
+    if _LAST and _LAST[0][0] is ts and _LAST[0][1] == ts.properties:
+        return _LAST[0][2]
+    comp = _compile_system(ts)
+    _LAST[:] = [(ts, list(ts.properties), comp)]
+    return comp
+
+
+def _compile_system(ts: TransitionSystem) -> Compiled:
     lay = Layout.of(ts)
     gen = _Gen(ts, lay)
     lines = gen.lines
@@ -699,19 +711,39 @@ class _FusedGen(_Gen):
     """The decision tree of :func:`compile_expander`: each successor is looked up at once."""
 
     def __init__(self, ts: TransitionSystem, lay: Layout,
-                 canon_of: Callable[[int], str | None] | None, worker: bool) -> None:
+                 canon_of: Callable[[int], str | None] | None, edges: bool = False) -> None:
         super().__init__(ts, lay)
-        self.canon_of, self.worker = canon_of, worker
+        self.canon_of, self.edges = canon_of, edges
 
     def visit(self, ai: int, new: str, indent: str) -> list[str]:
-        lines = [f"{indent}t = {new}" if self.worker else f"{indent}t = {new}; n += 1"]
+        if self.edges:
+            return self._visit_edge(ai, new, indent)
+        lines = [f"{indent}t = {new}; n += 1"]
         rep = self.canon_of(ai) if self.canon_of is not None else None
         if rep is not None:
             lines.append(f"{indent}{rep}")
-        if self.worker:
-            lines.append(f"{indent}w(t, {ai}, k + n - m); n += 1")
-        else:
-            lines.append(f"{indent}if t not in seen: new(t, {ai}, i)")
+        lines.append(f"{indent}if t not in seen: new(t, {ai}, i)")
+        return lines
+
+    def _visit_edge(self, ai: int, new: str, indent: str) -> list[str]:
+        """Look the successor up (storing it when new) and append its edge: target index,
+        action, and (under symmetry) the id of the instance mapping to its representative."""
+        lines = [f"{indent}t = {new}"]
+        rep = self.canon_of(ai) if self.canon_of is not None else None
+        perm = ""
+        if rep is not None:
+            if rep.startswith("if "):
+                lines.append(f"{indent}M = None")
+            lines.append(f"{indent}{rep}")
+            perm = "; P(0 if M is None else PID[M])"
+        elif self.canon_of is not None:
+            perm = "; P(0)"
+        lines.append(f"{indent}j = look(t)")
+        lines.append(f"{indent}if j is None: j = new(t, {ai}, i)")
+        lines.append(f"{indent}D(j); A({ai}){perm}; e += 1")
+        slot = self.ts.actions[ai].slot
+        if slot >= 0:
+            lines.append(f"{indent}en |= {1 << slot}")
         return lines
 
 
@@ -724,7 +756,6 @@ def compile_expander(
     canon_of: Callable[[int], str | None] | None = None,
     names: dict[str, object] | None = None,
     prelude: Sequence[str] = (),
-    worker: bool = False,
 ) -> tuple[Expander, str]:
     """Generate ``expand(states, i, hi, seen, new) -> (transitions, full)``: the breadth-first
     expansion of ``states[i:hi]`` with the decision tree of :func:`compile_system` inlined.
@@ -738,19 +769,10 @@ def compile_expander(
     ``prelude`` statements set once per state; when ``K`` is None the state goes to
     ``slow(s, i)``, which returns its transition count). ``names`` are the functions that
     source calls.
-
-    ``worker``: instead, ``expand(frontier, f, fend, states, gid, nact, upto, w, deg_append)
-    -> (transitions, f)`` for a worker of ``parallel``: it expands ``states[frontier[f]]``
-    for ``f`` up to ``fend`` while the state's number ``gid[j]`` is below ``upto``, hands
-    every successor to ``w(t, a, key)`` (``key``: the state's number times ``nact`` plus the
-    successor's place among its successors), and appends each state's successor count to
-    ``deg_append``; ``slow(s, key)`` as above.
     """
     lay = Layout.of(ts)
-    gen = _FusedGen(ts, lay, canon_of, worker)
+    gen = _FusedGen(ts, lay, canon_of)
     lines = gen.lines
-    if worker:
-        return _worker_expander(ts, gen, canon_of is not None, names, prelude)
     lines += [
         "def expand(states, i, hi, seen, new):",
         "    n = 0",
@@ -769,6 +791,60 @@ def compile_expander(
         "    return n, -1",
     ]
     return _compiled(lines, "<nmrcheck-expander>", {"Full": Full, **(names or {})})
+
+
+EdgeExpander = Callable[..., tuple[int, int]]
+
+
+def compile_edge_expander(
+    ts: TransitionSystem,
+    canon_of: Callable[[int], str | None] | None = None,
+    names: dict[str, object] | None = None,
+    prelude: Sequence[str] = (),
+) -> tuple[EdgeExpander, str]:
+    """Generate ``expand(states, i, hi, look, new, D, A, P, F, W, e) -> (e, full)``: the
+    breadth-first expansion of ``states[i:hi]`` that keeps every edge, as a compressed sparse
+    row: ``F(e)`` before each state (its first edge), then for each successor ``t`` of action
+    ``a`` its index ``j = look(t)`` (or ``new(t, a, i)``, which stores it and returns its
+    index, and may raise :class:`Full`), ``D(j)``, ``A(a)`` and, under symmetry, ``P(id)``
+    (the id, in ``PID``, of the instance mapping from the real successor to its
+    representative; 0: none). ``W(w)`` after each state: the threads busy there that no
+    action moves. ``e`` counts the edges. ``full``: the state being expanded when ``new``
+    raised (its edges are incomplete), else -1.
+
+    ``canon_of(a)`` is the statement that sets ``t, M`` (the representative and the mapping)
+    for action ``a`` (:meth:`Symmetry.stepper` with ``maps=True``); a state without keys goes
+    to ``slow(s, i, e)``, which does all of the above for it and returns the new ``e``.
+    """
+    lay = Layout.of(ts)
+    gen = _FusedGen(ts, lay, canon_of, edges=True)
+    lines = gen.lines
+    reduced = canon_of is not None
+    lines += [
+        "def expand(states, i, hi, look, new, D, A, P, F, W, e):",
+        "    try:",
+        "        while i < hi:",
+        "            s = states[i]",
+        "            F(e)",
+        "            en = 0",
+    ]
+    ind = "            "
+    if reduced:
+        lines += [f"{ind}K = parent_keys(s)", f"{ind}if K is None:",
+                  f"{ind}    e = slow(s, i, e)", f"{ind}    i += 1", f"{ind}    continue"]
+        lines += [f"{ind}{x}" for x in prelude]
+    if ts.halted is not E.FALSE:
+        lines += [f"{ind}if {gen.py(ts.halted, {})}:", f"{ind}    W(0)", f"{ind}    i += 1",
+                  f"{ind}    continue"]
+    emit_tree(gen, ind)
+    lines += [
+        f"{ind}W(busy(s) & ~en)",
+        f"{ind}i += 1",
+        "    except Full:",
+        "        return e, i",
+        "    return e, -1",
+    ]
+    return _compiled(lines, "<nmrcheck-edge-expander>", {"Full": Full, **(names or {})})
 
 
 def _head(gen: _Gen, reduced: bool, prelude: Sequence[str], ind: str, key: str,
@@ -791,29 +867,3 @@ def _compiled(lines: list[str], name: str, names: dict[str, object]) -> tuple[Ex
     namespace: dict[str, object] = {"__builtins__": {}, **names}
     exec(compile(source, name, "exec"), namespace)
     return namespace["expand"], source  # type: ignore[return-value]
-
-
-def _worker_expander(ts: TransitionSystem, gen: _FusedGen, reduced: bool,
-                     names: dict[str, object] | None,
-                     prelude: Sequence[str]) -> tuple[Expander, str]:
-    lines = gen.lines
-    lines += [
-        "def expand(frontier, f, fend, states, gid, nact, upto, w, deg_append):",
-        "    n = 0",
-        "    while f < fend:",
-        "        j = frontier[f]",
-        "        if gid[j] >= upto:",
-        "            break",
-        "        s = states[j]",
-        "        m = n",
-        "        k = gid[j] * nact",
-    ]
-    lines += _head(gen, reduced, prelude, "        ", "k",
-                   ["deg_append(n - m)", "f += 1", "continue"])
-    emit_tree(gen, "        ")
-    lines += [
-        "        deg_append(n - m)",
-        "        f += 1",
-        "    return n, f",
-    ]
-    return _compiled(lines, "<nmrcheck-worker-expander>", dict(names or {}))

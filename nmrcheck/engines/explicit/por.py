@@ -97,10 +97,12 @@ def _may_undo(ts: TransitionSystem, guard: Expr, sub: dict[int, Expr], goal: Exp
     return sat(f)
 
 
-def reason_off(hangs: bool) -> str:
+def reason_off(hangs: bool, liveness: bool = False) -> str:
     """Why the reduction cannot be used for this check, or "" when it can."""
     if hangs:
         return "hang detection needs every interleaving; --no-hang allows it"
+    if liveness:
+        return "the liveness properties need every interleaving"
     return ""
 
 
@@ -400,34 +402,36 @@ def check(
     por: str = "auto",
     **kwargs: Any,
 ) -> tuple[CheckResult, Exploration]:
-    """:func:`search.check` with partial-order reduction where it is sound.
+    """:func:`checker.check` with partial-order reduction where it is sound.
 
-    ``por``: ``on`` reduces whenever it is sound (no hang detection, the sequential search);
+    ``por``: ``on`` reduces whenever it is sound (no hang detection, no liveness property);
     ``auto`` too, but stops reducing after :data:`PROBE` states when it left out less than a
     quarter of the transitions there (then it costs more than it saves); ``off`` never
     reduces. ``stats["por"]`` says what was done, or why not. When the reduced search finds a
     violation (or a witness), the search runs again without reduction, so the reported
-    counterexample is a shortest one. Other arguments go to :func:`search.check`.
+    counterexample is a shortest one. Other arguments go to :func:`checker.check`.
     """
-    from nmrcheck.engines.explicit import search
+    from nmrcheck.engines.explicit import checker
+    from nmrcheck.ir import LIVENESS_KINDS
 
     if por not in MODES:
         raise ValueError(f"bad partial-order reduction mode {por!r}")
-    why = reason_off(hangs)
-    if not why and (kwargs.get("explorer") or kwargs.get("exploration")) is not None:
-        why = "the parallel search does not reduce (--workers)"
+    why = reason_off(hangs, any(p.kind in LIVENESS_KINDS for p in ts.properties))
     if por == "off" or why:
-        result, ex = search.check(ts, limits, progress, hangs, **kwargs)
+        result, ex = checker.check(ts, limits, progress, hangs, **kwargs)
         if por != "off":
             result.stats["por"] = {"used": False, "reason": why, "requested": por}
         return result, ex
     reducer = Reducer(ts, probe=PROBE if por == "auto" else 0)
 
     def explorer(*args: Any, symmetry: Any = None, **kw: Any) -> Exploration:
+        from nmrcheck.engines.explicit import search
+
         reducer.canon = symmetry.canon if symmetry is not None else None
+        kw["keep_edges"] = False
         return search.explore(*args, symmetry=symmetry, reduce=reducer, **kw)
 
-    result, ex = search.check(ts, limits, progress, hangs, explorer=explorer, **kwargs)
+    result, ex = checker.check(ts, limits, progress, hangs, explorer=explorer, **kwargs)
     note: dict[str, Any] = {
         "used": True,
         "requested": por,
@@ -435,7 +439,7 @@ def check(
     }
     note.update(reducer.summary())
     if any(r.trace is not None for r in result.results):
-        full, ex = search.check(ts, limits, progress, hangs, **kwargs)
+        full, ex = checker.check(ts, limits, progress, hangs, **kwargs)
         note["rerun"] = "without reduction, for shortest counterexamples"
         result = _merge(full, result)
     result.stats["por"] = note

@@ -393,6 +393,38 @@ def asymmetric_properties(ts: TransitionSystem, gens: Sequence[_Perm]) -> list[s
     return out
 
 
+def _renamed_apart(ts: TransitionSystem, namer: _Namer, gens: Sequence[Mapping_],
+                   perms: Sequence[_Perm], norm: _Normal) -> str:
+    """Why renaming the instances in names does not follow the permutations ``perms`` (of
+    the mappings ``gens``) for the fairness groups and the instances of the liveness
+    properties, or "". The liveness check renumbers both by name along the edges of the
+    reduced graph, so each renamed name must exist and stand for the permuted object."""
+    fair = {f.name: f for f in ts.fairness}
+    labels = [a.label for a in ts.actions]
+    for gen, perm in zip(gens, perms):
+        for f in ts.fairness:
+            g = fair.get(namer.rename(f.name, gen))
+            if g is None or g.kind != f.kind or Counter(
+                namer.rename(labels[a], gen) for a in f.actions
+            ) != Counter(labels[a] for a in g.actions):
+                return f"the fairness group {f.name} has no image"
+        mp = _Mapper(ts, perm)
+        for p in ts.properties:
+            parts = {q.name: q for q in p.parts}
+            for q in p.parts:
+                image = parts.get(namer.rename(q.name, gen))
+                if image is None:
+                    return f"the instance {q.name} has no image"
+                try:
+                    same = norm(mp.expr(q.expr)) is norm(image.expr) and (
+                        q.target is None or norm(mp.expr(q.target)) is norm(image.target))
+                except _NotSymmetric:
+                    same = False
+                if not same:
+                    return f"the instance {q.name} is not mapped to {image.name}"
+    return ""
+
+
 # -- the reduction ------------------------------------------------------------------------------
 
 @dataclass
@@ -431,12 +463,13 @@ class Symmetry:
     functions: dict[str, Callable] = field(default_factory=dict)  # the generated ones
     _slot_cache: dict = field(default_factory=dict)
 
-    def stepper(self, ts: TransitionSystem) -> tuple[Callable[[int], str | None],
-                                                     dict[str, Callable], list[str]]:
+    def stepper(self, ts: TransitionSystem, maps: bool = False
+                ) -> tuple[Callable[[int], str | None], dict[str, Callable], list[str]]:
         """For ``codegen.compile_expander``: per action, the statement that replaces the
         successor ``t`` of a representative ``s`` (keys ``K``) by its representative, decided
         by what the action writes (None: ``t`` is one); the functions those statements call;
-        and the statements that run once per state before them.
+        and the statements that run once per state before them. ``maps``: the statements
+        also set ``M``, the instance mapping from ``t`` to its representative (None: none).
 
         The common case is inline: an action that changes one instance and no field that
         may name one, in a state where no field names another instance than its own (``Z``),
@@ -457,7 +490,7 @@ class Symmetry:
                 return None  # only bits that stay in place: t is in key order as s is
             for g, i, inst in self.inst_masks:
                 if not w & ~inst:
-                    call = f"t = cn_{g}_{i}(t, K)"
+                    call = f"t, M = cnm_{g}_{i}(t, K)" if maps else f"t = cn_{g}_{i}(t, K)"
                     if w & refs:
                         return call
                     b, n = st.base[g], len(self.groups[g].instances)
@@ -465,7 +498,7 @@ class Symmetry:
                     test = (f"K[{b + i - 1}] <= " if i > 0 else "") + k + (
                         f" <= K[{b + i + 1}]" if i < n - 1 else "")
                     return f"if not (Z and {test}): {call}"
-            return "t = canon_next(t, s, K)"
+            return "t, M = canon_map_next(t, s, K)" if maps else "t = canon_next(t, s, K)"
 
         return canon_of, dict(self.functions), prelude
 
@@ -488,9 +521,10 @@ class Symmetry:
 def analyse(ts: TransitionSystem) -> tuple[Symmetry | None, str]:
     """The symmetry reduction of ``ts``, or None and why it is not used.
 
-    Only groups whose permutations map the initial state, every action, ``halted`` and every
-    safety property onto themselves are used (liveness properties are checked on a separate,
-    unreduced graph).
+    Only groups whose permutations map the initial state, every action, ``halted``, every
+    property and every fairness group onto themselves are used; the instances of a
+    ``forall`` property and the fairness groups must also be renamed consistently by name
+    (the liveness check on the reduced graph renumbers them so).
     """
     cands = [g for g in ts.groups if len(g.instances) >= 2]
     if not cands:
@@ -525,6 +559,9 @@ def analyse(ts: TransitionSystem) -> tuple[Symmetry | None, str]:
     bad_props = asymmetric_properties(ts, perms)
     if bad_props:
         return None, "not symmetric in the instances: " + ", ".join(bad_props)
+    why = _renamed_apart(ts, namer, _generators(groups), perms, norm)
+    if why:
+        return None, why
     used = [g for g in cands if any(g.driver == x.driver for x in groups)]
     return _build(ts, groups, used, namer), ""
 
@@ -911,9 +948,9 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
         moved,
         inst_masks,
         _Stepping({(g, i): key_exprs[g][i] for g, i, _ in inst_masks}, cross_mask, base),
-        {name: ns[name] for name in ["parent_keys", "canon_next", "cross"]
+        {name: ns[name] for name in ["parent_keys", "canon_next", "canon_map_next", "cross"]
          + re.findall(r"\b([AG][0-9_]+)\[", " ".join(sum(key_exprs, [])))
-         + [f"cn_{g}_{i}" for g, i, _ in inst_masks]},  # type: ignore[misc]
+         + [f"{c}_{g}_{i}" for g, i, _ in inst_masks for c in ("cn", "cnm")]},  # type: ignore[misc]
     )
 
 

@@ -242,7 +242,7 @@ def summary_line(model: str, result: CheckResult, phases: dict[str, float],
     """The closing line on stderr: the figures that vary from run to run (times), each
     phase's time, and the exit code the process returns."""
     st = result.stats
-    spent = ", ".join(f"{p} {t:.2f} s" for p, t in phases.items() if t >= 0.005)
+    spent = ", ".join(f"{p} {t:.2f} s" for p, t in phases.items())
     head = f"nmrcheck: {model}: "
     if "states" in st:
         head += f"{st.get('states', 0):,} states, {st.get('transitions', 0):,} transitions; "

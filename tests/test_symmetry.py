@@ -293,7 +293,8 @@ def test_incremental_representative_of_a_successor_is_the_representative(source)
         for _, t in succ(s)[0]:
             rep = sym.canon(t)
             assert sym.canon_next(t, s, keys) == rep
-            got, m = sym.canon_map_next(t, s, keys)
+            got, pid = sym.canon_map_next(t, s, keys)
+            m = sym.frames.maps[pid]
             assert got == rep == (t if m is None else sym.apply(t, m))
             checked += 1
             moved += rep != t

@@ -43,6 +43,8 @@ def search_lines(result: CheckResult) -> list[str]:
             if how:
                 out.append(f"  proofs: {how}")
         return out
+    if result.engine == "explicit":
+        return ["search: explicit, stopped before it began"]
     what = {"bmc": f"bounded model checking to depth {st.get('depth')}",
             "induction": f"k-induction up to k = {st.get('depth')}",
             "pdr": "PDR, every proof re-checked from its certificate"}

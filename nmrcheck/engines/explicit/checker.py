@@ -16,6 +16,7 @@ from nmrcheck import control
 from nmrcheck.engines.explicit import hangs as hang_detection
 from nmrcheck.engines.explicit import liveness, probe
 from nmrcheck.engines.explicit.codegen import compile_system
+from nmrcheck.engines.explicit.scc import tarjan
 from nmrcheck.engines.explicit.search import (
     HANG,
     STOPPED_AT_VIOLATION,
@@ -78,25 +79,29 @@ def check(
     ctl = control.current()
     live = liveness.liveness_properties(ts) if liveness_props else []
     sym, sym_note = None, None
-    if symmetry == "auto":
-        with ctl.timed("set-up"):
-            sym, why = analyse_symmetry(ts if live else safety_view(ts))
-        if sym is None and why != "no replicated driver":
-            sym_note = {"used": False, "reason": why}
     found = None
-    if stop_at_violation and explorer is None and (limits is None or limits.max_states is None):
-        with ctl.timed("probe"):
-            found = _probe(ts)
-    if found is not None:
-        with ctl.timed("search"):
-            ex, shortest = _shortest(ts, found, sym, limits)
-    else:
-        with ctl.timed("search"):
-            ex = (explorer or explore)(
-                ts, limits, keep_edges=hangs or bool(live), progress=progress, symmetry=sym,
-                stop_at_violation=stop_at_violation,
-            )
-        shortest = None
+    try:
+        if symmetry == "auto":
+            with ctl.timed("set-up"), ctl.abortable():
+                sym, why = analyse_symmetry(ts if live else safety_view(ts))
+            if sym is None and why != "no replicated driver":
+                sym_note = {"used": False, "reason": why}
+        if stop_at_violation and explorer is None and (limits is None or
+                                                       limits.max_states is None):
+            with ctl.timed("probe"), ctl.abortable():
+                found = _probe(ts)
+        if found is not None:
+            with ctl.timed("search"):
+                ex, shortest = _shortest(ts, found, sym, limits)
+        else:
+            with ctl.timed("search"):
+                ex = (explorer or explore)(
+                    ts, limits, keep_edges=hangs or bool(live), progress=progress,
+                    symmetry=sym, stop_at_violation=stop_at_violation,
+                )
+            shortest = None
+    except control.Stopped as stop:  # before the search had anything to show
+        return _stopped(ts, stop, hangs, live), None  # type: ignore[return-value]
     stats: dict[str, Any] = {
         "states": len(ex.states),
         "transitions": ex.transitions,
@@ -119,12 +124,8 @@ def check(
     results = _safety(ts, ex, shortest)
     if found is not None:
         stats["probe"] = {"steps": len(found.actions), "proved_shortest": shortest is None}
-    if hangs:
-        with ctl.timed("hangs"):
-            results.append(_hang_result(ts, ex))
+    results += _on_the_graph(ts, ex, hangs, live)
     if live:
-        with ctl.timed("liveness"):
-            results += _liveness(ts, ex, live)
         stats["liveness"] = {"properties": len(live), "fairness_groups": len(ts.fairness),
                              "reduced": sym is not None}
     order = {p.name: k for k, p in enumerate(ts.properties)}
@@ -199,10 +200,9 @@ def _trace_of(ex: Exploration, found: probe.Found) -> Trace:
     return Trace(tuple(unpack(x) for x in found.states), tuple(found.actions))
 
 
-def _hang_result(ts: TransitionSystem, ex: Exploration) -> PropertyResult:
-    if not ex.complete:
-        return _unknown(HANG, ex, " (hangs need the whole graph)")
-    found = hang_detection.find_hangs(ex, len(ts.slots))
+def _hang_result(ts: TransitionSystem, ex: Exploration,
+                 comps: list[list[int]] | None) -> PropertyResult:
+    found = hang_detection.find_hangs(ex, len(ts.slots), comps)
     if not found:
         return PropertyResult(HANG, HOLDS, "explicit", EXHAUSTIVE)
     first = min(found.values())
@@ -219,14 +219,45 @@ def _hang_result(ts: TransitionSystem, ex: Exploration) -> PropertyResult:
     return r
 
 
-def _liveness(ts: TransitionSystem, ex: Exploration, live: list) -> list[PropertyResult]:
+def _on_the_graph(ts: TransitionSystem, ex: Exploration, hangs: bool,
+                  live: list) -> list[PropertyResult]:
+    """Hang freedom and the liveness properties, decided on the explored graph (its
+    strongly connected components once for both); what a stop leaves undecided is
+    unknown."""
+    names = ([HANG] if hangs else []) + [p.name for p in live]
+    if not names:
+        return []
     if not ex.complete:
-        return [_unknown(p.name, ex, " (liveness needs the whole graph)") for p in live]
+        return [_unknown(name, ex, " (it needs the whole graph)") for name in names]
+    ctl = control.current()
+    out: list[PropertyResult] = []
     try:
-        return liveness.decide(ts, ex, live)
+        with ctl.abortable():
+            with ctl.timed("components"):
+                comps = tarjan(len(ex.states), ex.first, ex.dst,  # type: ignore[arg-type]
+                               tick=ctl.tick)[1]
+            if hangs:
+                with ctl.timed("hangs"):
+                    out.append(_hang_result(ts, ex, comps))
+            if live:
+                with ctl.timed("liveness"):
+                    out += liveness.decide(ts, ex, live, comps)
     except control.Stopped as stop:
-        return [PropertyResult(p.name, UNKNOWN, "explicit", PARTIAL, reason=stop.reason)
-                for p in live]
+        done = {r.property for r in out}
+        out += [PropertyResult(name, UNKNOWN, "explicit", PARTIAL, reason=stop.reason)
+                for name in names if name not in done]
+    return out
+
+
+def _stopped(ts: TransitionSystem, stop: control.Stopped, hangs: bool,
+             live: list) -> CheckResult:
+    """Every property unknown: the run stopped before the search began."""
+    names = [p.name for p in safety_view(ts).properties] + ([HANG] if hangs else [])
+    names += [p.name for p in live]
+    results = [PropertyResult(n, UNKNOWN, "explicit", PARTIAL, reason=stop.reason)
+               for n in names]
+    return CheckResult(results, "explicit", {"complete": False,
+                                              "interrupted": stop.interrupted})
 
 
 def _extend_to_dead_end(ex: Exploration, j: int, prefix: Trace) -> Trace:

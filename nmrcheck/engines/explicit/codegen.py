@@ -714,6 +714,7 @@ class _FusedGen(_Gen):
                  canon_of: Callable[[int], str | None] | None, edges: bool = False) -> None:
         super().__init__(ts, lay)
         self.canon_of, self.edges = canon_of, edges
+        self.enables, self.shift = enable_bits(ts)
 
     def visit(self, ai: int, new: str, indent: str) -> list[str]:
         if self.edges:
@@ -726,25 +727,38 @@ class _FusedGen(_Gen):
         return lines
 
     def _visit_edge(self, ai: int, new: str, indent: str) -> list[str]:
-        """Look the successor up (storing it when new) and append its edge: target index,
-        action, and (under symmetry) the id of the instance mapping to its representative."""
+        """Look the successor up (storing it when new) and append its edge: target index and
+        action; under symmetry, the id of the mapping to the representative (0: none).
+        ``en`` gains the action's thread and fairness groups."""
         lines = [f"{indent}t = {new}"]
         rep = self.canon_of(ai) if self.canon_of is not None else None
         perm = ""
         if rep is not None:
             if rep.startswith("if "):
-                lines.append(f"{indent}M = None")
+                lines.append(f"{indent}M = 0")
             lines.append(f"{indent}{rep}")
-            perm = "; P(0 if M is None else PID[M])"
+            perm = "; P(M)"
         elif self.canon_of is not None:
             perm = "; P(0)"
         lines.append(f"{indent}j = look(t)")
         lines.append(f"{indent}if j is None: j = new(t, {ai}, i)")
-        lines.append(f"{indent}D(j); A({ai}){perm}; e += 1")
-        slot = self.ts.actions[ai].slot
-        if slot >= 0:
-            lines.append(f"{indent}en |= {1 << slot}")
+        lines.append(f"{indent}D(j); A({ai}){perm}")
+        lines.append(f"{indent}e += 1")
+        bits = self.enables[ai]
+        if bits:
+            lines.append(f"{indent}en |= {bits}")
         return lines
+
+
+def enable_bits(ts: TransitionSystem) -> tuple[list[int], int]:
+    """Per action, the bits it sets in the generated loops' ``en``: its thread's (bit
+    ``slot``) and, shifted past every thread's, its fairness groups'; and that shift."""
+    shift = len(ts.slots)
+    bits = [1 << a.slot if a.slot >= 0 else 0 for a in ts.actions]
+    for g, f in enumerate(ts.fairness):
+        for a in f.actions:
+            bits[a] |= 1 << (shift + g)
+    return bits, shift
 
 
 Expander = Callable[[list[int], int, int, object, Callable[[int, int, int], None]],
@@ -802,15 +816,15 @@ def compile_edge_expander(
     names: dict[str, object] | None = None,
     prelude: Sequence[str] = (),
 ) -> tuple[EdgeExpander, str]:
-    """Generate ``expand(states, i, hi, look, new, D, A, P, F, W, e) -> (e, full)``: the
-    breadth-first expansion of ``states[i:hi]`` that keeps every edge, as a compressed sparse
-    row: ``F(e)`` before each state (its first edge), then for each successor ``t`` of action
-    ``a`` its index ``j = look(t)`` (or ``new(t, a, i)``, which stores it and returns its
-    index, and may raise :class:`Full`), ``D(j)``, ``A(a)`` and, under symmetry, ``P(id)``
-    (the id, in ``PID``, of the instance mapping from the real successor to its
-    representative; 0: none). ``W(w)`` after each state: the threads busy there that no
-    action moves. ``e`` counts the edges. ``full``: the state being expanded when ``new``
-    raised (its edges are incomplete), else -1.
+    """Generate ``expand(states, i, hi, look, new, D, A, P, F, W, G, e) -> (e, full)``: the
+    breadth-first expansion of ``states[i:hi]`` that keeps every edge, as compressed sparse
+    rows: ``F(e)`` before each state (its first edge), then for each successor ``t`` of
+    action ``a`` its index ``j = look(t)`` (or ``new(t, a, i)``, which stores it and returns
+    its index, and may raise :class:`Full`), ``D(j)``, ``A(a)`` and, under symmetry,
+    ``P(m)``: the id of the instance mapping from the real successor to its representative
+    (0: none). After each state, ``W(w)``: the threads busy there that no action moves;
+    ``G(g)``: the fairness groups enabled there (a mask). ``e`` counts the edges. ``full``:
+    the state being expanded when ``new`` raised (its edges are incomplete), else -1.
 
     ``canon_of(a)`` is the statement that sets ``t, M`` (the representative and the mapping)
     for action ``a`` (:meth:`Symmetry.stepper` with ``maps=True``); a state without keys goes
@@ -820,8 +834,9 @@ def compile_edge_expander(
     gen = _FusedGen(ts, lay, canon_of, edges=True)
     lines = gen.lines
     reduced = canon_of is not None
+    slots = (1 << gen.shift) - 1
     lines += [
-        "def expand(states, i, hi, look, new, D, A, P, F, W, e):",
+        "def expand(states, i, hi, look, new, D, A, P, F, W, G, e):",
         "    try:",
         "        while i < hi:",
         "            s = states[i]",
@@ -834,11 +849,12 @@ def compile_edge_expander(
                   f"{ind}    e = slow(s, i, e)", f"{ind}    i += 1", f"{ind}    continue"]
         lines += [f"{ind}{x}" for x in prelude]
     if ts.halted is not E.FALSE:
-        lines += [f"{ind}if {gen.py(ts.halted, {})}:", f"{ind}    W(0)", f"{ind}    i += 1",
-                  f"{ind}    continue"]
+        lines += [f"{ind}if {gen.py(ts.halted, {})}:", f"{ind}    W(0); G(0)",
+                  f"{ind}    i += 1", f"{ind}    continue"]
     emit_tree(gen, ind)
     lines += [
-        f"{ind}W(busy(s) & ~en)",
+        f"{ind}W(busy(s) & ~en & {slots})",
+        f"{ind}G(en >> {gen.shift})",
         f"{ind}i += 1",
         "    except Full:",
         "        return e, i",

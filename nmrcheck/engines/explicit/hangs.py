@@ -15,12 +15,14 @@ reduction an edge renumbers the threads by its instance mapping.
 
 from __future__ import annotations
 
+from nmrcheck import control
 from nmrcheck.engines.explicit.frames import Renaming
 from nmrcheck.engines.explicit.scc import tarjan
 from nmrcheck.engines.explicit.search import Exploration
 
 
-def find_hangs(ex: Exploration, nslots: int) -> dict[int, int]:
+def find_hangs(ex: Exploration, nslots: int,
+               comps: list[list[int]] | None = None) -> dict[int, int]:
     """Threads blocked forever: thread -> the first (shortest) state index where it is,
     the thread numbered as in that state (a representative, under symmetry).
 
@@ -30,64 +32,55 @@ def find_hangs(ex: Exploration, nslots: int) -> dict[int, int]:
         A complete exploration with its edges.
     nslots : int
         The number of threads.
+    comps : list of lists of int, optional
+        The strongly connected components of the explored graph, sinks first
+        (:func:`scc.tarjan`); computed here when not given.
     """
     waiting = ex.waiting.masks
     first, dst, perm = ex.first, ex.dst, ex.perm
     if first is None or dst is None or not any(waiting):
         return {}
+    if comps is None:
+        comps = tarjan(len(waiting), first, dst)[1]
     everyone = (1 << nslots) - 1
     slots = None
     if perm is not None and ex.symmetry is not None:
         slots = Renaming(ex.frames, ex.symmetry.slot_names, ex.symmetry.namer.rename)
-    frames = ex.frames
-    n = len(waiting)
+    inverse = ex.frames.inverse
+    can: dict[int, int] = {}  # blocked state -> the threads that can move there or later
 
-    def moved(e: int) -> int:
-        """The threads of an edge's source that can move in its target (in the source's
-        numbering), as far as the target alone tells."""
-        u = dst[e]
-        r = everyone & ~waiting[u] if u < n else everyone
-        if slots is not None and perm[e]:  # type: ignore[index]
-            r = slots.mask(r, frames.inverse(perm[e]))  # type: ignore[index]
-        return r
-
-    # most blocked threads can move one step on (the OS calling Unload, a lock released):
-    # only the states where some cannot are left for the fixed point
-    blocked = [i for i in range(n) if waiting[i]]
-    unresolved = bytearray(n)
-    for s in blocked:
-        w = waiting[s]
+    def settle(s: int) -> bool:
+        """Add to ``can[s]`` what its successors allow; whether it grew."""
+        acc = old = can[s]
         for e in range(first[s], first[s + 1]):
-            w &= ~moved(e)
-            if not w:
+            r = can.get(dst[e], everyone)
+            if r == everyone:
+                acc = everyone
                 break
-        unresolved[s] = w != 0
-    stay = [s for s in blocked if unresolved[s]]
-    _, comps = tarjan(n, first, dst, roots=stay, inside=unresolved.__getitem__)
-    can: dict[int, int] = {}
-    for members in comps:
-        for s in members:
+            if slots is not None and perm[e]:  # type: ignore[index]
+                r = slots.mask(r, inverse(perm[e]))  # type: ignore[index]
+            acc |= r
+            if acc == everyone:
+                break
+        can[s] = acc
+        return acc != old
+
+    ctl = control.current()
+    for done, members in enumerate(comps):  # sinks first: what it reaches is settled
+        if not done & 0xFFFF and ctl.tick(done=done, total=len(comps), unit="components"):
+            raise control.Stopped(ctl.reason, ctl.interrupted)
+        blocked = [s for s in members if waiting[s]]
+        if not blocked:
+            continue
+        for s in blocked:
             can[s] = everyone & ~waiting[s]
-        changed = True
-        while changed:
-            changed = False
-            for s in members:
-                acc = can[s]
-                if acc == everyone:
-                    continue
-                for e in range(first[s], first[s + 1]):
-                    u = dst[e]
-                    r = can.get(u, everyone) if unresolved[u] else everyone
-                    if slots is not None and perm[e]:  # type: ignore[index]
-                        r = slots.mask(r, frames.inverse(perm[e]))  # type: ignore[index]
-                    acc |= r
-                    if acc == everyone:
-                        break
-                if acc != can[s]:
-                    can[s] = acc
-                    changed = True
+        if len(members) == 1 and members[0] not in dst[first[members[0]]:first[members[0] + 1]]:
+            settle(blocked[0])  # no cycle: once is enough
+            continue
+        while any([settle(s) for s in blocked if can[s] != everyone]):
+            pass
     hangs: dict[int, int] = {}
-    for s in stay:
+    for s in sorted(can):
         stuck = waiting[s] & ~can[s]
         k = 0
         while stuck >> k:

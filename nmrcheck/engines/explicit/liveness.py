@@ -205,32 +205,39 @@ def pending(su: _Setup, atoms: Callable[[int], tuple[int, int]]) -> tuple[list[i
             once |= 1 << k
     trig[0] |= once & bad[0]
     pend = list(trig)
-    work = [i for i in range(n) if pend[i]]
-    tick = 0
+    mask = ren.mask
     ctl = control.current()
-    while work:
-        i = work.pop()
+    again: list[int] = []  # states whose pending set grew after they were passed on
+
+    images: dict[int, int] = {}  # m << 16 | mapping id -> the image of m under it
+    maps = perm if perm is not None else bytes(len(dst))
+
+    def spread(i: int) -> None:
         m = pend[i]
-        for e in range(first[i], first[i + 1]):
-            u = dst[e]
-            mu = ren.mask(m, perm[e]) if perm is not None else m
-            mu &= bad[u]
+        a, b = first[i], first[i + 1]
+        for u, p in zip(dst[a:b], maps[a:b]):
+            if p:
+                key = m << 16 | p
+                mu = images.get(key)
+                if mu is None:
+                    mu = images[key] = mask(m, p)
+                mu &= bad[u]
+            else:
+                mu = m & bad[u]
             if mu & ~pend[u]:
                 pend[u] |= mu
-                work.append(u)
-        tick += 1
-        if not tick & 0xFFFF and ctl.poll():
+                if u <= i:
+                    again.append(u)
+
+    # in breadth-first order most edges lead forward, so one sweep does most of the work
+    for i in range(n):
+        if pend[i]:
+            spread(i)
+        if not i & 0xFFFF and ctl.tick(done=i, total=n, unit="states, pending"):
             raise control.Stopped(ctl.reason, ctl.interrupted)
+    while again:
+        spread(again.pop())
     return pend, trig
-
-
-def enabled_groups(su: _Setup, i: int) -> int:
-    """The fairness groups enabled in state ``i`` (in its own numbering)."""
-    ex, groups = su.ex, su.action_groups
-    m = 0
-    for e in ex.out(i):
-        m |= groups[ex.act[e]]  # type: ignore[index]
-    return m
 
 
 # -- step 3: fair components ---------------------------------------------------------------------
@@ -265,7 +272,7 @@ def component_graph(su: _Setup, members: Sequence[int]) -> Local:
                 act.append(ex.act[e])  # type: ignore[index]
                 pid.append(ex.perm[e] if ex.perm is not None else 0)
         first.append(len(dst))
-    en = [enabled_groups(su, s) for s in members]
+    en = [ex.groups[s] for s in members]
     return Local(list(members), [-1] * len(members), first, dst, act, pid, en)
 
 
@@ -310,13 +317,13 @@ def fair_cores(su: _Setup, g: Local, nodes: Sequence[int] | None = None) -> list
 
 def _judge(su: _Setup, comp: Sequence[int], out: Callable[[int], range], dst: Sequence[int],
            act: Sequence[int], pid: Sequence[int] | None,
-           enabled: Callable[[int], int] | None = None) -> tuple[int, dict[int, int]]:
+           enabled: Callable[[int], int]) -> tuple[int, dict[int, int]]:
     """Whether the real runs over the strongly connected ``comp`` can be fair: -1 when they
     can; else the strong groups (as a mask in the numbering of the component's root, closed
     under its monodromy group) to remove states for (0: no fair cycle at all); and each
     node's enabled groups in the root's numbering. The edges of node ``v`` are ``out(v)``
-    of ``dst``, ``act`` and ``pid`` (None: no mappings); ``enabled(v)``, when given, is its
-    enabled groups (else read off all its edges)."""
+    of ``dst``, ``act`` and ``pid`` (None: no mappings); ``enabled(v)`` its enabled
+    groups."""
     frames, fair, groups = su.ex.frames, su.fair, su.action_groups
     root = comp[0]
     inside = set(comp)
@@ -329,23 +336,27 @@ def _judge(su: _Setup, comp: Sequence[int], out: Callable[[int], range], dst: Se
     while queue:
         v = queue.popleft()
         sv = sigma[v]
-        en = took = 0
+        took = 0
         for e in out(v):
-            a = groups[act[e]]
-            en |= a
             w = dst[e]
             if w not in inside:
                 continue
-            took |= a
+            took |= groups[act[e]]
             p = pid[e] if pid is not None else 0
-            via = frames.compose(p, sv) if p or sv else 0
+            if not (p or sv):
+                if w not in sigma:
+                    sigma[w] = 0
+                    queue.append(w)
+                elif sigma[w]:
+                    gens.add(frames.inverse(sigma[w]))
+                continue
+            via = frames.compose(p, sv)
             if w not in sigma:
                 sigma[w] = via
                 queue.append(w)
             elif via != sigma[w]:
                 gens.add(frames.compose(frames.inverse(sigma[w]), via))
-        if enabled is not None:
-            en = enabled(v)
+        en = enabled(v)
         if sv:
             back = frames.inverse(sv)
             en, took = fair.mask(en, back), fair.mask(took, back)
@@ -360,19 +371,48 @@ def _judge(su: _Setup, comp: Sequence[int], out: Callable[[int], range], dst: Se
     return (bad if bad else -1), en_root
 
 
-def _cores_of(su: _Setup, members: list[int]) -> tuple[Local | None, list[list[int]]]:
-    """The fair cores of a strongly connected component of the explored graph: judged on
-    the explored arrays first (mostly it is unfair as a whole, or fair as a whole), and as a
-    :class:`Local` graph when states must be removed."""
+def _cores_of(su: _Setup, members: list[int], comp: Sequence[int] | None = None,
+              k: int = -1) -> tuple[Local | None, list[list[int]]]:
+    """The fair cores of a strongly connected component of the explored graph (number ``k``
+    in ``comp``, when given): judged on the explored arrays first (mostly it is unfair as a
+    whole, or fair as a whole), and as a :class:`Local` graph when states must be removed."""
     ex = su.ex
-    bad, en_root = _judge(su, members, ex.out, ex.dst, ex.act, ex.perm)  # type: ignore[arg-type]
+    bad = _judge_plain(su, members, comp, k) if comp is not None else None
+    en_root: dict[int, int] = {}
+    if bad is None:  # mappings inside: judged through the component's monodromy
+        bad, en_root = _judge(su, members, ex.out, ex.dst, ex.act,  # type: ignore[arg-type]
+                              ex.perm, ex.groups.__getitem__)
     if bad == 0:
         return None, []
     g = component_graph(su, members)
     if bad < 0:
         return g, [list(range(len(members)))]
-    rest = [k for k, v in enumerate(members) if not en_root[v] & bad]
+    rest = [i for i, v in enumerate(members) if not ex.groups[v] & bad]
     return g, fair_cores(su, g, rest) if rest else []
+
+
+def _judge_plain(su: _Setup, members: list[int], comp: Sequence[int], k: int) -> int | None:
+    """:func:`_judge` of component ``k`` when none of its inner edges carries a mapping (so
+    every state is seen in one numbering); None when one does."""
+    ex = su.ex
+    first, dst, act, perm, enabled = ex.first, ex.dst, ex.act, ex.perm, ex.groups
+    assert first is not None and dst is not None and act is not None
+    groups = su.action_groups
+    everyone = su.everyone
+    en_all, en_any, taken = everyone, 0, 0
+    for v in members:
+        g = enabled[v]
+        en_all &= g
+        en_any |= g
+        for e in range(first[v], first[v + 1]):
+            if comp[dst[e]] == k:
+                if perm is not None and perm[e]:
+                    return None
+                taken |= groups[act[e]]
+    if su.weak & en_all & ~taken:
+        return 0
+    bad = su.strong & en_any & ~taken
+    return bad if bad else -1
 
 
 # -- the properties ------------------------------------------------------------------------------
@@ -388,9 +428,11 @@ class Witness:
     core: list[int] | None = None
 
 
-def find_witnesses(su: _Setup, pend: list[int], want: int) -> dict[int, Witness]:
+def find_witnesses(su: _Setup, pend: list[int], want: int,
+                   comps: list[list[int]] | None = None) -> dict[int, Witness]:
     """A witness for each property (by index) with a violated instance among the bits
-    ``want``."""
+    ``want``; ``comps``: the strongly connected components of the explored graph, when
+    known."""
     ex, owner = su.ex, su.owner
     found: dict[int, Witness] = {}
     todo = want
@@ -405,30 +447,49 @@ def find_witnesses(su: _Setup, pend: list[int], want: int) -> dict[int, Witness]
                     todo &= ~(1 << k)
 
     n = len(ex.states)
-    live = [i for i in range(n) if pend[i] & want]
-    first, act, groups = ex.first, ex.act, su.action_groups
-    assert first is not None and act is not None
-    for i in live:  # stutters (a dead end that is not a crash is one), in BFS order
+    enabled = ex.groups
+    for i in range(n):  # stutters (a dead end that is not a crash is one), in BFS order
         bits = pend[i] & todo
-        if bits and not any(groups[act[e]] for e in range(first[i], first[i + 1])):
+        if bits and not enabled[i]:
             for k in _bits(bits):
                 note(Witness(k, {(i, k)}))
     if not todo:
         return found
-    _, comps = tarjan(n, ex.first, ex.dst, roots=live,  # type: ignore[arg-type]
-                      inside=lambda i: bool(pend[i] & want))
-    for members in sorted((c for c in comps if has_cycle(c, ex.first, ex.dst)), key=min):
+    first, dst = ex.first, ex.dst
+    assert first is not None and dst is not None
+    if comps is None:
+        comps = tarjan(n, first, dst)[1]
+    comp = [0] * n
+    for k, c in enumerate(comps):
+        for v in c:
+            comp[v] = k
+    cyclic = [k for k, c in enumerate(comps)
+              if (len(c) > 1 or has_cycle(c, first, dst)) and any(pend[v] & want for v in c)]
+    ctl = control.current()
+    for done, k in enumerate(sorted(cyclic, key=lambda k: min(comps[k]))):
         if not todo:
             break
-        g, cores = _cores_of(su, sorted(members))
-        for core in cores:
-            assert g is not None
-            for v in core:
-                for k in _bits(pend[g.state[v]] & todo):
-                    if pend[g.state[v]] >> k & todo >> k & 1:
-                        w = _tracked_core(su, g, core, v, k, pend)
-                        if w is not None:
-                            note(w)
+        if not done & 0xFFF and ctl.tick(done=done, total=len(cyclic), unit="components"):
+            raise control.Stopped(ctl.reason, ctl.interrupted)
+        members = comps[k]
+        live = [v for v in members if pend[v] & want]
+        if len(live) == len(members):
+            parts = [(sorted(members), k)]
+        else:  # the pending states of a component need not be strongly connected
+            keep = set(live)
+            parts = [(sorted(c), -1)
+                     for c in tarjan(n, first, dst, roots=live, inside=keep.__contains__)[1]
+                     if has_cycle(c, first, dst)]
+        for part, kk in parts:
+            g, cores = _cores_of(su, part, comp if kk >= 0 else None, kk)
+            for core in cores:
+                assert g is not None
+                for v in core:
+                    for k in _bits(pend[g.state[v]] & todo):
+                        if pend[g.state[v]] >> k & todo >> k & 1:
+                            w = _tracked_core(su, g, core, v, k, pend)
+                            if w is not None:
+                                note(w)
     return found
 
 
@@ -830,15 +891,16 @@ def without_liveness(ts: TransitionSystem) -> TransitionSystem:
     return replace(ts, properties=[p for p in ts.properties if p.kind not in LIVENESS_KINDS])
 
 
-def decide(ts: TransitionSystem, ex: Exploration,
-           props: Sequence[Property]) -> list[PropertyResult]:
+def decide(ts: TransitionSystem, ex: Exploration, props: Sequence[Property],
+           comps: list[list[int]] | None = None) -> list[PropertyResult]:
     """Decide the liveness properties ``props`` of ``ts`` on the complete exploration ``ex``
-    (with edges; symmetry-reduced or not). A violation comes with a replayed, fair lasso."""
+    (with edges; symmetry-reduced or not; ``comps``: its strongly connected components, when
+    known). A violation comes with a replayed, fair lasso."""
     if not props:
         return []
     su = _setup(ts, ex, props)
     pend, trig = pending(su, _atoms(su))
-    witnesses = find_witnesses(su, pend, (1 << len(su.insts)) - 1)
+    witnesses = find_witnesses(su, pend, (1 << len(su.insts)) - 1, comps)
     results = []
     for k, p in enumerate(props):
         w = witnesses.get(k)

@@ -17,6 +17,7 @@ def tarjan(
     dst: Sequence[int],
     roots: Iterable[int] | None = None,
     inside: Callable[[int], bool] | None = None,
+    tick: Callable[..., object] | None = None,
 ) -> tuple[array, list[list[int]]]:
     """Strongly connected components, by Tarjan's algorithm without recursion.
 
@@ -31,6 +32,8 @@ def tarjan(
         them get a component.
     inside : callable, optional
         Keep only the nodes where it is true, and the edges between them.
+    tick : callable, optional
+        Called with ``done`` and ``total`` (nodes) every so often (progress and limits).
 
     Returns
     -------
@@ -50,9 +53,11 @@ def tarjan(
     stack: list[int] = []
     comps: list[list[int]] = []
     counter = 0
+    next_tick = 1 << 16 if tick is not None else n + 1
     for root in range(n) if roots is None else roots:
         if index[root] >= 0 or (inside is not None and not inside(root)):
             continue
+
         index[root] = low[root] = counter
         counter += 1
         stack.append(root)
@@ -71,6 +76,9 @@ def tarjan(
                     work[-1] = (v, e)
                     index[w] = low[w] = counter
                     counter += 1
+                    if counter >= next_tick:
+                        next_tick += 1 << 16
+                        tick(done=counter, total=n, unit="states in components")
                     stack.append(w)
                     work.append((w, first[w]))
                     descended = True

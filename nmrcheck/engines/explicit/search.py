@@ -24,6 +24,7 @@ from nmrcheck.engines.explicit.codegen import (
     compile_edge_expander,
     compile_expander,
     compile_system,
+    enable_bits,
 )
 from nmrcheck.engines.explicit.frames import Frames
 from nmrcheck.engines.explicit.symmetry import Symmetry
@@ -143,6 +144,7 @@ class Exploration:
     initial: int = 0  # the packed initial state
     frames: Frames = field(default_factory=Frames)
     expanded: int = 0  # states expanded (a prefix of ``states``)
+    groups: array | list = field(default_factory=list)  # per state: fairness groups enabled
     stopped_at: int = -1  # the violating state the search stopped at, or -1
 
     # -- the edges in the forms other code reads -----------------------------------------
@@ -352,7 +354,8 @@ def explore(
         raise ValueError("partial-order reduction keeps no edges")
     limits = limits or Limits()
     ts = safety_view(ts)
-    comp = compile_system(ts)
+    with control.current().abortable():  # generating code for a large design takes a while
+        comp = compile_system(ts)
     start = time.monotonic()
     initial = comp.layout.pack(ts.initial_state())
     s0 = symmetry.canon(initial) if symmetry is not None else initial
@@ -415,24 +418,32 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
     assert index is not None
     first, dst = array("I"), array("I")
     act = array("H" if len(ts.actions) < 1 << 16 else "I")
-    perm = array("H") if sym is not None else None
-    ex.first, ex.dst, ex.act, ex.perm = first, dst, act, perm
+    ex.first, ex.dst, ex.act = first, dst, act
+    ex.groups = array("Q") if len(ts.fairness) <= 64 else []  # type: ignore[assignment]
+    P = None
+    if sym is not None:
+        ex.frames = sym.frames
+        ex.perm = array("H")
+        P = ex.perm.append
     frames = ex.frames
-    D, A, F, W = dst.append, act.append, first.append, ex.waiting.masks.append
-    P = perm.append if perm is not None else None
+    D, A, F, W, G = dst.append, act.append, first.append, ex.waiting.masks.append, \
+        ex.groups.append
     look, new = index.get, store.new
-    names: dict[str, object] = {"busy": comp.busy, "PID": frames}
+    names: dict[str, object] = {"busy": comp.busy}
     canon_of, prelude = None, []
     if sym is not None:
         canon_of, fns, prelude = sym.stepper(ts, maps=True)
         names.update(fns)
         succ, canon_map, busy = comp.successors, sym.canon_map, comp.busy
+        enables, shift = enable_bits(ts)
 
         def slow(s: int, i: int, e: int) -> int:
             out, en = succ(s)
             if en < 0:
                 W(0)
+                G(0)
                 return e
+            groups = 0
             for a, t in out:
                 u, m = canon_map(t)
                 j = look(u)
@@ -441,12 +452,15 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
                 D(j)
                 A(a)
                 P(frames.id_of(m))  # type: ignore[misc]
+                groups |= enables[a]
                 e += 1
             W(busy(s) & ~en)
+            G(groups >> shift)
             return e
 
         names["slow"] = slow
-    expand = compile_edge_expander(ts, canon_of, names, prelude)[0]
+    with control.current().abortable():
+        expand = compile_edge_expander(ts, canon_of, names, prelude)[0]
     i = depth = e = 0
     level_end = 1
     ticker = _Ticker(limits, start, progress)
@@ -458,7 +472,7 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
             if not store.level(ex, depth):
                 break
             hi = min(level_end, i + 1024)
-            e, full = expand(states, i, hi, look, new, D, A, P, F, W, e)
+            e, full = expand(states, i, hi, look, new, D, A, P, F, W, G, e)
             if full >= 0:  # the state being expanded is cut off: its edges go
                 i = full
                 _truncate(ex, i)
@@ -496,6 +510,7 @@ def _truncate(ex: Exploration, i: int) -> None:
         if ex.perm is not None:
             del ex.perm[e:]
     del ex.waiting.masks[i:]
+    del ex.groups[i:]
 
 
 def _consistent(store: _Store) -> None:
@@ -527,7 +542,8 @@ def _fused(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Limits,
             return len(out)
 
         names["slow"] = slow
-    expand = compile_expander(ts, canon_of, names, prelude)[0]
+    with control.current().abortable():
+        expand = compile_expander(ts, canon_of, names, prelude)[0]
     i = depth = transitions = 0
     level_end = 1
     ticker = _Ticker(limits, start, progress)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from nmrcheck.engines.explicit.codegen import Layout
+from nmrcheck.engines.explicit.frames import Frames
 from nmrcheck.ir import InstanceGroup, TransitionSystem
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr
@@ -438,6 +439,18 @@ class _Stepping:
     base: list[int]
 
 
+class _Lazy(dict):
+    """``lazy[k]`` is ``make(k)``, made the first time it is asked for."""
+
+    def __init__(self, make: Callable[[int], object]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, k: int) -> object:
+        got = self[k] = self.make(k)
+        return got
+
+
 @dataclass
 class Symmetry:
     """The checked symmetry group of a system and its orbit representative.
@@ -455,12 +468,15 @@ class Symmetry:
     slot_names: list[str]
     parent_keys: Callable[[int], object]  # once per expanded representative s
     canon_next: Callable[[int, int, object], int]  # (successor t, s, parent_keys(s))
-    canon_map_next: Callable[[int, int, object], tuple[int, Mapping_ | None]]
+    # (successor t, s, parent_keys(s)) -> its representative and the id in ``frames`` of the
+    # mapping to it (0: none)
+    canon_map_next: Callable[[int, int, object], tuple[int, int]]
     source: str
     moved: int = 0  # the bits that move with their instance
     inst_masks: list[tuple[int, int, int]] = field(default_factory=list)  # (g, i, its bits)
     stepping: _Stepping | None = None
     functions: dict[str, Callable] = field(default_factory=dict)  # the generated ones
+    frames: Frames = field(default_factory=Frames)  # the instance mappings, numbered
     _slot_cache: dict = field(default_factory=dict)
 
     def stepper(self, ts: TransitionSystem, maps: bool = False
@@ -469,7 +485,8 @@ class Symmetry:
         successor ``t`` of a representative ``s`` (keys ``K``) by its representative, decided
         by what the action writes (None: ``t`` is one); the functions those statements call;
         and the statements that run once per state before them. ``maps``: the statements
-        also set ``M``, the instance mapping from ``t`` to its representative (None: none).
+        also set ``M``, the id in ``frames`` of the instance mapping from ``t`` to its
+        representative (0: none).
 
         The common case is inline: an action that changes one instance and no field that
         may name one, in a state where no field names another instance than its own (``Z``),
@@ -774,7 +791,7 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
         rank = " + ".join(f"(K[{x}] <= k)" for x in others)
         tie = " or ".join([f"not K[{total}]"] + [f"k == K[{x}]" for x in others])
         for name, ret, full, mv in ((f"cn_{g}_{i}", "t", "canon(t)", f"MV_{g}_{i}[p](t)"),
-                                    (f"cnm_{g}_{i}", "t, None", "canon_map(t)",
+                                    (f"cnm_{g}_{i}", "t, 0", "canon_map_id(t)",
                                      f"MVM_{g}_{i}[p][0](t), MVM_{g}_{i}[p][1]")):
             src.append("")
             src.append(f"def {name}(t, K):")
@@ -793,7 +810,7 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
             src.append(f"        return {full}")
             src.append(f"    return {mv}")
     for name, ret, full, cn in (("canon_next", "t", "canon(t)", "cn"),
-                                ("canon_map_next", "t, None", "canon_map(t)", "cnm")):
+                                ("canon_map_next", "t, 0", "canon_map_id(t)", "cnm")):
         src.append("")
         src.append(f"def {name}(t, s, K):")
         src.append("    if K is None:")
@@ -807,15 +824,23 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
         src.append(f"    return {full}")
     source = "\n".join(src) + "\n"
 
-    relabel_cache: dict[tuple[int, int, int, Mapping_], int] = {}
+    relabel_cache: dict[tuple, int] = {}
+    mentions_of: dict[str, list[tuple[int, int]]] = {}
+    label_index: dict[int, dict[str, int]] = {}
 
     def relabel(x: int, y: int, v: int, mapping: Mapping_) -> int:
-        key = (x, y, v, mapping)
+        # a label's image depends only on where the mapping sends the instances it names
+        lab = ts.vars[x].labels[v]
+        ms = mentions_of.get(lab)
+        if ms is None:
+            ms = mentions_of[lab] = sorted(set(namer.mentions(lab)))
+        key = (x, y, v, tuple(mapping[g][k] for g, k in ms))
         got = relabel_cache.get(key)
         if got is None:
-            lab = namer.rename(ts.vars[x].labels[v], mapping)
-            got = ts.vars[y].labels.index(lab)
-            relabel_cache[key] = got
+            index = label_index.get(y)
+            if index is None:
+                index = label_index[y] = {lb: k for k, lb in enumerate(ts.vars[y].labels)}
+            got = relabel_cache[key] = index[namer.rename(lab, mapping)]
         return got
 
     def table(x: int, y: int, mask: int, mapping: Mapping_) -> tuple[int, ...]:
@@ -927,11 +952,18 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
         for pos, j in enumerate(order):
             r[j] = pos
         mapping = ident[:g] + (tuple(r),) + ident[g + 1:]
-        return make_apply(mapping), mapping
+        return make_apply(mapping), frames.id_of(mapping)
 
-    for g, i, _inst in inst_masks:
-        ns[f"MVM_{g}_{i}"] = tuple(mover(g, i, p) for p in range(groups[g].n))
-        ns[f"MV_{g}_{i}"] = tuple(f for f, _ in ns[f"MVM_{g}_{i}"])  # type: ignore[attr-defined]
+    frames = Frames()
+    for g, i, _inst in inst_masks:  # built when first used: N * N of them in all
+        ns[f"MVM_{g}_{i}"] = _Lazy(lambda p, g=g, i=i: mover(g, i, p))
+        ns[f"MV_{g}_{i}"] = _Lazy(lambda p, mvm=ns[f"MVM_{g}_{i}"]: mvm[p][0])
+
+    def canon_map_id(t: int) -> tuple[int, int]:
+        u, m = ns["canon_map"](t)  # type: ignore[operator]
+        return u, frames.id_of(m)
+
+    ns["canon_map_id"] = canon_map_id
     exec(compile(source, "<nmrcheck-symmetry>", "exec"), ns)
     cross = ns["cross"]
     return Symmetry(
@@ -951,6 +983,7 @@ def _build(ts: TransitionSystem, groups: list[_Group], used: list[InstanceGroup]
         {name: ns[name] for name in ["parent_keys", "canon_next", "canon_map_next", "cross"]
          + re.findall(r"\b([AG][0-9_]+)\[", " ".join(sum(key_exprs, [])))
          + [f"{c}_{g}_{i}" for g, i, _ in inst_masks for c in ("cn", "cnm")]},  # type: ignore[misc]
+        frames=frames,
     )
 
 

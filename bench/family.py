@@ -34,11 +34,12 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 MODELS = BENCH / "models"
 PROMELA = BENCH / "promela"
-DESIGNS = ("provider-clients", "multi-npi", "provider-clients-nowait")
+DESIGNS = ("provider-clients", "multi-npi", "provider-clients-nowait", "multi-npi-nowait")
 BENCHMARKED = DESIGNS[:2]  # the scaling family
-MUTANT = DESIGNS[2]  # provider-clients with the wait forgotten: a verdict check (violated)
+MUTANTS = DESIGNS[2:]  # each with the waits forgotten: how fast the first counterexample comes
+MUTANT = MUTANTS[0]
 MAX_N = 6
-MUTANT_MAX_N = 3
+MUTANT_MAX_N = 5
 MAX_INFLIGHT = 3  # nmrcheck's default option max_inflight (docs/language.md section 14)
 
 # -- the nmrcheck models ------------------------------------------------------------------------
@@ -101,6 +102,21 @@ def nmr_text(design: str, n: int) -> str:
             "Unload deregisters\n// and FORGETS TO WAIT. Expected: violated "
             "(DRG-2, unload_waits_for_bindings).\n// Promela twin: "
             "bench/promela/provider-clients-nowait-")
+        return text
+    if design == "multi-npi-nowait":
+        text = nmr_text("multi-npi", n)
+        for reg in ("A", "B"):
+            wait = f"""
+    if (status{reg} == STATUS_PENDING) {{
+      NmrWaitForProviderDeregisterComplete(Prov{reg})
+    }}"""
+            assert wait in text
+            text = text.replace(wait, "")
+        text = text.replace("that deregisters both and waits for both",
+                            "that deregisters both and FORGETS TO WAIT").replace(
+            "// Expected: holds. Promela twin: bench/promela/multi-npi-",
+            "// Expected: violated (DRG-2, unload_waits_for_bindings).\n"
+            "// Promela twin: bench/promela/multi-npi-nowait-")
         return text
     if design == "provider-clients":
         return f"""\
@@ -181,8 +197,8 @@ class Shape:
 
 
 def shape(design: str, n: int) -> Shape:
-    if design == MUTANT:
-        s = shape("provider-clients", n)
+    if design in MUTANTS:
+        s = shape(design.removesuffix("-nowait"), n)
         return Shape(design, n, s.regs, s.status, s.binding_reg, s.client_names, wait=False)
     if design == "provider-clients":
         names = tuple(f"Client[{i}]" if n > 1 else "Client" for i in range(1, n + 1))
@@ -618,7 +634,7 @@ def files(max_n: int = MAX_N) -> dict[Path, str]:
     """Every generated file and its text."""
     out: dict[Path, str] = {BENCH / "safety.spec": safety_spec()}
     for design in DESIGNS:
-        for n in range(1, (MUTANT_MAX_N if design == MUTANT else max_n) + 1):
+        for n in range(1, (MUTANT_MAX_N if design in MUTANTS else max_n) + 1):
             out[MODELS / f"{design}-{n}.nmr"] = nmr_text(design, n)
             out[PROMELA / f"{design}-{n}.pml"] = pml_text(design, n)
     return out

@@ -5,9 +5,11 @@
 
 For each design and N, in one run and alternating on the same machine, end to end:
 
-* ``nmrcheck``: ``nmrcheck check MODEL``, what a user runs: the default ``auto`` engine
-  (explicit search; past 300,000 states it hands the open properties to PDR), hang detection,
-  the bundled spec with its liveness properties (a second, fair-cycle search of the graph);
+* ``nmrcheck``: ``nmrcheck check MODEL``, what a user runs, with no flags: one explicit
+  search (symmetry-reduced where sound) that decides every obligation, the model's assert,
+  the bundled spec with its 7 liveness properties (fair cycles on the same graph) and hang
+  detection, and stops at the first violation (a depth-first probe, then a breadth-first
+  search bounded by what it found, for a shortest counterexample);
 * ``nmrcheck safety``: ``nmrcheck check MODEL --engine explicit --no-hang --no-bundled-specs
   --spec bench/safety.spec``: an exhaustive explicit search, whatever its size, of exactly the
   properties the Promela twin checks (the obligations, the model's assert, the four
@@ -16,7 +18,6 @@ For each design and N, in one run and alternating on the same machine, end to en
   off by default);
 * ``nmrcheck safety unreduced``: the same with ``--symmetry off --por off``: the row whose
   state and transition counts must equal the twin's;
-* ``nmrcheck safety 2 workers``: the unreduced row on two processes (``--workers 2``);
 * ``spin``: ``spin -a``, ``gcc -O2 -DSAFETY``, ``./pan`` (partial-order reduction on, the default);
 * ``spin -DNOREDUCE``: the same without partial-order reduction.
 
@@ -62,7 +63,6 @@ NMR_ARGS: dict[str, list[str]] = {  # variant -> arguments after MODEL (SAFETY: 
     "nmrcheck": [],
     "nmrcheck safety": SAFETY_ARGS,
     "nmrcheck safety unreduced": SAFETY_ARGS + UNREDUCED,
-    "nmrcheck safety 2 workers": SAFETY_ARGS + UNREDUCED + ["--workers", "2"],
 }
 NMR_VARIANTS = tuple(NMR_ARGS)
 NMRCHECK_HOME = ROOT  # where nmrcheck runs from (--snapshot: a frozen copy of nmrcheck/, specs/)
@@ -133,7 +133,8 @@ def grace(timeout: float) -> float:
 
 # -- nmrcheck -----------------------------------------------------------------------------------
 
-SUMMARY = re.compile(r"nmrcheck: .*?: (\d+) states, (\d+) transitions in ([\d.]+) s")
+SUMMARY = re.compile(r"nmrcheck: .*?: ([\d,]+) states, ([\d,]+) transitions;(.*) in all")
+PHASE = re.compile(r"(\w[\w-]*) ([\d.]+) s")
 
 
 def nmrcheck_cmd(variant: str, model: Path, timeout: float, memory: int) -> list[str]:
@@ -156,8 +157,10 @@ def run_nmrcheck(variant: str, design: str, n: int, model: Path, timeout: float,
     text = out.read_text(errors="replace")
     m = SUMMARY.search(text)
     if m:
-        r.states, r.transitions = int(m.group(1)), int(m.group(2))
-        r.search_seconds = float(m.group(3))
+        r.states = int(m.group(1).replace(",", ""))
+        r.transitions = int(m.group(2).replace(",", ""))
+        r.steps = {k: float(v) for k, v in PHASE.findall(m.group(3))}
+        r.search_seconds = r.steps.get("search")
     if code is None:
         r.status, r.note = "timeout", f"killed after {wall:.0f} s"
         return r
@@ -172,6 +175,12 @@ def run_nmrcheck(variant: str, design: str, n: int, model: Path, timeout: float,
     r.engine = md.get("engine", "")
     r.violated = sorted(p.get("property", p.get("name", "?")) for p in md.get("properties", [])
                         if p.get("verdict") in ("violated", "hang"))
+    traces = [(len(p["trace"]), p.get("shortest")) for p in md.get("properties", [])
+              if p.get("verdict") == "violated" and p.get("trace")]
+    if traces:
+        steps, shortest = min(traces)
+        r.note = f"{steps} steps" + ("" if shortest is None else
+                                     " (shortest)" if shortest else " (not proved shortest)")
     if code == 0:
         r.verdict = "holds"
     elif code == 1:
@@ -390,17 +399,23 @@ def fmt_sec(x) -> str:
 
 def table(rows: list[Run], markdown: bool = False) -> str:
     head = ["design", "N", "tool", "verdict", "states", "transitions", "seconds", "peak MiB",
-            "states/s", "nmrcheck/spin", "note"]
+            "states/s", "nmrcheck/spin", "default/safety", "note"]
     spin_time = {(r.design, r.n): r.seconds for r in rows
                  if r.tool == "spin" and r.status == "ok" and r.verdict != "unknown"}
+    safety_time = {(r.design, r.n): r.seconds for r in rows
+                   if r.tool == "nmrcheck safety" and r.status == "ok"}
     body = []
     for r in rows:
         ratio = "-"
         st = spin_time.get((r.design, r.n))
         if r.tool.startswith("nmrcheck") and r.seconds is not None and st:
-            ratio = f"{r.seconds / st:.1f}"
+            ratio = f"{r.seconds / st:.2f}"
             if r.status != "ok":
                 ratio = ">" + ratio
+        own = "-"
+        sf = safety_time.get((r.design, r.n))
+        if r.tool == "nmrcheck" and r.seconds is not None and sf:
+            own = f"{r.seconds / sf:.2f}"
         verdict = r.verdict if r.status in ("ok", "depth") else f"{r.verdict} ({r.status})"
         if r.status == "skipped":
             verdict = "skipped"
@@ -413,14 +428,14 @@ def table(rows: list[Run], markdown: bool = False) -> str:
         body.append([r.design, str(r.n), r.tool, verdict, fmt_num(r.states),
                      fmt_num(r.transitions), fmt_sec(r.seconds),
                      "-" if r.peak_mib is None else f"{r.peak_mib:,.0f}",
-                     "-" if r.rate is None else f"{r.rate:,.0f}", ratio, "; ".join(note)])
+                     "-" if r.rate is None else f"{r.rate:,.0f}", ratio, own, "; ".join(note)])
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in body]
         return "\n".join(lines)
     widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h)
               for i, h in enumerate(head)]
-    right = {1, 4, 5, 6, 7, 8, 9}
+    right = {1, 4, 5, 6, 7, 8, 9, 10}
 
     def line(cells):
         return "  ".join(c.rjust(widths[i]) if i in right else c.ljust(widths[i])
@@ -443,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--designs", default=",".join(family.BENCHMARKED),
                     help="comma-separated designs (default: %(default)s)")
     ap.add_argument("--mutant-max-n", type=int, default=None,
-                    help="largest N of the verdict check on the buggy design (default 2)")
+                    help="largest N of the mutants, whose waits are forgotten (default 5)")
     ap.add_argument("--variants", default=",".join(NMR_VARIANTS + SPIN_VARIANTS),
                     help="comma-separated rows to run (default: all: %(default)s)")
     ap.add_argument("--out", default=str(BENCH / "results.json"))
@@ -466,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     max_n = args.max_n if args.max_n is not None else (3 if args.quick else family.MAX_N)
     timeout = args.timeout or (60.0 if args.quick else 300.0)
-    mutant_n = args.mutant_max_n if args.mutant_max_n is not None else (1 if args.quick else 2)
+    mutant_n = args.mutant_max_n if args.mutant_max_n is not None else (2 if args.quick else 5)
     for tool in ("spin", "gcc"):
         if shutil.which(tool) is None:
             print(f"bench: {tool} not found; run bench/setup.sh", file=sys.stderr)
@@ -484,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     info["nmrcheck_tree_sha256"] = tree_hash(NMRCHECK_HOME)
     print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
     jobs = [(d, n) for d in args.designs.split(",") for n in range(args.min_n, max_n + 1)]
-    jobs += [(family.MUTANT, n) for n in range(1, mutant_n + 1)]
+    jobs += [(m, n) for m in family.MUTANTS for n in range(args.min_n, mutant_n + 1)]
     rows: list[Run] = []
     every: list[dict] = []
     failed_at: dict[tuple[str, str], int] = {}
@@ -496,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         reps: dict[str, list[Run]] = {}
         for _ in range(args.repeat):
             order = ["nmrcheck", "spin", "nmrcheck safety", "spin -DNOREDUCE",
-                     "nmrcheck safety unreduced", "nmrcheck safety 2 workers"]
+                     "nmrcheck safety unreduced"]
             for variant in order:
                 if variant not in wanted:
                     continue

@@ -59,6 +59,8 @@ def to_dict(ts: TransitionSystem, result: CheckResult, model: str) -> dict[str, 
             e["reason"] = r.reason
         if r.trace is not None:
             e["trace"] = _trace(ts, r)
+            if r.trace.loop_start is None and "blocked_from" not in r.stats:
+                e["shortest"] = bool(r.stats.get("shortest", True))
             if r.trace.loop_start is not None:
                 e["loop_start"] = r.trace.loop_start
                 e["stutter"] = bool(r.stats.get("stutter"))

@@ -215,8 +215,11 @@ def _render(
             lines.append(
                 f"  {kind}, {len(r.trace)} steps, then forever as the last line says (a fair run):"
             )
-        else:
+        elif r.stats.get("shortest", True):
             lines.append(f"  {kind}, {len(r.trace)} steps (shortest):")
+        else:
+            lines.append(f"  {kind}, {len(r.trace)} steps (found by the depth-first probe and "
+                         "shortened; not proved shortest: --continue searches breadth first):")
         lines.extend(render_trace(ts, r, verbose))
         for msg in hang_message(ts, r):
             lines.append(f"  {msg}")

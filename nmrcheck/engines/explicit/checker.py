@@ -155,18 +155,30 @@ def _probe(ts: TransitionSystem) -> probe.Found | None:
     return probe.shorten(comp, initial, found) if found is not None else None
 
 
+SHORTEST_SECONDS = 10.0  # at most this long to prove a probe's counterexample shortest
+
+
 def _shortest(ts: TransitionSystem, found: probe.Found, sym: Symmetry | None,
               limits: Limits | None) -> tuple[Exploration, probe.Found | None]:
     """A breadth-first search that stops at the first violation and expands no state as
     deep as ``found`` is long: it meets a violation at that depth at the latest, and the one
-    it meets is a shortest one (returned with None). When it outgrows its budget first,
+    it meets is a shortest one (returned with None). It runs without generated code for a
+    small search, then with it; when it outgrows 2**20 states or :data:`SHORTEST_SECONDS`,
     ``found`` stands, not proved shortest."""
-    budget = max(probe.PROBE_STATES * 16, 1 << 16)
-    timeout = limits.timeout if limits is not None else None
-    ex = explore(ts, Limits(budget, timeout), keep_edges=False, symmetry=sym,
-                 stop_at_violation=True, max_depth=len(found.actions), generated=False)
-    if ex.stopped_at >= 0:
-        return ex, None
+    seconds = SHORTEST_SECONDS
+    if limits is not None and limits.timeout is not None:
+        seconds = min(seconds, limits.timeout)
+    remaining = control.current().remaining()
+    if remaining is not None:
+        seconds = min(seconds, remaining)
+    for generated, budget in ((False, 1 << 16), (True, 1 << 20)):
+        ex = explore(ts, Limits(budget, seconds), keep_edges=False, symmetry=sym,
+                     stop_at_violation=True, max_depth=len(found.actions),
+                     generated=generated)
+        if ex.stopped_at >= 0:
+            return ex, None
+        if not ex.stop_reason.startswith("state limit"):
+            break
     ex.complete, ex.stop_reason, ex.stopped_at = False, STOPPED_AT_VIOLATION, 0
     return ex, found
 

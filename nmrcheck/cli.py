@@ -212,6 +212,8 @@ def _progress(err: TextIO, enabled: bool):
             rate = f["states"] / secs if secs > 0 else 0.0
             body = (f"{f['states']:,} states, {rate:,.0f} states/s, depth {f['depth']}, "
                     f"queue {f['queue']:,}")
+            if f.get("to_go") is not None:
+                body += f", about {f['to_go']:,} more"
         elif "done" in f:
             body = f"{f['done']:,} of {f['total']:,} {f.get('unit', 'states')}"
         else:

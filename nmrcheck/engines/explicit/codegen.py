@@ -714,7 +714,6 @@ class _FusedGen(_Gen):
                  canon_of: Callable[[int], str | None] | None, edges: bool = False) -> None:
         super().__init__(ts, lay)
         self.canon_of, self.edges = canon_of, edges
-        self.enables, self.shift = enable_bits(ts)
 
     def visit(self, ai: int, new: str, indent: str) -> list[str]:
         if self.edges:
@@ -727,38 +726,28 @@ class _FusedGen(_Gen):
         return lines
 
     def _visit_edge(self, ai: int, new: str, indent: str) -> list[str]:
-        """Look the successor up (storing it when new) and append its edge: target index and
-        action; under symmetry, the id of the mapping to the representative (0: none).
-        ``en`` gains the action's thread and fairness groups."""
+        """Look the successor up (storing it when new) and append its edge as one int:
+        target index, action and (under symmetry) the id of the mapping to the
+        representative (0: none), see :data:`EDGE_SHIFT`. ``en`` gains the action's thread."""
         lines = [f"{indent}t = {new}"]
         rep = self.canon_of(ai) if self.canon_of is not None else None
-        perm = ""
+        tail = f" | {ai << ACTION_SHIFT}" if ai else ""
         if rep is not None:
             if rep.startswith("if "):
                 lines.append(f"{indent}M = 0")
             lines.append(f"{indent}{rep}")
-            perm = "; P(M)"
-        elif self.canon_of is not None:
-            perm = "; P(0)"
+            tail += " | M"
         lines.append(f"{indent}j = look(t)")
         lines.append(f"{indent}if j is None: j = new(t, {ai}, i)")
-        lines.append(f"{indent}D(j); A({ai}){perm}")
-        lines.append(f"{indent}e += 1")
-        bits = self.enables[ai]
-        if bits:
-            lines.append(f"{indent}en |= {bits}")
+        lines.append(f"{indent}E(j << {EDGE_SHIFT}{tail})")
+        slot = self.ts.actions[ai].slot
+        if slot >= 0:
+            lines.append(f"{indent}en |= {1 << slot}")
         return lines
 
 
-def enable_bits(ts: TransitionSystem) -> tuple[list[int], int]:
-    """Per action, the bits it sets in the generated loops' ``en``: its thread's (bit
-    ``slot``) and, shifted past every thread's, its fairness groups'; and that shift."""
-    shift = len(ts.slots)
-    bits = [1 << a.slot if a.slot >= 0 else 0 for a in ts.actions]
-    for g, f in enumerate(ts.fairness):
-        for a in f.actions:
-            bits[a] |= 1 << (shift + g)
-    return bits, shift
+EDGE_SHIFT = 32  # an edge as one int: target << 32 | action << 16 | mapping id
+ACTION_SHIFT = 16
 
 
 Expander = Callable[[list[int], int, int, object, Callable[[int, int, int], None]],
@@ -807,7 +796,7 @@ def compile_expander(
     return _compiled(lines, "<nmrcheck-expander>", {"Full": Full, **(names or {})})
 
 
-EdgeExpander = Callable[..., tuple[int, int]]
+EdgeExpander = Callable[..., int]
 
 
 def compile_edge_expander(
@@ -816,49 +805,47 @@ def compile_edge_expander(
     names: dict[str, object] | None = None,
     prelude: Sequence[str] = (),
 ) -> tuple[EdgeExpander, str]:
-    """Generate ``expand(states, i, hi, look, new, D, A, P, F, W, G, e) -> (e, full)``: the
-    breadth-first expansion of ``states[i:hi]`` that keeps every edge, as compressed sparse
-    rows: ``F(e)`` before each state (its first edge), then for each successor ``t`` of
-    action ``a`` its index ``j = look(t)`` (or ``new(t, a, i)``, which stores it and returns
-    its index, and may raise :class:`Full`), ``D(j)``, ``A(a)`` and, under symmetry,
-    ``P(m)``: the id of the instance mapping from the real successor to its representative
-    (0: none). After each state, ``W(w)``: the threads busy there that no action moves;
-    ``G(g)``: the fairness groups enabled there (a mask). ``e`` counts the edges. ``full``:
-    the state being expanded when ``new`` raised (its edges are incomplete), else -1.
+    """Generate ``expand(states, i, hi, look, new, E, F, W) -> full``: the breadth-first
+    expansion of ``states[i:hi]`` that keeps every edge, as compressed sparse rows:
+    ``F()`` before each state (it notes where its edges start), then for each successor
+    ``t`` of action ``a`` its index ``j = look(t)`` (or ``new(t, a, i)``, which stores it
+    and returns its index, and may raise :class:`Full`) and ``E(edge)``, the edge as one int
+    (:data:`EDGE_SHIFT`; under symmetry with the id of the instance mapping from the real
+    successor to its representative). After each state, ``W(w)``: the threads busy there
+    that no action moves. ``full``: the state being expanded when ``new`` raised (its edges
+    are incomplete), else -1.
 
     ``canon_of(a)`` is the statement that sets ``t, M`` (the representative and the mapping)
     for action ``a`` (:meth:`Symmetry.stepper` with ``maps=True``); a state without keys goes
-    to ``slow(s, i, e)``, which does all of the above for it and returns the new ``e``.
+    to ``slow(s, i)``, which does all of the above for it.
     """
     lay = Layout.of(ts)
     gen = _FusedGen(ts, lay, canon_of, edges=True)
     lines = gen.lines
     reduced = canon_of is not None
-    slots = (1 << gen.shift) - 1
     lines += [
-        "def expand(states, i, hi, look, new, D, A, P, F, W, G, e):",
+        "def expand(states, i, hi, look, new, E, F, W):",
         "    try:",
         "        while i < hi:",
         "            s = states[i]",
-        "            F(e)",
+        "            F()",
         "            en = 0",
     ]
     ind = "            "
     if reduced:
         lines += [f"{ind}K = parent_keys(s)", f"{ind}if K is None:",
-                  f"{ind}    e = slow(s, i, e)", f"{ind}    i += 1", f"{ind}    continue"]
+                  f"{ind}    slow(s, i)", f"{ind}    i += 1", f"{ind}    continue"]
         lines += [f"{ind}{x}" for x in prelude]
     if ts.halted is not E.FALSE:
-        lines += [f"{ind}if {gen.py(ts.halted, {})}:", f"{ind}    W(0); G(0)",
+        lines += [f"{ind}if {gen.py(ts.halted, {})}:", f"{ind}    W(0)",
                   f"{ind}    i += 1", f"{ind}    continue"]
     emit_tree(gen, ind)
     lines += [
-        f"{ind}W(busy(s) & ~en & {slots})",
-        f"{ind}G(en >> {gen.shift})",
+        f"{ind}W(busy(s) & ~en)",
         f"{ind}i += 1",
         "    except Full:",
-        "        return e, i",
-        "    return e, -1",
+        "        return i",
+        "    return -1",
     ]
     return _compiled(lines, "<nmrcheck-edge-expander>", {"Full": Full, **(names or {})})
 

@@ -18,13 +18,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from nmrcheck import control
+from nmrcheck.engines.explicit import arrays
 from nmrcheck.engines.explicit.codegen import (
+    ACTION_SHIFT,
+    EDGE_SHIFT,
     Compiled,
     Full,
     compile_edge_expander,
     compile_expander,
     compile_system,
-    enable_bits,
 )
 from nmrcheck.engines.explicit.frames import Frames
 from nmrcheck.engines.explicit.symmetry import Symmetry
@@ -93,6 +95,19 @@ class _Ticker:
         self.limits, self.start, self.progress = limits, start, progress
         self.next_tick = start + 1.0
         self.ctl = control.current()
+        self.levels = [0, 1]  # where each breadth-first level ends
+
+    def to_go(self, states: int, i: int) -> int | None:
+        """About how many states are still to be found, once the levels shrink: the last two
+        complete levels' ratio, continued as a geometric series; None while they grow."""
+        lv = self.levels
+        if len(lv) < 4:
+            return None
+        last, before = lv[-1] - lv[-2], lv[-2] - lv[-3]
+        if not before or last >= 0.9 * before:
+            return None
+        r = last / before
+        return int(max(0, states - lv[-1]) * r / (1 - r))
 
     def stop(self, states: int, transitions: int, depth: int, i: int) -> str:
         """Why the search stops here (a time or memory limit, a signal), or "" to go on."""
@@ -102,7 +117,8 @@ class _Ticker:
         if limits.max_memory_mb is not None and peak_memory_mb() > limits.max_memory_mb:
             return f"memory limit {limits.max_memory_mb} MiB reached"
         why = self.ctl.tick(states=states, transitions=transitions, depth=depth,
-                            queue=states - i, seconds=now - self.start)
+                            queue=states - i, seconds=now - self.start,
+                            to_go=self.to_go(states, i))
         if why:
             return why
         if self.progress is not None and now >= self.next_tick:
@@ -412,22 +428,21 @@ def _why_full(ex: Exploration, store: _Store, limits: Limits) -> str:
 def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Limits,
                progress: Callable[[dict], None] | None, start: float) -> None:
     """The loop of :func:`explore` that keeps every edge: one generated function
-    (``codegen.compile_edge_expander``) expands a block of states."""
+    (``codegen.compile_edge_expander``) expands a block of states, appending each edge as
+    one int; the edges are split into their arrays at the end (:mod:`.arrays`)."""
     comp, sym = ex.compiled, ex.symmetry
     states, index = store.states, store.index
     assert index is not None
-    first, dst = array("I"), array("I")
-    act = array("H" if len(ts.actions) < 1 << 16 else "I")
-    ex.first, ex.dst, ex.act = first, dst, act
-    ex.groups = array("Q") if len(ts.fairness) <= 64 else []  # type: ignore[assignment]
-    P = None
+    first, packed = array("I"), array("Q")
+    ex.first = first
     if sym is not None:
         ex.frames = sym.frames
-        ex.perm = array("H")
-        P = ex.perm.append
     frames = ex.frames
-    D, A, F, W, G = dst.append, act.append, first.append, ex.waiting.masks.append, \
-        ex.groups.append
+    E, W, size = packed.append, ex.waiting.masks.append, packed.__len__
+
+    def F() -> None:
+        first.append(size())
+
     look, new = index.get, store.new
     names: dict[str, object] = {"busy": comp.busy}
     canon_of, prelude = None, []
@@ -435,33 +450,24 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
         canon_of, fns, prelude = sym.stepper(ts, maps=True)
         names.update(fns)
         succ, canon_map, busy = comp.successors, sym.canon_map, comp.busy
-        enables, shift = enable_bits(ts)
 
-        def slow(s: int, i: int, e: int) -> int:
+        def slow(s: int, i: int) -> None:
             out, en = succ(s)
             if en < 0:
                 W(0)
-                G(0)
-                return e
-            groups = 0
+                return
             for a, t in out:
                 u, m = canon_map(t)
                 j = look(u)
                 if j is None:
                     j = new(u, a, i)
-                D(j)
-                A(a)
-                P(frames.id_of(m))  # type: ignore[misc]
-                groups |= enables[a]
-                e += 1
+                E(j << EDGE_SHIFT | a << ACTION_SHIFT | frames.id_of(m))
             W(busy(s) & ~en)
-            G(groups >> shift)
-            return e
 
         names["slow"] = slow
     with control.current().abortable():
         expand = compile_edge_expander(ts, canon_of, names, prelude)[0]
-    i = depth = e = 0
+    i = depth = 0
     level_end = 1
     ticker = _Ticker(limits, start, progress)
     try:
@@ -469,48 +475,52 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
             if i == level_end:
                 depth += 1
                 level_end = len(states)
+                ticker.levels.append(level_end)
             if not store.level(ex, depth):
                 break
             hi = min(level_end, i + 1024)
-            e, full = expand(states, i, hi, look, new, D, A, P, F, W, G, e)
+            full = expand(states, i, hi, look, new, E, F, W)
             if full >= 0:  # the state being expanded is cut off: its edges go
                 i = full
-                _truncate(ex, i)
-                e = len(dst)
+                _cut(first, packed, ex.waiting.masks, i)
                 ex.complete, ex.stop_reason = False, _why_full(ex, store, limits)
                 break
             i = hi
-            reason = ticker.stop(len(states), e, depth, i)
+            reason = ticker.stop(len(states), len(packed), depth, i)
             if reason:
                 ex.complete, ex.stop_reason = False, reason
                 break
     except KeyboardInterrupt:  # anywhere: keep the states expanded in full
         i = len(ex.waiting.masks)
-        _truncate(ex, i)
+        _cut(first, packed, ex.waiting.masks, i)
         _consistent(store)
-        e = len(dst)
         ex.complete, ex.stop_reason, ex.interrupted = False, control.INTERRUPTED, True
-    first.append(e)
+    first.append(len(packed))
     ex.expanded = len(first) - 1
-    ex.transitions = e
+    ex.transitions = len(packed)
+    ex.dst, ex.act, ex.perm = arrays.split_edges(packed, len(ts.actions), sym is not None)
+    ex.groups = arrays.enabled_groups(first, ex.act, action_groups(ts))
     if ticker.ctl.interrupted:
         ex.interrupted = True
     _levels(ex, i, depth, level_end)
 
 
-def _truncate(ex: Exploration, i: int) -> None:
+def action_groups(ts: TransitionSystem) -> list[int]:
+    """Per action, the mask of the fairness groups it belongs to (bit g: ``ts.fairness[g]``)."""
+    out = [0] * len(ts.actions)
+    for g, f in enumerate(ts.fairness):
+        for a in f.actions:
+            out[a] |= 1 << g
+    return out
+
+
+def _cut(first: array, packed: array, waiting: array | list, i: int) -> None:
     """Drop what a cut-off expansion of state ``i`` appended: its row and its edges."""
-    first = ex.first
-    assert first is not None and ex.dst is not None and ex.act is not None
     if len(first) > i:
         e = first[i]
         del first[i:]
-        del ex.dst[e:]
-        del ex.act[e:]
-        if ex.perm is not None:
-            del ex.perm[e:]
-    del ex.waiting.masks[i:]
-    del ex.groups[i:]
+        del packed[e:]
+    del waiting[i:]
 
 
 def _consistent(store: _Store) -> None:
@@ -552,6 +562,7 @@ def _fused(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Limits,
             if i == level_end:
                 depth += 1
                 level_end = len(states)
+                ticker.levels.append(level_end)
             if not store.level(ex, depth):
                 break
             hi = min(level_end, i + 1024)
@@ -595,6 +606,7 @@ def _general(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Limit
             if i == level_end:
                 depth += 1
                 level_end = len(states)
+                ticker.levels.append(level_end)
             if not store.level(ex, depth):
                 break
             s = states[i]

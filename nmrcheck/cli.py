@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from nmrcheck import __version__
+from nmrcheck import __version__, inputs
 from nmrcheck.engines.explicit.liveness import add_liveness, without_liveness
 from nmrcheck.engines.explicit.search import HANG, Limits
 from nmrcheck.engines.result import PROOF_FAILED, CheckResult
@@ -249,9 +249,10 @@ def summary_line(model: str, result: CheckResult) -> str:
         return f"nmrcheck: {model}: {result.engine} in {secs:.2f} s, exit {result.exit_code}\n"
     rate = st.get("states", 0) / secs if secs > 0 else 0.0
     on = f", {st['workers']} workers" if st.get("workers", 1) > 1 else ""
+    mem = f", peak {st['peak_memory_mb']:,.0f} MiB" if st.get("peak_memory_mb") else ""
     return (
         f"nmrcheck: {model}: {st.get('states', 0)} states, {st.get('transitions', 0)} "
-        f"transitions in {secs:.2f} s ({rate:,.0f} states/s{on}), exit {result.exit_code}\n"
+        f"transitions in {secs:.2f} s ({rate:,.0f} states/s{on}{mem}), exit {result.exit_code}\n"
     )
 
 
@@ -263,10 +264,11 @@ def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: T
     interrupted = False
     worst = EXIT_OK
     docs = []
+    loaded = inputs.preflight_check(args)  # every model and output path, before any search
     for model in args.models:
         if interrupted:
             break
-        ts = _load(args, model)
+        ts = loaded.pop(model, None) or _load(args, model)
         want_hang = not args.no_hang and (not args.property or HANG in args.property)
         known = {p.name for p in ts.properties} | {HANG}
         for name in args.property:
@@ -338,14 +340,10 @@ def _write_certificates(path: str, model: str, result: CheckResult, err: TextIO)
     if not proved:
         err.write(f"nmrcheck: {model}: no proof, so no certificate written\n")
         return
-    target = Path(path)
     for r in proved:
-        where = (
-            target
-            if len(proved) == 1
-            else target.with_name(f"{target.stem}.{r.property}{target.suffix or '.smt2'}")
-        )
-        write_certificate(r.certificate, where)
+        where = Path(outputs.certificate_path(path, r.property, len(proved)))
+        with outputs.writing(str(where)):
+            write_certificate(r.certificate, where)
         err.write(f"nmrcheck: certificate of {r.property} written to {where}\n")
 
 
@@ -353,6 +351,7 @@ def cmd_certify(args: argparse.Namespace, out: TextIO) -> int:
     """Re-check a saved certificate against a model, with a fresh solver."""
     from nmrcheck.engines.symbolic import check_certificate, read_certificate
 
+    inputs.check_readable(args.certificate, "certificate")
     cert = read_certificate(args.certificate)
     ts = _load(args, args.model)
     if cert.property not in {p.name for p in ts.properties}:
@@ -389,6 +388,7 @@ def cmd_graph(args: argparse.Namespace, out: TextIO) -> int:
     from nmrcheck.engines.explicit.search import explore
     from nmrcheck.report import dot
 
+    inputs.preflight_graph(args)
     ts = _load(args, args.model)
     limit = args.max_states or DOT_STATE_LIMIT
     ex = explore(ts, Limits(limit + 1, args.timeout), keep_edges=True)
@@ -429,7 +429,7 @@ def cmd_graph(args: argparse.Namespace, out: TextIO) -> int:
             f"{sccs} strongly connected components, {dead} states without successors\n"
         )
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
+        with outputs.writing(args.output), open(args.output, "w", encoding="utf-8") as fh:
             fh.write(text_out)
     else:
         out.write(text_out)
@@ -456,9 +456,10 @@ def main(
         for f in exc.findings:
             err.write(f"{f}\n")
         return EXIT_INPUT
-    except InternalError as exc:
+    except Exception as exc:  # noqa: BLE001  (anything else is a bug: the report, exit 4)
+        what = exc if isinstance(exc, InternalError) else f"{type(exc).__name__}: {exc}"
         err.write(
-            f"nmrcheck {__version__}: internal error: {exc}\n"
+            f"nmrcheck {__version__}: internal error: {what}\n"
             f"  while running: nmrcheck {' '.join(argv)}\n"
             "  This is a bug in nmrcheck, not in your model; please report it.\n"
         )

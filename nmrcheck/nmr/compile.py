@@ -201,7 +201,26 @@ class Compiler:
         return None
 
     def var_names(self, scope: Scope) -> list[str]:
-        return [v.name for v in scope.driver.decl.vars]
+        """The variables code in ``scope`` can name (binding variables only for a binding)."""
+        return [
+            v.name for v in scope.driver.decl.vars if scope.binding is not None or not v.per_binding
+        ]
+
+    def unknown_name(self, scope: Scope, name: str, what: str, options: list[str]) -> str:
+        """The message for a name that code in ``scope`` cannot see."""
+        for v in scope.driver.decl.vars:
+            if v.name == name and v.per_binding and scope.binding is None:
+                return (
+                    f"{name!r} is a binding variable (a field of the binding context): it can "
+                    "be used only in the callbacks and in binding tasks and work items"
+                )
+        for lk in scope.driver.decl.locks:
+            if lk.name == name and lk.per_binding and scope.binding is None:
+                return (
+                    f"{name!r} is a binding lock (in the binding context): it can be used "
+                    "only in the callbacks and in binding tasks and work items"
+                )
+        return f"unknown {what} {name!r}{suggest(name, [o for o in options if o != name])}"
 
     # -- expressions ------------------------------------------------------------------------------
     def expr(
@@ -312,7 +331,7 @@ class Compiler:
                 ty = self.type_of(v.type)
                 return _c(ty.labels.index(name)), ty
         options = list(rc.scope.locals) + self.var_names(rc.scope) + list(V.STATUSES)
-        self.fail(node.pos, f"unknown name {name!r}{suggest(name, options)}")
+        self.fail(node.pos, self.unknown_name(rc.scope, name, "name", options))
         return E.FALSE, want or BOOL
 
     # -- built-in statements ----------------------------------------------------------------------
@@ -368,7 +387,8 @@ class Compiler:
         if f in ("acquire", "release"):
             idx = self._lock(rc.scope, name)
             if idx is None:
-                self.fail(args[0].pos, f"unknown lock {name!r}")
+                locks = [n for n, _ in threads.locks_in_scope(self, rc.scope)]
+                self.fail(args[0].pos, self.unknown_name(rc.scope, name, "lock", locks))
                 return []
             if f == "acquire":
                 return threads.acquire(self, rc, call, name, idx, path, text)
@@ -449,7 +469,7 @@ class Compiler:
             "actor": slot.actor,
             "routine": routine,
             "binding": scope.binding.name if scope.binding else None,
-            "pos": slot.positions[pc] if pc < len(slot.positions) else None,
+            "pos": path.at or (slot.positions[pc] if pc < len(slot.positions) else None),
             "text": "; ".join(path.notes),
             "status": path.status,
         }

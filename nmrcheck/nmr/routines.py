@@ -279,6 +279,8 @@ class RoutineCompiler:
                 other = Position(stmt.orelse, 0, nxt) if stmt.orelse else nxt
                 out += self._entry(other, no, seen)
             return guard_faults + out
+        if path.at is None:
+            path.at = stmt.pos  # a step is labelled with the statement that runs in it
         if isinstance(stmt, A.While):
             cond = self.cond(stmt.cond, path)
             yes, no = path.split(cond)
@@ -416,6 +418,8 @@ class RoutineCompiler:
         return []
 
     def _assign(self, s: A.Assign, path: Path, top: bool) -> list[tuple[Path, object]]:
+        if isinstance(s.value, A.Call) and not _known_function(s.value.func):
+            return self._call(s.value, path, None, top)  # name the call, not the variable
         target = self.lookup_target(s.target, s.pos)
         if target is None:
             return []
@@ -492,7 +496,8 @@ class RoutineCompiler:
             return self.c.builtin(self, call, path)
         if f not in V.NMR_CALLS:
             known = sorted(V.NMR_CALLS | V.BUILTIN_CALLS)
-            self.c.fail(call.pos, f"unknown function {f!r}{suggest(f, known)}")
+            what = "NMR call" if f.lower().startswith("nmr") else "function"
+            self.c.fail(call.pos, f"unknown {what} {f!r}{suggest(f, known)}")
             return []
         return self.c.nmr_call(self, call, path, target, top)
 
@@ -520,7 +525,7 @@ class RoutineCompiler:
         found = self.c.lookup_var(self.scope, name)
         if found is None:
             if pos is not None:
-                self.c.fail(pos, f"unknown variable {name!r}{suggest(name, self._names())}")
+                self.c.fail(pos, self.c.unknown_name(self.scope, name, "variable", self._names()))
             return None
         return found
 
@@ -535,6 +540,10 @@ class RoutineCompiler:
         if want is not None and not _compatible(want, ty):
             self.c.fail(node.pos, f"expected {want}, found {ty}")
         return e
+
+
+def _known_function(name: str) -> bool:
+    return name in V.NMR_CALLS or name in V.BUILTIN_CALLS
 
 
 def _compatible(want: Ty, got: Ty) -> bool:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from nmrcheck.ir import expr as E
 from nmrcheck.lang import ast as A
-from nmrcheck.nmr import threads
+from nmrcheck.nmr import lifetimes, threads
 from nmrcheck.nmr import vocab as V
 from nmrcheck.nmr.design import RegInst, suggest
 from nmrcheck.nmr.paths import Path
@@ -333,9 +333,12 @@ def _start_provider_attach(comp, rc, call_, path, target, attach_wait) -> Outcom
     cslot, pslot = bv.slot["client"], bv.slot["provider"]
     for lab, p in comp._split_state(path, bv.phase, ("OFFERED", "HALF_ATTACHED")).items():
         if lab == "OFFERED":
+            p, faults = _pass_client_context(comp, rc, call_, p)
+            out += faults
+            if p is None:
+                continue
             p.set(bv.phase, comp.val(bv.phase, "PROVIDER_ATTACHING"))
             p.set(pslot.pc, E.const(comp.entries[(b.id, "ProviderAttachClient")]))
-            p.set(bv.ctx["provider"], comp.val(bv.ctx["provider"], "VALID"))
             cthr = comp.rd(cslot.thread_var, p)
             p.set(pslot.thread_var, E.ite(E.eq(cthr, E.const(0)), E.const(cslot.id + 1), cthr))
             p.notes.append(
@@ -356,6 +359,37 @@ def _start_provider_attach(comp, rc, call_, path, target, attach_wait) -> Outcom
                 )
             )
     return out
+
+
+def _pass_client_context(
+    comp: Compiler, rc: RoutineCompiler, call_: A.Call, path: Path
+) -> tuple[Path | None, Outcomes]:
+    """NmrClientAttachProvider hands the client binding context to the provider: an implicit
+    client gets it now if it has not used it yet; an explicit one must have allocated it
+    (ATT-4); a freed one is a use after free."""
+    b = rc.scope.binding
+    ctx = comp.bvars[b.id].ctx["client"]
+    explicit = comp.explicit_alloc[(b.id, "client")]
+    usable = ("VALID",) if explicit else ("VALID", "NONE")
+    ok, bad = path.split(comp.is_in(ctx, usable, path))
+    if ok is not None and not explicit:
+        ok.set(ctx, comp.val(ctx, "VALID"))
+    faults: Outcomes = []
+    if bad is not None:
+        bad.notes.append(V.ATTACH_CALL)
+        freed, none = bad.split(comp.is_(ctx, "FREED", bad))
+        if freed is not None:
+            comp.builtin_rule(lifetimes.UAF, lifetimes.UAF_TEXT)
+            msg = f"{V.ATTACH_CALL} passes a binding context the client has freed"
+            faults.append((freed.fail(lifetimes.UAF, msg, call_.pos), "fault"))
+        if none is not None:
+            comp.rule("ATT-4")
+            msg = (
+                f"{V.ATTACH_CALL} without a client binding context "
+                "(allocate_binding_context() was not called)"
+            )
+            faults.append((none.fail("ATT-4", msg, call_.pos), "fault"))
+    return ok, faults
 
 
 def attach_return(comp: Compiler, rc: RoutineCompiler, key: AttachWait) -> Outcomes:

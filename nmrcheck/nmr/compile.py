@@ -98,6 +98,8 @@ class Compiler:
         self.npi_locks: dict[int, set[str]] = {}  # driver -> locks its NPI paths take
         self.nestable: dict[int, bool] = {}  # binding -> NMR may nest its callbacks in calls
         self.init_flag: dict[int, int] = {}  # variable without initializer -> "assigned yet"
+        # (binding, side) -> the side's attach callback calls allocate_binding_context()
+        self.explicit_alloc: dict[tuple[int, str], bool] = {}
 
     # -- helpers used by routine compilation ---------------------------------------------------
     def fail(self, pos: A.Pos | None, msg: str) -> None:
@@ -378,6 +380,8 @@ class Compiler:
             return lifetimes.npi_call(rc, call, path, begin=f == "npi_call_begin")
         if f == "free_binding_context":
             return lifetimes.free_context(rc, call, path)
+        if f == "allocate_binding_context":
+            return lifetimes.allocate_context(rc, call, path)
         if f == "free_registration_data":
             return lifetimes.free_registration(rc, call, path)
         if len(args) != 1 or not isinstance(args[0], A.Name):

@@ -1,9 +1,18 @@
 """NPI calls across a binding, and the lifetimes of binding contexts and registration data
 (nmr-semantics.md §3.2 call counters, §4.4, CALL-1..4, DET-2, CLN-1..3, REG-1).
 
-A side's binding context is allocated when its attach callback starts and stays VALID until the
-module frees it (``free_binding_context()``) or the binding is gone. Using a context that is not
-VALID is a use after free: it halts the run, like the crash it would be.
+A side's binding context exists only once the design allocates it (nmr-semantics.md §1.8):
+
+* a side whose attach callback calls ``allocate_binding_context()`` allocates it there, and
+  only there (an *explicit* side);
+* any other side gets it implicitly, at the first statement of its attach callback that uses
+  it, or else when it hands it over: the client at ``NmrClientAttachProvider``, the provider
+  when its attach returns ``STATUS_SUCCESS``.
+
+It then stays VALID until the module frees it (``free_binding_context()``) or the binding is
+gone. Using a context that is not VALID is a use after free, or CLN-3 once the binding was
+cleaned up: the run halts, like the crash it would be. A binding lock lives in the context, so
+taking or releasing one is a use of it.
 """
 
 from __future__ import annotations
@@ -41,11 +50,27 @@ def uaf(comp: Compiler) -> str:
     return UAF
 
 
+ATTACH = {"client": "ClientAttachProvider", "provider": "ProviderAttachClient"}
+
+
+def allocates(stmts: tuple[A.Node, ...]) -> bool:
+    """Whether ``stmts`` call ``allocate_binding_context()`` (an explicit side)."""
+    return any(c.func == "allocate_binding_context" for c in A.calls(stmts))
+
+
+def in_own_attach(rc: RoutineCompiler) -> bool:
+    """Whether ``rc`` is the attach callback of its binding side."""
+    return rc.scope.binding is not None and rc.routine == ATTACH[rc.scope.side]
+
+
 def uses_context(rc: RoutineCompiler, stmt: A.Node) -> bool:
-    """Whether ``stmt`` reads or writes a variable of its binding context."""
+    """Whether ``stmt`` reads or writes a variable of its binding context, or takes or
+    releases one of its binding locks."""
     if rc.scope.binding is None:
         return False
-    names = {n for (s, n) in rc.c.bvars[rc.scope.binding.id].user if s == rc.scope.side}
+    b, side = rc.scope.binding.id, rc.scope.side
+    names = {n for (s, n) in rc.c.bvars[b].user if s == side}
+    names |= {n for (bid, s, n) in rc.c.block if bid == b and s == side}
     names -= set(rc.scope.locals)
     if not names:
         return False
@@ -73,11 +98,18 @@ def uses_context(rc: RoutineCompiler, stmt: A.Node) -> bool:
 
 
 def check_context(rc: RoutineCompiler, path: Path, pos: A.Pos) -> tuple[Path | None, list]:
-    """Split ``path`` on whether this side's binding context is still valid."""
+    """Split ``path`` on whether this side's binding context is valid; in an implicit side's
+    attach callback, a context not allocated yet is allocated here."""
     comp = rc.c
     bv = comp.bvars[rc.scope.binding.id]
     ctx = bv.ctx[rc.scope.side]
-    ok, bad = path.split(comp.is_(ctx, "VALID", path))
+    usable = ("VALID",)
+    implicit = in_own_attach(rc) and not comp.explicit_alloc[(rc.scope.binding.id, rc.scope.side)]
+    if implicit:
+        usable = ("VALID", "NONE")
+    ok, bad = path.split(comp.is_in(ctx, usable, path))
+    if ok is not None and implicit:
+        ok.set(ctx, comp.val(ctx, "VALID"))
     if bad is not None:
         bad.notes.append(rc.describe_here())
     faults = []
@@ -88,7 +120,10 @@ def check_context(rc: RoutineCompiler, path: Path, pos: A.Pos) -> tuple[Path | N
             faults.append(
                 (freed.fail(code, "uses its binding context after freeing it", pos), "fault")
             )
-        if gone is not None:
+        if gone is not None and in_own_attach(rc):
+            msg = "uses its binding context before allocate_binding_context()"
+            faults.append((gone.fail(code, msg, pos), "fault"))
+        elif gone is not None:
             comp.rule("CLN-3")
             faults.append(
                 (
@@ -227,6 +262,35 @@ def npi_call(
     return out
 
 
+def allocate_context(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Path, object]]:
+    """``allocate_binding_context()``: the attach callback allocates this side's context."""
+    comp = rc.c
+    if not in_own_attach(rc) or call.args:
+        comp.fail(
+            call.pos,
+            "allocate_binding_context() takes no argument and belongs in ClientAttachProvider "
+            "or ProviderAttachClient, where the module hands its binding context to NMR",
+        )
+        return []
+    b, side = rc.scope.binding, rc.scope.side
+    ctx = comp.bvars[b.id].ctx[side]
+    path.notes.append("allocate_binding_context()")
+    held, fresh = path.split(comp.is_(ctx, "VALID", path))
+    out: list[tuple[Path, object]] = []
+    if fresh is not None:
+        fresh.set(ctx, comp.val(ctx, "VALID"))
+        out.append((fresh, "next"))
+    if held is not None:
+        comp.rule("ATT-5")
+        held.flag(
+            "ATT-5",
+            f"allocates a second binding context for {b.name}; the first one leaks",
+            call.pos,
+        )
+        out.append((held, "next"))
+    return out
+
+
 def free_context(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Path, object]]:
     """``free_binding_context()``: the module frees its own binding context (CLN-1)."""
     comp = rc.c
@@ -244,6 +308,9 @@ def free_context(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Pa
     ctx = bv.ctx[side]
     path.notes.append("free_binding_context()")
     out: list[tuple[Path, object]] = []
+    if in_own_attach(rc) and not comp.explicit_alloc[(b.id, side)]:
+        # an implicit side's attach frees the context it got with its first use
+        path.set(ctx, E.ite(comp.is_(ctx, "NONE", path), comp.val(ctx, "VALID"), comp.rd(ctx)))
     for lab, p in comp._split_state(path, ctx, CTX_STATES).items():
         if lab == "VALID":
             p.set(ctx, comp.val(ctx, "FREED"))
@@ -264,6 +331,9 @@ def free_context(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Pa
                 out.append((p, "next"))
         elif lab == "FREED":
             out.append((p.fail(uaf(comp), "frees its binding context twice", call.pos), "fault"))
+        elif in_own_attach(rc):
+            msg = "frees a binding context it has not allocated"
+            out.append((p.fail(uaf(comp), msg, call.pos), "fault"))
         else:
             comp.rule("CLN-3")
             out.append(

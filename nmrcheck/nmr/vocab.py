@@ -72,6 +72,7 @@ BUILTIN_CALLS = {
     "queue",
     "npi_call_begin",
     "npi_call_end",
+    "allocate_binding_context",
     "free_binding_context",
     "free_registration_data",
 }
@@ -109,6 +110,12 @@ OBLIGATIONS = {
             "ATT-5",
             "§5.2",
             "a failed attach frees its own binding context (no cleanup callback will come)",
+        ),
+        Obligation(
+            "ATT-7",
+            "§5.2",
+            "a provider that accepts hands out its binding context: it has one when "
+            "ProviderAttachClient returns STATUS_SUCCESS",
         ),
         Obligation(
             "REG-4", "§5.1", "NmrRegister* and NmrClientAttachProvider run at PASSIVE_LEVEL"

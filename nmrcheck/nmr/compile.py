@@ -100,6 +100,7 @@ class Compiler:
         self.init_flag: dict[int, int] = {}  # variable without initializer -> "assigned yet"
         # (binding, side) -> the side's attach callback calls allocate_binding_context()
         self.explicit_alloc: dict[tuple[int, str], bool] = {}
+        self.ref_var: dict[int, int] = {}  # slot -> "holds a counted reference" (CALL-1)
 
     # -- helpers used by routine compilation ---------------------------------------------------
     def fail(self, pos: A.Pos | None, msg: str) -> None:
@@ -477,6 +478,8 @@ class Compiler:
             "text": "; ".join(path.notes),
             "status": path.status,
         }
+        if path.ref is not None and slot.id in self.ref_var:
+            env.setdefault(self.ref_var[slot.id], path.ref)
         if path.flags:
             meta["flags"] = [(code, msg, at) for code, msg, at in path.flags]
             for code, _msg, _at in path.flags:

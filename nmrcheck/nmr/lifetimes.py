@@ -158,7 +158,6 @@ def npi_call(
     peer = other(side)
     peer_drv = b.side_reg(peer).driver
     count = bv.inflight[side]
-    limit = comp.ts.vars[count].hi
     out: list[tuple[Path, object]] = []
     path.notes.append(f"{text}: {'calls into' if begin else 'call returns from'} {peer_drv.name}")
     # a call needs the peer dispatch table: the binding must be attached (CALL-2)
@@ -208,12 +207,12 @@ def npi_call(
     if alive is None:
         return out
     if begin:
-        attached = alive
         sv = bv.side[side]
-        for lab, p in comp._split_state(attached, sv, V.SIDE_STATES).items():
+        for lab, p in comp._split_state(alive, sv, V.SIDE_STATES).items():
             # A call that starts while the detach callback runs is the callback's to account
             # for (it must then pend, DET-2); the doc's own sample has that window. From the
-            # callback's return on, a new call breaks CALL-1, and after the side is done CALL-2.
+            # callback's return on, a new call breaks CALL-1 unless the thread took its
+            # counted reference before that return; after the side is done, CALL-2.
             if lab in ("DONE", "COMPLETED_EARLY"):
                 comp.rule("CALL-2")
                 p.flag(
@@ -224,31 +223,17 @@ def npi_call(
                 )
             elif lab == "PENDING":
                 comp.rule("CALL-1")
-                p.flag(
-                    "CALL-1",
-                    f"starts a call into {peer_drv.name} after its detach callback "
-                    "returned STATUS_PENDING",
-                    call.pos,
-                )
-            room, full = p.split(E.lt(comp.rd(count, p), E.const(limit)))
-            if room is not None:
-                room.set(count, E.add(comp.rd(count, room), E.const(1)))
-                out.append((room, "next"))
-            if full is not None:
-                comp.builtin_rule(
-                    "range", "every assignment stays within the variable's declared range"
-                )
-                out.append(
-                    (
-                        full.fail(
-                            "range",
-                            f"more than {limit} calls in flight on "
-                            f"{b.name} (raise option max_inflight)",
-                            call.pos,
-                        ),
-                        "fault",
+                covered, bare = p.split(holds_reference(rc, p))
+                if bare is not None:
+                    bare.flag(
+                        "CALL-1",
+                        f"starts a call into {peer_drv.name} after its detach callback "
+                        "returned STATUS_PENDING, without a reference counted before that",
+                        call.pos,
                     )
-                )
+                out += [x for q in (covered, bare) if q for x in _count(rc, count, q, call)]
+                continue
+            out += _count(rc, count, p, call)
         return out
     some, none = alive.split(E.lt(E.const(0), comp.rd(count, alive)))
     if some is not None:
@@ -289,6 +274,97 @@ def allocate_context(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tupl
         )
         out.append((held, "next"))
     return out
+
+
+def _count(rc: RoutineCompiler, count: int, p: Path, call: A.Call) -> list[tuple[Path, object]]:
+    """One more call in flight on ``count``, up to option max_inflight (else ``range``)."""
+    comp = rc.c
+    limit = comp.ts.vars[count].hi
+    out: list[tuple[Path, object]] = []
+    room, full = p.split(E.lt(comp.rd(count, p), E.const(limit)))
+    if room is not None:
+        room.set(count, E.add(comp.rd(count, room), E.const(1)))
+        out.append((room, "next"))
+    if full is not None:
+        comp.builtin_rule("range", "every assignment stays within the variable's declared range")
+        where = rc.scope.binding.name
+        msg = f"more than {limit} calls in flight on {where} (raise option max_inflight)"
+        out.append((full.fail("range", msg, call.pos), "fault"))
+    return out
+
+
+# -- counted references (CALL-1) -----------------------------------------------------------
+# A call is judged against the protection its thread holds: the counted reference it took
+# (InProgressCallCount++, a rundown reference: an integer binding variable of its side going
+# up) before its side's detach callback returned, and has not given back (the variable going
+# down). A thread that counts and calls in separate steps keeps that fact in a variable of
+# its own; one that counts and calls in one step needs none.
+
+
+def _increments(stmt: A.Node) -> bool:
+    return isinstance(stmt, A.Assign) and isinstance(stmt.value, A.Binary) and (
+        stmt.value.op == "+"
+    )
+
+
+def takes_references_apart(body: tuple[A.Node, ...]) -> bool:
+    """Whether ``body`` increments something and calls npi_call_begin() in a later step
+    (a call outside an atomic block, or in one that increments nothing before it)."""
+    if not any(_increments(s) for s in A.statements(body)):
+        return False
+    stack = list(body)
+    while stack:
+        s = stack.pop()
+        if isinstance(s, A.Atomic):
+            seen_inc = False
+            for inner in A.statements(s.body):
+                seen_inc = seen_inc or _increments(inner)
+                if _is_begin(inner) and not seen_inc:
+                    return True
+            continue
+        if _is_begin(s):
+            return True
+        for attr in ("then", "orelse", "body"):
+            stack.extend(getattr(s, attr, None) or ())
+    return False
+
+
+def _is_begin(stmt: A.Node) -> bool:
+    return isinstance(stmt, A.CallStmt) and stmt.call.func == "npi_call_begin"
+
+
+def reference_var(comp: Compiler, slot) -> int:
+    """The variable that says whether ``slot``'s thread holds a counted reference."""
+    idx = comp.ref_var.get(slot.id)
+    if idx is None:
+        idx = comp._bool(f"{slot.owner}.counted_ref")
+        comp.ref_var[slot.id] = idx
+    return idx
+
+
+def holds_reference(rc: RoutineCompiler, path: Path) -> E.Expr:
+    """Whether the thread holds a counted reference at this point of the step."""
+    if path.ref is not None:
+        return path.ref
+    idx = rc.c.ref_var.get(rc.slot.id)
+    return E.FALSE if idx is None else rc.c.rd(idx)
+
+
+def count_reference(rc: RoutineCompiler, path: Path, idx: int, value: E.Expr) -> None:
+    """An assignment ``idx = value``: an integer binding variable of the thread's side that
+    goes up before the side's detach callback returned takes a reference; going down gives
+    it back."""
+    comp, b = rc.c, rc.scope.binding
+    if b is None or comp.var_ty[idx].kind != "int":
+        return
+    bv = comp.bvars[b.id]
+    if idx not in {v for (s, _n), v in bv.user.items() if s == rc.scope.side}:
+        return
+    old = comp.rd(idx, path)
+    early = comp.is_in(bv.side[rc.scope.side], ("NOT_CALLED", "IN_CALLBACK"), path)
+    held = holds_reference(rc, path)
+    up, down = E.and_(E.lt(old, value), early), E.lt(value, old)
+    path.ref = E.or_(up, E.and_(E.not_(down), held))
 
 
 def free_context(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Path, object]]:

@@ -49,6 +49,7 @@ class Path:
     # reads of variables that may be unassigned: (condition, rule, name, where)
     uninit: list[tuple[Expr, str, str, A.Pos]] = field(default_factory=list)
     at: A.Pos | None = None  # the statement that runs in this step (past the ifs it took)
+    ref: Expr | None = None  # the thread holds a counted reference (None: as at the start)
 
     def read(self, index: int, typ: str) -> Expr:
         v = self.env.get(index)
@@ -67,6 +68,7 @@ class Path:
             self.locks_checked,
             list(self.uninit),
             self.at,
+            self.ref,
         )
 
     def split(self, cond: Expr) -> tuple[Path | None, Path | None]:

@@ -90,6 +90,8 @@ class RoutineCompiler:
         self.current_pos = pos
         self._current_text = ""
         self._collect_locals(body)
+        if scope.binding is not None and lifetimes.takes_references_apart(body):
+            lifetimes.reference_var(comp, slot)
 
     # -- locals --------------------------------------------------------------------------
     def _collect_locals(self, stmts: tuple[A.Node, ...]) -> None:
@@ -230,6 +232,8 @@ class RoutineCompiler:
                 new_pc = self.slot.idle
                 if self.slot.thread_var is not None:
                     path.set(self.slot.thread_var, E.const(0))
+                if self.slot.id in self.c.ref_var:
+                    path.set(self.c.ref_var[self.slot.id], E.FALSE)
             elif target is None:
                 # falling off the end: the implicit return happens in the same step
                 for p in self.exit_hook(path, self.default_status, self.pos):
@@ -449,6 +453,7 @@ class RoutineCompiler:
             if ok is None:
                 return out
             path = ok
+        lifetimes.count_reference(self, path, idx, value)
         path.set(idx, value)
         self.c.mark_assigned(path, idx)
         path.notes.append(note)

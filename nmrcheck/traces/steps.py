@@ -27,7 +27,13 @@ class Step:
     changes: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)  # (var, old, new)
 
 
-HIDDEN_SUFFIXES = (".pc", ".attach_status", ".dereg_in_unload", "_pending_returned")
+HIDDEN_SUFFIXES = (
+    ".pc",
+    ".attach_status",
+    ".dereg_in_unload",
+    "_pending_returned",
+    ".counted_ref",
+)
 
 
 def is_internal(name: str) -> bool:

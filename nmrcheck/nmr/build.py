@@ -6,7 +6,7 @@ from nmrcheck.ir import Action
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr
 from nmrcheck.lang import ast as A
-from nmrcheck.nmr import threads
+from nmrcheck.nmr import api, threads
 from nmrcheck.nmr import vocab as V
 from nmrcheck.nmr.compile import BindingVars, Compiler, SlotInfo, _c
 from nmrcheck.nmr.design import BindingInst, DriverInst
@@ -97,6 +97,9 @@ def _layout(comp: Compiler) -> None:
             comp.reg_unload[r.id] = comp._bool(f"{r.name}.dereg_in_unload")
             comp.reg_data[r.id] = comp._bool(f"{r.name}.data_freed")
             comp.reg_caller[r.id] = _thread_var(comp, f"{r.name}.caller")
+            if r.decl.name in api.handles_used_by_binding_code(d.decl):
+                # REG-6: NMR may call back before NmrRegister* has stored the handle
+                comp.reg_stored[r.id] = comp._bool(f"{r.name}.handle_stored")
     for b in design.bindings:
         n = b.name
         bv = BindingVars(

@@ -101,6 +101,7 @@ class Compiler:
         # (binding, side) -> the side's attach callback calls allocate_binding_context()
         self.explicit_alloc: dict[tuple[int, str], bool] = {}
         self.ref_var: dict[int, int] = {}  # slot -> "holds a counted reference" (CALL-1)
+        self.reg_stored: dict[int, int] = {}  # registration -> its handle is stored (REG-6)
 
     # -- helpers used by routine compilation ---------------------------------------------------
     def fail(self, pos: A.Pos | None, msg: str) -> None:

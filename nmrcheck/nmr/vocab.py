@@ -99,7 +99,7 @@ OBLIGATIONS = {
             "REG-2",
             "§5.1",
             "the module is ready (its state assigned) before NMR can call it: attach callbacks "
-            "and NPI paths read nothing unassigned (this also covers REG-6)",
+            "and NPI paths read nothing unassigned",
         ),
         Obligation(
             "ATT-4",
@@ -119,6 +119,12 @@ OBLIGATIONS = {
         ),
         Obligation(
             "REG-4", "§5.1", "NmrRegister* and NmrClientAttachProvider run at PASSIVE_LEVEL"
+        ),
+        Obligation(
+            "REG-6",
+            "§5.1",
+            "callbacks do not use the registration handle before NmrRegister* has returned "
+            "and stored it (NMR may attach and detach inside the call, N10)",
         ),
         Obligation("REG-5", "§5.1", "each registration is registered once while it is live"),
         Obligation(

@@ -41,6 +41,7 @@ class SlotInfo:
     idle: int = 0
     labels: list[str] = field(default_factory=lambda: ["idle"])
     positions: list[A.Pos | None] = field(default_factory=lambda: [None])
+    rests: dict[int, object] = field(default_factory=dict)  # pc -> where control rests there
 
     def new_pc(self, label: str, pos: A.Pos | None) -> int:
         self.labels.append(label)

@@ -149,6 +149,7 @@ class RoutineCompiler:
             stmt_pos = self._where(key)
             label = f"{self.routine}: {self._describe_rest(key)}"
             pc = self.slot.new_pc(label, stmt_pos)
+            self.slot.rests[pc] = key
             self.pcs[key] = pc
             self.todo.append(key)
         return pc

@@ -28,7 +28,7 @@ def portable_stats(stats: dict[str, Any]) -> dict[str, Any]:
 
 def _trace(ts: TransitionSystem, r: PropertyResult) -> list[dict[str, Any]]:
     out = []
-    for s in describe(ts, r.trace):
+    for s in describe(ts, r.trace, prop=r.property):
         out.append(
             {
                 "step": s.index,

@@ -134,7 +134,7 @@ def state_lines(ts: TransitionSystem, state: Sequence[int], indent: str) -> list
 
 def render_trace(ts: TransitionSystem, r: PropertyResult, verbose: bool = False) -> list[str]:
     out = []
-    steps = describe(ts, r.trace, verbose)
+    steps = describe(ts, r.trace, verbose, r.property)
     if verbose:
         out.append("      initial state:")
         out.extend(state_lines(ts, r.trace.states[0], "        "))

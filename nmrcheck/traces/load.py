@@ -394,9 +394,13 @@ def _itf_why(
     return why
 
 
-def _one_step(ts: TransitionSystem, s: tuple[int, ...], a: int) -> tuple[tuple[int, ...], Step]:
+def _one_step(
+    ts: TransitionSystem, s: tuple[int, ...], a: int, prop: str | None = None
+) -> tuple[tuple[int, ...], Step]:
+    """The state after action ``a`` and its step, which says what it breaks of spec
+    invariant ``prop`` when given (the last step of that property's trace)."""
     t = ts.fire(a, s)
-    return t, describe(ts, Trace((s, t), (a,)))[0]
+    return t, describe(ts, Trace((s, t), (a,)), prop=prop)[0]
 
 
 def _matches(want: dict[str, Any], label: str | None, got: Step, act_label: str) -> bool:
@@ -430,9 +434,10 @@ def _rebuild_json(ts: TransitionSystem, saved: SavedTrace) -> Trace:
         want = steps[k]
         f = want.fields or {}
         nxt = []
+        last = saved.property if k == len(steps) - 1 else None
         for a in ts.enabled(s):
             tried += 1
-            t, got = _one_step(ts, s, a)
+            t, got = _one_step(ts, s, a, last)
             if _matches(f, want.label, got, ts.actions[a].label):
                 same_line = got.line == f.get("line")
                 nxt.append((same_line, (k + 1, t, acts + [a], sts + [t])))

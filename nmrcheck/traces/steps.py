@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from nmrcheck.ir import TransitionSystem
 from nmrcheck.ir.trace import Trace
+from nmrcheck.nmr.explain import why_violated
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,22 @@ def is_internal(name: str) -> bool:
     return name.endswith(HIDDEN_SUFFIXES) or name == "fault" or name.startswith("violated.")
 
 
-def describe(ts: TransitionSystem, trace: Trace, verbose: bool = False) -> list[Step]:
-    """The steps of ``trace`` with their provenance and the variables each one changed."""
+def describe(
+    ts: TransitionSystem, trace: Trace, verbose: bool = False, prop: str | None = None
+) -> list[Step]:
+    """The steps of ``trace`` with their provenance and the variables each one changed. For
+    the trace of spec invariant ``prop``, the last step also says what it breaks."""
+    steps = _steps(ts, trace, verbose)
+    why = why_violated(ts, prop, trace.states[-1]) if prop and steps else None
+    if why is not None:
+        last = steps[-1]
+        fault = f"{last.fault}, {prop}" if last.fault else prop
+        msg = f"{last.fault_msg}; {why}" if last.fault_msg else why
+        steps[-1] = replace(last, fault=fault, fault_msg=msg)
+    return steps
+
+
+def _steps(ts: TransitionSystem, trace: Trace, verbose: bool) -> list[Step]:
     steps = []
     for k, a in enumerate(trace.actions):
         act = ts.actions[a]

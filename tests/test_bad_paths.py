@@ -116,3 +116,14 @@ def test_json_stdout_is_the_same_byte_for_byte_on_every_run():
     assert runs[0].returncode == 0
     assert runs[0].stdout == runs[1].stdout
     assert b"peak_memory_mb" not in runs[0].stdout and b"MiB" in runs[0].stderr
+
+
+def test_a_reader_that_goes_away_ends_the_run_quietly():
+    argv = [sys.executable, "-m", "nmrcheck", "graph", MODEL, "--dot"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env)
+    assert proc.stdout.readline()
+    proc.stdout.close()  # like `| head -1`
+    err = proc.stderr.read()
+    assert proc.wait() == 141
+    assert b"Traceback" not in err and b"internal error" not in err

@@ -133,6 +133,23 @@ def certificate_path(base: str, prop: str, count: int) -> str:
     return str(p.with_name(f"{p.stem}.{safe_name(prop)}{p.suffix or '.smt2'}"))
 
 
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that went away
+
+
+def broken_pipe() -> int:
+    """stdout's reader went away (``nmrcheck ... | head``): stop quietly, with nothing more
+    written to the closed pipe when Python flushes stdout at exit."""
+    import os
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return EXIT_BROKEN_PIPE
+
+
 @contextmanager
 def writing(path: str) -> Iterator[None]:
     """Turn a failure to write ``path`` into a one-line input error (exit 2)."""

@@ -42,6 +42,31 @@ def is_internal(name: str) -> bool:
     return name.endswith(HIDDEN_SUFFIXES) or name == "fault" or name.startswith("violated.")
 
 
+def step_line(s: Step) -> str:
+    """``[n] WHO: what happened (file:line)``, and the ``!! ID: message`` line of a fault."""
+    where = f" ({s.file}:{s.line})" if s.file and s.line else ""
+    if s.kind == "callback":
+        head = f"NMR -> {s.callee}"
+    elif s.kind == "call":
+        head = f"OS -> {s.callee}"
+    elif s.kind == "nmr":
+        head = "NMR"
+    else:
+        head = f"{s.actor} {s.routine}" if s.routine else s.actor
+    line = f"[{s.index}] {head}: {s.text}{where}"
+    if s.fault:
+        line += f"\n      !! {s.fault}: {s.fault_msg}"
+    return line
+
+
+def step_lines(s: Step) -> list[str]:
+    """A step as the text report prints it: its line and the variables it changed."""
+    out = ["  " + step_line(s)]
+    if s.changes:
+        out.append("      " + ", ".join(f"{n}: {a} -> {b}" for n, a, b in s.changes))
+    return out
+
+
 def describe(
     ts: TransitionSystem, trace: Trace, verbose: bool = False, prop: str | None = None
 ) -> list[Step]:

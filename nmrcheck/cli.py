@@ -457,7 +457,7 @@ def main(
             err.write(f"{f}\n")
         return EXIT_INPUT
     except BrokenPipeError:
-        return outputs.broken_pipe()
+        return outputs.broken_pipe(out)
     except Exception as exc:  # noqa: BLE001  (anything else is a bug: the report, exit 4)
         what = exc if isinstance(exc, InternalError) else f"{type(exc).__name__}: {exc}"
         err.write(

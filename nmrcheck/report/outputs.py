@@ -136,12 +136,14 @@ def certificate_path(base: str, prop: str, count: int) -> str:
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that went away
 
 
-def broken_pipe() -> int:
-    """stdout's reader went away (``nmrcheck ... | head``): stop quietly, with nothing more
-    written to the closed pipe when Python flushes stdout at exit."""
+def broken_pipe(out: TextIO) -> int:
+    """The reader of ``out`` went away (``nmrcheck ... | head``): stop quietly; when ``out``
+    is the process's stdout, nothing more goes to the closed pipe when Python exits."""
     import os
     import sys
 
+    if out is not sys.stdout:
+        return EXIT_BROKEN_PIPE
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -430,7 +430,7 @@ def _pass_client_context(
     faults: Outcomes = []
     if bad is not None:
         bad.notes.append(V.ATTACH_CALL)
-        freed, none = bad.split(comp.is_(ctx, "FREED", bad))
+        freed, none = bad.split(comp.is_(ctx, "FREED", bad)) if explicit else (bad, None)
         if freed is not None:
             comp.builtin_rule(lifetimes.UAF, lifetimes.UAF_TEXT)
             msg = f"{V.ATTACH_CALL} passes a binding context the client has freed"

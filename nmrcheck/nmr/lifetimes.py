@@ -114,7 +114,7 @@ def check_context(rc: RoutineCompiler, path: Path, pos: A.Pos) -> tuple[Path | N
         bad.notes.append(rc.describe_here())
     faults = []
     if bad is not None:
-        freed, gone = bad.split(comp.is_(ctx, "FREED", bad))
+        freed, gone = bad.split(comp.is_(ctx, "FREED", bad)) if not implicit else (bad, None)
         code = uaf(comp)
         if freed is not None:
             faults.append(

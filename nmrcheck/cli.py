@@ -252,7 +252,7 @@ def summary_line(model: str, result: CheckResult) -> str:
     mem = f", peak {st['peak_memory_mb']:,.0f} MiB" if st.get("peak_memory_mb") else ""
     return (
         f"nmrcheck: {model}: {st.get('states', 0)} states, {st.get('transitions', 0)} "
-        f"transitions in {secs:.2f} s ({rate:,.0f} states/s{on}{mem}), exit {result.exit_code}\n"
+        f"transitions in {secs:.2f} s ({rate:,.0f} states/s{on}){mem}, exit {result.exit_code}\n"
     )
 
 

@@ -127,6 +127,8 @@ def _describe(parser: lark.Lark, names: set[str]) -> str:
         else:
             shown.append(_WORDS.get(n, n.lower()))
     shown = sorted(set(shown))
+    if len(shown) > 1 and "';'" in shown:  # an empty statement is always possible: no news
+        shown.remove("';'")
     if len(shown) > 8:
         shown = shown[:8] + ["..."]
     return ", ".join(shown)

@@ -88,13 +88,17 @@ def _facts(sc: SpecCompiler, n: A.Node, env: dict, state: State) -> list[str]:
             continue
         v = sc.value(a, env)
         if v.kind == "expr" and v.expr is not None and v.ty is not None:
-            x = evaluate(v.expr, state)
-            shown = v.ty.labels[x] if v.ty.kind == "enum" else str(bool(x)).lower()
-            if v.ty.kind == "int":
-                shown = str(x)
             attr = "" if a.name in ("state", "phase") else f".{a.name}"
-            out.append(f"{_entity(base)}{attr} is {shown}")
+            out.append(f"{_entity(base)}{attr} is {_shown(v, evaluate(v.expr, state))}")
     return out or [f"{unparse(n)} is false"]
+
+
+def _shown(v: Val, x: int) -> str:
+    if v.ty.kind == "enum":
+        return v.ty.labels[x]
+    if v.ty.kind == "int":
+        return str(x)
+    return "true" if x else "false"
 
 
 def _attrs(n: A.Node) -> list[A.Attr]:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from nmrcheck import __version__, control
+from nmrcheck import __version__, control, inputs
 from nmrcheck.engines.explicit.search import HANG, Limits
 from nmrcheck.engines.result import PROOF_FAILED, UNKNOWN, CheckResult, PropertyResult
 from nmrcheck.engines.run import ENGINES, Plan
@@ -250,7 +250,9 @@ def summary_line(model: str, result: CheckResult, phases: dict[str, float],
         head += f"{st.get('states', 0):,} states, {st.get('transitions', 0):,} transitions; "
     else:
         head += f"{result.engine}; "
-    return f"{head}{spent + '; ' if spent else ''}{seconds:.2f} s in all, exit {code}\n"
+    mem = f", peak {st['peak_memory_mb']:,.0f} MiB" if st.get("peak_memory_mb") else ""
+    return (f"{head}{spent + '; ' if spent else ''}{seconds:.2f} s in all{mem}, "
+            f"exit {code}\n")
 
 
 def _stopped_result(ts: TransitionSystem | None, stop: control.Stopped) -> CheckResult:
@@ -275,15 +277,24 @@ def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: T
     worst = EXIT_OK
     docs = []
     with ctl.installed():
+        try:  # every model and output path, before any search
+            with ctl.abortable(), ctl.timed("load"):
+                loaded = inputs.preflight_check(args)
+        except control.Stopped:
+            err.write(f"nmrcheck: {ctl.reason} while loading, exit {EXIT_INCONCLUSIVE}\n")
+            return _exit(EXIT_INCONCLUSIVE, ctl.interrupted)
+        first = True
         for model in args.models:
             if ctl.interrupted:
                 break
-            start = ctl.elapsed()
-            ctl.phases = {}
+            start = 0.0 if first else ctl.elapsed()
+            if not first:
+                ctl.phases = {}
+            first = False
             ts = None
             try:
                 with ctl.abortable(), ctl.timed("load"):
-                    ts = _load(args, model)
+                    ts = loaded.pop(model, None) or _load(args, model)
                     _check_names(ts, args.property)
                 result = run_engines(ts, _plan(args, ts, limits, err, model))
             except control.Stopped as stop:
@@ -367,14 +378,10 @@ def _write_certificates(path: str, model: str, result: CheckResult, err: TextIO)
     if not proved:
         err.write(f"nmrcheck: {model}: no proof, so no certificate written\n")
         return
-    target = Path(path)
     for r in proved:
-        where = (
-            target
-            if len(proved) == 1
-            else target.with_name(f"{target.stem}.{r.property}{target.suffix or '.smt2'}")
-        )
-        write_certificate(r.certificate, where)
+        where = Path(outputs.certificate_path(path, r.property, len(proved)))
+        with outputs.writing(str(where)):
+            write_certificate(r.certificate, where)
         err.write(f"nmrcheck: certificate of {r.property} written to {where}\n")
 
 
@@ -382,6 +389,7 @@ def cmd_certify(args: argparse.Namespace, out: TextIO) -> int:
     """Re-check a saved certificate against a model, with a fresh solver."""
     from nmrcheck.engines.symbolic import check_certificate, read_certificate
 
+    inputs.check_readable(args.certificate, "certificate")
     cert = read_certificate(args.certificate)
     ts = _load(args, args.model)
     if cert.property not in {p.name for p in ts.properties}:
@@ -418,6 +426,7 @@ def cmd_graph(args: argparse.Namespace, out: TextIO) -> int:
     from nmrcheck.engines.explicit.search import explore
     from nmrcheck.report import dot
 
+    inputs.preflight_graph(args)
     ts = _load(args, args.model)
     limit = args.max_states or DOT_STATE_LIMIT
     ex = explore(ts, Limits(limit + 1, args.timeout), keep_edges=True)
@@ -458,7 +467,7 @@ def cmd_graph(args: argparse.Namespace, out: TextIO) -> int:
             f"{sccs} strongly connected components, {dead} states without successors\n"
         )
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
+        with outputs.writing(args.output), open(args.output, "w", encoding="utf-8") as fh:
             fh.write(text_out)
     else:
         out.write(text_out)
@@ -488,6 +497,8 @@ def main(
     except KeyboardInterrupt:
         err.write(f"nmrcheck: interrupted, exit {EXIT_INTERRUPTED}\n")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return outputs.broken_pipe(out)
     except Exception as exc:  # noqa: BLE001 (every escaping exception is reported so)
         what = str(exc) if isinstance(exc, InternalError) else f"{type(exc).__name__}: {exc}"
         err.write(

@@ -102,13 +102,24 @@ def test_python_looking_payloads_are_plain_errors(payload, tmp_path):
 def test_deep_nesting_is_an_error_not_a_crash():
     text = (
         "npi X\ndriver D { client C of X\n var b: bool = false\n task T when ("
-        + "(" * 3000
+        + "!(" * 3000
         + "b"
         + ")" * 3000
         + ") { skip } }"
     )
     found = errors(text)
-    assert found[0].startswith("m.nmr:")
+    assert found[0].startswith("m.nmr:4:") and "nesting too deep" in found[0]
+
+
+def test_parentheses_alone_nest_nothing():
+    text = (
+        "npi X\ndriver D { client C of X\n var b: bool = false\n task T when ("
+        + "(" * 3000
+        + "b"
+        + ")" * 3000
+        + ") { skip } }"
+    )
+    assert load_text(text, "m.nmr").properties
 
 
 def test_non_ascii_names_are_rejected_with_position():

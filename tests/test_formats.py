@@ -233,7 +233,7 @@ def test_sarif_results_rules_locations_and_code_flows(tmp_path, no_wait, hangs):
         model = r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
         ts, res = no_wait if model == NO_WAIT else hangs
         trace = res[r["ruleId"]].trace
-        steps = describe(ts, trace)
+        steps = describe(ts, trace, prop=r["ruleId"])
         flow = r["codeFlows"][0]["threadFlows"][0]["locations"]
         assert [f["executionOrder"] for f in flow] == list(range(1, len(trace) + 1))
         for f, s in zip(flow, steps):

@@ -8,16 +8,22 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import sys
 from pathlib import Path
 
 import lark
-from lark import Token, Transformer, v_args
+from lark import Token, v_args
+from lark.visitors import Transformer_NonRecursive
 
 from nmrcheck.errors import Finding, InputError
 from nmrcheck.lang import ast as A
 
 MAX_BYTES = 4 * 1024 * 1024
+# The deepest nesting of blocks and expressions a model or spec may have. Every walker of the
+# syntax tree and of the expressions compiled from it may then recurse freely. Chains of
+# `&&` or `||` are folded into balanced trees, so their length is not limited.
+MAX_NESTING = 100
 
 
 @functools.cache
@@ -121,6 +127,8 @@ def _describe(parser: lark.Lark, names: set[str]) -> str:
         else:
             shown.append(_WORDS.get(n, n.lower()))
     shown = sorted(set(shown))
+    if len(shown) > 1 and "';'" in shown:  # an empty statement is always possible: no news
+        shown.remove("';'")
     if len(shown) > 8:
         shown = shown[:8] + ["..."]
     return ", ".join(shown)
@@ -138,6 +146,9 @@ def _syntax_error(file: str, text: str, exc: lark.exceptions.LarkError) -> Findi
             col = len(text) - (text.rfind("\n") + 1) + 1
             msg = "unexpected end of file"
             return Finding(file, line, col, f"{msg}, expected {_describe(parser, exc.expected)}")
+        hint = _hint(text, tok)
+        if hint:
+            return Finding(file, tok.line, tok.column, hint)
         return Finding(
             file,
             tok.line,
@@ -150,6 +161,26 @@ def _syntax_error(file: str, text: str, exc: lark.exceptions.LarkError) -> Findi
     return Finding(file, 0, 0, f"syntax error: {exc}")
 
 
+def _word_before(text: str, offset: int) -> str:
+    """The identifier that ends right before ``offset`` (spaces and comments aside)."""
+    head = re.sub(r"//[^\n]*$", "", text[:offset].rstrip(), flags=re.M).rstrip()
+    m = re.search(r"[A-Za-z_][A-Za-z0-9_]*$", head)
+    return m.group(0) if m else ""
+
+
+def _hint(text: str, tok: Token) -> str | None:
+    """A message in the language's words for a few common mistakes, else None."""
+    start = getattr(tok, "start_pos", None)
+    if start is None:
+        return None
+    if _word_before(text, start) == "int" and str(tok) != "[":
+        return (
+            "an int needs a range: write int[LO..HI] or LO..HI "
+            "(for example 'var count: 0..3 = 0')"
+        )
+    return None
+
+
 def _parse(text: str, file: str, start: str) -> lark.Tree:
     try:
         return _parser().parse(text, start=start)
@@ -157,7 +188,10 @@ def _parse(text: str, file: str, start: str) -> lark.Tree:
         raise InputError(_syntax_error(file, text, exc)) from None
 
 
-class _Build(Transformer):
+_EMPTY = object()  # a lone ";": dropped from blocks, drivers, models and specs
+
+
+class _Build(Transformer_NonRecursive):
     """Turns the lark tree into the syntax tree of nmrcheck.lang.ast."""
 
     def __init__(self, file: str):
@@ -200,10 +234,12 @@ class _Build(Transformer):
         return self._fold("&&", ch)
 
     def _fold(self, op: str, ch: list) -> A.Node:
-        out = ch[0]
-        for c in ch[1:]:
-            out = A.Binary(out.pos, op, out, c)
-        return out
+        """A balanced tree of the associative ``op`` over ``ch``: depth log2(len(ch))."""
+        items = list(ch)
+        while len(items) > 1:
+            pairs = [A.Binary(a.pos, op, a, b) for a, b in zip(items[::2], items[1::2])]
+            items = pairs + items[len(pairs) * 2 :]
+        return items[0]
 
     @v_args(meta=True)
     def not_op(self, meta, ch):
@@ -280,8 +316,11 @@ class _Build(Transformer):
         return A.TypeRef(self._pos(meta), "enum", 0, len(labels) - 1, labels)
 
     # -- statements
+    def empty(self, ch):
+        return _EMPTY
+
     def block(self, ch):
-        return tuple(ch)
+        return tuple(c for c in ch if c is not _EMPTY)
 
     @v_args(meta=True)
     def assign(self, meta, ch):
@@ -386,6 +425,7 @@ class _Build(Transformer):
     @v_args(meta=True)
     def driver_decl(self, meta, ch):
         name, count, *members = ch
+        members = [m for m in members if m is not _EMPTY]
         pos = self._pos(meta)
         return A.DriverDecl(
             pos,
@@ -405,6 +445,8 @@ class _Build(Transformer):
         drivers: list[A.DriverDecl] = []
         options: list[A.OptionDecl] = []
         for c in ch:
+            if c is _EMPTY:
+                continue
             if isinstance(c, list):
                 npis.extend(c)
             elif isinstance(c, A.OptionDecl):
@@ -419,35 +461,59 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def spec(self, meta, ch):
-        return A.Spec(A.Pos(self.file, 1, 1), tuple(ch))
+        return A.Spec(A.Pos(self.file, 1, 1), tuple(c for c in ch if c is not _EMPTY))
 
 
 def _build(tree: lark.Tree, file: str, text: str):
-    try:
-        return _Build(file).transform(tree)
-    except RecursionError:
-        raise InputError(Finding(file, 1, 1, "nesting too deep")) from None
-    except lark.exceptions.VisitError as exc:
-        if isinstance(exc.orig_exc, RecursionError):
-            raise InputError(Finding(file, 1, 1, "nesting too deep")) from None
-        raise
+    """The syntax tree of ``tree``, built without recursion, then held to MAX_NESTING."""
+    node = _Build(file).transform(tree)
+    check_nesting(node)
+    return node
+
+
+def _children(node: object) -> list[A.Node]:
+    out: list[A.Node] = []
+    for v in vars(node).values():
+        if isinstance(v, A.Node):
+            out.append(v)
+        elif isinstance(v, tuple):
+            out.extend(x for x in v if isinstance(x, A.Node))
+    return out
+
+
+# declarations that hold blocks without being one themselves
+_CONTAINERS = (A.Model, A.Spec, A.DriverDecl, A.Routine, A.TaskDecl, A.PropDecl)
+
+
+def check_nesting(root: A.Node) -> None:
+    """Raise InputError at the first node nested deeper than MAX_NESTING (iteratively)."""
+    stack: list[tuple[A.Node, int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            pos = node.pos
+            raise InputError(
+                Finding(
+                    pos.file,
+                    pos.line,
+                    pos.col,
+                    f"nesting too deep: at most {MAX_NESTING} levels of blocks and "
+                    "expressions (split the statement, or use a local variable)",
+                )
+            )
+        step = 0 if isinstance(node, _CONTAINERS) else 1
+        stack.extend((c, depth + step) for c in _children(node))
 
 
 def parse_model(text: str, file: str = "<model>") -> A.Model:
     """Parse model text; raises InputError with a positioned finding on a syntax error."""
-    try:
-        tree = _parse(text, file, "model")
-    except RecursionError:
-        raise InputError(Finding(file, 1, 1, "nesting too deep")) from None
+    tree = _parse(text, file, "model")
     m = _build(tree, file, text)
     return A.Model(m.pos, m.npis, m.drivers, text, m.options)
 
 
 def parse_spec(text: str, file: str = "<spec>") -> A.Spec:
     """Parse spec text; raises InputError with a positioned finding on a syntax error."""
-    try:
-        tree = _parse(text, file, "spec")
-    except RecursionError:
-        raise InputError(Finding(file, 1, 1, "nesting too deep")) from None
+    tree = _parse(text, file, "spec")
     s = _build(tree, file, text)
     return A.Spec(s.pos, s.props, text)

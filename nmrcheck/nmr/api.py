@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from nmrcheck.ir import expr as E
 from nmrcheck.lang import ast as A
-from nmrcheck.nmr import threads
+from nmrcheck.nmr import lifetimes, threads
 from nmrcheck.nmr import vocab as V
 from nmrcheck.nmr.design import RegInst, suggest
 from nmrcheck.nmr.paths import Path
@@ -126,16 +126,61 @@ def register(comp, rc, reg: RegInst, path: Path, target, text, call_: A.Call) ->
         p.set(comp.reg_data[reg.id], E.FALSE)
         for b in reg.bindings:
             p.set(comp.bvars[b.id].phase, comp.val(comp.bvars[b.id].phase, "NONE"))
-        if not _nests(comp, reg):
+        window = reg.id in comp.reg_stored
+        if not _nests(comp, reg) and not window:
             rc.assign_result(p, target, V.SUCCESS, call_.pos)
             p.notes.append(f"{text} -> STATUS_SUCCESS")
             p.status = "STATUS_SUCCESS"
             out.append((p, "next"))
             continue
-        p.set(comp.reg_caller[reg.id], _host(comp, rc, p))
-        p.notes.append(f"{text}: {reg.name} is ACTIVE; NMR may attach inside the call")
+        if _nests(comp, reg):
+            p.set(comp.reg_caller[reg.id], _host(comp, rc, p))
+        if window:
+            p.set(comp.reg_stored[reg.id], E.FALSE)
+        why = "attach inside the call"
+        if window:
+            why = "attach and detach inside the call, before the handle is stored"
+        p.notes.append(f"{text}: {reg.name} is ACTIVE; NMR may {why}")
         out.append((p, InCall(call_, reg.id, "register", target)))
     return out
+
+
+def handles_used_by_binding_code(d: A.DriverDecl) -> set[str]:
+    """Registrations whose handle the driver's callbacks or binding tasks pass to NMR."""
+    bodies = [r.body for r in d.routines if r.name in threads.CALLBACKS]
+    bodies += [t.body for t in d.tasks if t.per_binding]
+    handle_calls = (
+        set(V.DEREGISTER.values()) | set(V.WAIT.values()) | set(V.COMPLETE.values())
+    )
+    return {
+        c.args[0].id
+        for body in bodies
+        for c in A.calls(body)
+        if c.func in handle_calls and len(c.args) == 1 and isinstance(c.args[0], A.Name)
+    }
+
+
+def handle_stored(
+    comp: Compiler, rc: RoutineCompiler, reg: RegInst, path: Path, text: str, pos: A.Pos
+) -> tuple[Path | None, Outcomes]:
+    """REG-6: a callback (or binding task) uses ``reg``'s handle while NmrRegister*(reg) is
+    still running, before the handle was stored. Returns the path where it is stored."""
+    idx = comp.reg_stored.get(reg.id)
+    if idx is None or rc.scope.binding is None:
+        return path, []
+    comp.rule("REG-6")
+    st = comp.reg_state[reg.id]
+    unstored = E.and_(E.not_(comp.rd(idx, path)), E.not_(comp.is_(st, "NONE", path)))
+    bad, ok = path.split(unstored)
+    out: Outcomes = []
+    if bad is not None:
+        bad.notes.append(text)
+        msg = (
+            f"{text} in {rc.routine}: NmrRegister*({reg.decl.name}) has not returned yet, "
+            "so the handle it passes is not stored (NMR calls back inside the register call)"
+        )
+        out.append((bad.fail("REG-6", msg, pos), "fault"))
+    return ok, out
 
 
 def _nests(comp: Compiler, reg: RegInst) -> bool:
@@ -147,7 +192,9 @@ def _nests(comp: Compiler, reg: RegInst) -> bool:
 def deregister(comp, rc, reg: RegInst, path: Path, target, text, call_: A.Call) -> Outcomes:
     comp.rule("DRG-4")
     st = comp.reg_state[reg.id]
-    out: Outcomes = []
+    path, out = handle_stored(comp, rc, reg, path, text, call_.pos)
+    if path is None:
+        return out
     why = {
         "NONE": "was never registered",
         "DEREG_PENDING": "is already deregistering",
@@ -195,7 +242,10 @@ def in_call_return(comp: Compiler, rc: RoutineCompiler, key: InCall) -> Outcomes
         return []
     reg = comp.design.regs[key.reg]
     st = comp.reg_state[reg.id]
-    path.set(comp.reg_caller[reg.id], E.const(0))
+    if _nests(comp, reg):
+        path.set(comp.reg_caller[reg.id], E.const(0))
+    if key.kind == "register" and reg.id in comp.reg_stored:
+        path.set(comp.reg_stored[reg.id], E.TRUE)
     name = unparse(key.call)
     results: list[tuple[Path, int]] = []
     if key.kind == "register":
@@ -223,7 +273,10 @@ def wait(comp, rc, reg: RegInst, path: Path, target, text, call_: A.Call) -> Out
     ok, out = threads.needs_passive(comp, rc, path, text, call_.pos)
     if ok is None:
         return out
-    path = ok
+    path, early = handle_stored(comp, rc, reg, ok, text, call_.pos)
+    out += early
+    if path is None:
+        return out
     if rc.routine in threads.CALLBACKS:
         comp.rule("DRG-6")
         path.flag(
@@ -333,9 +386,12 @@ def _start_provider_attach(comp, rc, call_, path, target, attach_wait) -> Outcom
     cslot, pslot = bv.slot["client"], bv.slot["provider"]
     for lab, p in comp._split_state(path, bv.phase, ("OFFERED", "HALF_ATTACHED")).items():
         if lab == "OFFERED":
+            p, faults = _pass_client_context(comp, rc, call_, p)
+            out += faults
+            if p is None:
+                continue
             p.set(bv.phase, comp.val(bv.phase, "PROVIDER_ATTACHING"))
             p.set(pslot.pc, E.const(comp.entries[(b.id, "ProviderAttachClient")]))
-            p.set(bv.ctx["provider"], comp.val(bv.ctx["provider"], "VALID"))
             cthr = comp.rd(cslot.thread_var, p)
             p.set(pslot.thread_var, E.ite(E.eq(cthr, E.const(0)), E.const(cslot.id + 1), cthr))
             p.notes.append(
@@ -356,6 +412,37 @@ def _start_provider_attach(comp, rc, call_, path, target, attach_wait) -> Outcom
                 )
             )
     return out
+
+
+def _pass_client_context(
+    comp: Compiler, rc: RoutineCompiler, call_: A.Call, path: Path
+) -> tuple[Path | None, Outcomes]:
+    """NmrClientAttachProvider hands the client binding context to the provider: an implicit
+    client gets it now if it has not used it yet; an explicit one must have allocated it
+    (ATT-4); a freed one is a use after free."""
+    b = rc.scope.binding
+    ctx = comp.bvars[b.id].ctx["client"]
+    explicit = comp.explicit_alloc[(b.id, "client")]
+    usable = ("VALID",) if explicit else ("VALID", "NONE")
+    ok, bad = path.split(comp.is_in(ctx, usable, path))
+    if ok is not None and not explicit:
+        ok.set(ctx, comp.val(ctx, "VALID"))
+    faults: Outcomes = []
+    if bad is not None:
+        bad.notes.append(V.ATTACH_CALL)
+        freed, none = bad.split(comp.is_(ctx, "FREED", bad)) if explicit else (bad, None)
+        if freed is not None:
+            comp.builtin_rule(lifetimes.UAF, lifetimes.UAF_TEXT)
+            msg = f"{V.ATTACH_CALL} passes a binding context the client has freed"
+            faults.append((freed.fail(lifetimes.UAF, msg, call_.pos), "fault"))
+        if none is not None:
+            comp.rule("ATT-4")
+            msg = (
+                f"{V.ATTACH_CALL} without a client binding context "
+                "(allocate_binding_context() was not called)"
+            )
+            faults.append((none.fail("ATT-4", msg, call_.pos), "fault"))
+    return ok, faults
 
 
 def attach_return(comp: Compiler, rc: RoutineCompiler, key: AttachWait) -> Outcomes:
@@ -398,11 +485,15 @@ def complete(
         return []
     arg = call_.args[0].id
     if arg != "binding":
-        if any(r.decl.name == arg for r in rc.scope.driver.regs):
+        reg = next((r for r in rc.scope.driver.regs if r.decl.name == arg), None)
+        if reg is not None:
             comp.rule("DET-6")
+            path, out = handle_stored(comp, rc, reg, path, text, call_.pos)
+            if path is None:
+                return out
             path.notes.append(text)
             msg = f"{text}: passes the registration handle {arg!r}, not the binding handle"
-            return [(path.fail("DET-6", msg, call_.pos), "fault")]
+            return out + [(path.fail("DET-6", msg, call_.pos), "fault")]
         comp.fail(call_.args[0].pos, f"{call_.func} takes the binding handle 'binding'")
         return []
     b, side = rc.scope.binding, rc.scope.side

@@ -6,11 +6,11 @@ from nmrcheck.ir import Action
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr
 from nmrcheck.lang import ast as A
-from nmrcheck.nmr import threads
+from nmrcheck.nmr import api, threads
 from nmrcheck.nmr import vocab as V
 from nmrcheck.nmr.compile import BindingVars, Compiler, SlotInfo, _c
 from nmrcheck.nmr.design import BindingInst, DriverInst
-from nmrcheck.nmr.lifetimes import CTX_STATES, UAF, UAF_TEXT
+from nmrcheck.nmr.lifetimes import CTX_STATES, UAF, UAF_TEXT, allocates
 from nmrcheck.nmr.paths import Path, Ty
 from nmrcheck.nmr.routines import RoutineCompiler, Scope
 
@@ -97,6 +97,9 @@ def _layout(comp: Compiler) -> None:
             comp.reg_unload[r.id] = comp._bool(f"{r.name}.dereg_in_unload")
             comp.reg_data[r.id] = comp._bool(f"{r.name}.data_freed")
             comp.reg_caller[r.id] = _thread_var(comp, f"{r.name}.caller")
+            if r.decl.name in api.handles_used_by_binding_code(d.decl):
+                # REG-6: NMR may call back before NmrRegister* has stored the handle
+                comp.reg_stored[r.id] = comp._bool(f"{r.name}.handle_stored")
     for b in design.bindings:
         n = b.name
         bv = BindingVars(
@@ -119,6 +122,9 @@ def _layout(comp: Compiler) -> None:
             },
         )
         comp.bvars[b.id] = bv
+        for s in SIDES:
+            attach = _routine(b.side_reg(s).driver, ATTACH[s], b.side_reg(s).decl.name)
+            comp.explicit_alloc[(b.id, s)] = attach is not None and allocates(attach.body)
         comp.nestable[b.id] = any(
             threads.callbacks_can_block(b.side_reg(s).driver.decl) for s in SIDES
         )
@@ -411,41 +417,58 @@ def frees_contexts(d: A.DriverDecl) -> bool:
     return any(c.func == "free_binding_context" for body in bodies for c in A.calls(body))
 
 
-def _leak_check(comp: Compiler, b: BindingInst, side: str, path: Path, pos: A.Pos) -> None:
-    """ATT-5: a module with dynamically allocated binding contexts frees the one of a failed
-    attach itself (no cleanup callback will come)."""
-    drv = b.side_reg(side).driver
-    if not frees_contexts(drv.decl):
-        return
+def _allocated(comp: Compiler, b: BindingInst, side: str) -> bool:
+    """Whether the side's binding contexts are dynamically allocated: explicitly, or by a
+    driver that frees binding contexts somewhere."""
+    return comp.explicit_alloc[(b.id, side)] or frees_contexts(b.side_reg(side).driver.decl)
+
+
+def _leak_check(
+    comp: Compiler, b: BindingInst, side: str, path: Path, pos: A.Pos
+) -> list[Path]:
+    """ATT-5: a failed attach frees the binding context it allocated itself (no cleanup
+    callback will come). Only the paths on which the context is still held are flagged."""
+    if not _allocated(comp, b, side):
+        return [path]
     bv = comp.bvars[b.id]
     comp.rule("ATT-5")
-    leaked, _ = path.split(comp.is_(bv.ctx[side], "VALID", path))
+    leaked, freed = path.split(comp.is_(bv.ctx[side], "VALID", path))
     if leaked is not None:
-        path.flag(
+        leaked.flag(
             "ATT-5",
-            f"{drv.name}'s attach fails but its binding context of {b.name} is "
-            "not freed, and no cleanup callback will come",
+            f"{b.side_reg(side).driver.name}'s attach fails but its binding context of "
+            f"{b.name} is not freed, and no cleanup callback will come",
             pos,
         )
+    return [p for p in (freed, leaked) if p is not None]
 
 
-def _gone(comp: Compiler, b: BindingInst, path: Path) -> None:
-    """Binding ``b`` becomes GONE: CLN-2 for a side that frees contexts but has no cleanup."""
+def _gone(comp: Compiler, b: BindingInst, path: Path) -> list[Path]:
+    """Binding ``b`` becomes GONE: CLN-2 where a side without a cleanup callback still holds
+    a dynamically allocated binding context (it has no safe moment to free it)."""
     bv = comp.bvars[b.id]
     path.set(bv.phase, comp.val(bv.phase, "GONE"))
+    paths = [path]
     for s in SIDES:
         reg = b.side_reg(s)
-        if not comp.cleanup_cb[(b.id, s)] and frees_contexts(reg.driver.decl):
-            leaked, _ = path.split(comp.is_(bv.ctx[s], "VALID", path))
+        if comp.cleanup_cb[(b.id, s)] or not _allocated(comp, b, s):
+            continue
+        nxt = []
+        for p in paths:
+            leaked, ok = p.split(comp.is_(bv.ctx[s], "VALID", p))
             if leaked is not None:
                 comp.rule("CLN-2")
-                path.flag(
+                leaked.flag(
                     "CLN-2",
-                    f"{reg.driver.name} frees binding contexts but registers no "
+                    f"{reg.driver.name} allocates binding contexts but registers no "
                     f"{CLEANUP[s]}, so it has no safe moment to free the one of {b.name}",
                     reg.decl.pos,
                 )
-    reset_binding(comp, b, path)
+            nxt += [q for q in (ok, leaked) if q is not None]
+        paths = nxt
+    for p in paths:
+        reset_binding(comp, b, p)
+    return paths
 
 
 def _client_attach_exit(comp: Compiler, b: BindingInst):
@@ -482,12 +505,32 @@ def _client_attach_exit(comp: Compiler, b: BindingInst):
                     )
                 else:
                     q.set(bv.phase, comp.val(bv.phase, "REJECTED"))
-                    _leak_check(comp, b, "client", q, pos)
-                    reset_binding(comp, b, q)
-                    out.append(q)
+                    for r in _leak_check(comp, b, "client", q, pos):
+                        reset_binding(comp, b, r)
+                        out.append(r)
         return out
 
     return hook
+
+
+def _hand_over_context(comp: Compiler, b: BindingInst, path: Path, pos: A.Pos) -> list[Path]:
+    """ProviderAttachClient returns STATUS_SUCCESS: its binding context goes to NMR. An
+    implicit side gets it now if it has not used it yet; an explicit side must have allocated
+    it (ATT-7)."""
+    ctx = comp.bvars[b.id].ctx["provider"]
+    if not comp.explicit_alloc[(b.id, "provider")]:
+        path.set(ctx, E.ite(comp.is_(ctx, "NONE", path), comp.val(ctx, "VALID"), comp.rd(ctx)))
+        return [path]
+    comp.rule("ATT-7")
+    ok, bad = path.split(comp.is_in(ctx, ("VALID", "FREED"), path))
+    if bad is not None:
+        bad.fail(
+            "ATT-7",
+            "ProviderAttachClient returns STATUS_SUCCESS without a binding context "
+            "(allocate_binding_context() was not called)",
+            pos,
+        )
+    return [p for p in (ok, bad) if p is not None]
 
 
 def _provider_attach_exit(comp: Compiler, b: BindingInst):
@@ -499,14 +542,18 @@ def _provider_attach_exit(comp: Compiler, b: BindingInst):
             p.status = V.STATUSES[k]
             p.set(bv.attach_ret, _c(k))
             p.set(bv.phase, comp.val(bv.phase, "HALF_ATTACHED" if k == V.SUCCESS else "OFFERED"))
-            if k != V.SUCCESS:
-                # the provider keeps nothing of a failed attach (ATT-5)
-                _leak_check(comp, b, "provider", p, pos)
-                p.set(bv.ctx["provider"], _c(0))
+            if k == V.SUCCESS:
+                out += _hand_over_context(comp, b, p, pos)
+                continue
+            # the provider keeps nothing of a failed attach (ATT-5)
+            for q in _leak_check(comp, b, "provider", p, pos):
+                q.set(bv.ctx["provider"], _c(0))
                 for (s, _n), idx in bv.user.items():
                     if s == "provider":
-                        p.set(idx, _c(comp.ts.vars[idx].init))
-            out.append(p)
+                        q.set(idx, _c(comp.ts.vars[idx].init))
+                        if idx in comp.init_flag:
+                            q.set(comp.init_flag[idx], E.FALSE)
+                out.append(q)
         return out
 
     return hook
@@ -574,9 +621,9 @@ def _cleanup_exit(comp: Compiler, b: BindingInst, side: str):
         if first is not None:
             out.append(first)
         if last is not None:
-            _gone(comp, b, last)
-            last.notes.append(f"binding {b.name} is GONE")
-            out.append(last)
+            for q in _gone(comp, b, last):
+                q.notes.append(f"binding {b.name} is GONE")
+                out.append(q)
         return out
 
     return hook
@@ -786,7 +833,6 @@ def _binding_env(comp: Compiler, b: BindingInst) -> None:
     offer = Path()
     offer.set(phase, comp.val(phase, "OFFERED"))
     offer.set(bv.slot["client"].pc, _c(comp.entries[(b.id, "ClientAttachProvider")]))
-    offer.set(bv.ctx["client"], comp.val(bv.ctx["client"], "VALID"))
     checks = _context_checks(comp, b, "client", "ClientAttachProvider")[1:]
     checks.append(
         (
@@ -888,16 +934,16 @@ def _binding_env(comp: Compiler, b: BindingInst) -> None:
                 _context_checks(comp, b, s, CLEANUP[s]),
             )
     else:
-        p = Path()
-        _gone(comp, b, p)
-        _checked(
-            comp,
-            f"NMR: {b.name} gone",
-            both_done,
-            p,
-            {
-                "text": f"both sides of {b.name} detached; no cleanup callbacks; binding GONE",
-                "kind": "nmr",
-            },
-            [],
-        )
+        for p in _gone(comp, b, Path()):
+            _checked(
+                comp,
+                f"NMR: {b.name} gone",
+                both_done,
+                p,
+                {
+                    "text": f"both sides of {b.name} detached; no cleanup callbacks; "
+                    "binding GONE",
+                    "kind": "nmr",
+                },
+                [],
+            )

@@ -41,6 +41,7 @@ class SlotInfo:
     idle: int = 0
     labels: list[str] = field(default_factory=lambda: ["idle"])
     positions: list[A.Pos | None] = field(default_factory=lambda: [None])
+    rests: dict[int, object] = field(default_factory=dict)  # pc -> where control rests there
 
     def new_pc(self, label: str, pos: A.Pos | None) -> int:
         self.labels.append(label)
@@ -98,6 +99,10 @@ class Compiler:
         self.npi_locks: dict[int, set[str]] = {}  # driver -> locks its NPI paths take
         self.nestable: dict[int, bool] = {}  # binding -> NMR may nest its callbacks in calls
         self.init_flag: dict[int, int] = {}  # variable without initializer -> "assigned yet"
+        # (binding, side) -> the side's attach callback calls allocate_binding_context()
+        self.explicit_alloc: dict[tuple[int, str], bool] = {}
+        self.ref_var: dict[int, int] = {}  # slot -> "holds a counted reference" (CALL-1)
+        self.reg_stored: dict[int, int] = {}  # registration -> its handle is stored (REG-6)
 
     # -- helpers used by routine compilation ---------------------------------------------------
     def fail(self, pos: A.Pos | None, msg: str) -> None:
@@ -201,7 +206,26 @@ class Compiler:
         return None
 
     def var_names(self, scope: Scope) -> list[str]:
-        return [v.name for v in scope.driver.decl.vars]
+        """The variables code in ``scope`` can name (binding variables only for a binding)."""
+        return [
+            v.name for v in scope.driver.decl.vars if scope.binding is not None or not v.per_binding
+        ]
+
+    def unknown_name(self, scope: Scope, name: str, what: str, options: list[str]) -> str:
+        """The message for a name that code in ``scope`` cannot see."""
+        for v in scope.driver.decl.vars:
+            if v.name == name and v.per_binding and scope.binding is None:
+                return (
+                    f"{name!r} is a binding variable (a field of the binding context): it can "
+                    "be used only in the callbacks and in binding tasks and work items"
+                )
+        for lk in scope.driver.decl.locks:
+            if lk.name == name and lk.per_binding and scope.binding is None:
+                return (
+                    f"{name!r} is a binding lock (in the binding context): it can be used "
+                    "only in the callbacks and in binding tasks and work items"
+                )
+        return f"unknown {what} {name!r}{suggest(name, [o for o in options if o != name])}"
 
     # -- expressions ------------------------------------------------------------------------------
     def expr(
@@ -312,7 +336,7 @@ class Compiler:
                 ty = self.type_of(v.type)
                 return _c(ty.labels.index(name)), ty
         options = list(rc.scope.locals) + self.var_names(rc.scope) + list(V.STATUSES)
-        self.fail(node.pos, f"unknown name {name!r}{suggest(name, options)}")
+        self.fail(node.pos, self.unknown_name(rc.scope, name, "name", options))
         return E.FALSE, want or BOOL
 
     # -- built-in statements ----------------------------------------------------------------------
@@ -359,6 +383,8 @@ class Compiler:
             return lifetimes.npi_call(rc, call, path, begin=f == "npi_call_begin")
         if f == "free_binding_context":
             return lifetimes.free_context(rc, call, path)
+        if f == "allocate_binding_context":
+            return lifetimes.allocate_context(rc, call, path)
         if f == "free_registration_data":
             return lifetimes.free_registration(rc, call, path)
         if len(args) != 1 or not isinstance(args[0], A.Name):
@@ -368,7 +394,8 @@ class Compiler:
         if f in ("acquire", "release"):
             idx = self._lock(rc.scope, name)
             if idx is None:
-                self.fail(args[0].pos, f"unknown lock {name!r}")
+                locks = [n for n, _ in threads.locks_in_scope(self, rc.scope)]
+                self.fail(args[0].pos, self.unknown_name(rc.scope, name, "lock", locks))
                 return []
             if f == "acquire":
                 return threads.acquire(self, rc, call, name, idx, path, text)
@@ -449,10 +476,12 @@ class Compiler:
             "actor": slot.actor,
             "routine": routine,
             "binding": scope.binding.name if scope.binding else None,
-            "pos": slot.positions[pc] if pc < len(slot.positions) else None,
+            "pos": path.at or (slot.positions[pc] if pc < len(slot.positions) else None),
             "text": "; ".join(path.notes),
             "status": path.status,
         }
+        if path.ref is not None and slot.id in self.ref_var:
+            env.setdefault(self.ref_var[slot.id], path.ref)
         if path.flags:
             meta["flags"] = [(code, msg, at) for code, msg, at in path.flags]
             for code, _msg, _at in path.flags:

@@ -1,9 +1,18 @@
 """NPI calls across a binding, and the lifetimes of binding contexts and registration data
 (nmr-semantics.md §3.2 call counters, §4.4, CALL-1..4, DET-2, CLN-1..3, REG-1).
 
-A side's binding context is allocated when its attach callback starts and stays VALID until the
-module frees it (``free_binding_context()``) or the binding is gone. Using a context that is not
-VALID is a use after free: it halts the run, like the crash it would be.
+A side's binding context exists only once the design allocates it (nmr-semantics.md §1.8):
+
+* a side whose attach callback calls ``allocate_binding_context()`` allocates it there, and
+  only there (an *explicit* side);
+* any other side gets it implicitly, at the first statement of its attach callback that uses
+  it, or else when it hands it over: the client at ``NmrClientAttachProvider``, the provider
+  when its attach returns ``STATUS_SUCCESS``.
+
+It then stays VALID until the module frees it (``free_binding_context()``) or the binding is
+gone. Using a context that is not VALID is a use after free, or CLN-3 once the binding was
+cleaned up: the run halts, like the crash it would be. A binding lock lives in the context, so
+taking or releasing one is a use of it.
 """
 
 from __future__ import annotations
@@ -41,11 +50,27 @@ def uaf(comp: Compiler) -> str:
     return UAF
 
 
+ATTACH = {"client": "ClientAttachProvider", "provider": "ProviderAttachClient"}
+
+
+def allocates(stmts: tuple[A.Node, ...]) -> bool:
+    """Whether ``stmts`` call ``allocate_binding_context()`` (an explicit side)."""
+    return any(c.func == "allocate_binding_context" for c in A.calls(stmts))
+
+
+def in_own_attach(rc: RoutineCompiler) -> bool:
+    """Whether ``rc`` is the attach callback of its binding side."""
+    return rc.scope.binding is not None and rc.routine == ATTACH[rc.scope.side]
+
+
 def uses_context(rc: RoutineCompiler, stmt: A.Node) -> bool:
-    """Whether ``stmt`` reads or writes a variable of its binding context."""
+    """Whether ``stmt`` reads or writes a variable of its binding context, or takes or
+    releases one of its binding locks."""
     if rc.scope.binding is None:
         return False
-    names = {n for (s, n) in rc.c.bvars[rc.scope.binding.id].user if s == rc.scope.side}
+    b, side = rc.scope.binding.id, rc.scope.side
+    names = {n for (s, n) in rc.c.bvars[b].user if s == side}
+    names |= {n for (bid, s, n) in rc.c.block if bid == b and s == side}
     names -= set(rc.scope.locals)
     if not names:
         return False
@@ -73,22 +98,32 @@ def uses_context(rc: RoutineCompiler, stmt: A.Node) -> bool:
 
 
 def check_context(rc: RoutineCompiler, path: Path, pos: A.Pos) -> tuple[Path | None, list]:
-    """Split ``path`` on whether this side's binding context is still valid."""
+    """Split ``path`` on whether this side's binding context is valid; in an implicit side's
+    attach callback, a context not allocated yet is allocated here."""
     comp = rc.c
     bv = comp.bvars[rc.scope.binding.id]
     ctx = bv.ctx[rc.scope.side]
-    ok, bad = path.split(comp.is_(ctx, "VALID", path))
+    usable = ("VALID",)
+    implicit = in_own_attach(rc) and not comp.explicit_alloc[(rc.scope.binding.id, rc.scope.side)]
+    if implicit:
+        usable = ("VALID", "NONE")
+    ok, bad = path.split(comp.is_in(ctx, usable, path))
+    if ok is not None and implicit:
+        ok.set(ctx, comp.val(ctx, "VALID"))
     if bad is not None:
         bad.notes.append(rc.describe_here())
     faults = []
     if bad is not None:
-        freed, gone = bad.split(comp.is_(ctx, "FREED", bad))
+        freed, gone = bad.split(comp.is_(ctx, "FREED", bad)) if not implicit else (bad, None)
         code = uaf(comp)
         if freed is not None:
             faults.append(
                 (freed.fail(code, "uses its binding context after freeing it", pos), "fault")
             )
-        if gone is not None:
+        if gone is not None and in_own_attach(rc):
+            msg = "uses its binding context before allocate_binding_context()"
+            faults.append((gone.fail(code, msg, pos), "fault"))
+        elif gone is not None:
             comp.rule("CLN-3")
             faults.append(
                 (
@@ -123,7 +158,6 @@ def npi_call(
     peer = other(side)
     peer_drv = b.side_reg(peer).driver
     count = bv.inflight[side]
-    limit = comp.ts.vars[count].hi
     out: list[tuple[Path, object]] = []
     path.notes.append(f"{text}: {'calls into' if begin else 'call returns from'} {peer_drv.name}")
     # a call needs the peer dispatch table: the binding must be attached (CALL-2)
@@ -173,12 +207,12 @@ def npi_call(
     if alive is None:
         return out
     if begin:
-        attached = alive
         sv = bv.side[side]
-        for lab, p in comp._split_state(attached, sv, V.SIDE_STATES).items():
+        for lab, p in comp._split_state(alive, sv, V.SIDE_STATES).items():
             # A call that starts while the detach callback runs is the callback's to account
             # for (it must then pend, DET-2); the doc's own sample has that window. From the
-            # callback's return on, a new call breaks CALL-1, and after the side is done CALL-2.
+            # callback's return on, a new call breaks CALL-1 unless the thread took its
+            # counted reference before that return; after the side is done, CALL-2.
             if lab in ("DONE", "COMPLETED_EARLY"):
                 comp.rule("CALL-2")
                 p.flag(
@@ -189,31 +223,17 @@ def npi_call(
                 )
             elif lab == "PENDING":
                 comp.rule("CALL-1")
-                p.flag(
-                    "CALL-1",
-                    f"starts a call into {peer_drv.name} after its detach callback "
-                    "returned STATUS_PENDING",
-                    call.pos,
-                )
-            room, full = p.split(E.lt(comp.rd(count, p), E.const(limit)))
-            if room is not None:
-                room.set(count, E.add(comp.rd(count, room), E.const(1)))
-                out.append((room, "next"))
-            if full is not None:
-                comp.builtin_rule(
-                    "range", "every assignment stays within the variable's declared range"
-                )
-                out.append(
-                    (
-                        full.fail(
-                            "range",
-                            f"more than {limit} calls in flight on "
-                            f"{b.name} (raise option max_inflight)",
-                            call.pos,
-                        ),
-                        "fault",
+                covered, bare = p.split(holds_reference(rc, p))
+                if bare is not None:
+                    bare.flag(
+                        "CALL-1",
+                        f"starts a call into {peer_drv.name} after its detach callback "
+                        "returned STATUS_PENDING, without a reference counted before that",
+                        call.pos,
                     )
-                )
+                out += [x for q in (covered, bare) if q for x in _count(rc, count, q, call)]
+                continue
+            out += _count(rc, count, p, call)
         return out
     some, none = alive.split(E.lt(E.const(0), comp.rd(count, alive)))
     if some is not None:
@@ -225,6 +245,126 @@ def npi_call(
             (none.fail("range", "npi_call_end() without a call in flight", call.pos), "fault")
         )
     return out
+
+
+def allocate_context(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Path, object]]:
+    """``allocate_binding_context()``: the attach callback allocates this side's context."""
+    comp = rc.c
+    if not in_own_attach(rc) or call.args:
+        comp.fail(
+            call.pos,
+            "allocate_binding_context() takes no argument and belongs in ClientAttachProvider "
+            "or ProviderAttachClient, where the module hands its binding context to NMR",
+        )
+        return []
+    b, side = rc.scope.binding, rc.scope.side
+    ctx = comp.bvars[b.id].ctx[side]
+    path.notes.append("allocate_binding_context()")
+    held, fresh = path.split(comp.is_(ctx, "VALID", path))
+    out: list[tuple[Path, object]] = []
+    if fresh is not None:
+        fresh.set(ctx, comp.val(ctx, "VALID"))
+        out.append((fresh, "next"))
+    if held is not None:
+        comp.rule("ATT-5")
+        held.flag(
+            "ATT-5",
+            f"allocates a second binding context for {b.name}; the first one leaks",
+            call.pos,
+        )
+        out.append((held, "next"))
+    return out
+
+
+def _count(rc: RoutineCompiler, count: int, p: Path, call: A.Call) -> list[tuple[Path, object]]:
+    """One more call in flight on ``count``, up to option max_inflight (else ``range``)."""
+    comp = rc.c
+    limit = comp.ts.vars[count].hi
+    out: list[tuple[Path, object]] = []
+    room, full = p.split(E.lt(comp.rd(count, p), E.const(limit)))
+    if room is not None:
+        room.set(count, E.add(comp.rd(count, room), E.const(1)))
+        out.append((room, "next"))
+    if full is not None:
+        comp.builtin_rule("range", "every assignment stays within the variable's declared range")
+        where = rc.scope.binding.name
+        msg = f"more than {limit} calls in flight on {where} (raise option max_inflight)"
+        out.append((full.fail("range", msg, call.pos), "fault"))
+    return out
+
+
+# -- counted references (CALL-1) -----------------------------------------------------------
+# A call is judged against the protection its thread holds: the counted reference it took
+# (InProgressCallCount++, a rundown reference: an integer binding variable of its side going
+# up) before its side's detach callback returned, and has not given back (the variable going
+# down). A thread that counts and calls in separate steps keeps that fact in a variable of
+# its own; one that counts and calls in one step needs none.
+
+
+def _increments(stmt: A.Node) -> bool:
+    return isinstance(stmt, A.Assign) and isinstance(stmt.value, A.Binary) and (
+        stmt.value.op == "+"
+    )
+
+
+def takes_references_apart(body: tuple[A.Node, ...]) -> bool:
+    """Whether ``body`` increments something and calls npi_call_begin() in a later step
+    (a call outside an atomic block, or in one that increments nothing before it)."""
+    if not any(_increments(s) for s in A.statements(body)):
+        return False
+    stack = list(body)
+    while stack:
+        s = stack.pop()
+        if isinstance(s, A.Atomic):
+            seen_inc = False
+            for inner in A.statements(s.body):
+                seen_inc = seen_inc or _increments(inner)
+                if _is_begin(inner) and not seen_inc:
+                    return True
+            continue
+        if _is_begin(s):
+            return True
+        for attr in ("then", "orelse", "body"):
+            stack.extend(getattr(s, attr, None) or ())
+    return False
+
+
+def _is_begin(stmt: A.Node) -> bool:
+    return isinstance(stmt, A.CallStmt) and stmt.call.func == "npi_call_begin"
+
+
+def reference_var(comp: Compiler, slot) -> int:
+    """The variable that says whether ``slot``'s thread holds a counted reference."""
+    idx = comp.ref_var.get(slot.id)
+    if idx is None:
+        idx = comp._bool(f"{slot.owner}.counted_ref")
+        comp.ref_var[slot.id] = idx
+    return idx
+
+
+def holds_reference(rc: RoutineCompiler, path: Path) -> E.Expr:
+    """Whether the thread holds a counted reference at this point of the step."""
+    if path.ref is not None:
+        return path.ref
+    idx = rc.c.ref_var.get(rc.slot.id)
+    return E.FALSE if idx is None else rc.c.rd(idx)
+
+
+def count_reference(rc: RoutineCompiler, path: Path, idx: int, value: E.Expr) -> None:
+    """An assignment ``idx = value``: an integer binding variable of the thread's side that
+    goes up before the side's detach callback returned takes a reference; going down gives
+    it back."""
+    comp, b = rc.c, rc.scope.binding
+    if b is None or comp.var_ty[idx].kind != "int":
+        return
+    bv = comp.bvars[b.id]
+    if idx not in {v for (s, _n), v in bv.user.items() if s == rc.scope.side}:
+        return
+    old = comp.rd(idx, path)
+    early = comp.is_in(bv.side[rc.scope.side], ("NOT_CALLED", "IN_CALLBACK"), path)
+    held = holds_reference(rc, path)
+    up, down = E.and_(E.lt(old, value), early), E.lt(value, old)
+    path.ref = E.or_(up, E.and_(E.not_(down), held))
 
 
 def free_context(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Path, object]]:
@@ -244,6 +384,9 @@ def free_context(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Pa
     ctx = bv.ctx[side]
     path.notes.append("free_binding_context()")
     out: list[tuple[Path, object]] = []
+    if in_own_attach(rc) and not comp.explicit_alloc[(b.id, side)]:
+        # an implicit side's attach frees the context it got with its first use
+        path.set(ctx, E.ite(comp.is_(ctx, "NONE", path), comp.val(ctx, "VALID"), comp.rd(ctx)))
     for lab, p in comp._split_state(path, ctx, CTX_STATES).items():
         if lab == "VALID":
             p.set(ctx, comp.val(ctx, "FREED"))
@@ -264,6 +407,9 @@ def free_context(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Pa
                 out.append((p, "next"))
         elif lab == "FREED":
             out.append((p.fail(uaf(comp), "frees its binding context twice", call.pos), "fault"))
+        elif in_own_attach(rc):
+            msg = "frees a binding context it has not allocated"
+            out.append((p.fail(uaf(comp), msg, call.pos), "fault"))
         else:
             comp.rule("CLN-3")
             out.append(

@@ -48,6 +48,8 @@ class Path:
     locks_checked: bool = False  # the held-locks check at a routine's return is done
     # reads of variables that may be unassigned: (condition, rule, name, where)
     uninit: list[tuple[Expr, str, str, A.Pos]] = field(default_factory=list)
+    at: A.Pos | None = None  # the statement that runs in this step (past the ifs it took)
+    ref: Expr | None = None  # the thread holds a counted reference (None: as at the start)
 
     def read(self, index: int, typ: str) -> Expr:
         v = self.env.get(index)
@@ -65,6 +67,8 @@ class Path:
             list(self.flags),
             self.locks_checked,
             list(self.uninit),
+            self.at,
+            self.ref,
         )
 
     def split(self, cond: Expr) -> tuple[Path | None, Path | None]:

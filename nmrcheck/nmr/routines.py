@@ -90,6 +90,8 @@ class RoutineCompiler:
         self.current_pos = pos
         self._current_text = ""
         self._collect_locals(body)
+        if scope.binding is not None and lifetimes.takes_references_apart(body):
+            lifetimes.reference_var(comp, slot)
 
     # -- locals --------------------------------------------------------------------------
     def _collect_locals(self, stmts: tuple[A.Node, ...]) -> None:
@@ -147,6 +149,7 @@ class RoutineCompiler:
             stmt_pos = self._where(key)
             label = f"{self.routine}: {self._describe_rest(key)}"
             pc = self.slot.new_pc(label, stmt_pos)
+            self.slot.rests[pc] = key
             self.pcs[key] = pc
             self.todo.append(key)
         return pc
@@ -230,6 +233,8 @@ class RoutineCompiler:
                 new_pc = self.slot.idle
                 if self.slot.thread_var is not None:
                     path.set(self.slot.thread_var, E.const(0))
+                if self.slot.id in self.c.ref_var:
+                    path.set(self.c.ref_var[self.slot.id], E.FALSE)
             elif target is None:
                 # falling off the end: the implicit return happens in the same step
                 for p in self.exit_hook(path, self.default_status, self.pos):
@@ -279,6 +284,8 @@ class RoutineCompiler:
                 other = Position(stmt.orelse, 0, nxt) if stmt.orelse else nxt
                 out += self._entry(other, no, seen)
             return guard_faults + out
+        if path.at is None:
+            path.at = stmt.pos  # a step is labelled with the statement that runs in it
         if isinstance(stmt, A.While):
             cond = self.cond(stmt.cond, path)
             yes, no = path.split(cond)
@@ -416,6 +423,8 @@ class RoutineCompiler:
         return []
 
     def _assign(self, s: A.Assign, path: Path, top: bool) -> list[tuple[Path, object]]:
+        if isinstance(s.value, A.Call) and not _known_function(s.value.func):
+            return self._call(s.value, path, None, top)  # name the call, not the variable
         target = self.lookup_target(s.target, s.pos)
         if target is None:
             return []
@@ -445,6 +454,7 @@ class RoutineCompiler:
             if ok is None:
                 return out
             path = ok
+        lifetimes.count_reference(self, path, idx, value)
         path.set(idx, value)
         self.c.mark_assigned(path, idx)
         path.notes.append(note)
@@ -492,7 +502,8 @@ class RoutineCompiler:
             return self.c.builtin(self, call, path)
         if f not in V.NMR_CALLS:
             known = sorted(V.NMR_CALLS | V.BUILTIN_CALLS)
-            self.c.fail(call.pos, f"unknown function {f!r}{suggest(f, known)}")
+            what = "NMR call" if f.lower().startswith("nmr") else "function"
+            self.c.fail(call.pos, f"unknown {what} {f!r}{suggest(f, known)}")
             return []
         return self.c.nmr_call(self, call, path, target, top)
 
@@ -520,7 +531,7 @@ class RoutineCompiler:
         found = self.c.lookup_var(self.scope, name)
         if found is None:
             if pos is not None:
-                self.c.fail(pos, f"unknown variable {name!r}{suggest(name, self._names())}")
+                self.c.fail(pos, self.c.unknown_name(self.scope, name, "variable", self._names()))
             return None
         return found
 
@@ -535,6 +546,10 @@ class RoutineCompiler:
         if want is not None and not _compatible(want, ty):
             self.c.fail(node.pos, f"expected {want}, found {ty}")
         return e
+
+
+def _known_function(name: str) -> bool:
+    return name in V.NMR_CALLS or name in V.BUILTIN_CALLS
 
 
 def _compatible(want: Ty, got: Ty) -> bool:

@@ -67,6 +67,7 @@ class SpecCompiler:
                 "pos": p.pos,
                 "text": unparse(p.expr),
                 "doc": _doc_comment(spec.source, p.pos.line),
+                "ast": p.expr,
             }
             if p.kind == "leads_to":
                 props.append(self._leads_to(p, meta))

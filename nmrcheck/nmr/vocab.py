@@ -72,6 +72,7 @@ BUILTIN_CALLS = {
     "queue",
     "npi_call_begin",
     "npi_call_end",
+    "allocate_binding_context",
     "free_binding_context",
     "free_registration_data",
 }
@@ -98,7 +99,7 @@ OBLIGATIONS = {
             "REG-2",
             "§5.1",
             "the module is ready (its state assigned) before NMR can call it: attach callbacks "
-            "and NPI paths read nothing unassigned (this also covers REG-6)",
+            "and NPI paths read nothing unassigned",
         ),
         Obligation(
             "ATT-4",
@@ -111,7 +112,19 @@ OBLIGATIONS = {
             "a failed attach frees its own binding context (no cleanup callback will come)",
         ),
         Obligation(
+            "ATT-7",
+            "§5.2",
+            "a provider that accepts hands out its binding context: it has one when "
+            "ProviderAttachClient returns STATUS_SUCCESS",
+        ),
+        Obligation(
             "REG-4", "§5.1", "NmrRegister* and NmrClientAttachProvider run at PASSIVE_LEVEL"
+        ),
+        Obligation(
+            "REG-6",
+            "§5.1",
+            "callbacks do not use the registration handle before NmrRegister* has returned "
+            "and stored it (NMR may attach and detach inside the call, N10)",
         ),
         Obligation("REG-5", "§5.1", "each registration is registered once while it is live"),
         Obligation(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from nmrcheck.engines.explicit.search import HANG
 from nmrcheck.engines.result import PropertyResult
 from nmrcheck.ir import Property, TransitionSystem
+from nmrcheck.nmr.explain import waits_for
 
 
 def defined_at(p: Property | None, name: str) -> str:
@@ -41,7 +42,11 @@ def hang_message(ts: TransitionSystem, r: PropertyResult) -> list[str]:
             slot.meta.get("positions", ())[pc] if pc < len(slot.meta.get("positions", ())) else None
         )
         where = f" ({pos.file}:{pos.line})" if pos is not None else ""
-        out.append(f"{slot.meta.get('actor', slot.name)} is blocked forever in {label}{where}")
+        why = waits_for(ts, k, last)
+        why = f": {why}" if why else ""
+        out.append(
+            f"{slot.meta.get('actor', slot.name)} is blocked forever in {label}{where}{why}"
+        )
     return out
 
 

@@ -341,7 +341,7 @@ def _trace_section(
     ts: TransitionSystem, r: PropertyResult, model: str, uid: str, again: str
 ) -> str:
     p = next((q for q in ts.properties if q.name == r.property), None)
-    steps = describe(ts, r.trace)
+    steps = describe(ts, r.trace, prop=r.property)
     names, msgs = sequence(ts, r)
     kind = "Witness" if r.verdict == "witnessed" else "Counterexample"
     extra = ""

@@ -12,11 +12,23 @@ from nmrcheck.report.describe import defined_at, hang_message, meaning, ordered
 from nmrcheck.traces.steps import describe
 
 SCHEMA_VERSION = 1
+# figures that differ from run to run or machine to machine: the stderr summary has them
+MACHINE_STATS = frozenset({"seconds", "peak_memory_mb", "memory_mb"})
+
+
+def portable_stats(stats: dict[str, Any]) -> dict[str, Any]:
+    """``stats`` without the machine-dependent figures, at any depth, so that the same input
+    gives the same JSON document byte for byte."""
+    return {
+        k: portable_stats(v) if isinstance(v, dict) else v
+        for k, v in stats.items()
+        if k not in MACHINE_STATS
+    }
 
 
 def _trace(ts: TransitionSystem, r: PropertyResult) -> list[dict[str, Any]]:
     out = []
-    for s in describe(ts, r.trace):
+    for s in describe(ts, r.trace, prop=r.property):
         out.append(
             {
                 "step": s.index,
@@ -77,7 +89,7 @@ def to_dict(ts: TransitionSystem, result: CheckResult, model: str) -> dict[str, 
         "model": model,
         "exit_code": result.exit_code,
         "engine": result.engine,
-        "stats": {k: v for k, v in result.stats.items() if k != "seconds"},
+        "stats": portable_stats(result.stats),
         "properties": entries,
     }
 

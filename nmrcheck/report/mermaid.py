@@ -187,7 +187,7 @@ def sequence(ts: TransitionSystem, r: PropertyResult) -> tuple[list[str], list[M
 
     Participants are the OS (when it acts), every driver instance, then NMR.
     """
-    steps = describe(ts, r.trace)
+    steps = describe(ts, r.trace, prop=r.property)
     props = {p.name: p for p in ts.properties}
     msgs: list[Message] = []
     for s in steps:

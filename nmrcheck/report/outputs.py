@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -119,6 +121,44 @@ def itf_paths(base: str, model_tag: str | None, props: list[str]) -> list[str]:
         stem = str(p.with_suffix("")) if p.suffix else base
     tag = f".{model_tag}" if model_tag is not None else ""
     return [f"{stem}{tag}.{safe_name(prop)}{ITF_SUFFIX}" for prop in props]
+
+
+def certificate_path(base: str, prop: str, count: int) -> str:
+    """Where the certificate of ``prop`` goes: ``base`` when the run proved one property,
+    else ``STEM.PROPERTY.SUFFIX`` beside it, with the property name made a safe file name
+    (``error@models/x.nmr:18`` becomes ``error_models_x.nmr_18``)."""
+    if count == 1:
+        return base
+    p = Path(base)
+    return str(p.with_name(f"{p.stem}.{safe_name(prop)}{p.suffix or '.smt2'}"))
+
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that went away
+
+
+def broken_pipe(out: TextIO) -> int:
+    """The reader of ``out`` went away (``nmrcheck ... | head``): stop quietly; when ``out``
+    is the process's stdout, nothing more goes to the closed pipe when Python exits."""
+    import os
+    import sys
+
+    if out is not sys.stdout:
+        return EXIT_BROKEN_PIPE
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return EXIT_BROKEN_PIPE
+
+
+@contextmanager
+def writing(path: str) -> Iterator[None]:
+    """Turn a failure to write ``path`` into a one-line input error (exit 2)."""
+    try:
+        yield
+    except OSError as exc:
+        raise InputError(Finding(path, 0, 0, f"cannot write: {exc.strerror or exc}")) from None
 
 
 def _save(path: str, content: str, run: _Run, err: TextIO) -> None:

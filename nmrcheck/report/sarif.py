@@ -121,7 +121,7 @@ def result(
     ts: TransitionSystem, r: PropertyResult, model: str, rule_index: int, reproduce: str
 ) -> dict[str, Any]:
     """The SARIF result of one violated property."""
-    steps = describe(ts, r.trace)
+    steps = describe(ts, r.trace, prop=r.property)
     props = {p.name: p for p in ts.properties}
     p = props.get(r.property)
     fault = next((s for s in reversed(steps) if s.fault == r.property), None)

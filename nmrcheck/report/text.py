@@ -12,7 +12,9 @@ from typing import TextIO
 from nmrcheck.engines.result import CheckResult, PropertyResult
 from nmrcheck.ir import TransitionSystem
 from nmrcheck.report.describe import defined_at, hang_message, loop_message, meaning, ordered
-from nmrcheck.traces.steps import Step, describe
+from nmrcheck.traces.steps import describe, step_line, step_lines
+
+__all__ = ["render", "step_line", "step_lines"]
 
 VERDICT_WORD = {0: "all properties hold", 1: "VIOLATED", 3: "INCONCLUSIVE"}
 
@@ -107,20 +109,6 @@ def _verdict(r: PropertyResult) -> str:
     return v
 
 
-def step_line(s: Step) -> str:
-    where = f" ({s.file}:{s.line})" if s.file and s.line else ""
-    if s.kind == "callback":
-        head = f"NMR -> {s.callee}"
-    elif s.kind == "call":
-        head = f"OS -> {s.callee}"
-    elif s.kind == "nmr":
-        head = "NMR"
-    else:
-        head = f"{s.actor} {s.routine}" if s.routine else s.actor
-    line = f"[{s.index}] {head}: {s.text}{where}"
-    if s.fault:
-        line += f"\n      !! {s.fault}: {s.fault_msg}"
-    return line
 
 
 def state_lines(ts: TransitionSystem, state: Sequence[int], indent: str) -> list[str]:
@@ -138,15 +126,12 @@ def state_lines(ts: TransitionSystem, state: Sequence[int], indent: str) -> list
 
 def render_trace(ts: TransitionSystem, r: PropertyResult, verbose: bool = False) -> list[str]:
     out = []
-    steps = describe(ts, r.trace, verbose)
+    steps = describe(ts, r.trace, verbose, r.property)
     if verbose:
         out.append("      initial state:")
         out.extend(state_lines(ts, r.trace.states[0], "        "))
     for s in steps:
-        out.append("  " + step_line(s))
-        if s.changes:
-            changed = ", ".join(f"{n}: {a} -> {b}" for n, a, b in s.changes)
-            out.append(f"      {changed}")
+        out.extend(step_lines(s))
         if verbose:
             out.append(f"      state after [{s.index}]:")
             out.extend(state_lines(ts, r.trace.states[s.index], "        "))

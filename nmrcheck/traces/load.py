@@ -43,10 +43,11 @@ STEP_FIELDS = {
 
 
 class Divergence(NmrcheckError):
-    """The saved trace is not a run of the model: ``step`` (0 = the initial state) and why."""
+    """The saved trace is not a run of the model: ``step`` (0 = the initial state) and why;
+    ``replayed`` is the run of the steps before it, when there is one."""
 
-    def __init__(self, step: int, why: str):
-        self.step, self.why = step, why
+    def __init__(self, step: int, why: str, replayed: Trace | None = None):
+        self.step, self.why, self.replayed = step, why, replayed
         super().__init__(f"diverges at step {step}: {why}")
 
 
@@ -291,6 +292,13 @@ def state_of(ts: TransitionSystem, values: dict[str, Any], step: int) -> dict[in
     so a trace still replays on a model whose bookkeeping changed; a design variable that
     only one side has is a divergence.
     """
+    # bookkeeping the model does not know (a program counter of a changed routine) is
+    # skipped too: the steps themselves then say where the trace and the model part
+    values = {
+        n: x
+        for n, x in values.items()
+        if not is_internal(n) or any(v.name == n and decode(v, x) is not None for v in ts.vars)
+    }
     missing = [v.name for v in ts.vars if v.name not in values and not is_internal(v.name)]
     if missing:
         raise Divergence(step, f"the trace has no value for {_names(missing)} of the model")
@@ -324,13 +332,27 @@ def _names(names: list[str]) -> str:
 
 def state_diff(ts: TransitionSystem, here: tuple[int, ...], saved: dict[int, int]) -> str:
     """``X is A here, the trace says B`` for the first variables that differ."""
-    diffs = [
-        f"{ts.vars[i].name} is {ts.vars[i].show(here[i])} here, the trace says {ts.vars[i].show(x)}"
-        for i, x in sorted(saved.items())
-        if here[i] != x
-    ]
+    # design variables first: bookkeeping (program counters) says less
+    order = sorted(saved.items(), key=lambda kv: (is_internal(ts.vars[kv[0]].name), kv[0]))
+    diffs = [_differs(ts.vars[i], here[i], x) for i, x in order if here[i] != x]
     more = f" (and {len(diffs) - 3} more)" if len(diffs) > 3 else ""
     return "; ".join(diffs[:3]) + more
+
+
+def _differs(v: Var, here: int, saved: int) -> str:
+    """One difference in words: a program counter as the statement its thread is at."""
+    if not v.name.endswith(".pc"):
+        return f"{v.name} is {v.show(here)} here, the trace says {v.show(saved)}"
+    owner = v.name[: -len(".pc")]
+
+    def at(x: int) -> str:
+        label = v.show(x)
+        if label == "idle":
+            return "runs nothing"
+        routine, _, stmt = label.partition(": ")
+        return f"is in {routine} at '{stmt}'"
+
+    return f"{owner} {at(here)} here; in the trace it {at(saved)}"
 
 
 def rebuild(ts: TransitionSystem, saved: SavedTrace) -> Trace:
@@ -366,7 +388,8 @@ def _rebuild_itf(ts: TransitionSystem, saved: SavedTrace) -> Trace:
             cands.insert(0, st.action_index)
         chosen = next((a for a in cands if _fits(ts.fire(a, s), target)), None)
         if chosen is None:
-            raise Divergence(k, _itf_why(ts, s, st.label, cands, enabled, target))
+            why = _itf_why(ts, s, st.label, cands, enabled, target)
+            raise Divergence(k, why, Trace(tuple(states), tuple(actions)))
         s = ts.fire(chosen, s)
         states.append(s)
         actions.append(chosen)
@@ -394,9 +417,13 @@ def _itf_why(
     return why
 
 
-def _one_step(ts: TransitionSystem, s: tuple[int, ...], a: int) -> tuple[tuple[int, ...], Step]:
+def _one_step(
+    ts: TransitionSystem, s: tuple[int, ...], a: int, prop: str | None = None
+) -> tuple[tuple[int, ...], Step]:
+    """The state after action ``a`` and its step, which says what it breaks of spec
+    invariant ``prop`` when given (the last step of that property's trace)."""
     t = ts.fire(a, s)
-    return t, describe(ts, Trace((s, t), (a,)))[0]
+    return t, describe(ts, Trace((s, t), (a,)), prop=prop)[0]
 
 
 def _matches(want: dict[str, Any], label: str | None, got: Step, act_label: str) -> bool:
@@ -419,20 +446,21 @@ def _rebuild_json(ts: TransitionSystem, saved: SavedTrace) -> Trace:
     s0 = ts.initial_state()
     # depth-first search over the enabled actions that match each saved step
     stack: list[tuple[int, tuple[int, ...], list[int], list[tuple[int, ...]]]] = [(0, s0, [], [s0])]
-    deepest, at = -1, s0
+    deepest, at, best = -1, s0, Trace((s0,), ())
     tried = 0
     while stack:
         k, s, acts, sts = stack.pop()
         if k == len(steps):
             return Trace(tuple(sts), tuple(acts))
         if k > deepest:
-            deepest, at = k, s
+            deepest, at, best = k, s, Trace(tuple(sts), tuple(acts))
         want = steps[k]
         f = want.fields or {}
         nxt = []
+        last = saved.property if k == len(steps) - 1 else None
         for a in ts.enabled(s):
             tried += 1
-            t, got = _one_step(ts, s, a)
+            t, got = _one_step(ts, s, a, last)
             if _matches(f, want.label, got, ts.actions[a].label):
                 same_line = got.line == f.get("line")
                 nxt.append((same_line, (k + 1, t, acts + [a], sts + [t])))
@@ -441,7 +469,7 @@ def _rebuild_json(ts: TransitionSystem, saved: SavedTrace) -> Trace:
         stack.extend(c for _, c in reversed(nxt))
         if tried > SEARCH_LIMIT:
             break
-    raise Divergence(deepest + 1, _json_why(ts, at, steps[deepest]))
+    raise Divergence(deepest + 1, _json_why(ts, at, steps[deepest]), best)
 
 
 def _step_words(f: dict[str, Any]) -> str:

@@ -3,9 +3,10 @@
 TRACE is an ITF file written by ``check --itf`` or a ``check --json`` report. Each step is
 matched against the model's enabled actions (by action label and whole state for ITF, by
 description and changes for JSON); the first step that does not replay is reported as
-``diverges at step k: why`` (exit 1). A trace that replays is then checked to reach what it was
-saved for: ``trace replays: reaches violation of P at step n`` (exit 0). Bad files and
-options exit 2.
+``diverges at step k: why`` (exit 1), followed by the steps that did replay. A trace that
+replays is then checked to reach what it was saved for: ``trace replays: reaches violation of
+P at step n`` (exit 0), followed by the replayed run, step by step, as ``check`` prints it.
+Bad files and options exit 2.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from nmrcheck.errors import InputError
 from nmrcheck.ir import INVARIANT, LIVENESS_KINDS, Property, TransitionSystem
 from nmrcheck.ir.trace import Trace
 from nmrcheck.ir.walkers import evaluate
+from nmrcheck.nmr.explain import waits_for
 from nmrcheck.traces.load import Divergence, SavedTrace, read, rebuild
 from nmrcheck.traces.replay import divergence
+from nmrcheck.traces.steps import describe, step_lines
 
 HANG_SEARCH_LIMIT = 50_000  # states explored to confirm that a thread never moves again
 
@@ -77,24 +80,30 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     worst = 0
     for t in saved:
         prefix = f"{t.property}: " if len(saved) > 1 else ""
-        ok, line = replay_one(ts, t)
+        ok, line, run = replay_one(ts, t)
         out.write(prefix + line + "\n")
+        if run is not None and len(run):
+            if not ok:
+                out.write("  the steps that replay:\n")
+            for s in describe(ts, run, prop=t.property if ok else None):
+                out.write("\n".join(step_lines(s)) + "\n")
         worst = max(worst, 0 if ok else 1)
     return worst
 
 
-def replay_one(ts: TransitionSystem, saved: SavedTrace) -> tuple[bool, str]:
-    """Replay one saved trace: (confirmed, the line that says so)."""
+def replay_one(ts: TransitionSystem, saved: SavedTrace) -> tuple[bool, str, Trace | None]:
+    """Replay one saved trace: (confirmed, the line that says so, the run that replayed)."""
     try:
         trace = rebuild(ts, saved)
     except Divergence as d:
-        return False, str(d)
+        return False, str(d), d.replayed
     why = divergence(ts, trace)
     if why is not None:  # rebuild only takes enabled steps: this would be a bug
-        return False, f"diverges at {why}"
+        return False, f"diverges at {why}", None
     if saved.property is None:
-        return True, f"trace replays: {len(trace)} steps (the file names no property)"
-    return reaches(ts, trace, saved.property)
+        return True, f"trace replays: {len(trace)} steps (the file names no property)", trace
+    ok, line = reaches(ts, trace, saved.property)
+    return ok, line, trace
 
 
 def reaches(ts: TransitionSystem, trace: Trace, prop: str) -> tuple[bool, str]:
@@ -166,9 +175,10 @@ def _where(ts: TransitionSystem, s: tuple[int, ...], k: int) -> str:
     positions = slot.meta.get("positions", ())
     pos = positions[pc] if pc < len(positions) else None
     at = f" ({pos.file}:{pos.line})" if pos is not None else ""
-    return (
-        f"{slot.meta.get('actor', slot.name)} is blocked forever in {ts.vars[slot.pc].show(pc)}{at}"
-    )
+    why = waits_for(ts, k, s)
+    why = f": {why}" if why else ""
+    actor = slot.meta.get("actor", slot.name)
+    return f"{actor} is blocked forever in {ts.vars[slot.pc].show(pc)}{at}{why}"
 
 
 def _reaches_hang(ts: TransitionSystem, trace: Trace) -> tuple[bool, str]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from nmrcheck.ir import TransitionSystem
 from nmrcheck.ir.trace import Trace
+from nmrcheck.nmr.explain import why_violated
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,13 @@ class Step:
     changes: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)  # (var, old, new)
 
 
-HIDDEN_SUFFIXES = (".pc", ".attach_status", ".dereg_in_unload", "_pending_returned")
+HIDDEN_SUFFIXES = (
+    ".pc",
+    ".attach_status",
+    ".dereg_in_unload",
+    "_pending_returned",
+    ".counted_ref",
+)
 
 
 def is_internal(name: str) -> bool:
@@ -35,8 +42,47 @@ def is_internal(name: str) -> bool:
     return name.endswith(HIDDEN_SUFFIXES) or name == "fault" or name.startswith("violated.")
 
 
-def describe(ts: TransitionSystem, trace: Trace, verbose: bool = False) -> list[Step]:
-    """The steps of ``trace`` with their provenance and the variables each one changed."""
+def step_line(s: Step) -> str:
+    """``[n] WHO: what happened (file:line)``, and the ``!! ID: message`` line of a fault."""
+    where = f" ({s.file}:{s.line})" if s.file and s.line else ""
+    if s.kind == "callback":
+        head = f"NMR -> {s.callee}"
+    elif s.kind == "call":
+        head = f"OS -> {s.callee}"
+    elif s.kind == "nmr":
+        head = "NMR"
+    else:
+        head = f"{s.actor} {s.routine}" if s.routine else s.actor
+    line = f"[{s.index}] {head}: {s.text}{where}"
+    if s.fault:
+        line += f"\n      !! {s.fault}: {s.fault_msg}"
+    return line
+
+
+def step_lines(s: Step) -> list[str]:
+    """A step as the text report prints it: its line and the variables it changed."""
+    out = ["  " + step_line(s)]
+    if s.changes:
+        out.append("      " + ", ".join(f"{n}: {a} -> {b}" for n, a, b in s.changes))
+    return out
+
+
+def describe(
+    ts: TransitionSystem, trace: Trace, verbose: bool = False, prop: str | None = None
+) -> list[Step]:
+    """The steps of ``trace`` with their provenance and the variables each one changed. For
+    the trace of spec invariant ``prop``, the last step also says what it breaks."""
+    steps = _steps(ts, trace, verbose)
+    why = why_violated(ts, prop, trace.states[-1]) if prop and steps else None
+    if why is not None:
+        last = steps[-1]
+        fault = f"{last.fault}, {prop}" if last.fault else prop
+        msg = f"{last.fault_msg}; {why}" if last.fault_msg else why
+        steps[-1] = replace(last, fault=fault, fault_msg=msg)
+    return steps
+
+
+def _steps(ts: TransitionSystem, trace: Trace, verbose: bool) -> list[Step]:
     steps = []
     for k, a in enumerate(trace.actions):
         act = ts.actions[a]

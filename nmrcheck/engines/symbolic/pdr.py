@@ -231,7 +231,7 @@ def _infer(
     if not own.complete:
         for other in others:
             sample = reachable_states(other, SMALL_STATES, seconds)
-            mine = harvest(other, sample.states, matching(other, ts, slc.vars))
+            mine = harvest(other, sample.states, matching(other, ts, slc.vars), triples=True)
             clauses = sorted(set(clauses) | set(transfer(mine, other, ts)))
             what = "all" if sample.complete else "a sample of"
             sources.append(f"{what} {len(sample.states)} states of a smaller instance")

@@ -1,19 +1,62 @@
-"""A wall-clock budget shared by all the solver calls of one engine run."""
+"""A wall-clock budget shared by all the solver calls of one engine run, within the run control.
+
+The run control (:mod:`nmrcheck.control`) has the run's deadline and its stop requests (Ctrl-C,
+SIGTERM, the memory bound). A ``Budget`` never ends after the control's deadline, and every
+solver call made through :meth:`Budget.check` or :meth:`Budget.query` gets at most the time
+left as its Z3 timeout and is interrupted (its context's ``interrupt``) when the run must stop.
+"""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+import z3
+
+from nmrcheck.control import Control, current
+
+TIMEOUT = "timeout"  # the reason when the engine's own time limit ends it
+
 
 class Budget:
-    """``timeout`` seconds from now (``None``: no limit)."""
+    """``timeout`` seconds from now (``None``: no limit of its own), and never past the
+    deadline of ``control`` (the current run control by default)."""
 
-    def __init__(self, timeout: float | None) -> None:
-        self.end = None if timeout is None else time.monotonic() + max(0.0, timeout)
+    def __init__(self, timeout: float | None, control: Control | None = None) -> None:
+        self.control = control if control is not None else current()
+        now = time.monotonic()
+        ends = [] if timeout is None else [now + max(0.0, timeout)]
+        left = self.control.remaining()
+        if left is not None:
+            ends.append(now + left)
+        self.end = min(ends) if ends else None
+
+    def part(self, seconds: float | None) -> Budget:
+        """At most ``seconds`` of what is left (all of it for ``None``), same control."""
+        left = self.left()
+        if seconds is None:
+            return Budget(left, self.control)
+        return Budget(seconds if left is None else min(seconds, left), self.control)
+
+    def left(self) -> float | None:
+        """Seconds left (``None``: no limit)."""
+        if self.end is None:
+            return None
+        return max(0.0, self.end - time.monotonic())
+
+    def stopped(self) -> str:
+        """Why the run must stop (the control's reason), or ``""``."""
+        return self.control.poll()
 
     def expired(self) -> bool:
+        """The time is up, or the run must stop."""
+        if self.stopped():
+            return True
         return self.end is not None and time.monotonic() >= self.end
+
+    def why(self, fallback: str = TIMEOUT) -> str:
+        """The control's reason when the run must stop, else ``fallback``."""
+        return self.stopped() or fallback
 
     def millis(self) -> int | None:
         """Milliseconds left (at least 1), or ``None`` for no limit."""
@@ -26,3 +69,22 @@ class Budget:
         ms = self.millis()
         if ms is not None:
             solver.set(timeout=ms)
+
+    def check(self, solver: z3.Solver, *assumptions: z3.BoolRef) -> tuple[z3.CheckSatResult, str]:
+        """``solver.check(*assumptions)`` with the time left, interrupted when the run must
+        stop: the answer, and why when it is ``unknown`` (the control's reason first)."""
+        if self.expired():
+            return z3.unknown, self.why()
+        self.arm(solver)
+        with self.control.on_stop(solver.ctx.interrupt):
+            r = solver.check(*assumptions)
+        if r != z3.unknown:
+            return r, ""
+        return r, self.stopped() or solver.reason_unknown() or "unknown"
+
+    def query(self, fp: z3.Fixedpoint, *query: z3.BoolRef) -> z3.CheckSatResult:
+        """``fp.query(*query)`` with the time left, interrupted when the run must stop (a
+        timeout or an interrupt raises ``z3.Z3Exception``, as Z3 does)."""
+        self.arm(fp)
+        with self.control.on_stop(fp.ctx.interrupt):
+            return fp.query(*query)

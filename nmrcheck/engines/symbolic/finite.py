@@ -317,6 +317,20 @@ class Frames:
                 names += [f"{v.name}@{k}={val}" for val in range(v.lo, v.hi + 1)]
         return _bools(names, self.ctx)
 
+    def read(self, atoms: Sequence[z3.BoolRef], model: z3.ModelRef) -> dict[int, int]:
+        """The value of each slice variable in a frame, from its ``atoms`` in ``model``."""
+        out, k = {}, 0
+        for i in self.slc.vars:
+            v = self.ts.vars[i]
+            if v.lo == v.hi:
+                out[i] = v.lo
+                continue
+            width = 1 if v.hi - v.lo == 1 else v.hi - v.lo + 1
+            bits = [z3.is_true(model.eval(x, model_completion=True)) for x in atoms[k : k + width]]
+            k += width
+            out[i] = v.lo + int(bits[0]) if width == 1 else v.lo + bits.index(True)
+        return out
+
 
 class Substitution:
     """Renames template constants into a frame's, in one Z3 call per formula."""
@@ -482,6 +496,7 @@ class Unrolling:
         ctx: z3.Context,
         por: bool = True,
         visible: frozenset[int] | None = None,
+        initial: bool = True,
     ):
         self.ts, self.slc, self.ctx = ts, slc, ctx
         self.step = Step(ts, slc, ctx, por, visible)
@@ -490,7 +505,9 @@ class Unrolling:
         self.solver = z3.SolverFor("QF_FD", ctx=ctx)
         self.atoms = [self.step.frames.atoms(0)]
         self.acts: list[list[z3.BoolRef]] = []
-        self.solver.add(self._at(0)(self.step.init()))
+        # runs from the initial state, or (``initial`` False) paths from any state
+        first = self.step.init() if initial else and_folded(self.step.cur_cons, ctx)
+        self.solver.add(self._at(0)(first))
         # nothing is blocked before the first step
         self.blocked = [[z3.BoolVal(False, ctx)] * len(slc.actions)]
         self._goals: dict[int, z3.BoolRef] = {}
@@ -563,7 +580,10 @@ class Unrolling:
 
     def trace(self) -> Trace:
         """The run of the last ``sat`` answer, as a run of the whole system (not replayed)."""
-        model = self.solver.model()
+        return lift(self.ts, self._fired(self.solver.model()))
+
+    def _fired(self, model: z3.ModelRef) -> list[int]:
+        """The action (index into ``ts.actions``) fired at each step in ``model``."""
         fired = []
         for acts in self.acts:
             chosen = [
@@ -574,4 +594,30 @@ class Unrolling:
             if len(chosen) != 1:
                 raise InternalError("bmc: the model fires not exactly one action in a step")
             fired.append(self.slc.actions[chosen[0]])
-        return lift(self.ts, fired)
+        return fired
+
+    def distinct(self, j: int, k: int) -> z3.BoolRef:
+        """Frames ``j`` and ``k`` differ (one-hot: some atom differs)."""
+        pairs = zip(self.atoms[j], self.atoms[k], strict=True)
+        return mk_or([z3.Xor(x, y) for x, y in pairs], self.ctx)
+
+    def at(self, k: int, target: Expr) -> z3.BoolRef:
+        """``target`` over frame ``k``."""
+        return self._at(k)(self.goal(target))
+
+    def path(self) -> Trace:
+        """The path of the last ``sat`` answer (of an unrolling that need not start in the
+        initial state), as a path of the whole system: the variables outside the slice keep
+        their initial values in its first state. Not replayed."""
+        model = self.solver.model()
+        first = list(self.ts.initial_state())
+        for i, val in self.step.frames.read(self.atoms[0], model).items():
+            first[i] = val
+        states = [tuple(first)]
+        fired = self._fired(model)
+        for a in fired:
+            states.append(self.ts.fire(a, states[-1]))
+        for k, s in enumerate(states):
+            if any(s[i] != val for i, val in self.step.frames.read(self.atoms[k], model).items()):
+                raise InternalError("the solver's path and the interpreter disagree")
+        return Trace(tuple(states), tuple(fired))

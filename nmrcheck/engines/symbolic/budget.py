@@ -9,11 +9,14 @@ left as its Z3 timeout and is interrupted (its context's ``interrupt``) when the
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import z3
 
-from nmrcheck.control import Control, current
+from nmrcheck.control import Control, Stopped, current
+from nmrcheck.engines.result import PARTIAL, UNKNOWN, PropertyResult
+from nmrcheck.ir.system import Property
 
 TIMEOUT = "timeout"  # the reason when the engine's own time limit ends it
 
@@ -88,3 +91,20 @@ class Budget:
         self.arm(fp)
         with self.control.on_stop(fp.ctx.interrupt):
             return fp.query(*query)
+
+
+def stoppable(budget: Budget, work: Callable[[], None]) -> str:
+    """Run ``work`` where a stop of the run may cut it short at once (the control's
+    ``abortable`` block): the reason it was stopped, or ``""`` when it ran to the end."""
+    try:
+        with budget.control.abortable():
+            work()
+    except Stopped as stop:
+        return stop.reason
+    return budget.stopped()
+
+
+def stopped(p: Property, engine: str, reason: str, bound: int | None = None) -> PropertyResult:
+    """``UNKNOWN`` for a property the run stopped before deciding: ``reason`` is the
+    control's (for example "time limit 5 s reached", "interrupted (Ctrl-C)")."""
+    return PropertyResult(p.name, UNKNOWN, engine, coverage=PARTIAL, bound=bound, reason=reason)

@@ -33,6 +33,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from nmrcheck.control import Stopped, current
 from nmrcheck.ir.system import INVARIANT, REACHABLE, Property, TransitionSystem
 from nmrcheck.ir.trace import Trace
 from nmrcheck.ir.walkers import evaluate
@@ -155,6 +156,8 @@ def reachable_states(ts: TransitionSystem, max_states: int, seconds: float | Non
 
     try:
         ex = explore(ts, Limits(max_states=max_states, timeout=seconds), keep_edges=False)
+    except Stopped:  # the run must stop: not a system the explicit engine cannot take
+        raise
     except Exception:  # the explicit engine cannot take this system: plain BFS
         return _bfs(ts, max_states, seconds)
     unpack = ex.compiled.layout.unpack
@@ -177,8 +180,12 @@ def _bfs(ts: TransitionSystem, max_states: int, seconds: float | None) -> Sample
     parent: list[tuple[int, int]] = [(-1, -1)]
     queue = deque([0])
     complete = True
+    control = current()
     while queue:
         if len(order) >= max_states or (end is not None and time.monotonic() > end):
+            complete = False
+            break
+        if len(queue) % 512 == 0 and control.poll():
             complete = False
             break
         j = queue.popleft()

@@ -92,11 +92,8 @@ def domains_closed(ts: TransitionSystem, slc: Slice, budget: Budget | None = Non
     for i in slc.vars:
         s.add(cur[i] >= ts.vars[i].lo, cur[i] <= ts.vars[i].hi)
     s.add(z3.Not(encode_bool(ts.halted, cur, ctx)), mk_or(options, ctx))
-    if budget is not None:
-        if budget.expired():
-            return False
-        budget.arm(s)
-    return s.check() == z3.unsat
+    r, _ = (budget or Budget(None)).check(s)
+    return r == z3.unsat
 
 
 def encodable(ts: TransitionSystem, slc: Slice) -> bool:
@@ -543,20 +540,13 @@ class Unrolling:
         return None
 
     def _check(self, budget: Budget, query: z3.BoolRef | None) -> tuple[z3.CheckSatResult, str]:
-        if budget.expired():
-            return z3.unknown, "timeout"
-        budget.arm(self.solver)
         if query is None:
-            r = self.solver.check()
-        else:
-            # as in bmc.Unrolling: the query is switched on by a fresh literal
-            self.queries += 1
-            lit = z3.Bool(f"query#{self.queries}", self.ctx)
-            self.solver.add(z3.Implies(lit, query))
-            r = self.solver.check(lit)
-        if r == z3.unknown:
-            return r, self.solver.reason_unknown() or "unknown"
-        return r, ""
+            return budget.check(self.solver)
+        # as in bmc.Unrolling: the query is switched on by a fresh literal
+        self.queries += 1
+        lit = z3.Bool(f"query#{self.queries}", self.ctx)
+        self.solver.add(z3.Implies(lit, query))
+        return budget.check(self.solver, lit)
 
     def goal(self, target: Expr) -> z3.BoolRef:
         """``target`` over the template frame."""

@@ -47,8 +47,8 @@ from nmrcheck.ir.walkers import evaluate
 
 from . import finite
 from .bmc import Unrolling, found
-from .budget import Budget
-from .certificate import Certificate, check_against, make_certificate, state_constants
+from .budget import Budget, stoppable, stopped
+from .certificate import Certificate, make_certificate, recheck, state_constants
 from .encode import distinct_states, encode_bool, frame, in_range, mk_and, step
 from .slicing import Slice, cone
 from .targets import goal, in_domains, safe, select
@@ -71,16 +71,26 @@ def k_induction(
     If the step still fails at ``max_k`` the answer is ``PROOF_FAILED`` with the counterexample
     to induction as ``trace`` (a path that need not start in the initial state). ``stats``
     report ``base``, ``step`` and ``implication`` separately. ``timeout``: seconds, whole call.
+    When the run control stops the run, the properties not decided by then are ``UNKNOWN``
+    with its reason.
     """
     budget = Budget(timeout)
-    return [_prove(ts, p, max_k, budget) for p in select(ts, properties)]
+    props = select(ts, properties)
+    results: list[PropertyResult] = []
+
+    def work() -> None:
+        for p in props:
+            results.append(_prove(ts, p, max_k, budget))
+
+    why = stoppable(budget, work)
+    return results + [stopped(p, ENGINE, why) for p in props[len(results) :]]
 
 
 class _Outcome:
     """Builds the result for one property, with the base/step/implication stats."""
 
-    def __init__(self, p: Property) -> None:
-        self.p = p
+    def __init__(self, p: Property, budget: Budget) -> None:
+        self.p, self.budget = p, budget
         self.start = time.monotonic()
         self.stats: dict[str, object] = {
             "base": "not run",
@@ -111,13 +121,12 @@ class _Outcome:
         )
 
     def gave_up(self, why: str, where: str, done: int) -> PropertyResult:
-        """``UNKNOWN``: the solver gave up; runs of up to ``done`` steps were checked."""
-        return self(
-            UNKNOWN,
-            f"solver gave up ({why or 'unknown'}) in the {where}",
-            PARTIAL,
-            bound=done if done >= 0 else None,
-        )
+        """``UNKNOWN``: the solver gave up (or the run control stopped the run: its reason
+        alone); runs of up to ``done`` steps were checked."""
+        bound = done if done >= 0 else None
+        if self.budget.stopped():
+            return self(UNKNOWN, self.budget.stopped(), PARTIAL, bound=bound)
+        return self(UNKNOWN, f"solver gave up ({why or 'unknown'}) in the {where}", PARTIAL, bound)
 
 
 class _Whole:
@@ -191,7 +200,7 @@ def _paths(ts: TransitionSystem, p: Property, budget: Budget) -> _Whole | _Slice
 
 
 def _prove(ts: TransitionSystem, p: Property, max_k: int, budget: Budget) -> PropertyResult:
-    out = _Outcome(p)
+    out = _Outcome(p, budget)
     stats = out.stats
     paths = _paths(ts, p, budget)
     cti: Trace | None = None
@@ -284,7 +293,11 @@ def _inductive(
         "imply the property in every reachable state"
     )
     stats["k"] = k
-    cert = _certificate(ts, p, paths.variables) if k == 1 else None
+    cert = None
+    if k == 1:
+        cert, why = _certificate(ts, p, paths.variables, out.budget)
+        if cert is None:
+            return out.gave_up(why, "re-check of the certificate", k - 1)
     note = "; inductive invariant re-checked" if cert else " (no certificate for k > 1)"
     verdict = HOLDS if p.kind == INVARIANT else UNREACHABLE
     return out(
@@ -348,9 +361,12 @@ def _check_cti(ts: TransitionSystem, good: Expr, cti: Trace, variables: Iterable
         raise InternalError("k-induction: the counterexample to induction is not a simple path")
 
 
-def _certificate(ts: TransitionSystem, p: Property, variables: Iterable[int]) -> Certificate:
+def _certificate(
+    ts: TransitionSystem, p: Property, variables: Iterable[int], budget: Budget
+) -> tuple[Certificate | None, str]:
     """At k = 1 the strengthened property itself (``variables`` in their domains) is the
-    inductive invariant."""
+    inductive invariant: its certificate, re-checked, or None and why the solver could not
+    decide the re-check."""
     ctx = z3.Context()
     cur = state_constants(tuple(v.name for v in ts.vars), ctx)
     ranges = []
@@ -358,7 +374,9 @@ def _certificate(ts: TransitionSystem, p: Property, variables: Iterable[int]) ->
         ranges += [cur[i] >= ts.vars[i].lo, cur[i] <= ts.vars[i].hi]
     inv = mk_and([encode_bool(safe(p), cur, ctx), *ranges], ctx)
     cert = make_certificate(ts, p, inv)
-    ok, message = check_against(ts, p, cert)
+    ((ok, message),) = recheck(ts, [(p, cert)], budget)
+    if ok is None:
+        return None, message
     if not ok:
         raise InternalError(f"k-induction: the 1-inductive invariant fails re-check: {message}")
-    return cert
+    return cert, ""

@@ -31,7 +31,7 @@ from nmrcheck.ir.trace import Trace
 from nmrcheck.ir.walkers import evaluate
 
 from . import finite
-from .budget import Budget, stoppable, stopped
+from .budget import Budget, settle, stoppable, stopped
 from .encode import encode_bool, escapes, frame, in_range, init_at, step
 from .slicing import cone
 from .targets import goal, select
@@ -176,7 +176,8 @@ def bmc(
 
     why = stoppable(budget, work)
     bound = checked[0] if checked[0] >= 0 else None
-    return [results.get(n) or stopped(p, ENGINE, why, bound) for n, p in enumerate(props)]
+    out = [results.get(n) or stopped(p, ENGINE, why, bound) for n, p in enumerate(props)]
+    return settle(out, why)
 
 
 def _deepen(

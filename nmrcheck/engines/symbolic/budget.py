@@ -27,19 +27,17 @@ class Budget:
 
     def __init__(self, timeout: float | None, control: Control | None = None) -> None:
         self.control = control if control is not None else current()
-        now = time.monotonic()
-        ends = [] if timeout is None else [now + max(0.0, timeout)]
-        left = self.control.remaining()
-        if left is not None:
-            ends.append(now + left)
+        ends = [] if timeout is None else [time.monotonic() + max(0.0, timeout)]
+        if self.control.deadline is not None:
+            ends.append(self.control.deadline)
         self.end = min(ends) if ends else None
 
     def part(self, seconds: float | None) -> Budget:
         """At most ``seconds`` of what is left (all of it for ``None``), same control."""
-        left = self.left()
-        if seconds is None:
-            return Budget(left, self.control)
-        return Budget(seconds if left is None else min(seconds, left), self.control)
+        part = Budget(seconds, self.control)
+        if self.end is not None and (part.end is None or part.end > self.end):
+            part.end = self.end
+        return part
 
     def left(self) -> float | None:
         """Seconds left (``None``: no limit)."""
@@ -68,10 +66,13 @@ class Budget:
         return max(1, int((self.end - time.monotonic()) * 1000))
 
     def arm(self, solver: Any) -> None:
-        """Give a Z3 ``Solver`` or ``Fixedpoint`` the time that is left."""
+        """Give a Z3 ``Solver`` or ``Fixedpoint`` the time that is left, and leave Ctrl-C to
+        the run control (Z3's own handler would take the signal from it during the call)."""
         ms = self.millis()
         if ms is not None:
-            solver.set(timeout=ms)
+            solver.set(timeout=ms, ctrl_c=False)
+        else:
+            solver.set(ctrl_c=False)
 
     def check(self, solver: z3.Solver, *assumptions: z3.BoolRef) -> tuple[z3.CheckSatResult, str]:
         """``solver.check(*assumptions)`` with the time left, interrupted when the run must
@@ -94,17 +95,34 @@ class Budget:
 
 
 def stoppable(budget: Budget, work: Callable[[], None]) -> str:
-    """Run ``work`` where a stop of the run may cut it short at once (the control's
-    ``abortable`` block): the reason it was stopped, or ``""`` when it ran to the end."""
+    """Run ``work``, which ends early at its safe points (:func:`checkpoint`, solver calls that
+    come back ``unknown``) or raises ``Stopped`` when the run must stop: the control's reason
+    then, or ``""`` when it ran to the end. (Not one ``abortable`` block: an exception raised
+    asynchronously could land in a Z3 object's finaliser, which only prints it.)"""
     try:
-        with budget.control.abortable():
-            work()
+        work()
     except Stopped as stop:
         return stop.reason
     return budget.stopped()
+
+
+def checkpoint() -> None:
+    """A safe point: raise ``Stopped`` when the run control says the run must stop."""
+    current().check()
 
 
 def stopped(p: Property, engine: str, reason: str, bound: int | None = None) -> PropertyResult:
     """``UNKNOWN`` for a property the run stopped before deciding: ``reason`` is the
     control's (for example "time limit 5 s reached", "interrupted (Ctrl-C)")."""
     return PropertyResult(p.name, UNKNOWN, engine, coverage=PARTIAL, bound=bound, reason=reason)
+
+
+def settle(results: list[PropertyResult], why: str) -> list[PropertyResult]:
+    """``results``, where, when the run was stopped (``why``, the control's reason), every
+    undecided property gives that reason (the engine's own, if another, in ``stats``)."""
+    if why:
+        for r in results:
+            if r.verdict == UNKNOWN and r.reason != why:
+                r.stats = dict(r.stats, gave_up=r.reason)
+                r.reason = why
+    return results

@@ -38,6 +38,7 @@ from nmrcheck.ir.system import INVARIANT, REACHABLE, Property, TransitionSystem
 from nmrcheck.ir.trace import Trace
 from nmrcheck.ir.walkers import evaluate
 
+from .budget import checkpoint
 from .targets import goal
 
 Clause = tuple[tuple[int, int], ...]
@@ -71,6 +72,7 @@ def harvest(
     several = [x for x in xs if len(seen[x]) > 1]
     pairs: dict[tuple[int, int], set[tuple[int, int]]] = {}
     for n, x in enumerate(several):
+        checkpoint()
         for y in several[n + 1 :]:
             both = pairs[(x, y)] = set(zip(cols[x], cols[y]))
             if len(both) == len(seen[x]) * len(seen[y]):
@@ -95,7 +97,9 @@ def _triples(
     if len(chosen) > MAX_TRIPLES:
         return []
     out: list[Clause] = []
-    for x, y, z in chosen:
+    for n, (x, y, z) in enumerate(chosen):
+        if n % 256 == 0:
+            checkpoint()
         xy, xz, yz = pairs[(x, y)], pairs[(x, z)], pairs[(y, z)]
         all3 = set(zip(cols[x], cols[y], cols[z]))
         for a, b in sorted(xy):
@@ -154,8 +158,10 @@ def reachable_states(ts: TransitionSystem, max_states: int, seconds: float | Non
     (the explicit engine's breadth-first search). Needs closed domains."""
     from nmrcheck.engines.explicit.search import Limits, explore
 
+    control = current()
     try:
-        ex = explore(ts, Limits(max_states=max_states, timeout=seconds), keep_edges=False)
+        with control.abortable():  # the explicit engine's code: a stop cuts it short at once
+            ex = explore(ts, Limits(max_states=max_states, timeout=seconds), keep_edges=False)
     except Stopped:  # the run must stop: not a system the explicit engine cannot take
         raise
     except Exception:  # the explicit engine cannot take this system: plain BFS
@@ -235,7 +241,10 @@ def smaller_instance(ts: TransitionSystem, count: int = 2) -> TransitionSystem |
     )
     small = dataclasses.replace(model, drivers=drivers)
     try:
-        return compile_design(elaborate(small), ts.meta.get("options"))
+        with current().abortable():  # the compiler's code: a stop cuts it short at once
+            return compile_design(elaborate(small), ts.meta.get("options"))
+    except Stopped:
+        raise
     except Exception:  # only a source of guesses: a design that needs its counts has none
         return None
 
@@ -291,7 +300,9 @@ def transfer(
         return table.get(label)
 
     out: set[Clause] = set()
-    for clause in clauses:
+    for n, clause in enumerate(clauses):
+        if n % 256 == 0:
+            checkpoint()
         atoms = []
         for x, val in clause:
             v = src.vars[x]

@@ -43,7 +43,7 @@ from nmrcheck.ir.system import TransitionSystem
 from nmrcheck.ir.trace import Trace
 from nmrcheck.ir.walkers import free_vars
 
-from .budget import Budget
+from .budget import Budget, checkpoint
 from .encode import encode_bool, encode_int, mk_and, mk_or
 from .slicing import Slice, lift
 from .traces import replay
@@ -410,6 +410,8 @@ class Step:
         if not z3.is_false(halted):
             parts.append(_not(halted))
         for n, index in enumerate(slc.actions):
+            if n % 64 == 0:
+                checkpoint()
             a, act = ts.actions[index], self.A[n]
             guard = self.enc.truth(a.guard)
             if not z3.is_true(guard):

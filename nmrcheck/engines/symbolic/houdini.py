@@ -26,7 +26,7 @@ from nmrcheck.ir.expr import Expr
 from nmrcheck.ir.system import TransitionSystem
 from nmrcheck.ir.walkers import evaluate, free_vars, substitute
 
-from .budget import Budget
+from .budget import Budget, checkpoint
 from .candidates import Clause
 from .encode import mk_and, mk_or
 from .finite import Encoder, Frames
@@ -112,6 +112,7 @@ def houdini(
         s.add(z3.Not(enc.truth(ts.halted)))
         dropped = False
         for n, (a, upd, affected) in enumerate(updates):
+            checkpoint()
             obligations = []  # (is clause, index, "violated after the action")
             for is_clause, k in affected:
                 if is_clause:

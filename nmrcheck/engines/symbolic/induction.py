@@ -47,7 +47,7 @@ from nmrcheck.ir.walkers import evaluate
 
 from . import finite
 from .bmc import Unrolling, found
-from .budget import Budget, stoppable, stopped
+from .budget import Budget, settle, stoppable, stopped
 from .certificate import Certificate, make_certificate, recheck, state_constants
 from .encode import distinct_states, encode_bool, frame, in_range, mk_and, step
 from .slicing import Slice, cone
@@ -83,7 +83,7 @@ def k_induction(
             results.append(_prove(ts, p, max_k, budget))
 
     why = stoppable(budget, work)
-    return results + [stopped(p, ENGINE, why) for p in props[len(results) :]]
+    return settle(results + [stopped(p, ENGINE, why) for p in props[len(results) :]], why)
 
 
 class _Outcome:

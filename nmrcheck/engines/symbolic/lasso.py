@@ -56,7 +56,7 @@ from nmrcheck.ir.trace import Trace
 from nmrcheck.ir.walkers import free_vars, substitute
 
 from . import finite
-from .budget import Budget, stoppable, stopped
+from .budget import Budget, checkpoint, settle, stoppable, stopped
 from .encode import (
     action_at,
     encode_bool,
@@ -244,6 +244,7 @@ def loop_actions(ts: TransitionSystem) -> frozenset[int]:
     until nothing changes. The actions with a case left are returned."""
     cases: list[tuple[int, dict[int, set[tuple[int, int]]]]] = []
     for n, a in enumerate(ts.actions):
+        checkpoint()
         for case in _dnf(a.guard):
             mine: dict[int, set[tuple[int, int]]] = {}
             for x, e in a.updates:
@@ -266,6 +267,7 @@ def loop_actions(ts: TransitionSystem) -> frozenset[int]:
             cases.append((n, mine))
     alive = set(range(len(cases)))
     while True:
+        checkpoint()
         edges: dict[int, dict[int, set[int]]] = {}
         for c in alive:
             for x, got in cases[c][1].items():
@@ -749,7 +751,8 @@ def lasso_bmc_all(
 
     why = stoppable(budget, work)
     bound = checked[0] if checked[0] >= 0 else None
-    return [results.get(n) or stopped(p, ENGINE, why, bound) for n, p in enumerate(props)]
+    out = [results.get(n) or stopped(p, ENGINE, why, bound) for n, p in enumerate(props)]
+    return settle(out, why)
 
 
 def _deepen(

@@ -56,7 +56,7 @@ from nmrcheck.ir.walkers import evaluate, free_vars
 
 from . import finite
 from .bmc import found, shortest_run
-from .budget import Budget, stoppable, stopped
+from .budget import Budget, settle, stoppable, stopped
 from .candidates import (
     Clause,
     Sample,
@@ -89,7 +89,7 @@ SAMPLE_SECONDS = 10.0  # at most, and at most this share of a time limit:
 SAMPLE_SHARE = 0.2
 HOUDINI_SHARE = 0.5  # Houdini may use this share of what is left (without a time limit:
 HOUDINI_SECONDS = 120.0  # this long)
-WIDER = 1.1  # infer over the cone of every safety property when it is at most this much wider
+WIDER = 1.25  # infer over the cone of every safety property when it is at most this much wider
 
 
 def pdr(
@@ -122,7 +122,7 @@ def pdr(
         _decide(ts, props, budget, shortest, strategy, hints, results)
 
     why = stoppable(budget, work)
-    return [results.get(n) or stopped(p, ENGINE, why) for n, p in enumerate(props)]
+    return settle([results.get(n) or stopped(p, ENGINE, why) for n, p in enumerate(props)], why)
 
 
 def _decide(

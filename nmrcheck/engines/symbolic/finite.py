@@ -317,16 +317,30 @@ class Frames:
     def read(self, atoms: Sequence[z3.BoolRef], model: z3.ModelRef) -> dict[int, int]:
         """The value of each slice variable in a frame, from its ``atoms`` in ``model``."""
         out, k = {}, 0
+        bits = truths(model, atoms)
         for i in self.slc.vars:
             v = self.ts.vars[i]
             if v.lo == v.hi:
                 out[i] = v.lo
                 continue
             width = 1 if v.hi - v.lo == 1 else v.hi - v.lo + 1
-            bits = [z3.is_true(model.eval(x, model_completion=True)) for x in atoms[k : k + width]]
+            mine = bits[k : k + width]
             k += width
-            out[i] = v.lo + int(bits[0]) if width == 1 else v.lo + bits.index(True)
+            out[i] = v.lo + int(mine[0]) if width == 1 else v.lo + mine.index(True)
         return out
+
+
+def truths(model: z3.ModelRef, atoms: Sequence[z3.BoolRef]) -> list[bool]:
+    """Whether each of ``atoms`` is true in ``model`` (completed), through the C API."""
+    ctx = model.ctx
+    r, m = ctx.ref(), model.model
+    out = []
+    value = (z3.Ast * 1)()
+    for x in atoms:
+        if not z3.Z3_model_eval(r, m, x.as_ast(), True, value):
+            raise InternalError("the solver's model cannot evaluate a frame")
+        out.append(z3.Z3_get_bool_value(r, value[0]) == z3.Z3_L_TRUE)
+    return out
 
 
 class Substitution:
@@ -578,11 +592,7 @@ class Unrolling:
         """The action (index into ``ts.actions``) fired at each step in ``model``."""
         fired = []
         for acts in self.acts:
-            chosen = [
-                n
-                for n, lit in enumerate(acts)
-                if z3.is_true(model.eval(lit, model_completion=True))
-            ]
+            chosen = [n for n, true in enumerate(truths(model, acts)) if true]
             if len(chosen) != 1:
                 raise InternalError("bmc: the model fires not exactly one action in a step")
             fired.append(self.slc.actions[chosen[0]])
@@ -590,8 +600,10 @@ class Unrolling:
 
     def distinct(self, j: int, k: int) -> z3.BoolRef:
         """Frames ``j`` and ``k`` differ (one-hot: some atom differs)."""
+        r = self.ctx.ref()
         pairs = zip(self.atoms[j], self.atoms[k], strict=True)
-        return mk_or([z3.Xor(x, y) for x, y in pairs], self.ctx)
+        xors = [z3.BoolRef(z3.Z3_mk_xor(r, x.as_ast(), y.as_ast()), self.ctx) for x, y in pairs]
+        return mk_or(xors, self.ctx)
 
     def at(self, k: int, target: Expr) -> z3.BoolRef:
         """``target`` over frame ``k``."""

@@ -203,7 +203,6 @@ def _prove(ts: TransitionSystem, p: Property, max_k: int, budget: Budget) -> Pro
     out = _Outcome(p, budget)
     stats = out.stats
     paths = _paths(ts, p, budget)
-    cti: Trace | None = None
     for k in range(1, max_k + 1):
         # Base case: runs of up to k - 1 steps, and ahead of the step (up to twice as deep):
         # base queries cost little against step queries, and a base case that finds every
@@ -218,10 +217,12 @@ def _prove(ts: TransitionSystem, p: Property, max_k: int, budget: Budget) -> Pro
             return out.gave_up(why, f"inductive step at k={k}", k - 1)
         if r == z3.unsat:
             return _inductive(ts, p, k, paths, out)
-        cti = paths.cti(k)
+        stats["step"] = f"failed at k=1..{k}"
+    # the counterexample to induction of the last step (the solver still has its model)
+    cti = paths.cti(max_k) if max_k >= 1 else None
+    if cti is not None:
         replay(ts, cti, from_init=False, what="counterexample to induction")
         _check_cti(ts, safe(p), cti, paths.variables)
-        stats["step"] = f"failed at k=1..{k}"
     stats["k"] = max_k
     return out(
         PROOF_FAILED,

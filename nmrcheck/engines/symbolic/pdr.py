@@ -377,13 +377,18 @@ def _houdini(
     these properties) and the properties of ``universe``: the progress with the invariant
     found, or None when it did not finish (what it dropped is kept for a later call)."""
     keys = frozenset(key(p) for p in universe)
-    if progress is None or not keys <= progress.universe:
+    resumed = progress is not None and keys <= progress.universe
+    if progress is None or not resumed:
         clauses, source = _candidates(ts, slc, budget, hints, own)
         progress = Progress(clauses, keys, source, len(clauses))
         memo.houdini[slc.vars] = progress
     exprs = [safe(p) for p in universe]
     left = budget.left()
-    share = budget.part(HOUDINI_SECONDS if left is None else HOUDINI_SHARE * left)
+    # a share of what is left, or all of it when an earlier call ran out of time here
+    if left is None:
+        share = budget.part(HOUDINI_SECONDS)
+    else:
+        share = budget.part(left if resumed else HOUDINI_SHARE * left)
     try:
         out = houdini(ts, slc, progress.clauses, exprs, share)
     except finite.TooLarge:

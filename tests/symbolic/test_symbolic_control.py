@@ -107,3 +107,15 @@ def test_an_engine_timeout_never_outlasts_the_control() -> None:
         results = bmc(model(3), depth=200, timeout=600)
     assert time.monotonic() - start < LIMIT + MARGIN
     assert_all_unknown(results, f"time limit {LIMIT:g} s reached")
+
+
+@pytest.mark.parametrize("engine", ["bmc", "pdr"])
+def test_the_memory_bound_stops_the_engine(engine: str) -> None:
+    run = {"bmc": lambda ts: bmc(ts, depth=200), "pdr": pdr}[engine]
+    ts = model(3)
+    ctl = Control(max_memory_mb=1)  # already over it
+    start = time.monotonic()
+    with ctl.installed():
+        results = run(ts)
+    assert time.monotonic() - start < MARGIN
+    assert_all_unknown(results, "memory limit 1 MiB reached")

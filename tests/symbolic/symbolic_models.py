@@ -118,13 +118,16 @@ def crashing(halt: bool = True) -> TransitionSystem:
     return ts
 
 
-def ladder(top: int = 10, bad: int = 8) -> TransitionSystem:
-    """x climbs 0..3 from the initial state; an unreachable second rung 4..top climbs too.
-    ``x != bad`` holds but is only (bad - 3)-inductive (4 -> ... -> bad are unreachable)."""
+def ladder(top: int = 10, bad: int = 8, wrap: bool = False) -> TransitionSystem:
+    """x climbs 0..3 from the initial state (and, with ``wrap``, goes back from 3 to 0, so
+    that runs never stop); an unreachable second rung 4..top climbs too. ``x != bad`` holds
+    but is only (bad - 3)-inductive (4 -> ... -> bad are unreachable)."""
     ts = TransitionSystem()
     x = ts.add_var("x", 0, top, 0)
     climb = E.or_(E.lt(x, C(3)), E.and_(E.le(C(4), x), E.lt(x, C(top))))
     ts.actions.append(Action("climb", climb, ((0, E.add(x, C(1))),)))
+    if wrap:
+        ts.actions.append(Action("wrap", E.eq(x, C(3)), ((0, C(0)),)))
     ts.properties.append(Property(f"not{bad}", INVARIANT, E.ne(x, C(bad))))
     return ts
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -142,7 +143,7 @@ def test_k_induction_two_inductive() -> None:
 
 
 def test_k_induction_proof_failed_then_proved() -> None:
-    ts = ladder(10)
+    ts = ladder(10, wrap=True)  # runs never stop: the base case alone cannot decide
     (r,) = k_induction(ts, max_k=3)
     assert r.verdict == PROOF_FAILED and r.is_inconclusive
     assert r.stats["base"] == "passed for runs of 0..2 steps"
@@ -166,8 +167,24 @@ def test_k_induction_base_case_violation_is_shortest() -> None:
 def test_k_induction_exhaustive_when_every_run_stops() -> None:
     # every run stops after 3 steps; x != 18 is only 15-inductive
     (r,) = k_induction(ladder(20, bad=18), max_k=10)
-    assert r.verdict == HOLDS and r.coverage == EXHAUSTIVE
+    assert r.verdict == HOLDS and r.coverage == EXHAUSTIVE and r.bound == 3
     assert r.stats["k"] == 5 and r.stats["implication"].startswith("exhaustive")
+    # the base case runs ahead of the step: no deep step is tried
+    assert r.stats["step"] == "failed at k=1..2"
+
+
+def test_k_induction_answers_a_seed_whose_runs_all_stop_quickly() -> None:
+    """models/seeds/detach-pending.nmr: its properties are only about 15-inductive and the
+    deep steps are hard (over 9 minutes at depth 40 before); its runs all stop within 17
+    steps, which the base case, run ahead of the step, finds within seconds."""
+    from nmrcheck.nmr.load import load
+
+    ts = load("models/seeds/detach-pending.nmr")
+    start = time.monotonic()
+    results = k_induction(ts, ["REG-5", "DET-4", "no_code_after_unload"], max_k=40, timeout=120)
+    assert time.monotonic() - start < 60  # about 3 s
+    for r in results:
+        assert r.verdict == HOLDS and r.coverage in (PROVED, EXHAUSTIVE), r.reason
 
 
 # -- domains are not assumed ------------------------------------------------------------------

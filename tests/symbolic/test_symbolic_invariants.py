@@ -108,9 +108,12 @@ def test_strategies(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     assert r.verdict == HOLDS and r.stats["strategy"] == "reachable set", r.reason
     assert "the reachable set as the invariant" in r.reason
     assert check_certificate(ts, r.certificate)[0]
+    # a later call on the same system reuses that proof
+    (r, _) = pdr(ts, strategy="houdini")
+    assert r.verdict == HOLDS and r.stats["reused"] and r.certificate is not None
     pdr_module = importlib.import_module("nmrcheck.engines.symbolic.pdr")
     monkeypatch.setattr(pdr_module, "REACHABLE_SET_STATES", 0)  # Houdini alone cannot
-    (r, _) = pdr(ts, strategy="houdini")
+    (r, _) = pdr(peterson(buggy=False), strategy="houdini")  # a fresh system remembers nothing
     assert r.verdict == UNKNOWN and r.stats["houdini"]["kept"] >= 0
     monkeypatch.undo()
     for strategy in ("auto", "spacer"):

@@ -31,7 +31,7 @@ from nmrcheck.ir.trace import Trace
 from nmrcheck.ir.walkers import evaluate
 
 from . import finite
-from .budget import Budget
+from .budget import Budget, settle, stoppable, stopped
 from .encode import encode_bool, escapes, frame, in_range, init_at, step
 from .slicing import cone
 from .targets import goal, select
@@ -72,9 +72,6 @@ class Unrolling:
         """Check the runs with ``query`` at their end; when the finite-domain solver gives up
         with time left, fall back to unbounded integers and retry."""
         while True:
-            if budget.expired():
-                return z3.unknown, "timeout"
-            budget.arm(self.solver)
             # Queries go in as ``literal -> query`` and are switched on by assuming the literal:
             # assumptions themselves bypass the finite-domain solver's preprocessing.
             literals = []
@@ -83,11 +80,8 @@ class Unrolling:
                 lit = z3.Bool(f"query#{self.queries}", self.ctx)
                 self.solver.add(z3.Implies(lit, q))
                 literals.append(lit)
-            r = self.solver.check(*literals)
-            if r != z3.unknown:
-                return r, ""
-            why = self.solver.reason_unknown() or "unknown"
-            if not self.bounded or budget.expired():
+            r, why = budget.check(self.solver, *literals)
+            if r != z3.unknown or not self.bounded or budget.expired():
                 return r, why
             self._unbounded(f"finite-domain solver: {why.splitlines()[0]}")
 
@@ -170,19 +164,42 @@ def bmc(
     for a property is a shortest one. A violated invariant is ``VIOLATED`` and a reached
     property ``WITNESSED``, with a replayed trace; otherwise an invariant ``HOLDS_BOUNDED`` and
     a reachable property is ``UNKNOWN`` (never ``HOLDS``/``UNREACHABLE``). ``timeout`` is in
-    seconds for the whole call."""
+    seconds for the whole call; when the run control stops the run first, the properties not
+    decided by then are ``UNKNOWN`` with its reason (runs of up to ``bound`` steps checked)."""
     props = select(ts, properties)
     budget = Budget(timeout)
+    results: dict[int, PropertyResult] = {}
+    checked = [-1]  # runs of up to this many steps have been checked for every property
+
+    def work() -> None:
+        _deepen(ts, props, depth, budget, results, checked)
+
+    why = stoppable(budget, work)
+    bound = checked[0] if checked[0] >= 0 else None
+    out = [results.get(n) or stopped(p, ENGINE, why, bound) for n, p in enumerate(props)]
+    return settle(out, why)
+
+
+def _deepen(
+    ts: TransitionSystem,
+    props: list[Property],
+    depth: int,
+    budget: Budget,
+    results: dict[int, PropertyResult],
+    checked: list[int],
+) -> None:
+    """The body of :func:`bmc`: record each property's result in ``results`` (none for the
+    properties still open when the run control stops the run)."""
     start = time.monotonic()
     goals = [goal(p) for p in props]
     run = unrolling_for(ts, goals, budget)
-    results: dict[int, PropertyResult] = {}
     pending = list(range(len(props)))
 
-    def give_up(k: int, why: str) -> list[PropertyResult]:
+    def give_up(k: int, why: str) -> None:
+        if budget.stopped():
+            return
         for m in pending:
             results[m] = _unknown(props[m], k, why, start, run.note)
-        return [results[n] for n in range(len(props))]
 
     for k in range(depth + 1):
         if k > 0:
@@ -200,8 +217,9 @@ def bmc(
             for n in [n for n in pending if evaluate(goals[n], last)]:
                 results[n] = found(props[n], trace, ENGINE, stats=_stats(start, k, run.note))
                 pending.remove(n)
+        checked[0] = k
         if not pending:
-            break
+            return
     for n in pending:
         p = props[n]
         holds = p.kind == INVARIANT
@@ -216,7 +234,6 @@ def bmc(
             else f"not witnessed within bound {depth}",
             stats=_stats(start, depth, run.note),
         )
-    return [results[n] for n in range(len(props))]
 
 
 def _stats(start: float, depth: int, encoding: str) -> dict[str, object]:

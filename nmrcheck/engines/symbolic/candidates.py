@@ -5,7 +5,12 @@ A candidate is a *clause*: a tuple of one or two atoms ``(variable, value)``, so
 smaller instance of the same design) ``harvest`` takes every clause that holds in all of them:
 
 * ``x != b`` for each value ``b`` of the domain of ``x`` that no state has;
-* ``not (x == a and y == b)`` for values ``a``, ``b`` that some states have, but none both.
+* ``not (x == a and y == b)`` for values ``a``, ``b`` that some states have, but none both;
+* with ``triples``, ``not (x == a and y == b and z == c)`` for values no state has together
+  although every two of them occur together (otherwise a pair clause already says it), for
+  variables of one generic instance: no two of ``x``, ``y``, ``z`` name different instances of
+  the same driver array (``local``). These state what pairs cannot, e.g. that a detach
+  callback between its two steps has ``pending`` set exactly when calls are in flight.
 
 Candidates are only guesses: Houdini keeps the largest subset that is inductive, and a proof
 is only ever claimed with a certificate re-checked by a fresh solver.
@@ -28,25 +33,32 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from nmrcheck.control import Stopped, current
 from nmrcheck.ir.system import INVARIANT, REACHABLE, Property, TransitionSystem
 from nmrcheck.ir.trace import Trace
 from nmrcheck.ir.walkers import evaluate
 
+from .budget import checkpoint
 from .targets import goal
 
 Clause = tuple[tuple[int, int], ...]
 
 MAX_HARVEST_STATES = 30_000  # states read for clauses (an even sample beyond this)
 MAX_INSTANCES_PER_CLAUSE = 4_096  # a clause over more instance indices is not transferred
+MAX_TRIPLES = 60_000  # triples of variables read for three-atom clauses (none beyond this)
 
 
 # -- from states --------------------------------------------------------------------------------
 
 
 def harvest(
-    ts: TransitionSystem, states: Sequence[Sequence[int]], variables: Iterable[int]
+    ts: TransitionSystem,
+    states: Sequence[Sequence[int]],
+    variables: Iterable[int],
+    triples: bool = False,
 ) -> list[Clause]:
-    """Every candidate clause over ``variables`` that holds in all ``states``, sorted."""
+    """Every candidate clause over ``variables`` that holds in all ``states``, sorted (with
+    ``triples``, also the three-atom clauses of the module documentation)."""
     if len(states) > MAX_HARVEST_STATES:
         step = len(states) / MAX_HARVEST_STATES
         states = [states[int(k * step)] for k in range(MAX_HARVEST_STATES)]
@@ -58,13 +70,56 @@ def harvest(
         v = ts.vars[x]
         out += [((x, b),) for b in range(v.lo, v.hi + 1) if b not in seen[x]]
     several = [x for x in xs if len(seen[x]) > 1]
+    pairs: dict[tuple[int, int], set[tuple[int, int]]] = {}
     for n, x in enumerate(several):
+        checkpoint()
         for y in several[n + 1 :]:
-            pairs = set(zip(cols[x], cols[y]))
-            if len(pairs) == len(seen[x]) * len(seen[y]):
+            both = pairs[(x, y)] = set(zip(cols[x], cols[y]))
+            if len(both) == len(seen[x]) * len(seen[y]):
                 continue
-            out += [((x, a), (y, b)) for a in seen[x] for b in seen[y] if (a, b) not in pairs]
+            out += [((x, a), (y, b)) for a in seen[x] for b in seen[y] if (a, b) not in both]
+    if triples:
+        out += _triples(ts, several, cols, seen, pairs)
     return out
+
+
+def _triples(
+    ts: TransitionSystem,
+    xs: list[int],
+    cols: dict[int, tuple[int, ...]],
+    seen: dict[int, list[int]],
+    pairs: dict[tuple[int, int], set[tuple[int, int]]],
+) -> list[Clause]:
+    """The three-atom clauses over local triples of ``xs`` (sorted) that no pair clause
+    implies; none when there are more than ``MAX_TRIPLES`` such triples."""
+    where = {x: _indices(ts.vars[x].name) for x in xs}
+    chosen = [t for t in itertools.combinations(xs, 3) if local(*(where[x] for x in t))]
+    if len(chosen) > MAX_TRIPLES:
+        return []
+    out: list[Clause] = []
+    for n, (x, y, z) in enumerate(chosen):
+        if n % 256 == 0:
+            checkpoint()
+        xy, xz, yz = pairs[(x, y)], pairs[(x, z)], pairs[(y, z)]
+        all3 = set(zip(cols[x], cols[y], cols[z]))
+        for a, b in sorted(xy):
+            out += [
+                ((x, a), (y, b), (z, c))
+                for c in seen[z]
+                if (a, c) in xz and (b, c) in yz and (a, b, c) not in all3
+            ]
+    return out
+
+
+def local(*names: list[tuple[str, int]]) -> bool:
+    """Whether variables with these instance mentions (``_indices`` of their names) are of
+    one generic instance: no driver array with two different indices among them."""
+    chosen: dict[str, int] = {}
+    for mentions in names:
+        for arr, k in mentions:
+            if chosen.setdefault(arr, k) != k:
+                return False
+    return True
 
 
 @dataclass
@@ -103,8 +158,12 @@ def reachable_states(ts: TransitionSystem, max_states: int, seconds: float | Non
     (the explicit engine's breadth-first search). Needs closed domains."""
     from nmrcheck.engines.explicit.search import Limits, explore
 
+    control = current()
     try:
-        ex = explore(ts, Limits(max_states=max_states, timeout=seconds), keep_edges=False)
+        with control.abortable():  # the explicit engine's code: a stop cuts it short at once
+            ex = explore(ts, Limits(max_states=max_states, timeout=seconds), keep_edges=False)
+    except Stopped:  # the run must stop: not a system the explicit engine cannot take
+        raise
     except Exception:  # the explicit engine cannot take this system: plain BFS
         return _bfs(ts, max_states, seconds)
     unpack = ex.compiled.layout.unpack
@@ -127,8 +186,12 @@ def _bfs(ts: TransitionSystem, max_states: int, seconds: float | None) -> Sample
     parent: list[tuple[int, int]] = [(-1, -1)]
     queue = deque([0])
     complete = True
+    control = current()
     while queue:
         if len(order) >= max_states or (end is not None and time.monotonic() > end):
+            complete = False
+            break
+        if len(queue) % 512 == 0 and control.poll():
             complete = False
             break
         j = queue.popleft()
@@ -178,7 +241,10 @@ def smaller_instance(ts: TransitionSystem, count: int = 2) -> TransitionSystem |
     )
     small = dataclasses.replace(model, drivers=drivers)
     try:
-        return compile_design(elaborate(small), ts.meta.get("options"))
+        with current().abortable():  # the compiler's code: a stop cuts it short at once
+            return compile_design(elaborate(small), ts.meta.get("options"))
+    except Stopped:
+        raise
     except Exception:  # only a source of guesses: a design that needs its counts has none
         return None
 
@@ -234,7 +300,9 @@ def transfer(
         return table.get(label)
 
     out: set[Clause] = set()
-    for clause in clauses:
+    for n, clause in enumerate(clauses):
+        if n % 256 == 0:
+            checkpoint()
         atoms = []
         for x, val in clause:
             v = src.vars[x]

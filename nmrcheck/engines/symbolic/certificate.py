@@ -12,16 +12,19 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import z3
 
+from nmrcheck.control import Stopped
 from nmrcheck.errors import InputError
 from nmrcheck.ir.system import Property, TransitionSystem
 from nmrcheck.ir.walkers import to_text
 
+from .budget import Budget
 from .encode import encode_bool, encode_int, mk_and
 from .targets import safe
 
@@ -48,17 +51,37 @@ def fingerprint(ts: TransitionSystem, prop: Property) -> str:
     """SHA-256 (hex) of what the proof depends on: variables (names, types, domains, initial
     values), actions (labels, guards, updates), ``halted``, and the property (kind and
     expression). Deterministic across runs and hash seeds."""
-    payload = {
+    return fingerprints(ts, [prop])[0]
+
+
+def fingerprints(ts: TransitionSystem, props: Sequence[Property]) -> list[str]:
+    """:func:`fingerprint` of each of ``props``, the system's part written once."""
+    system = _json(_system(ts))
+    out = []
+    for p in props:  # the JSON text of the system's object with one more member
+        text = f'{system[:-1]},"property":{_json([p.kind, to_text(p.expr)])}}}'
+        out.append(hashlib.sha256(text.encode("utf-8")).hexdigest())
+    return out
+
+
+def system_fingerprint(ts: TransitionSystem) -> str:
+    """SHA-256 (hex) of the system alone (what :func:`fingerprint` hashes but the property)."""
+    return hashlib.sha256(_json(_system(ts)).encode("utf-8")).hexdigest()
+
+
+def _system(ts: TransitionSystem) -> dict[str, object]:
+    return {
         "format": _FORMAT,
         "vars": [[v.name, v.type, v.lo, v.hi, v.init] for v in ts.vars],
         "actions": [
             [a.label, to_text(a.guard), [[i, to_text(e)] for i, e in a.updates]] for a in ts.actions
         ],
         "halted": to_text(ts.halted),
-        "property": [prop.kind, to_text(prop.expr)],
     }
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True)
 
 
 def make_certificate(
@@ -66,12 +89,19 @@ def make_certificate(
 ) -> Certificate:
     """A certificate for ``inv``, a formula over the ``state_constants`` of ``ts`` (or its
     SMT-LIB text, when several certificates share one invariant)."""
-    return Certificate(
-        property=prop.name,
-        invariant=inv if isinstance(inv, str) else inv.sexpr(),
-        fingerprint=fingerprint(ts, prop),
-        variables=tuple(v.name for v in ts.vars),
-    )
+    return make_certificates(ts, [prop], inv)[0]
+
+
+def make_certificates(
+    ts: TransitionSystem, props: Sequence[Property], inv: z3.BoolRef | str
+) -> list[Certificate]:
+    """:func:`make_certificate` for each of ``props``, with one invariant."""
+    text = inv if isinstance(inv, str) else inv.sexpr()
+    names = tuple(v.name for v in ts.vars)
+    return [
+        Certificate(property=p.name, invariant=text, fingerprint=f, variables=names)
+        for p, f in zip(props, fingerprints(ts, props), strict=True)
+    ]
 
 
 def state_constants(names: tuple[str, ...], ctx: z3.Context) -> list[z3.ArithRef]:
@@ -200,31 +230,49 @@ def check_against(ts: TransitionSystem, prop: Property, cert: Certificate) -> tu
 
 
 def check_all(
-    ts: TransitionSystem, items: list[tuple[Property, Certificate]]
+    ts: TransitionSystem,
+    items: list[tuple[Property, Certificate]],
+    budget: Budget | None = None,
 ) -> list[tuple[bool, str]]:
     """``check_against`` for each ``(property, certificate)``; certificates with the same
-    invariant share one check of initiation and consecution."""
-    out: list[tuple[bool, str]] = []
-    checked: dict[str, tuple[_Checker | None, str]] = {}
-    for prop, cert in items:
-        ok, message = _header(ts, prop, cert)
+    invariant share one check of initiation and consecution. A check the solver cannot decide
+    (within ``budget``) fails; when the run control stops the run, ``Stopped`` is raised."""
+    return [(ok is True, message) for ok, message in recheck(ts, items, budget)]
+
+
+def recheck(
+    ts: TransitionSystem,
+    items: list[tuple[Property, Certificate]],
+    budget: Budget | None = None,
+) -> list[tuple[bool | None, str]]:
+    """:func:`check_all`, telling apart (``None``) the checks the solver could not decide
+    within ``budget`` (the current run control's time when None)."""
+    budget = budget or Budget(None)
+    out: list[tuple[bool | None, str]] = []
+    checked: dict[str, tuple[_Checker | None, bool | None, str]] = {}
+    prints = fingerprints(ts, [prop for prop, _ in items])
+    for (prop, cert), fp in zip(items, prints, strict=True):
+        ok, message = _header(ts, prop, cert, fp)
         if not ok:
             out.append((False, message))
             continue
         if cert.invariant not in checked:
-            checked[cert.invariant] = _Checker.run(ts, cert)
-        checker, message = checked[cert.invariant]
-        if checker is None:
-            out.append((False, message))
-            continue
-        out.append(checker.safety(prop))
+            checked[cert.invariant] = _Checker.run(ts, cert, budget)
+        checker, ok2, message = checked[cert.invariant]
+        out.append((ok2, message) if checker is None else checker.safety(prop))
     return out
 
 
-def _header(ts: TransitionSystem, prop: Property, cert: Certificate) -> tuple[bool, str]:
+class _Undecided(Exception):
+    """The solver could not decide a check (its time ran out)."""
+
+
+def _header(
+    ts: TransitionSystem, prop: Property, cert: Certificate, fp: str
+) -> tuple[bool, str]:
     if cert.property != prop.name:
         return False, f"certificate is for {cert.property!r}, not {prop.name!r}"
-    if cert.fingerprint != fingerprint(ts, prop):
+    if cert.fingerprint != fp:
         return False, "fingerprint mismatch: the certificate is for another system or property"
     if tuple(cert.variables) != tuple(v.name for v in ts.vars):
         return False, "the certificate declares other state variables than the system"
@@ -239,36 +287,48 @@ class _Checker:
     same after it, so only the others are asked for (an equivalent query, much smaller for the
     large conjunctive invariants of invariant inference)."""
 
-    def __init__(self, ts: TransitionSystem, inv: z3.BoolRef, ctx: z3.Context) -> None:
-        self.ts, self.inv, self.ctx = ts, inv, ctx
+    def __init__(
+        self, ts: TransitionSystem, inv: z3.BoolRef, ctx: z3.Context, budget: Budget
+    ) -> None:
+        self.ts, self.inv, self.ctx, self.budget = ts, inv, ctx, budget
         self.names = tuple(v.name for v in ts.vars)
         self.cur = state_constants(self.names, ctx)
 
     @classmethod
-    def run(cls, ts: TransitionSystem, cert: Certificate) -> tuple[_Checker | None, str]:
-        """A checker for ``cert`` once initiation and consecution hold, else why not."""
+    def run(
+        cls, ts: TransitionSystem, cert: Certificate, budget: Budget
+    ) -> tuple[_Checker | None, bool | None, str]:
+        """A checker for ``cert`` once initiation and consecution hold, else ``(None, False,
+        why not)``, or ``(None, None, why)`` when the solver could not decide."""
         ctx = z3.Context()
         try:
             inv = parse_invariant(cert, ctx)
         except z3.Z3Exception as ex:
-            return None, f"the invariant does not parse: {ex}"
+            return None, False, f"the invariant does not parse: {ex}"
         if not z3.is_bool(inv):
-            return None, "the invariant is not a formula"
-        checker = cls(ts, inv, ctx)
-        message = checker._initiation() or checker._consecution()
-        return (None, message) if message else (checker, "")
+            return None, False, "the invariant is not a formula"
+        checker = cls(ts, inv, ctx, budget)
+        try:
+            message = checker._initiation() or checker._consecution()
+        except _Undecided as ex:
+            return None, None, str(ex)
+        return (None, False, message) if message else (checker, True, "")
 
     def _refuted(self, solver: z3.Solver, *facts: z3.BoolRef) -> str | None:
         """None when ``facts`` are unsatisfiable (with what ``solver`` holds), else a
-        description of the solver's answer."""
+        description of the solver's answer; raises ``_Undecided`` when the solver cannot
+        decide, ``Stopped`` when the run control stops the run."""
         solver.push()
         solver.add(*facts)
-        r = solver.check()
+        r, why = self.budget.check(solver)
         try:
             if r == z3.unsat:
                 return None
             if r == z3.unknown:
-                return f"the solver cannot decide ({solver.reason_unknown()})"
+                ctl = self.budget.control
+                if self.budget.stopped():
+                    raise Stopped(ctl.reason, ctl.interrupted)
+                raise _Undecided(f"the solver cannot decide ({why})")
             m = solver.model()
             return "e.g. in " + ", ".join(
                 f"{n}={m.eval(x, model_completion=True)}"
@@ -289,6 +349,7 @@ class _Checker:
         ts, ctx, cur = self.ts, self.ctx, self.cur
         solver = z3.Solver(ctx=ctx)
         solver.add(self.inv, z3.Not(encode_bool(ts.halted, cur, ctx)))
+        memo: dict = {}  # encodings shared between the actions
         parts = _conjuncts(self.inv)
         index = {sym: i for i, sym in enumerate(symbols(self.names))}
         readers: dict[int, list[int]] = {}
@@ -305,18 +366,22 @@ class _Checker:
             if before is None:
                 continue
             after = z3.substitute(
-                before, *[(cur[i], encode_int(e, cur, ctx)) for i, e in action.updates]
+                before, *[(cur[i], encode_int(e, cur, ctx, memo)) for i, e in action.updates]
             )
-            bad = self._refuted(solver, encode_bool(action.guard, cur, ctx), z3.Not(after))
+            guard = encode_bool(action.guard, cur, ctx, memo)
+            bad = self._refuted(solver, guard, z3.Not(after))
             if bad is not None:
                 return f"not inductive: action {action.label!r} leaves the invariant ({bad})"
         return None
 
-    def safety(self, prop: Property) -> tuple[bool, str]:
+    def safety(self, prop: Property) -> tuple[bool | None, str]:
         ctx = self.ctx
-        bad = self._refuted(
-            z3.Solver(ctx=ctx), self.inv, z3.Not(encode_bool(safe(prop), self.cur, ctx))
-        )
+        try:
+            bad = self._refuted(
+                z3.Solver(ctx=ctx), self.inv, z3.Not(encode_bool(safe(prop), self.cur, ctx))
+            )
+        except _Undecided as ex:
+            return None, str(ex)
         if bad is not None:
             return False, f"the invariant does not imply the property ({bad})"
         return True, (

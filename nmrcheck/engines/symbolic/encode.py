@@ -173,21 +173,29 @@ def encode(e: Expr, frame_vars: Sequence[z3.ArithRef], ctx: z3.Context | None = 
 
 
 def encode_bool(
-    e: Expr, frame_vars: Sequence[z3.ArithRef], ctx: z3.Context | None = None
+    e: Expr,
+    frame_vars: Sequence[z3.ArithRef],
+    ctx: z3.Context | None = None,
+    memo: dict | None = None,
 ) -> z3.BoolRef:
-    """The truth of ``e`` (non-zero) over ``frame_vars``, whatever its declared type."""
+    """The truth of ``e`` (non-zero) over ``frame_vars``, whatever its declared type;
+    ``memo`` shares the encodings of common subexpressions between calls (same frame)."""
     if ctx is None and frame_vars:
         ctx = frame_vars[0].ctx
-    return _bool(e, frame_vars, {}, ctx)
+    return _bool(e, frame_vars, {} if memo is None else memo, ctx)
 
 
 def encode_int(
-    e: Expr, frame_vars: Sequence[z3.ArithRef], ctx: z3.Context | None = None
+    e: Expr,
+    frame_vars: Sequence[z3.ArithRef],
+    ctx: z3.Context | None = None,
+    memo: dict | None = None,
 ) -> z3.ArithRef:
-    """The integer value of ``e`` over ``frame_vars`` (0/1 for comparisons and connectives)."""
+    """The integer value of ``e`` over ``frame_vars`` (0/1 for comparisons and connectives);
+    ``memo`` as for :func:`encode_bool`."""
     if ctx is None and frame_vars:
         ctx = frame_vars[0].ctx
-    return _int(e, frame_vars, {}, ctx)
+    return _int(e, frame_vars, {} if memo is None else memo, ctx)
 
 
 def _bool(e: Expr, fv: Sequence[z3.ArithRef], memo: dict, ctx: z3.Context | None) -> z3.BoolRef:

@@ -43,7 +43,7 @@ from nmrcheck.ir.system import TransitionSystem
 from nmrcheck.ir.trace import Trace
 from nmrcheck.ir.walkers import free_vars
 
-from .budget import Budget
+from .budget import Budget, checkpoint
 from .encode import encode_bool, encode_int, mk_and, mk_or
 from .slicing import Slice, lift
 from .traces import replay
@@ -92,11 +92,8 @@ def domains_closed(ts: TransitionSystem, slc: Slice, budget: Budget | None = Non
     for i in slc.vars:
         s.add(cur[i] >= ts.vars[i].lo, cur[i] <= ts.vars[i].hi)
     s.add(z3.Not(encode_bool(ts.halted, cur, ctx)), mk_or(options, ctx))
-    if budget is not None:
-        if budget.expired():
-            return False
-        budget.arm(s)
-    return s.check() == z3.unsat
+    r, _ = (budget or Budget(None)).check(s)
+    return r == z3.unsat
 
 
 def encodable(ts: TransitionSystem, slc: Slice) -> bool:
@@ -317,6 +314,34 @@ class Frames:
                 names += [f"{v.name}@{k}={val}" for val in range(v.lo, v.hi + 1)]
         return _bools(names, self.ctx)
 
+    def read(self, atoms: Sequence[z3.BoolRef], model: z3.ModelRef) -> dict[int, int]:
+        """The value of each slice variable in a frame, from its ``atoms`` in ``model``."""
+        out, k = {}, 0
+        bits = truths(model, atoms)
+        for i in self.slc.vars:
+            v = self.ts.vars[i]
+            if v.lo == v.hi:
+                out[i] = v.lo
+                continue
+            width = 1 if v.hi - v.lo == 1 else v.hi - v.lo + 1
+            mine = bits[k : k + width]
+            k += width
+            out[i] = v.lo + int(mine[0]) if width == 1 else v.lo + mine.index(True)
+        return out
+
+
+def truths(model: z3.ModelRef, atoms: Sequence[z3.BoolRef]) -> list[bool]:
+    """Whether each of ``atoms`` is true in ``model`` (completed), through the C API."""
+    ctx = model.ctx
+    r, m = ctx.ref(), model.model
+    out = []
+    value = (z3.Ast * 1)()
+    for x in atoms:
+        if not z3.Z3_model_eval(r, m, x.as_ast(), True, value):
+            raise InternalError("the solver's model cannot evaluate a frame")
+        out.append(z3.Z3_get_bool_value(r, value[0]) == z3.Z3_L_TRUE)
+    return out
+
 
 class Substitution:
     """Renames template constants into a frame's, in one Z3 call per formula."""
@@ -399,6 +424,8 @@ class Step:
         if not z3.is_false(halted):
             parts.append(_not(halted))
         for n, index in enumerate(slc.actions):
+            if n % 64 == 0:
+                checkpoint()
             a, act = ts.actions[index], self.A[n]
             guard = self.enc.truth(a.guard)
             if not z3.is_true(guard):
@@ -482,6 +509,7 @@ class Unrolling:
         ctx: z3.Context,
         por: bool = True,
         visible: frozenset[int] | None = None,
+        initial: bool = True,
     ):
         self.ts, self.slc, self.ctx = ts, slc, ctx
         self.step = Step(ts, slc, ctx, por, visible)
@@ -490,7 +518,9 @@ class Unrolling:
         self.solver = z3.SolverFor("QF_FD", ctx=ctx)
         self.atoms = [self.step.frames.atoms(0)]
         self.acts: list[list[z3.BoolRef]] = []
-        self.solver.add(self._at(0)(self.step.init()))
+        # runs from the initial state, or (``initial`` False) paths from any state
+        first = self.step.init() if initial else and_folded(self.step.cur_cons, ctx)
+        self.solver.add(self._at(0)(first))
         # nothing is blocked before the first step
         self.blocked = [[z3.BoolVal(False, ctx)] * len(slc.actions)]
         self._goals: dict[int, z3.BoolRef] = {}
@@ -526,20 +556,13 @@ class Unrolling:
         return None
 
     def _check(self, budget: Budget, query: z3.BoolRef | None) -> tuple[z3.CheckSatResult, str]:
-        if budget.expired():
-            return z3.unknown, "timeout"
-        budget.arm(self.solver)
         if query is None:
-            r = self.solver.check()
-        else:
-            # as in bmc.Unrolling: the query is switched on by a fresh literal
-            self.queries += 1
-            lit = z3.Bool(f"query#{self.queries}", self.ctx)
-            self.solver.add(z3.Implies(lit, query))
-            r = self.solver.check(lit)
-        if r == z3.unknown:
-            return r, self.solver.reason_unknown() or "unknown"
-        return r, ""
+            return budget.check(self.solver)
+        # as in bmc.Unrolling: the query is switched on by a fresh literal
+        self.queries += 1
+        lit = z3.Bool(f"query#{self.queries}", self.ctx)
+        self.solver.add(z3.Implies(lit, query))
+        return budget.check(self.solver, lit)
 
     def goal(self, target: Expr) -> z3.BoolRef:
         """``target`` over the template frame."""
@@ -563,15 +586,42 @@ class Unrolling:
 
     def trace(self) -> Trace:
         """The run of the last ``sat`` answer, as a run of the whole system (not replayed)."""
-        model = self.solver.model()
+        return lift(self.ts, self._fired(self.solver.model()))
+
+    def _fired(self, model: z3.ModelRef) -> list[int]:
+        """The action (index into ``ts.actions``) fired at each step in ``model``."""
         fired = []
         for acts in self.acts:
-            chosen = [
-                n
-                for n, lit in enumerate(acts)
-                if z3.is_true(model.eval(lit, model_completion=True))
-            ]
+            chosen = [n for n, true in enumerate(truths(model, acts)) if true]
             if len(chosen) != 1:
                 raise InternalError("bmc: the model fires not exactly one action in a step")
             fired.append(self.slc.actions[chosen[0]])
-        return lift(self.ts, fired)
+        return fired
+
+    def distinct(self, j: int, k: int) -> z3.BoolRef:
+        """Frames ``j`` and ``k`` differ (one-hot: some atom differs)."""
+        r = self.ctx.ref()
+        pairs = zip(self.atoms[j], self.atoms[k], strict=True)
+        xors = [z3.BoolRef(z3.Z3_mk_xor(r, x.as_ast(), y.as_ast()), self.ctx) for x, y in pairs]
+        return mk_or(xors, self.ctx)
+
+    def at(self, k: int, target: Expr) -> z3.BoolRef:
+        """``target`` over frame ``k``."""
+        return self._at(k)(self.goal(target))
+
+    def path(self) -> Trace:
+        """The path of the last ``sat`` answer (of an unrolling that need not start in the
+        initial state), as a path of the whole system: the variables outside the slice keep
+        their initial values in its first state. Not replayed."""
+        model = self.solver.model()
+        first = list(self.ts.initial_state())
+        for i, val in self.step.frames.read(self.atoms[0], model).items():
+            first[i] = val
+        states = [tuple(first)]
+        fired = self._fired(model)
+        for a in fired:
+            states.append(self.ts.fire(a, states[-1]))
+        for k, s in enumerate(states):
+            if any(s[i] != val for i, val in self.step.frames.read(self.atoms[k], model).items()):
+                raise InternalError("the solver's path and the interpreter disagree")
+        return Trace(tuple(states), tuple(fired))

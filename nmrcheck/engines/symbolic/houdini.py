@@ -26,7 +26,7 @@ from nmrcheck.ir.expr import Expr
 from nmrcheck.ir.system import TransitionSystem
 from nmrcheck.ir.walkers import evaluate, free_vars, substitute
 
-from .budget import Budget
+from .budget import Budget, checkpoint
 from .candidates import Clause
 from .encode import mk_and, mk_or
 from .finite import Encoder, Frames
@@ -35,11 +35,14 @@ from .slicing import Slice
 
 @dataclass
 class Outcome:
-    """What Houdini kept (``None`` lists when it ran out of time)."""
+    """What Houdini kept (``None`` lists when it ran out of time; ``remaining`` are then the
+    clauses not dropped yet: every clause it dropped is outside the largest inductive subset,
+    so a later run may start from these)."""
 
     clauses: list[Clause] | None
     exprs: list[Expr] | None
     stats: dict[str, object] = field(default_factory=dict)
+    remaining: list[Clause] = field(default_factory=list)
 
     @property
     def done(self) -> bool:
@@ -87,13 +90,10 @@ def houdini(
             kept=sum(keep_c) + sum(keep_e),
             seconds=round(time.monotonic() - start, 3),
         )
+        kept = [c for c, k in zip(clauses, keep_c, strict=True) if k]
         if not done:
-            return Outcome(None, None, stats)
-        return Outcome(
-            [c for c, k in zip(clauses, keep_c, strict=True) if k],
-            [e for e, k in zip(exprs, keep_e, strict=True) if k],
-            stats,
-        )
+            return Outcome(None, None, stats, kept)
+        return Outcome(kept, [e for e, k in zip(exprs, keep_e, strict=True) if k], stats, kept)
 
     while True:
         passes += 1
@@ -112,6 +112,7 @@ def houdini(
         s.add(z3.Not(enc.truth(ts.halted)))
         dropped = False
         for n, (a, upd, affected) in enumerate(updates):
+            checkpoint()
             obligations = []  # (is clause, index, "violated after the action")
             for is_clause, k in affected:
                 if is_clause:
@@ -140,13 +141,10 @@ def houdini(
                 continue
             guard = enc.truth(a.guard)
             while obligations:
-                if budget.expired():
-                    return outcome(False)
-                budget.arm(s)
                 queries += 1
                 s.push()
                 s.add(guard, mk_or([f for _, _, f in obligations], ctx))
-                r = s.check()
+                r, _ = budget.check(s)
                 if r == z3.sat:
                     m = s.model()
                     broken = [

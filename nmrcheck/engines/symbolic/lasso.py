@@ -56,7 +56,7 @@ from nmrcheck.ir.trace import Trace
 from nmrcheck.ir.walkers import free_vars, substitute
 
 from . import finite
-from .budget import Budget
+from .budget import Budget, checkpoint, settle, stoppable, stopped
 from .encode import (
     action_at,
     encode_bool,
@@ -244,6 +244,7 @@ def loop_actions(ts: TransitionSystem) -> frozenset[int]:
     until nothing changes. The actions with a case left are returned."""
     cases: list[tuple[int, dict[int, set[tuple[int, int]]]]] = []
     for n, a in enumerate(ts.actions):
+        checkpoint()
         for case in _dnf(a.guard):
             mine: dict[int, set[tuple[int, int]]] = {}
             for x, e in a.updates:
@@ -266,6 +267,7 @@ def loop_actions(ts: TransitionSystem) -> frozenset[int]:
             cases.append((n, mine))
     alive = set(range(len(cases)))
     while True:
+        checkpoint()
         edges: dict[int, dict[int, set[int]]] = {}
         for c in alive:
             for x, got in cases[c][1].items():
@@ -494,16 +496,10 @@ class _OneHot:
         """Nothing to undo: the literals of this depth are simply never assumed again."""
 
     def check(self, open_: Sequence[int], budget: Budget) -> tuple[z3.CheckSatResult, str]:
-        if budget.expired():
-            return z3.unknown, "timeout"
-        budget.arm(self.solver)
         self.queries += 1
         q = z3.Bool(f"lasso-query#{self.queries}", self.ctx)
         self.solver.add(z3.Implies(q, _or1([self.lits[n] for n in open_], self.ctx)))
-        r = self.solver.check(q)
-        if r == z3.unknown:
-            return r, self.solver.reason_unknown() or "unknown"
-        return r, ""
+        return budget.check(self.solver, q)
 
     def read(self, open_: Sequence[int]) -> tuple[int, Trace, bool]:
         """The instance the last ``sat`` answer violates, its lasso, and whether the lasso
@@ -639,17 +635,12 @@ class _Armed:
         ctx, k = self.ctx, self.k
         armed = _or1([self.armed[n][k] for n in open_], ctx)
         query = _and1([self.run._at(k)(self.t_quiet), armed], ctx)
-        if budget.expired():
-            return z3.unknown, None, "timeout"
-        budget.arm(self.run.solver)
         self.run.queries += 1
         lit = z3.Bool(f"armed-query#{self.run.queries}", ctx)
         self.run.solver.add(z3.Implies(lit, query))
-        r = self.run.solver.check(lit)
-        if r == z3.unknown:
-            return r, None, self.run.solver.reason_unknown() or "unknown"
-        if r == z3.unsat:
-            return r, None, ""
+        r, why = budget.check(self.run.solver, lit)
+        if r != z3.sat:
+            return r, None, why
         model = self.run.solver.model()
         n = next(
             n for n in open_ if z3.is_true(model.eval(self.armed[n][k], model_completion=True))
@@ -688,13 +679,7 @@ class _Integers:
         self.solver.pop()
 
     def check(self, open_: Sequence[int], budget: Budget) -> tuple[z3.CheckSatResult, str]:
-        if budget.expired():
-            return z3.unknown, "timeout"
-        budget.arm(self.solver)
-        r = self.solver.check(mk_or([self.lits[n] for n in open_], self.u.ctx))
-        if r == z3.unknown:
-            return r, self.solver.reason_unknown() or "unknown"
-        return r, ""
+        return budget.check(self.solver, mk_or([self.lits[n] for n in open_], self.u.ctx))
 
     def read(self, open_: Sequence[int]) -> tuple[int, Trace, bool]:
         model = self.solver.model()
@@ -751,13 +736,37 @@ def lasso_bmc_all(
     timeout: float | None = None,
 ) -> list[PropertyResult]:
     """:func:`lasso_bmc` for several liveness properties of ``ts`` on one shared unrolling,
-    deepening one step at a time (each answer is the shortest lasso of its property)."""
-    from nmrcheck.engines.explicit.liveness import lasso_problem
-
+    deepening one step at a time (each answer is the shortest lasso of its property). When
+    the run control stops the run, the properties not decided by then are ``UNKNOWN`` with
+    its reason."""
     for p in props:
         if p.kind not in (EVENTUALLY, LEADS_TO):
             raise ValueError(f"{p.name} is not a liveness property")
     budget = Budget(timeout)
+    results: dict[int, PropertyResult] = {}
+    checked = [-1]  # lassos of up to this many steps were ruled out for the open properties
+
+    def work() -> None:
+        _deepen(ts, props, depth, budget, results, checked)
+
+    why = stoppable(budget, work)
+    bound = checked[0] if checked[0] >= 0 else None
+    out = [results.get(n) or stopped(p, ENGINE, why, bound) for n, p in enumerate(props)]
+    return settle(out, why)
+
+
+def _deepen(
+    ts: TransitionSystem,
+    props: Sequence[Property],
+    depth: int,
+    budget: Budget,
+    results: dict[int, PropertyResult],
+    checked: list[int],
+) -> None:
+    """The body of :func:`lasso_bmc_all`: record each property's result in ``results`` (none
+    for the properties still open when the run control stops the run)."""
+    from nmrcheck.engines.explicit.liveness import lasso_problem
+
     start = time.monotonic()
     instances: list[Property] = []
     owner: list[int] = []  # tracked instance -> property index
@@ -766,7 +775,6 @@ def lasso_bmc_all(
             instances.append(inst)
             owner.append(pi)
     run = _search(ts, instances)
-    results: dict[int, PropertyResult] = {}
 
     def stats(k: int) -> dict[str, object]:
         return {"depth": k, "seconds": round(time.monotonic() - start, 3), "encoding": run.note}
@@ -775,12 +783,16 @@ def lasso_bmc_all(
         open_ = [n for n in range(len(owner)) if owner[n] not in results]
         if not open_:
             break
+        if budget.stopped():
+            return
         if k > 0:
             run.extend()
         run.open_depth(open_)
         while open_:
             r, why = run.check(open_, budget)
             if why:
+                if budget.stopped():
+                    return
                 for n in open_:
                     if owner[n] not in results:
                         results[owner[n]] = PropertyResult(
@@ -816,6 +828,7 @@ def lasso_bmc_all(
             )
             open_ = [m for m in open_ if owner[m] != pi]
         run.close_depth()
+        checked[0] = k
     for pi, p in enumerate(props):
         if pi not in results:
             results[pi] = PropertyResult(
@@ -827,7 +840,6 @@ def lasso_bmc_all(
                 reason=f"no fair lasso of up to {depth} steps",
                 stats=stats(depth),
             )
-    return [results[pi] for pi in range(len(props))]
 
 
 def lasso_bmc(

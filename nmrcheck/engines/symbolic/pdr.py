@@ -16,13 +16,15 @@ Strategies (``pdr(..., strategy=...)``):
 ``"houdini"``
     Invariant inference only. Reachable states are sampled breadth first (all of them when
     there are few; otherwise also all those of a smaller instance of the design, see
-    :mod:`.candidates`), facts about pairs of variables that hold in all of them are the
-    candidates, and Houdini (:mod:`.houdini`) keeps their largest inductive subset together
-    with the properties it can prove. A property whose goal a sampled state of the system
-    reaches is refuted by the breadth-first path to it, a shortest run. When the sample is
-    *all* the reachable states (at most ``REACHABLE_SET_STATES``), the properties Houdini
-    leaves open are proved with the reachable set itself, projected on the cone of influence,
-    as the invariant (the result says so: "the reachable set as the invariant").
+    :mod:`.candidates`), facts about pairs of variables that hold in all of them (and, from a
+    smaller instance, about triples of one generic instance) are the candidates, and Houdini
+    (:mod:`.houdini`) keeps their largest inductive subset together with the properties it can
+    prove: every safety property of the system within the cone of influence of those asked
+    about, so that they strengthen each other. A property whose goal a sampled state reaches
+    is refuted by the breadth-first path to it, a shortest run. When the sample is *all* the
+    reachable states (at most ``REACHABLE_SET_STATES``), the properties Houdini leaves open
+    are proved with the reachable set itself, projected on the cone of influence, as the
+    invariant (the result says so: "the reachable set as the invariant").
 
 ``"auto"`` (the default)
     ``"houdini"``, then ``"spacer"`` for the properties still open, with the inferred invariant
@@ -31,24 +33,21 @@ Strategies (``pdr(..., strategy=...)``):
 Every proof is an inductive invariant (Spacer's ``Inv`` and ``B``, or the kept candidates with
 the domains) re-checked with a fresh solver and returned as a ``Certificate``; a refutation is a
 replayed run, a shortest one unless ``shortest`` is False (then Spacer's own may be returned).
+Later calls on the same system object reuse what inference learnt (:mod:`.memo`). The run
+control (:mod:`nmrcheck.control`) bounds every phase: when it stops the run, the properties not
+decided by then are ``UNKNOWN`` with its reason.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import z3
 
-from nmrcheck.engines.result import (
-    HOLDS,
-    PARTIAL,
-    PROVED,
-    UNKNOWN,
-    UNREACHABLE,
-    PropertyResult,
-)
+from nmrcheck.engines.result import HOLDS, PARTIAL, PROVED, UNKNOWN, UNREACHABLE, PropertyResult
 from nmrcheck.errors import InputError, InternalError
 from nmrcheck.ir.expr import Expr
 from nmrcheck.ir.system import INVARIANT, Property, TransitionSystem
@@ -57,18 +56,26 @@ from nmrcheck.ir.walkers import evaluate, free_vars
 
 from . import finite
 from .bmc import found, shortest_run
-from .budget import Budget
+from .budget import Budget, settle, stoppable, stopped
 from .candidates import (
     Clause,
+    Sample,
     harvest,
     matching,
     reachable_states,
     smaller_instance,
     transfer,
 )
-from .certificate import Certificate, check_all, make_certificate, state_constants
+from .certificate import (
+    Certificate,
+    make_certificate,
+    make_certificates,
+    recheck,
+    state_constants,
+)
 from .encode import encode_bool, encode_int, mk_and, mk_or
 from .houdini import formula, houdini
+from .memo import Learnt, Progress, key, learnt
 from .slicing import Slice, cone
 from .targets import goal, safe, select
 from .traces import replay
@@ -82,6 +89,7 @@ SAMPLE_SECONDS = 10.0  # at most, and at most this share of a time limit:
 SAMPLE_SHARE = 0.2
 HOUDINI_SHARE = 0.5  # Houdini may use this share of what is left (without a time limit:
 HOUDINI_SECONDS = 120.0  # this long)
+WIDER = 1.25  # infer over the cone of every safety property when it is at most this much wider
 
 
 def pdr(
@@ -97,7 +105,8 @@ def pdr(
     ``UNREACHABLE`` (reachable property) with coverage ``PROVED`` and a re-checked
     ``certificate``; a refutation answers ``VIOLATED``/``WITNESSED`` with a replayed trace, a
     shortest one unless ``shortest`` is False or the time runs out first (then Spacer's own);
-    when the engines give up or ``timeout`` (seconds, whole call) runs out, ``UNKNOWN``.
+    when the engines give up or ``timeout`` (seconds, whole call) runs out, ``UNKNOWN``; when
+    the run control stops the run, ``UNKNOWN`` with its reason.
 
     ``strategy`` is ``"auto"``, ``"spacer"`` or ``"houdini"`` (see the module documentation).
     ``hints`` are other instances of the same design (typically smaller ones, e.g. with fewer
@@ -108,25 +117,47 @@ def pdr(
     props = select(ts, properties)
     budget = Budget(timeout)
     results: dict[int, PropertyResult] = {}
+
+    def work() -> None:
+        _decide(ts, props, budget, shortest, strategy, hints, results)
+
+    why = stoppable(budget, work)
+    return settle([results.get(n) or stopped(p, ENGINE, why) for n, p in enumerate(props)], why)
+
+
+def _decide(
+    ts: TransitionSystem,
+    props: list[Property],
+    budget: Budget,
+    shortest: bool,
+    strategy: str,
+    hints: Sequence[TransitionSystem] | None,
+    results: dict[int, PropertyResult],
+) -> None:
+    """The body of :func:`pdr`: record each property's result in ``results`` (none for the
+    properties still open when the run control stops the run)."""
+    memo = learnt(ts) if hints is None and strategy != "spacer" else Learnt("")
+    for n, p in enumerate(props):
+        old = memo.decided.get(key(p))
+        if old is not None:
+            results[n] = dataclasses.replace(old, stats=dict(old.stats, reused=True))
     background = None
-    if strategy != "spacer" and props:
-        background = _infer(ts, props, budget, hints, results)
+    if strategy != "spacer" and len(results) < len(props):
+        background = _infer(ts, props, budget, hints, results, memo)
     todo = [n for n in range(len(props)) if n not in results]
     for k, n in enumerate(todo):
         p = props[n]
+        if budget.stopped():
+            return
         if strategy == "houdini":
             why = background.note if background is not None else "not applicable"
             stats = dict(background.stats) if background is not None else {"strategy": "houdini"}
             results[n] = _unknown(p, f"not proved by invariant inference ({why})", stats)
             continue
         # an equal share of what is left, so that one hard property cannot starve the rest
-        share = (
-            budget
-            if budget.end is None
-            else Budget((budget.end - time.monotonic()) / (len(todo) - k))
-        )
+        left = budget.left()
+        share = budget.part(None if left is None else left / (len(todo) - k))
         results[n] = _spacer(ts, p, share, shortest, background)
-    return [results[n] for n in range(len(props))]
 
 
 def _unknown(p: Property, reason: str, stats: dict[str, object]) -> PropertyResult:
@@ -134,15 +165,20 @@ def _unknown(p: Property, reason: str, stats: dict[str, object]) -> PropertyResu
 
 
 def _certified(
-    ts: TransitionSystem, props: Sequence[Property], text: str, what: str
-) -> list[Certificate]:
+    ts: TransitionSystem, props: Sequence[Property], text: str, what: str, budget: Budget
+) -> list[Certificate | None]:
     """The certificates of ``props`` by the invariant ``text``, each re-checked by a fresh
-    solver; a failed re-check is a bug of nmrcheck (``what`` names the invariant)."""
-    certs = [make_certificate(ts, p, text) for p in props]
-    for p, (ok, message) in zip(props, check_all(ts, list(zip(props, certs))), strict=True):
-        if not ok:
+    solver (None where the re-check did not finish in time); a failed re-check is a bug of
+    nmrcheck (``what`` names the invariant)."""
+    certs = make_certificates(ts, props, text)
+    out: list[Certificate | None] = []
+    for p, cert, (ok, message) in zip(
+        props, certs, recheck(ts, list(zip(props, certs)), budget), strict=True
+    ):
+        if ok is False:
             raise InternalError(f"pdr: {what} for {p.name!r} fails re-check: {message}")
-    return certs
+        out.append(cert if ok else None)
+    return out
 
 
 def _proved(p: Property, cert: Certificate, reason: str, stats: dict) -> PropertyResult:
@@ -181,42 +217,129 @@ class _Background:
         return out
 
 
+class _Recorder:
+    """Records a result for a property of the universe: in the memory of the system, and in
+    ``results`` for the properties asked about."""
+
+    def __init__(
+        self, props: list[Property], results: dict[int, PropertyResult], memo: Learnt
+    ) -> None:
+        self.results, self.memo = results, memo
+        self.asked: dict[tuple[str, str, str], list[int]] = {}
+        for n, p in enumerate(props):
+            self.asked.setdefault(key(p), []).append(n)
+
+    def __call__(self, p: Property, result: PropertyResult) -> None:
+        self.memo.decided[key(p)] = result
+        for n in self.asked.get(key(p), ()):
+            self.results.setdefault(n, result)
+
+    def open(self, universe: list[Property]) -> list[Property]:
+        """The properties of ``universe`` not decided yet."""
+        return [p for p in universe if key(p) not in self.memo.decided]
+
+    def wanted(self, universe: list[Property]) -> bool:
+        """Whether a property asked about is among the open ones of ``universe``."""
+        return any(key(p) in self.asked for p in self.open(universe))
+
+
+def _universe(ts: TransitionSystem, props: list[Property], inside: set[int]) -> list[Property]:
+    """``props``, then every other safety property of ``ts`` within the variables ``inside``
+    (each once): Houdini proves them together, each helping the others."""
+    out, seen = [], set()
+    for p in [*props, *select(ts, None)]:
+        if key(p) not in seen and free_vars(safe(p)) <= inside:
+            seen.add(key(p))
+            out.append(p)
+    return out
+
+
 def _infer(
     ts: TransitionSystem,
     props: list[Property],
     budget: Budget,
     hints: Sequence[TransitionSystem] | None,
     results: dict[int, PropertyResult],
+    memo: Learnt,
 ) -> _Background | None:
-    """Sample, refute what the sample refutes, run Houdini and record the properties it
-    proves in ``results``; the invariant found, or None when inference does not apply."""
+    """Sample, refute what the sample refutes, run Houdini and record what it decides, for
+    the properties asked about that are open and the others of their cone of influence; the
+    invariant found, or None when inference does not apply or did not finish."""
     start = time.monotonic()
-    slc = cone(ts, [safe(p) for p in props])
+    open_ = [props[n] for n in range(len(props)) if n not in results]
+    slc = _slice(ts, open_)
     if not finite.encodable(ts, slc) or not finite.domains_closed(ts, slc, budget):
         return None
-    left = None if budget.end is None else max(0.0, budget.end - time.monotonic())
-    seconds = SAMPLE_SECONDS if left is None else min(SAMPLE_SECONDS, SAMPLE_SHARE * left)
-    own = reachable_states(ts, SAMPLE_STATES, seconds)
-    stats: dict[str, object] = {"strategy": "sampled states"}
+    universe = _universe(ts, open_, set(slc.vars))
+    record = _Recorder(props, results, memo)
 
     def elapsed() -> float:
         return round(time.monotonic() - start, 3)
 
-    # a sampled state reaching a goal refutes the property: the BFS path is a shortest run
-    for n, p in enumerate(props):
+    own = None
+    if memo.sampled.get(slc.vars) is not False:  # not sampled yet, or all states (needed)
+        own = _sample(ts, budget)
+        memo.sampled[slc.vars] = own.complete
+        _refute(ts, own, universe, record, elapsed)
+    if not record.wanted(universe):
+        return None
+    progress = memo.houdini.get(slc.vars)
+    if progress is None or progress.inferred is None:
+        progress = _houdini(ts, slc, record.open(universe), budget, hints, own, progress, memo)
+        if progress is None:
+            return None
+    background = progress.inferred
+    _certify(ts, background, universe, record, budget, elapsed)
+    rest = [p for p in record.open(universe) if key(p) in record.asked]
+    if rest and own is not None and own.complete:
+        _by_reachable_set(ts, rest, own.states, background, record, budget, elapsed)
+    return background
+
+
+def _slice(ts: TransitionSystem, props: list[Property]) -> Slice:
+    """The cone of influence of ``props``, or that of every safety property of ``ts`` when it
+    is hardly larger (then one inference serves later calls about the others as well)."""
+    slc = cone(ts, [safe(p) for p in props])
+    everything = cone(ts, [safe(p) for p in select(ts, None)])
+    if len(everything.vars) <= WIDER * len(slc.vars):
+        return everything
+    return slc
+
+
+def _sample(ts: TransitionSystem, budget: Budget) -> Sample:
+    """The system's own reachable states, breadth first, within a share of the time."""
+    left = budget.left()
+    seconds = SAMPLE_SECONDS if left is None else min(SAMPLE_SECONDS, SAMPLE_SHARE * left)
+    return reachable_states(ts, SAMPLE_STATES, seconds)
+
+
+def _refute(
+    ts: TransitionSystem,
+    own: Sample,
+    universe: list[Property],
+    record: _Recorder,
+    elapsed: Callable[[], float],
+) -> None:
+    """A sampled state reaching a goal refutes the property: the BFS path is a shortest run."""
+    for p in record.open(universe):
         j = own.first(p)
         if j is not None:
             trace = replay(ts, own.path(j), end=goal(p), what="pdr trace")
-            results[n] = found(
-                p, trace, ENGINE, {"strategy": "sampled states", "seconds": elapsed()}
-            )
-    open_ = [n for n in range(len(props)) if n not in results]
-    if not open_:
-        return None
+            record(p, found(p, trace, ENGINE, {"strategy": "sampled states", "seconds": elapsed()}))
 
-    # Candidates: from all the reachable states when the sample has them all; otherwise from
-    # smaller instances (all their states, breadth first from the same initial state), or
-    # failing those from the sample (a shallow one: many of its facts will not hold).
+
+def _candidates(
+    ts: TransitionSystem,
+    slc: Slice,
+    budget: Budget,
+    hints: Sequence[TransitionSystem] | None,
+    own: Sample | None,
+) -> tuple[list[Clause], str]:
+    """Candidate facts and where they come from: all the reachable states when the sample has
+    them all; otherwise smaller instances (all their states, breadth first from the same
+    initial state, with triples), or failing those the sample (a shallow one: many of its facts
+    will not hold)."""
+    own = own if own is not None else _sample(ts, budget)
     sources = []
     others = list(hints) if hints is not None else []
     if not own.complete and hints is None:
@@ -229,110 +352,108 @@ def _infer(
         what = "all" if own.complete else "a sample of"
         sources.append(f"{what} {len(own.states)} reachable states")
     if not own.complete:
+        left = budget.left()
+        seconds = SAMPLE_SECONDS if left is None else min(SAMPLE_SECONDS, SAMPLE_SHARE * left)
         for other in others:
             sample = reachable_states(other, SMALL_STATES, seconds)
-            mine = harvest(other, sample.states, matching(other, ts, slc.vars))
+            mine = harvest(other, sample.states, matching(other, ts, slc.vars), triples=True)
             clauses = sorted(set(clauses) | set(transfer(mine, other, ts)))
             what = "all" if sample.complete else "a sample of"
             sources.append(f"{what} {len(sample.states)} states of a smaller instance")
-    source = " and ".join(sources)
-    exprs = [safe(props[n]) for n in open_]
-    left = None if budget.end is None else max(0.0, budget.end - time.monotonic())
-    share = HOUDINI_SECONDS if left is None else HOUDINI_SHARE * left
+    return clauses, " and ".join(sources)
+
+
+def _houdini(
+    ts: TransitionSystem,
+    slc: Slice,
+    universe: list[Property],
+    budget: Budget,
+    hints: Sequence[TransitionSystem] | None,
+    own: Sample | None,
+    progress: Progress | None,
+    memo: Learnt,
+) -> Progress | None:
+    """Houdini over the candidates (those an earlier call left, when it ran with at least
+    these properties) and the properties of ``universe``: the progress with the invariant
+    found, or None when it did not finish (what it dropped is kept for a later call)."""
+    keys = frozenset(key(p) for p in universe)
+    resumed = progress is not None and keys <= progress.universe
+    if progress is None or not resumed:
+        clauses, source = _candidates(ts, slc, budget, hints, own)
+        progress = Progress(clauses, keys, source, len(clauses))
+        memo.houdini[slc.vars] = progress
+    exprs = [safe(p) for p in universe]
+    left = budget.left()
+    # a share of what is left, or all of it when an earlier call ran out of time here
+    if left is None:
+        share = budget.part(HOUDINI_SECONDS)
+    else:
+        share = budget.part(left if resumed else HOUDINI_SHARE * left)
     try:
-        out = houdini(ts, slc, clauses, exprs, Budget(share))
+        out = houdini(ts, slc, progress.clauses, exprs, share)
     except finite.TooLarge:
         return None
-    stats = {"strategy": "houdini", "houdini": dict(out.stats), "slice": slc.describe(ts)}
+    progress.clauses = out.remaining
     if not out.done:
         return None
     assert out.clauses is not None and out.exprs is not None
-    kept = {e.uid for e in out.exprs}
     note = (
-        f"{len(clauses)} candidate facts from {source}; Houdini kept {len(out.clauses)} "
-        f"and {len(out.exprs)} of {len(exprs)} properties"
+        f"{progress.count} candidate facts from {progress.source}; Houdini kept "
+        f"{len(out.clauses)} and {len(out.exprs)} of {len(exprs)} properties"
     )
-    background = _Background(slc, out.clauses, out.exprs, note, stats)
-    proved = [n for n in open_ if safe(props[n]).uid in kept]
-    rest = [n for n in open_ if n not in proved]
-    if rest and own.complete:
-        _by_reachable_set(ts, props, rest, own.states, background, results, elapsed)
-    if not proved:
-        return background
+    stats = {"strategy": "houdini", "houdini": dict(out.stats), "slice": slc.describe(ts)}
+    progress.inferred = _Background(slc, out.clauses, out.exprs, note, stats)
+    return progress
+
+
+def _certify(
+    ts: TransitionSystem,
+    background: _Background,
+    universe: list[Property],
+    record: _Recorder,
+    budget: Budget,
+    elapsed: Callable[[], float],
+) -> None:
+    """Record the proofs of the open properties of ``universe`` that Houdini kept, one
+    re-checked certificate each."""
+    kept = {e.uid for e in background.exprs}
+    universe = [p for p in record.open(universe) if safe(p).uid in kept]
+    if not universe:
+        return
     ctx = z3.Context()
     cur = state_constants(tuple(v.name for v in ts.vars), ctx)
-    inv = background.formula(ts, cur, ctx)
-    text = inv.sexpr()
-    certs = _certified(ts, [props[n] for n in proved], text, "the invariant inferred")
-    for n, cert in zip(proved, certs, strict=True):
-        results[n] = _proved(
-            props[n],
-            cert,
-            f"proved by invariant inference ({note}); inductive invariant re-checked",
-            dict(stats, seconds=elapsed()),
-        )
-    return background
+    text = background.formula(ts, cur, ctx).sexpr()
+    certs = _certified(ts, universe, text, "the invariant inferred", budget)
+    reason = (
+        f"proved by invariant inference ({background.note}); inductive invariant re-checked"
+    )
+    for p, cert in zip(universe, certs, strict=True):
+        if cert is not None:
+            record(p, _proved(p, cert, reason, dict(background.stats, seconds=elapsed())))
 
 
 def _by_reachable_set(
     ts: TransitionSystem,
     props: list[Property],
-    open_: list[int],
     states: Sequence[Sequence[int]],
     background: _Background,
-    results: dict[int, PropertyResult],
+    record: _Recorder,
+    budget: Budget,
     elapsed: Callable[[], float],
 ) -> None:
-    """Prove the properties ``open_`` (which no state of ``states`` violates) with the
-    reachable set itself as the invariant: ``states`` are *all* the reachable states, so their
-    projections on the cone of influence, with the background invariant, form an inductive
-    invariant (the slice is exact). Only its re-check by a fresh solver makes it a proof; what
-    it proves is recorded in ``results``."""
+    """Prove ``props`` (which no state of ``states`` violates) with the reachable set itself
+    as the invariant: ``states`` are *all* the reachable states, so their projections on the
+    cone of influence, with the background invariant, form an inductive invariant (the slice
+    is exact). Only its re-check by a fresh solver makes it a proof."""
     if len(states) > REACHABLE_SET_STATES:
         return
     start = time.monotonic()
     slc = background.slc
-    points = sorted({tuple(s[i] for i in slc.vars) for s in states})
     ctx = z3.Context()
     cur = state_constants(tuple(v.name for v in ts.vars), ctx)
-    r = ctx.ref()
-    atoms: dict[tuple[int, int], z3.BoolRef] = {}
-
-    def atom(i: int, val: int) -> z3.BoolRef:  # cur[i] == val, straight through the C API
-        x = atoms.get((i, val))
-        if x is None:
-            eq = z3.Z3_mk_eq(r, cur[i].as_ast(), z3.IntVal(val, ctx).as_ast())
-            x = atoms[(i, val)] = z3.BoolRef(eq, ctx)
-        return x
-
-    # The set as a decision diagram: states grouped by the value of each variable in turn,
-    # with equal sets of continuations built once (Z3 shares equal terms, and so does the
-    # SMT-LIB text, with let bindings).
-    order = list(slc.vars)
-    memo: dict[tuple[int, frozenset[tuple[int, ...]]], z3.BoolRef] = {}
-
-    def build(depth: int, rest: frozenset[tuple[int, ...]]) -> z3.BoolRef:
-        if depth == len(order):
-            return z3.BoolVal(True, ctx)
-        key = (depth, rest)
-        f = memo.get(key)
-        if f is None:
-            groups: dict[int, set[tuple[int, ...]]] = {}
-            for t in rest:
-                groups.setdefault(t[0], set()).add(t[1:])
-            f = mk_or(
-                [
-                    _both(atom(order[depth], val), build(depth + 1, frozenset(sub)), ctx)
-                    for val, sub in sorted(groups.items())
-                ],
-                ctx,
-            )
-            memo[key] = f
-        return f
-
-    inv = mk_and([background.formula(ts, cur, ctx), build(0, frozenset(points))], ctx)
-    text = inv.sexpr()
-    certs = _certified(ts, [props[n] for n in open_], text, "the reachable set as invariant")
+    points = sorted({tuple(s[i] for i in slc.vars) for s in states})
+    inv = mk_and([background.formula(ts, cur, ctx), _diagram(slc, points, cur, ctx)], ctx)
+    certs = _certified(ts, props, inv.sexpr(), "the reachable set as invariant", budget)
     how = (
         f"the reachable set as the invariant: all {len(states)} reachable states (breadth-first "
         f"exploration), {len(points)} on the {len(slc.vars)} variables of the cone of influence"
@@ -344,13 +465,51 @@ def _by_reachable_set(
         "slice": slc.describe(ts),
         "check_seconds": round(time.monotonic() - start, 3),
     }
-    for n, cert in zip(open_, certs, strict=True):
-        results[n] = _proved(
-            props[n],
-            cert,
-            f"proved with {how}; inductive invariant re-checked",
-            dict(stats, seconds=elapsed()),
-        )
+    for p, cert in zip(props, certs, strict=True):
+        if cert is not None:
+            reason = f"proved with {how}; inductive invariant re-checked"
+            record(p, _proved(p, cert, reason, dict(stats, seconds=elapsed())))
+
+
+def _diagram(
+    slc: Slice, points: list[tuple[int, ...]], cur: list[z3.ArithRef], ctx: z3.Context
+) -> z3.BoolRef:
+    """The set ``points`` (values of the slice variables) as a decision diagram: grouped by
+    the value of each variable in turn, equal sets of continuations built once (Z3 shares
+    equal terms, and so does the SMT-LIB text, with let bindings)."""
+    r = ctx.ref()
+    atoms: dict[tuple[int, int], z3.BoolRef] = {}
+
+    def atom(i: int, val: int) -> z3.BoolRef:  # cur[i] == val, straight through the C API
+        x = atoms.get((i, val))
+        if x is None:
+            eq = z3.Z3_mk_eq(r, cur[i].as_ast(), z3.IntVal(val, ctx).as_ast())
+            x = atoms[(i, val)] = z3.BoolRef(eq, ctx)
+        return x
+
+    order = list(slc.vars)
+    memo: dict[tuple[int, frozenset[tuple[int, ...]]], z3.BoolRef] = {}
+
+    def build(depth: int, rest: frozenset[tuple[int, ...]]) -> z3.BoolRef:
+        if depth == len(order):
+            return z3.BoolVal(True, ctx)
+        k = (depth, rest)
+        f = memo.get(k)
+        if f is None:
+            groups: dict[int, set[tuple[int, ...]]] = {}
+            for t in rest:
+                groups.setdefault(t[0], set()).add(t[1:])
+            f = mk_or(
+                [
+                    _both(atom(order[depth], val), build(depth + 1, frozenset(sub)), ctx)
+                    for val, sub in sorted(groups.items())
+                ],
+                ctx,
+            )
+            memo[k] = f
+        return f
+
+    return build(0, frozenset(points))
 
 
 def _both(a: z3.BoolRef, b: z3.BoolRef, ctx: z3.Context) -> z3.BoolRef:
@@ -382,8 +541,8 @@ def _spacer(
             "seconds": round(time.monotonic() - start, 3),
         }
 
-    def unknown(reason: str) -> PropertyResult:
-        return _unknown(p, reason, stats("unknown"))
+    def unknown(reason: str) -> PropertyResult:  # the run control's reason when it stops
+        return _unknown(p, budget.stopped() or reason, stats("unknown"))
 
     if budget.expired():
         return unknown("timeout before Spacer started")
@@ -407,20 +566,23 @@ def _spacer(
     fp.register_relation(inv)
     if slc.vars:
         fp.declare_var(*args)
-    fp.rule(inv(*[z3.IntVal(ts.vars[i].init, ctx) for i in slc.vars] or args))
+    fp.rule(_apply(inv, [z3.IntVal(ts.vars[i].init, ctx) for i in slc.vars] or args))
     not_halted = z3.Not(encode_bool(ts.halted, cur, ctx))
     position = {i: k for k, i in enumerate(slc.vars)}
+    now = _apply(inv, args)
+    memo: dict[tuple[int, bool], z3.ExprRef] = {}
     for index in slc.actions:
+        if budget.expired():
+            return unknown("timeout before Spacer started")
         a = ts.actions[index]
         nxt = list(args)
         for i, e in a.updates:
             if i in position:
-                nxt[position[i]] = encode_int(e, cur, ctx)
-        body = [inv(*args), not_halted, encode_bool(a.guard, cur, ctx), *known]
-        fp.rule(inv(*nxt), body, name=f"{_RULE}{index}")
-    budget.arm(fp)
+                nxt[position[i]] = encode_int(e, cur, ctx, memo)
+        body = [now, not_halted, encode_bool(a.guard, cur, ctx, memo), *known]
+        fp.rule(_apply(inv, nxt), body, name=f"{_RULE}{index}")
     try:
-        answer = fp.query(z3.And(inv(*args), *known, encode_bool(goal(p), cur, ctx)))
+        answer = budget.query(fp, z3.And(now, *known, encode_bool(goal(p), cur, ctx)))
     except z3.Z3Exception as ex:  # a timeout surfaces as an exception ("canceled")
         return unknown(f"Spacer gave up: {_text(ex)}")
 
@@ -431,7 +593,9 @@ def _spacer(
         else:
             whole = mk_and([cover, *known], ctx)
         cert = make_certificate(ts, p, whole)
-        ((ok, message),) = check_all(ts, [(p, cert)])
+        ((ok, message),) = recheck(ts, [(p, cert)], budget)
+        if ok is None:
+            return unknown(f"the re-check of Spacer's invariant did not finish ({message})")
         if not ok:
             if background is not None:  # should not happen; retry without the help
                 return _spacer(ts, p, budget, shortest, None)
@@ -461,6 +625,14 @@ def _spacer(
         note = f"Spacer's counterexample (a shorter one was not ruled out: {why}), a run"
         return found(p, hint, ENGINE, stats("sat"), how=note)
     return unknown(f"Spacer gave up: {fp.reason_unknown() or 'unknown'}")
+
+
+def _apply(f: z3.FuncDeclRef, args: Sequence[z3.ExprRef]) -> z3.BoolRef:
+    """``f(*args)`` straight through the C API (the Python layer casts every argument)."""
+    arr = (z3.Ast * len(args))()
+    for k, x in enumerate(args):
+        arr[k] = x.as_ast()
+    return z3.BoolRef(z3.Z3_mk_app(f.ctx.ref(), f.ast, len(args), arr), f.ctx)
 
 
 def _text(ex: z3.Z3Exception) -> str:

@@ -96,7 +96,7 @@ class Control:
         self._next_report = 0.0
         self._hooks: list[Callable[[], None]] = []
         self._abortable = 0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a signal handler may stop() inside on_stop()
 
     # -- asking --------------------------------------------------------------------------
     def poll(self) -> str:

@@ -127,12 +127,12 @@ end_idle:
   :: /* NMR offers b: calls ClientAttachProvider */
      d_step {
        phase[CB] == NONE && cli_reg[CB] == R_ACTIVE && prov_reg[PREG(CB)] == R_ACTIVE ->
-       phase[CB] = OFFERED; cbc[CB] = CTX_VALID
+       phase[CB] = OFFERED
      };
      /* NmrClientAttachProvider(binding): NMR calls ProviderAttachClient (nested) */
      d_step {
        assert(phase[CB] == OFFERED);   /* nmrcheck: ATT-3 */
-       phase[CB] = PROVIDER_ATTACHING; pbc[CB] = CTX_VALID
+       phase[CB] = PROVIDER_ATTACHING; cbc[CB] = CTX_VALID
      };
      /* NmrClientAttachProvider returns the provider's status; return it */
      d_step {
@@ -187,7 +187,7 @@ end_idle:
         return STATUS_SUCCESS */
      d_step {
        phase[PB] == PROVIDER_ATTACHING ->
-       phase[PB] = HALF_ATTACHED; attach_status[PB] = STATUS_SUCCESS
+       phase[PB] = HALF_ATTACHED; attach_status[PB] = STATUS_SUCCESS; pbc[PB] = CTX_VALID
      }
   :: /* NMR calls ProviderDetachClient */
      d_step {

@@ -58,9 +58,10 @@ def test_components_and_their_levels_match_tarjan(g, with_scipy):
 
     first, dst, act = g
     old = arrays.SCIPY_FROM
-    arrays.SCIPY_FROM = 0 if with_scipy else old  # both ways of labelling components
+    arrays.SCIPY_FROM = 0 if with_scipy else old  # both ways of labelling and ordering
     try:
         graph = Graph(first, dst, act, None)
+        levels = graph.sinks_first()
     finally:
         arrays.SCIPY_FROM = old
     comp, comps = tarjan(len(first) - 1, first, dst)
@@ -68,7 +69,7 @@ def test_components_and_their_levels_match_tarjan(g, with_scipy):
     mine = {frozenset(np.flatnonzero(graph.label == k).tolist()) for k in range(graph.ncomp)}
     assert same == mine
     level_of = {}
-    for k, level in enumerate(graph.sinks_first()):
+    for k, level in enumerate(levels):
         for c in level.tolist():
             level_of[c] = k
     assert len(level_of) == graph.ncomp  # every component gets a level

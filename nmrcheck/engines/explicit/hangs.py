@@ -64,7 +64,7 @@ def find_hangs(ex: Exploration, nslots: int, g: Graph | None = None) -> dict[int
             continue
         states = np.concatenate([by_comp[a:b] for a, b in zip(lo.tolist(), hi.tolist())
                                  if b > a])
-        _settle(g, can, states, bool(g.cyclic[level].any()), rename)
+        _settle(g, can, states, bool(g.cyclic[level].any()), rename, full)
         if not k & 0xFF and ctl.tick(done=k, total=g.ncomp, unit="levels of components"):
             raise control.Stopped(ctl.reason, ctl.interrupted)
     stuck = waiting & ~can
@@ -78,20 +78,31 @@ def find_hangs(ex: Exploration, nslots: int, g: Graph | None = None) -> dict[int
     return hangs
 
 
-def _settle(g: Graph, can: np.ndarray, states: np.ndarray, cyclic: bool, rename) -> None:
-    """Iterate ``can`` of ``states`` (one level) to its least fixed point."""
+def _settle(g: Graph, can: np.ndarray, states: np.ndarray, cyclic: bool, rename,
+            full: object) -> None:
+    """Iterate ``can`` of ``states`` (one level) to its least fixed point (a state where
+    every thread can move is settled already)."""
+    while True:
+        states = states[can[states] != full]
+        changed = False
+        for part in g.chunks(states):
+            changed |= _widen(g, can, part, rename)
+        if not (changed and cyclic):
+            return
+
+
+def _widen(g: Graph, can: np.ndarray, states: np.ndarray, rename) -> bool:
+    """Add to ``can`` of ``states`` what their successors allow; whether any grew."""
     edges, owner = g.edges_of(states)
     targets = g.dst[edges]
-    pids = g.perm[edges] if g.perm is not None and rename is not None else None
-    moved = np.flatnonzero(pids) if pids is not None else None
-    while True:
-        r = can[targets]
-        if moved is not None and moved.size:
+    r = can[targets]
+    if g.perm is not None and rename is not None:
+        pids = g.perm[edges]
+        moved = np.flatnonzero(pids)
+        if moved.size:
             r[moved] = renamed(r[moved], pids[moved], rename)
-        acc = can[states].copy()
-        np.bitwise_or.at(acc, owner, r)
-        if np.array_equal(acc, can[states]):
-            return
-        can[states] = acc
-        if not cyclic:
-            return
+    acc = can[states]
+    before = acc.copy()
+    np.bitwise_or.at(acc, owner, r)
+    can[states] = acc
+    return not np.array_equal(acc, before)

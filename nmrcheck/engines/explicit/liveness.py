@@ -51,6 +51,7 @@ last state equals ``states[loop_start - 1]``, so that the run goes on from the l
 from __future__ import annotations
 
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -201,10 +202,14 @@ def pending(su: _Setup, atoms: Callable[[int], tuple[int, int]],
     ex = su.ex
     n = len(ex.states)
     width = len(su.insts)
-    pairs = [atoms(s) for s in ex.states]
-    trig = masks([t for t, _ in pairs], width)
-    bad = masks([b for _, b in pairs], width)
-    del pairs
+    ts_, bs_ = (array("Q"), array("Q")) if width <= 64 else ([], [])
+    t_add, b_add = ts_.append, bs_.append
+    for s in ex.states:
+        t, b = atoms(s)
+        t_add(t)
+        b_add(b)
+    trig, bad = masks(ts_, width), masks(bs_, width)
+    del ts_, bs_
     once = 0
     for k, q in enumerate(su.insts):
         if q.kind == EVENTUALLY:
@@ -217,24 +222,29 @@ def pending(su: _Setup, atoms: Callable[[int], tuple[int, int]],
     ctl = control.current()
     rounds = 0
     while front.size:
-        edges, owner = g.edges_of(front)
-        targets = g.dst[edges]
-        m = pend[front][owner]
-        if g.perm is not None:
-            pids = g.perm[edges]
-            moved = np.flatnonzero(pids)
-            if moved.size:
-                m[moved] = renamed(m[moved], pids[moved], rename)
-        m &= bad[targets]
-        grow = np.flatnonzero(m & ~pend[targets])
-        if not grow.size:
-            break
-        np.bitwise_or.at(pend, targets[grow], m[grow])
-        front = np.unique(targets[grow])
+        grown = [_spread(g, part, pend, bad, rename) for part in g.chunks(front)]
+        front = np.unique(np.concatenate(grown))
         rounds += 1
         if not rounds & 0x3F and ctl.tick(done=rounds, total=rounds, unit="rounds, pending"):
             raise control.Stopped(ctl.reason, ctl.interrupted)
-    return [int(x) for x in pend.tolist()], [int(x) for x in trig.tolist()]
+    return pend.tolist(), trig.tolist()
+
+
+def _spread(g: Graph, states: np.ndarray, pend: np.ndarray, bad: np.ndarray,
+            rename: Callable[[int, int], int]) -> np.ndarray:
+    """Pass the pending bits of ``states`` on along their edges; the states that gained."""
+    edges, owner = g.edges_of(states)
+    targets = g.dst[edges]
+    m = pend[states][owner]
+    if g.perm is not None:
+        pids = g.perm[edges]
+        moved = np.flatnonzero(pids)
+        if moved.size:
+            m[moved] = renamed(m[moved], pids[moved], rename)
+    m &= bad[targets]
+    grow = np.flatnonzero(m & ~pend[targets])
+    np.bitwise_or.at(pend, targets[grow], m[grow])
+    return targets[grow]
 
 
 # -- step 3: fair components ---------------------------------------------------------------------
@@ -418,7 +428,7 @@ def find_witnesses(su: _Setup, pend: list[int], want: int, g: Graph) -> dict[int
                     todo &= ~(1 << k)
 
     enabled = masks(ex.groups, len(su.ts.fairness))
-    live = np.array([bool(p & want) for p in pend], dtype=bool)
+    live = np.fromiter((bool(p & want) for p in pend), dtype=bool, count=len(pend))
     for i in np.flatnonzero(live & (enabled == 0)).tolist():  # stutters, in BFS order
         for k in _bits(pend[i] & todo):  # (a dead end that is not a crash is one too)
             note(Witness(k, {(i, k)}))

@@ -39,6 +39,8 @@ from nmrcheck.ir.system import INVARIANT
 from nmrcheck.ir.walkers import evaluate
 from nmrcheck.nmr.load import load
 
+pytestmark = pytest.mark.slow  # the fast tier (-m "not slow") leaves these out
+
 MODELS = sorted((ROOT / "models").rglob("*.nmr"))
 FOUND = (VIOLATED, WITNESSED)
 BMC_DEPTH = 10  # when the explicit search finds nothing: a shallow agreement check

@@ -60,7 +60,9 @@ def _same(ts: TransitionSystem) -> None:
             assert len(r.trace) == lengths[r.property], r.property
 
 
-@pytest.mark.parametrize("path", MODELS, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", [
+    pytest.param(p, marks=pytest.mark.slow) if p.parts[-3] == "bench" else p for p in MODELS
+], ids=lambda p: str(p.relative_to(ROOT)))
 def test_reduced_liveness_and_hangs_agree_on_the_catalogue(path):
     ts = load(str(path))
     assert check(ts, symmetry="auto")[0].stats.get("symmetry", {}).get("used"), path

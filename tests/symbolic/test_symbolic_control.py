@@ -28,6 +28,8 @@ from nmrcheck.engines.symbolic.lasso import lasso_bmc_all
 from nmrcheck.ir.system import TransitionSystem
 from nmrcheck.nmr.load import load
 
+pytestmark = pytest.mark.slow  # the fast tier (-m "not slow") leaves these out
+
 LIMIT = 2.0  # seconds before the stop
 MARGIN = 1.5  # seconds the engine may take to stop (about 0.2 here)
 

@@ -23,6 +23,8 @@ from nmrcheck.ir import expr as E
 from nmrcheck.ir.system import INVARIANT, Action, Property, TransitionSystem
 from nmrcheck.nmr.load import load
 
+pytestmark = pytest.mark.slow  # the fast tier (-m "not slow") leaves these out
+
 C = E.const
 
 

@@ -246,3 +246,22 @@ def test_completion_works_while_the_text_does_not_parse(lsp, tmp_path):
     assert lsp_errors(lsp.diagnostics(uri))  # it does not parse
     got = labels(lsp, uri, pos(text, "    Nmr\n", 0, 7))
     assert "NmrDeregisterProvider(Prov)" in got
+
+
+def test_the_bound_on_save_comes_from_the_settings(tmp_path):
+    client = LspClient()
+    try:
+        client.start({"maxStates": 5, "timeout": 20})
+        path = tmp_path / "big.nmr"
+        path.write_text(DESIGN)
+        uri = client.open(path)
+        client.diagnostics(uri)
+        client.notify("textDocument/didSave", {"textDocument": {"uri": uri}})
+        (d,) = client.diagnostics(uri, lambda ds: bool(ds), 90)
+        assert d["severity"] == INFO and d["range"]["start"] == {"line": 0, "character": 0}
+        assert re.match(r"bounded search on save: (\d+) of \1 properties unknown \(state limit "
+                        r"5 reached", d["message"])
+        assert client.stop() == 0
+    finally:
+        if client.proc.poll() is None:
+            client.proc.kill()

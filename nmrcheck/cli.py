@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from nmrcheck import __version__, control, inputs
-from nmrcheck.engines.explicit.search import HANG, Limits
-from nmrcheck.engines.result import PROOF_FAILED, UNKNOWN, CheckResult, PropertyResult
+from nmrcheck.engines.common.results import HANG, PROOF_FAILED, UNKNOWN, CheckResult, PropertyResult
+from nmrcheck.engines.explicit.search import Limits
 from nmrcheck.engines.run import ENGINES, Plan
 from nmrcheck.engines.run import run as run_engines
 from nmrcheck.errors import InputError, InternalError

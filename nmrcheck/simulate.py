@@ -16,9 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TextIO
 
+from nmrcheck.engines.common.results import HANG, VIOLATED, PropertyResult
 from nmrcheck.engines.explicit.codegen import Compiled, compile_system
-from nmrcheck.engines.explicit.search import HANG
-from nmrcheck.engines.result import VIOLATED, PropertyResult
 from nmrcheck.errors import InputError
 from nmrcheck.ir import INVARIANT, TransitionSystem
 from nmrcheck.ir.trace import Trace

@@ -22,9 +22,7 @@ from pathlib import Path
 import pytest
 from support import ROOT
 
-from nmrcheck.engines.explicit.checker import check
-from nmrcheck.engines.explicit.liveness import without_liveness
-from nmrcheck.engines.result import (
+from nmrcheck.engines.common.results import (
     HOLDS,
     HOLDS_BOUNDED,
     PROVED,
@@ -33,6 +31,8 @@ from nmrcheck.engines.result import (
     VIOLATED,
     WITNESSED,
 )
+from nmrcheck.engines.explicit.checker import check
+from nmrcheck.engines.explicit.liveness import without_liveness
 from nmrcheck.engines.symbolic import bmc, pdr
 from nmrcheck.engines.symbolic.certificate import check_all
 from nmrcheck.ir.system import INVARIANT

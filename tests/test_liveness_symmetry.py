@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import ROOT
 
+from nmrcheck.engines.common.lasso import lasso_problem
+from nmrcheck.engines.common.results import HANG
 from nmrcheck.engines.explicit.checker import check
-from nmrcheck.engines.explicit.liveness import lasso_problem
-from nmrcheck.engines.explicit.search import HANG
 from nmrcheck.ir import (
     LEADS_TO,
     STRONG,

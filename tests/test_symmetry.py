@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from support import ROOT, run_cli
 
+from nmrcheck.engines.common.results import HANG
 from nmrcheck.engines.explicit.checker import check
 from nmrcheck.engines.explicit.liveness import without_liveness
-from nmrcheck.engines.explicit.search import HANG, explore
+from nmrcheck.engines.explicit.search import explore
 from nmrcheck.engines.explicit.symmetry import analyse, mappings
 from nmrcheck.nmr.load import load, load_text
 from nmrcheck.traces.replay import check_replays

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from symbolic_models import bfs, systems
 
-from nmrcheck.engines.result import (
+from nmrcheck.engines.common.results import (
     BOUNDED,
     EXHAUSTIVE,
     HOLDS,

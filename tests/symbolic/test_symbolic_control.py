@@ -21,8 +21,8 @@ from functools import cache
 import pytest
 
 from nmrcheck.control import INTERRUPTED, Control
+from nmrcheck.engines.common.results import UNKNOWN, PropertyResult
 from nmrcheck.engines.explicit.liveness import liveness_properties
-from nmrcheck.engines.result import UNKNOWN, PropertyResult
 from nmrcheck.engines.symbolic import bmc, k_induction, pdr
 from nmrcheck.engines.symbolic.lasso import lasso_bmc_all
 from nmrcheck.ir.system import TransitionSystem

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from nmrcheck.engines.result import HOLDS, PROVED, UNKNOWN, PropertyResult
+from nmrcheck.engines.common.results import HOLDS, PROVED, UNKNOWN, PropertyResult
 from nmrcheck.engines.symbolic import check_certificate, pdr
 from nmrcheck.engines.symbolic.budget import Budget
 from nmrcheck.engines.symbolic.candidates import harvest, local, reachable_states

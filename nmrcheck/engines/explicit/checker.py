@@ -13,23 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from nmrcheck import control
-from nmrcheck.engines.explicit import hangs as hang_detection
-from nmrcheck.engines.explicit import liveness, probe
-from nmrcheck.engines.explicit.arrays import Graph
-from nmrcheck.engines.explicit.codegen import compile_system
-from nmrcheck.engines.explicit.search import (
-    HANG,
-    STOPPED_AT_VIOLATION,
-    Exploration,
-    Limits,
-    explore,
-    peak_memory_mb,
-    safety_view,
-)
-from nmrcheck.engines.explicit.symmetry import Symmetry
-from nmrcheck.engines.explicit.symmetry import analyse as analyse_symmetry
-from nmrcheck.engines.result import (
+from nmrcheck.engines.common.results import (
     EXHAUSTIVE,
+    HANG,
     HOLDS,
     PARTIAL,
     UNKNOWN,
@@ -39,6 +25,20 @@ from nmrcheck.engines.result import (
     CheckResult,
     PropertyResult,
 )
+from nmrcheck.engines.explicit import hangs as hang_detection
+from nmrcheck.engines.explicit import liveness, probe
+from nmrcheck.engines.explicit.arrays import Graph
+from nmrcheck.engines.explicit.codegen import compile_system
+from nmrcheck.engines.explicit.search import (
+    STOPPED_AT_VIOLATION,
+    Exploration,
+    Limits,
+    explore,
+    peak_memory_mb,
+    safety_view,
+)
+from nmrcheck.engines.explicit.symmetry import Symmetry
+from nmrcheck.engines.explicit.symmetry import analyse as analyse_symmetry
 from nmrcheck.ir import INVARIANT, LIVENESS_KINDS, TransitionSystem
 from nmrcheck.ir.trace import Trace
 

@@ -18,6 +18,7 @@ from nmrcheck import control
 from nmrcheck.engines.common.results import HANG, PARTIAL, UNKNOWN, CheckResult, PropertyResult
 from nmrcheck.engines.explicit import por as por_check
 from nmrcheck.engines.explicit.liveness import liveness_properties, without_liveness
+from nmrcheck.engines.explicit.sample import reachable_states
 from nmrcheck.engines.explicit.search import STOPPED_AT_VIOLATION, Limits
 from nmrcheck.ir import TransitionSystem
 
@@ -84,7 +85,8 @@ def _hand_over(ts, result: CheckResult, plan: Plan) -> CheckResult:
                     f"(up to {remaining:.0f} s); hangs and liveness need the whole graph")
     decided: dict[str, PropertyResult] = {}
     with ctl.timed("proof"):  # one inference serves every open property
-        for r in pdr(ts, open_names, timeout=remaining, shortest=True):
+        for r in pdr(ts, open_names, timeout=remaining, shortest=True,
+                     sampler=reachable_states):
             if r.verdict != UNKNOWN:
                 decided[r.property] = r
     results = [decided.get(r.property, r) for r in result.results]
@@ -135,7 +137,7 @@ def _symbolic(ts, engine: str, depth: int, timeout: float | None, names: list[st
         elif engine == "induction":
             results = symbolic.k_induction(ts, names, max_k=depth, timeout=timeout)
         else:
-            results = symbolic.pdr(ts, names, timeout=timeout)
+            results = symbolic.pdr(ts, names, timeout=timeout, sampler=reachable_states)
     stats = {
         "seconds": round(time.monotonic() - start, 3),
         "depth": depth if engine != "pdr" else None,

@@ -8,7 +8,7 @@ keep their values). The system has exactly one initial state.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,6 +147,10 @@ class TransitionSystem:
     fairness: list[Fairness] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     groups: list[InstanceGroup] = field(default_factory=list)  # replicated drivers
+    # the same design with at most k instances per replicated driver, built by the front end
+    # that compiled this system (None: it cannot); proof engines read facts off it
+    resize: Callable[[int], TransitionSystem | None] | None = field(
+        default=None, repr=False, compare=False)
     _names: dict[str, int] = field(default_factory=dict, repr=False)
 
     # -- construction -------------------------------------------------------------------

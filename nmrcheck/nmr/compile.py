@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -586,5 +587,26 @@ def compile_design(design: Design, options: dict[str, str] | None = None) -> Tra
     ]
     ts.meta["compiler"] = comp
     ts.meta["options"] = options
+    ts.resize = _resizer(design, options)
     ts.validate()
     return ts
+
+
+def _resizer(design: Design,
+             options: dict[str, str] | None) -> Callable[[int], TransitionSystem | None]:
+    """``resize(k)``: the design with every driver array cut to ``k`` instances, compiled
+    with the same options (without specs); None when no array has more."""
+
+    def resize(count: int) -> TransitionSystem | None:
+        import dataclasses
+
+        from nmrcheck.nmr.design import elaborate
+
+        model = design.model
+        if not any(d.count > count for d in model.drivers):
+            return None
+        drivers = tuple(dataclasses.replace(d, count=count) if d.count > count else d
+                        for d in model.drivers)
+        return compile_design(elaborate(dataclasses.replace(model, drivers=drivers)), options)
+
+    return resize

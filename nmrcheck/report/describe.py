@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nmrcheck.engines.common.results import HANG, PropertyResult
 from nmrcheck.ir import Property, TransitionSystem
-from nmrcheck.nmr.explain import waits_for
+from nmrcheck.traces.steps import waits_for
 
 
 def defined_at(p: Property | None, name: str) -> str:

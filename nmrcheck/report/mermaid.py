@@ -13,12 +13,10 @@ from dataclasses import dataclass
 
 from nmrcheck.engines.common.results import HANG, CheckResult, PropertyResult
 from nmrcheck.ir import Property, TransitionSystem
-from nmrcheck.nmr.vocab import CLIENT_CALLBACKS, PROVIDER_CALLBACKS
 from nmrcheck.report.describe import defined_at, hang_message, loop_message, meaning, ordered
-from nmrcheck.traces.steps import Step, describe
+from nmrcheck.traces.steps import CALLBACKS, Step, describe
 
 NMR, OS = "NMR", "OS"
-CALLBACKS = frozenset(CLIENT_CALLBACKS + PROVIDER_CALLBACKS)
 SHOWN_VERDICTS = ("violated", "witnessed")
 NOTE_WIDTH = 60
 

@@ -6,7 +6,11 @@ from dataclasses import dataclass, field, replace
 
 from nmrcheck.ir import TransitionSystem
 from nmrcheck.ir.trace import Trace
-from nmrcheck.nmr.explain import why_violated
+from nmrcheck.nmr.explain import waits_for, why_violated
+from nmrcheck.nmr.vocab import CLIENT_CALLBACKS, PROVIDER_CALLBACKS
+
+CALLBACKS = frozenset(CLIENT_CALLBACKS + PROVIDER_CALLBACKS)  # the NMR callback names
+__all__ = ["CALLBACKS", "Step", "describe", "step_line", "step_lines", "waits_for"]
 
 
 @dataclass(frozen=True)

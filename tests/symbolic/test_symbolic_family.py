@@ -12,9 +12,10 @@ import time
 import pytest
 
 from nmrcheck.engines.common.results import HOLDS, PROVED, UNKNOWN, PropertyResult
+from nmrcheck.engines.explicit.sample import reachable_states
 from nmrcheck.engines.symbolic import check_certificate, pdr
 from nmrcheck.engines.symbolic.budget import Budget
-from nmrcheck.engines.symbolic.candidates import harvest, local, reachable_states
+from nmrcheck.engines.symbolic.candidates import harvest, local
 from nmrcheck.engines.symbolic.certificate import check_all
 from nmrcheck.engines.symbolic.houdini import houdini
 from nmrcheck.engines.symbolic.slicing import cone

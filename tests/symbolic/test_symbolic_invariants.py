@@ -9,9 +9,10 @@ import pytest
 from symbolic_models import bfs, ladder, peterson
 
 from nmrcheck.engines.common.results import HOLDS, PROVED, UNKNOWN
+from nmrcheck.engines.explicit.sample import reachable_states
 from nmrcheck.engines.symbolic import check_certificate, pdr
 from nmrcheck.engines.symbolic.budget import Budget
-from nmrcheck.engines.symbolic.candidates import harvest, matching, reachable_states, transfer
+from nmrcheck.engines.symbolic.candidates import harvest, matching, transfer
 from nmrcheck.engines.symbolic.houdini import houdini
 from nmrcheck.engines.symbolic.slicing import Slice, cone
 from nmrcheck.errors import InputError

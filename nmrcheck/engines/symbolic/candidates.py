@@ -17,29 +17,23 @@ is only ever claimed with a certificate re-checked by a fresh solver.
 
 Designs with driver arrays (``driver ExampleClient[16]``) are symmetric in their instances,
 and their variables and enum labels are named after them (``ExampleClient[3].Cli.state``,
-``ExampleClient[3].Cli~ExampleProvider.Prov/client``). ``smaller_instance`` compiles the same
-design with two instances per array, whose states are few; ``transfer`` carries its clauses
+``ExampleClient[3].Cli~ExampleProvider.Prov/client``). ``smaller_instance`` asks the front end
+for the same design with two instances per array (``TransitionSystem.resize``), whose states
+are few; ``transfer`` carries its clauses
 over to the large system by renaming the instance numbers of each clause into those of the large
 system in every injective way, matching variables and enum values by name.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import re
-import time
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 
 from nmrcheck.control import Stopped, current
-from nmrcheck.ir.system import INVARIANT, REACHABLE, Property, TransitionSystem
-from nmrcheck.ir.trace import Trace
-from nmrcheck.ir.walkers import evaluate
+from nmrcheck.ir.system import TransitionSystem
 
 from .budget import checkpoint
-from .targets import goal
 
 Clause = tuple[tuple[int, int], ...]
 
@@ -122,127 +116,18 @@ def local(*names: list[tuple[str, int]]) -> bool:
     return True
 
 
-@dataclass
-class Sample:
-    """Reachable states of a system, breadth first (so shallower states come first), and
-    whether they are all of them; ``path(j)`` is a shortest run to ``states[j]``; ``found``
-    maps the index of a property of the system to the first state where its goal holds."""
-
-    ts: TransitionSystem
-    count: int
-    complete: bool
-    path: Callable[[int], Trace]
-    found: dict[int, int]
-    unpack: Callable[[], list[tuple[int, ...]]]
-
-    @property
-    def states(self) -> list[tuple[int, ...]]:
-        """The sampled states (decoded on first use)."""
-        cached = self.__dict__.get("_states")
-        if cached is None:
-            cached = self.unpack()
-            self.__dict__["_states"] = cached
-        return cached
-
-    def first(self, prop: Property) -> int | None:
-        """The index of the first (a shallowest) sampled state reaching ``prop``'s goal."""
-        for pi, q in enumerate(self.ts.properties):
-            if q is prop:
-                return self.found.get(pi)
-        g = goal(prop)
-        return next((j for j, s in enumerate(self.states) if evaluate(g, s)), None)
-
-
-def reachable_states(ts: TransitionSystem, max_states: int, seconds: float | None) -> Sample:
-    """The reachable states of ``ts``, at most ``max_states`` of them and within ``seconds``
-    (the explicit engine's breadth-first search). Needs closed domains."""
-    from nmrcheck.engines.explicit.search import Limits, explore
-
-    control = current()
-    try:
-        with control.abortable():  # the explicit engine's code: a stop cuts it short at once
-            ex = explore(ts, Limits(max_states=max_states, timeout=seconds), keep_edges=False)
-    except Stopped:  # the run must stop: not a system the explicit engine cannot take
-        raise
-    except Exception:  # the explicit engine cannot take this system: plain BFS
-        return _bfs(ts, max_states, seconds)
-    unpack = ex.compiled.layout.unpack
-    packed = ex.states
-    return Sample(
-        ts,
-        len(packed),
-        bool(ex.complete),
-        ex.trace_to,
-        dict(ex.found),
-        lambda: [unpack(s) for s in packed],
-    )
-
-
-def _bfs(ts: TransitionSystem, max_states: int, seconds: float | None) -> Sample:
-    end = None if seconds is None else time.monotonic() + seconds
-    init = ts.initial_state()
-    index = {init: 0}
-    order = [init]
-    parent: list[tuple[int, int]] = [(-1, -1)]
-    queue = deque([0])
-    complete = True
-    control = current()
-    while queue:
-        if len(order) >= max_states or (end is not None and time.monotonic() > end):
-            complete = False
-            break
-        if len(queue) % 512 == 0 and control.poll():
-            complete = False
-            break
-        j = queue.popleft()
-        s = order[j]
-        for a in ts.enabled(s):
-            t = ts.fire(a, s)
-            if t not in index:
-                index[t] = len(order)
-                order.append(t)
-                parent.append((j, a))
-                queue.append(index[t])
-
-    def path(j: int) -> Trace:
-        states, actions = [order[j]], []
-        while parent[j][0] >= 0:
-            j, a = parent[j]
-            states.append(order[j])
-            actions.append(a)
-        return Trace(tuple(reversed(states)), tuple(reversed(actions)))
-
-    found = {}
-    for pi, prop in enumerate(ts.properties):
-        if prop.kind in (INVARIANT, REACHABLE):
-            g = goal(prop)
-            j = next((j for j, s in enumerate(order) if evaluate(g, s)), None)
-            if j is not None:
-                found[pi] = j
-    return Sample(ts, len(order), complete, path, found, lambda: order)
-
-
 # -- smaller instances of a design -------------------------------------------------------------
 
 
 def smaller_instance(ts: TransitionSystem, count: int = 2) -> TransitionSystem | None:
-    """The design of ``ts`` (a system from the NMR compiler) with every driver array of more
-    than ``count`` instances cut to ``count``, compiled with the same options; None when
-    ``ts`` has no such array or is not from the compiler."""
-    comp = ts.meta.get("compiler")
-    model = getattr(getattr(comp, "design", None), "model", None)
-    if model is None or not any(d.count > count for d in model.drivers):
+    """The design of ``ts`` with every driver array of more than ``count`` instances cut to
+    ``count``, as the front end that compiled ``ts`` builds it (``ts.resize``); None when it
+    cannot, or when nothing would be cut."""
+    if ts.resize is None:
         return None
-    from nmrcheck.nmr.compile import compile_design
-    from nmrcheck.nmr.design import elaborate
-
-    drivers = tuple(
-        dataclasses.replace(d, count=count) if d.count > count else d for d in model.drivers
-    )
-    small = dataclasses.replace(model, drivers=drivers)
     try:
         with current().abortable():  # the compiler's code: a stop cuts it short at once
-            return compile_design(elaborate(small), ts.meta.get("options"))
+            return ts.resize(count)
     except Stopped:
         raise
     except Exception:  # only a source of guesses: a design that needs its counts has none

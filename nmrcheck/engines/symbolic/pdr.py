@@ -55,6 +55,7 @@ from nmrcheck.engines.common.results import (
     UNREACHABLE,
     PropertyResult,
 )
+from nmrcheck.engines.common.sample import Sample, Sampler, bfs_sample
 from nmrcheck.errors import InputError, InternalError
 from nmrcheck.ir.expr import Expr
 from nmrcheck.ir.system import INVARIANT, Property, TransitionSystem
@@ -66,10 +67,8 @@ from .bmc import found, shortest_run
 from .budget import Budget, settle, stoppable, stopped
 from .candidates import (
     Clause,
-    Sample,
     harvest,
     matching,
-    reachable_states,
     smaller_instance,
     transfer,
 )
@@ -107,6 +106,7 @@ def pdr(
     *,
     strategy: str = "auto",
     hints: Sequence[TransitionSystem] | None = None,
+    sampler: Sampler | None = None,
 ) -> list[PropertyResult]:
     """Prove or refute each property without a bound. A proof answers ``HOLDS`` (invariant) or
     ``UNREACHABLE`` (reachable property) with coverage ``PROVED`` and a re-checked
@@ -118,18 +118,31 @@ def pdr(
     ``strategy`` is ``"auto"``, ``"spacer"`` or ``"houdini"`` (see the module documentation).
     ``hints`` are other instances of the same design (typically smaller ones, e.g. with fewer
     driver instances) whose reachable states supply candidate invariants; by default a smaller
-    instance is made when the system has too many states to sample."""
+    instance is made when the system has too many states to sample (``ts.resize``).
+    ``sampler`` samples reachable states (default: the reference breadth-first search; the
+    explicit engine offers a fast one)."""
     if strategy not in STRATEGIES:
         raise InputError(f"unknown PDR strategy {strategy!r} (one of {', '.join(STRATEGIES)})")
     props = select(ts, properties)
     budget = Budget(timeout)
     results: dict[int, PropertyResult] = {}
 
+    src = _Sources(hints, sampler or bfs_sample)
+
     def work() -> None:
-        _decide(ts, props, budget, shortest, strategy, hints, results)
+        _decide(ts, props, budget, shortest, strategy, src, results)
 
     why = stoppable(budget, work)
     return settle([results.get(n) or stopped(p, ENGINE, why) for n, p in enumerate(props)], why)
+
+
+@dataclass(frozen=True)
+class _Sources:
+    """Where candidate facts come from: other instances of the design given by the caller
+    (None: a smaller one made on demand), and how reachable states are sampled."""
+
+    hints: Sequence[TransitionSystem] | None
+    sample: Sampler
 
 
 def _decide(
@@ -138,19 +151,19 @@ def _decide(
     budget: Budget,
     shortest: bool,
     strategy: str,
-    hints: Sequence[TransitionSystem] | None,
+    src: _Sources,
     results: dict[int, PropertyResult],
 ) -> None:
     """The body of :func:`pdr`: record each property's result in ``results`` (none for the
     properties still open when the run control stops the run)."""
-    memo = learnt(ts) if hints is None and strategy != "spacer" else Learnt("")
+    memo = learnt(ts) if src.hints is None and strategy != "spacer" else Learnt("")
     for n, p in enumerate(props):
         old = memo.decided.get(key(p))
         if old is not None:
             results[n] = dataclasses.replace(old, stats=dict(old.stats, reused=True))
     background = None
     if strategy != "spacer" and len(results) < len(props):
-        background = _infer(ts, props, budget, hints, results, memo)
+        background = _infer(ts, props, budget, src, results, memo)
     todo = [n for n in range(len(props)) if n not in results]
     for k, n in enumerate(todo):
         p = props[n]
@@ -265,7 +278,7 @@ def _infer(
     ts: TransitionSystem,
     props: list[Property],
     budget: Budget,
-    hints: Sequence[TransitionSystem] | None,
+    src: _Sources,
     results: dict[int, PropertyResult],
     memo: Learnt,
 ) -> _Background | None:
@@ -285,14 +298,14 @@ def _infer(
 
     own = None
     if memo.sampled.get(slc.vars) is not False:  # not sampled yet, or all states (needed)
-        own = _sample(ts, budget)
+        own = _sample(ts, budget, src)
         memo.sampled[slc.vars] = own.complete
         _refute(ts, own, universe, record, elapsed)
     if not record.wanted(universe):
         return None
     progress = memo.houdini.get(slc.vars)
     if progress is None or progress.inferred is None:
-        progress = _houdini(ts, slc, record.open(universe), budget, hints, own, progress, memo)
+        progress = _houdini(ts, slc, record.open(universe), budget, src, own, progress, memo)
         if progress is None:
             return None
     background = progress.inferred
@@ -313,11 +326,11 @@ def _slice(ts: TransitionSystem, props: list[Property]) -> Slice:
     return slc
 
 
-def _sample(ts: TransitionSystem, budget: Budget) -> Sample:
+def _sample(ts: TransitionSystem, budget: Budget, src: _Sources) -> Sample:
     """The system's own reachable states, breadth first, within a share of the time."""
     left = budget.left()
     seconds = SAMPLE_SECONDS if left is None else min(SAMPLE_SECONDS, SAMPLE_SHARE * left)
-    return reachable_states(ts, SAMPLE_STATES, seconds)
+    return src.sample(ts, SAMPLE_STATES, seconds)
 
 
 def _refute(
@@ -339,17 +352,17 @@ def _candidates(
     ts: TransitionSystem,
     slc: Slice,
     budget: Budget,
-    hints: Sequence[TransitionSystem] | None,
+    src: _Sources,
     own: Sample | None,
 ) -> tuple[list[Clause], str]:
     """Candidate facts and where they come from: all the reachable states when the sample has
     them all; otherwise smaller instances (all their states, breadth first from the same
     initial state, with triples), or failing those the sample (a shallow one: many of its facts
     will not hold)."""
-    own = own if own is not None else _sample(ts, budget)
+    own = own if own is not None else _sample(ts, budget, src)
     sources = []
-    others = list(hints) if hints is not None else []
-    if not own.complete and hints is None:
+    others = list(src.hints) if src.hints is not None else []
+    if not own.complete and src.hints is None:
         small = smaller_instance(ts)
         if small is not None:
             others.append(small)
@@ -362,7 +375,7 @@ def _candidates(
         left = budget.left()
         seconds = SAMPLE_SECONDS if left is None else min(SAMPLE_SECONDS, SAMPLE_SHARE * left)
         for other in others:
-            sample = reachable_states(other, SMALL_STATES, seconds)
+            sample = src.sample(other, SMALL_STATES, seconds)
             mine = harvest(other, sample.states, matching(other, ts, slc.vars), triples=True)
             clauses = sorted(set(clauses) | set(transfer(mine, other, ts)))
             what = "all" if sample.complete else "a sample of"
@@ -375,7 +388,7 @@ def _houdini(
     slc: Slice,
     universe: list[Property],
     budget: Budget,
-    hints: Sequence[TransitionSystem] | None,
+    src: _Sources,
     own: Sample | None,
     progress: Progress | None,
     memo: Learnt,
@@ -386,7 +399,7 @@ def _houdini(
     keys = frozenset(key(p) for p in universe)
     resumed = progress is not None and keys <= progress.universe
     if progress is None or not resumed:
-        clauses, source = _candidates(ts, slc, budget, hints, own)
+        clauses, source = _candidates(ts, slc, budget, src, own)
         progress = Progress(clauses, keys, source, len(clauses))
         memo.houdini[slc.vars] = progress
     exprs = [safe(p) for p in universe]

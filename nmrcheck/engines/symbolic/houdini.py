@@ -58,115 +58,154 @@ def houdini(
 ) -> Outcome:
     """The largest subset of ``clauses`` and ``exprs`` (over the variables of ``slc``) that
     holds initially and is preserved by every action of the slice."""
-    start = time.monotonic()
-    init = ts.initial_state()
-    keep_c = [not all(init[x] == a for x, a in c) for c in clauses]
-    keep_e = [bool(evaluate(e, init)) for e in exprs]
-    readers: dict[int, list[tuple[bool, int]]] = {}
-    for k, c in enumerate(clauses):
-        for x, _ in c:
-            readers.setdefault(x, []).append((True, k))
-    for k, e in enumerate(exprs):
-        for x in sorted(free_vars(e)):
-            readers.setdefault(x, []).append((False, k))
-    inside = set(slc.vars)
-    updates = []
-    for n in slc.actions:
-        a = ts.actions[n]
-        upd = {i: u for i, u in a.updates if i in inside}
-        seen: dict[tuple[bool, int], None] = {}
-        for i in upd:
-            for r in readers.get(i, ()):
-                seen.setdefault(r, None)
-        updates.append((a, upd, list(seen)))
-    after: dict[tuple[int, int], Expr] = {}  # (action, expression) -> expression after it
-    passes = queries = 0
-    stats: dict[str, object] = {"candidates": len(clauses) + len(exprs)}
+    return _Houdini(ts, slc, clauses, exprs, budget).run()
 
-    def outcome(done: bool) -> Outcome:
-        stats.update(
-            passes=passes,
-            queries=queries,
-            kept=sum(keep_c) + sum(keep_e),
-            seconds=round(time.monotonic() - start, 3),
-        )
-        kept = [c for c, k in zip(clauses, keep_c, strict=True) if k]
+
+_Ref = tuple[bool, int]  # (is a clause, index among the clauses or the expressions)
+
+
+class _Houdini:
+    """The state of one Houdini run: which candidates are kept, and per action of the slice
+    its updates and the candidates that read what it writes."""
+
+    def __init__(self, ts: TransitionSystem, slc: Slice, clauses: Sequence[Clause],
+                 exprs: Sequence[Expr], budget: Budget) -> None:
+        self.ts, self.slc, self.budget = ts, slc, budget
+        self.clauses, self.exprs = clauses, exprs
+        self.start = time.monotonic()
+        init = ts.initial_state()
+        self.keep_c = [not all(init[x] == a for x, a in c) for c in clauses]
+        self.keep_e = [bool(evaluate(e, init)) for e in exprs]
+        self.updates = self._updates()
+        self.after: dict[tuple[int, int], Expr] = {}  # (action, expression) -> after it
+        self.passes = self.queries = 0
+
+    def _updates(self) -> list[tuple[object, dict[int, Expr], list[_Ref]]]:
+        readers: dict[int, list[_Ref]] = {}
+        for k, c in enumerate(self.clauses):
+            for x, _ in c:
+                readers.setdefault(x, []).append((True, k))
+        for k, e in enumerate(self.exprs):
+            for x in sorted(free_vars(e)):
+                readers.setdefault(x, []).append((False, k))
+        inside = set(self.slc.vars)
+        updates = []
+        for n in self.slc.actions:
+            a = self.ts.actions[n]
+            upd = {i: u for i, u in a.updates if i in inside}
+            seen: dict[_Ref, None] = {}
+            for i in upd:
+                for r in readers.get(i, ()):
+                    seen.setdefault(r, None)
+            updates.append((a, upd, list(seen)))
+        return updates
+
+    def run(self) -> Outcome:
+        while True:
+            self.passes += 1
+            dropped = self._pass()
+            if dropped is None:
+                return self._outcome(False)
+            if not dropped:
+                return self._outcome(True)
+
+    def _outcome(self, done: bool) -> Outcome:
+        stats: dict[str, object] = {
+            "candidates": len(self.clauses) + len(self.exprs),
+            "passes": self.passes,
+            "queries": self.queries,
+            "kept": sum(self.keep_c) + sum(self.keep_e),
+            "seconds": round(time.monotonic() - self.start, 3),
+        }
+        kept = [c for c, k in zip(self.clauses, self.keep_c, strict=True) if k]
         if not done:
             return Outcome(None, None, stats, kept)
-        return Outcome(kept, [e for e, k in zip(exprs, keep_e, strict=True) if k], stats, kept)
+        exprs = [e for e, k in zip(self.exprs, self.keep_e, strict=True) if k]
+        return Outcome(kept, exprs, stats, kept)
 
-    while True:
-        passes += 1
+    def _pass(self) -> bool | None:
+        """One pass over the actions: whether it dropped a candidate (``None``: out of budget)."""
         ctx = z3.Context()
-        frames = Frames(ts, slc, ctx)
-        cur, _atoms, cons = frames.make("s")
+        cur, _atoms, cons = Frames(self.ts, self.slc, ctx).make("s")
         enc = Encoder(cur, ctx)
         s = z3.SolverFor("QF_FD", ctx=ctx)
         s.add(*cons)
-        for c, k in zip(clauses, keep_c, strict=True):
+        for c, k in zip(self.clauses, self.keep_c, strict=True):
             if k:
                 s.add(mk_or([z3.Not(cur[x][a]) for x, a in c], ctx))
-        for e, k in zip(exprs, keep_e, strict=True):
+        for e, k in zip(self.exprs, self.keep_e, strict=True):
             if k:
                 s.add(enc.truth(e))
-        s.add(z3.Not(enc.truth(ts.halted)))
+        s.add(z3.Not(enc.truth(self.ts.halted)))
         dropped = False
-        for n, (a, upd, affected) in enumerate(updates):
+        for n, (a, upd, affected) in enumerate(self.updates):
             checkpoint()
-            obligations = []  # (is clause, index, "violated after the action")
-            for is_clause, k in affected:
-                if is_clause:
-                    if not keep_c[k]:
-                        continue
-                    lits = []
-                    for x, val in clauses[k]:
-                        u = upd.get(x)
-                        if u is None:
-                            lits.append(cur[x][val])
-                        elif u.op == "const":
-                            if u.val != val:
-                                break
-                        else:
-                            lits.append(enc.equals(u, val))
-                    else:
-                        obligations.append((True, k, mk_and(lits, ctx)))
-                elif keep_e[k]:
-                    post = after.get((n, k))
-                    if post is None:
-                        post = substitute(exprs[k], upd)
-                        after[(n, k)] = post
-                    if post is not E.TRUE:
-                        obligations.append((False, k, z3.Not(enc.truth(post))))
-            if not obligations:
-                continue
-            guard = enc.truth(a.guard)
-            while obligations:
-                queries += 1
-                s.push()
-                s.add(guard, mk_or([f for _, _, f in obligations], ctx))
-                r, _ = budget.check(s)
-                if r == z3.sat:
-                    m = s.model()
-                    broken = [
-                        (c, k)
-                        for c, k, f in obligations
-                        if z3.is_true(m.eval(f, model_completion=True))
-                    ]
-                s.pop()
-                if r == z3.unsat:
-                    break
-                if r != z3.sat or not broken:
-                    return outcome(False)
-                for is_clause, k in broken:
-                    if is_clause:
-                        keep_c[k] = False
-                    else:
-                        keep_e[k] = False
-                dropped = True
-                gone = set(broken)
-                obligations = [o for o in obligations if (o[0], o[1]) not in gone]
-        if not dropped:
-            return outcome(True)
+            obligations = self._obligations(n, upd, affected, cur, enc, ctx)
+            if obligations:
+                gone = self._refute(s, enc.truth(a.guard), obligations, ctx)
+                if gone is None:
+                    return None
+                dropped = dropped or gone
+        return dropped
+
+    def _obligations(self, n: int, upd: dict[int, Expr], affected: list[_Ref], cur, enc: Encoder,
+                     ctx: z3.Context) -> list[tuple[bool, int, z3.BoolRef]]:
+        """Per kept candidate the action may affect: "violated after the action"."""
+        out = []
+        for is_clause, k in affected:
+            if is_clause and self.keep_c[k]:
+                f = self._clause_after(self.clauses[k], upd, cur, enc, ctx)
+                if f is not None:
+                    out.append((True, k, f))
+            elif not is_clause and self.keep_e[k]:
+                post = self.after.get((n, k))
+                if post is None:
+                    post = self.after[(n, k)] = substitute(self.exprs[k], upd)
+                if post is not E.TRUE:
+                    out.append((False, k, z3.Not(enc.truth(post))))
+        return out
+
+    @staticmethod
+    def _clause_after(clause: Clause, upd: dict[int, Expr], cur, enc: Encoder,
+                      ctx: z3.Context) -> z3.BoolRef | None:
+        """"``clause`` is false after the action" (``None``: a constant update makes it true)."""
+        lits = []
+        for x, val in clause:
+            u = upd.get(x)
+            if u is None:
+                lits.append(cur[x][val])
+            elif u.op == "const":
+                if u.val != val:
+                    return None
+            else:
+                lits.append(enc.equals(u, val))
+        return mk_and(lits, ctx)
+
+    def _refute(self, s: z3.Solver, guard: z3.BoolRef,
+                obligations: list[tuple[bool, int, z3.BoolRef]], ctx: z3.Context) -> bool | None:
+        """Drops every candidate the action can falsify; whether any went (``None``: unknown)."""
+        dropped = False
+        while obligations:
+            self.queries += 1
+            s.push()
+            s.add(guard, mk_or([f for _, _, f in obligations], ctx))
+            r, _ = self.budget.check(s)
+            broken: list[_Ref] = []
+            if r == z3.sat:
+                m = s.model()
+                broken = [(c, k) for c, k, f in obligations
+                          if z3.is_true(m.eval(f, model_completion=True))]
+            s.pop()
+            if r == z3.unsat:
+                return dropped
+            if r != z3.sat or not broken:
+                return None
+            for is_clause, k in broken:
+                (self.keep_c if is_clause else self.keep_e)[k] = False
+            dropped = True
+            gone = set(broken)
+            obligations = [o for o in obligations if (o[0], o[1]) not in gone]
+        return dropped
 
 
 def formula(

@@ -162,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
         "stops there, as SPIN and TLC do, with a shortest counterexample)",
     )
 
+    c.add_argument(
+        "--dump-generated",
+        metavar="DIR",
+        help="write the Python the explicit engine generates for the model to DIR (one file "
+        "per part, each action's label as a comment), to read what the search runs",
+    )
+
     cf = sub.add_parser("certify", help="re-check a saved proof certificate against a model")
     cf.add_argument("certificate", metavar="FILE")
     cf.add_argument("model", metavar="MODEL")
@@ -380,8 +387,18 @@ def _plan(args: argparse.Namespace, ts: TransitionSystem, limits: Limits, err: T
         symmetry=args.symmetry,
         por=args.por,
         keep_going=args.keep_going,
+        dump_generated=_dump_dir(args, model),
         notice=lambda text, model=model: err.write(f"nmrcheck: {model}: {text}\n"),
     )
+
+
+def _dump_dir(args: argparse.Namespace, model: str) -> str | None:
+    """Where the generated source of ``model`` goes (one folder per model when several)."""
+    if not args.dump_generated or len(args.models) == 1:
+        return args.dump_generated
+    from pathlib import Path
+
+    return str(Path(args.dump_generated) / Path(model).stem)
 
 
 def _write_certificates(path: str, model: str, result: CheckResult, err: TextIO) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from nmrcheck import control
 from nmrcheck.engines.common.results import HANG, PARTIAL, UNKNOWN, CheckResult, PropertyResult
+from nmrcheck.engines.explicit import emit
 from nmrcheck.engines.explicit import por as por_check
 from nmrcheck.engines.explicit.liveness import liveness_properties, without_liveness
 from nmrcheck.engines.explicit.sample import reachable_states
@@ -38,6 +39,7 @@ class Plan:
     symmetry: str = "auto"  # auto: reduce by replicated drivers where sound; off
     por: str = "off"  # partial-order reduction: auto, on (where sound) or off (por.check)
     keep_going: bool = False  # decide every property, past the first violation
+    dump_generated: str | None = None  # write the explicit engine's generated Python here
     progress: Callable[[dict], None] | None = None
     notice: Callable[[str], None] | None = None  # tells the user what the run does next
 
@@ -51,10 +53,14 @@ def run(ts, plan: Plan) -> CheckResult:
         result = _symbolic(without_liveness(ts), plan.engine, plan.depth, plan.limits.timeout,
                            _names(without_liveness(ts), plan))
         return add_liveness(ts, result, plan.properties, plan.limits, plan.depth)
-    result, _ = por_check.check(
-        ts, plan.limits, plan.progress, plan.hangs, por=plan.por, symmetry=plan.symmetry,
-        stop_at_violation=not plan.keep_going,
-    )
+    emit.dump_to(plan.dump_generated)
+    try:
+        result, _ = por_check.check(
+            ts, plan.limits, plan.progress, plan.hangs, por=plan.por, symmetry=plan.symmetry,
+            stop_at_violation=not plan.keep_going,
+        )
+    finally:
+        emit.dump_to(None)
     result.engine = "explicit"
     if plan.engine == "auto":
         result = _hand_over(ts, result, plan)

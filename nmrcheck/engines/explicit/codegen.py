@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from nmrcheck.engines.explicit import emit
 from nmrcheck.ir import TransitionSystem
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr
@@ -433,9 +434,15 @@ class _Gen:
             conds = [self.py(parts[0], bound, True)]
             inner = dict(bound)  # the other tests only run when the first one holds
             conds += [self.py(c, inner, True) for c in parts[1:]]
-            self.lines.append(f"{indent}if {' and '.join(conds)}:")
+            self.lines.append(f"{indent}if {' and '.join(conds)}:  {self.label(it.ai)}")
             body = indent + "    "
+        else:
+            self.lines.append(f"{indent}{self.label(it.ai)}")
         self.lines += self.visit(it.ai, self.new_state(it.ai, here, inner), body)
+
+    def label(self, ai: int) -> str:
+        """The comment naming action ``ai`` in the generated source."""
+        return emit.comment(self.ts.actions[ai].label)
 
     def visit(self, ai: int, new: str, indent: str) -> list[str]:
         """The lines that hand on the successor ``new`` of action ``ai``: appended to the
@@ -694,9 +701,8 @@ def _compile_system(ts: TransitionSystem) -> Compiled:
         test = f"not {e}" if p.kind == "invariant" else e
         lines += [f"    if not skip & {1 << pi} and {test}:", f"        m |= {1 << pi}"]
     lines.append("    return m")
-    source = "\n".join(lines) + "\n"
-    namespace: dict[str, object] = {"__builtins__": {}}
-    exec(compile(source, "<nmrcheck-generated>", "exec"), namespace)
+    source = emit.source(lines)
+    namespace = emit.load(source, "system")
     checks = [namespace[f"prop_{i}"] for i in range(len(ts.properties))]
     return Compiled(
         lay, namespace["successors"], namespace["busy"], checks, source, namespace["found"]
@@ -793,7 +799,7 @@ def compile_expander(
         "        return m, i",
         "    return n, -1",
     ]
-    return _compiled(lines, "<nmrcheck-expander>", {"Full": Full, **(names or {})})
+    return _compiled(lines, "expander", {"Full": Full, **(names or {})})
 
 
 EdgeExpander = Callable[..., int]
@@ -847,7 +853,7 @@ def compile_edge_expander(
         "        return i",
         "    return -1",
     ]
-    return _compiled(lines, "<nmrcheck-edge-expander>", {"Full": Full, **(names or {})})
+    return _compiled(lines, "edge-expander", {"Full": Full, **(names or {})})
 
 
 def _head(gen: _Gen, reduced: bool, prelude: Sequence[str], ind: str, key: str,
@@ -865,8 +871,6 @@ def _head(gen: _Gen, reduced: bool, prelude: Sequence[str], ind: str, key: str,
     return lines
 
 
-def _compiled(lines: list[str], name: str, names: dict[str, object]) -> tuple[Expander, str]:
-    source = "\n".join(lines) + "\n"
-    namespace: dict[str, object] = {"__builtins__": {}, **names}
-    exec(compile(source, name, "exec"), namespace)
-    return namespace["expand"], source  # type: ignore[return-value]
+def _compiled(lines: list[str], part: str, names: dict[str, object]) -> tuple[Expander, str]:
+    source = emit.source(lines)
+    return emit.load(source, part, names)["expand"], source  # type: ignore[return-value]

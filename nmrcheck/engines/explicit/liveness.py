@@ -68,6 +68,7 @@ from nmrcheck.engines.common.results import (
     VIOLATED,
     PropertyResult,
 )
+from nmrcheck.engines.explicit import emit
 from nmrcheck.engines.explicit.arrays import Graph, masks, renamed
 from nmrcheck.engines.explicit.frames import Frames, Orbits, Renaming
 from nmrcheck.engines.explicit.scc import has_cycle, tarjan
@@ -174,10 +175,7 @@ def _atoms(su: _Setup) -> Callable[[int], tuple[int, int]]:
             read |= free_vars(q.expr)
             lines.append(f"        if {to_python(q.expr, lay.read_src)}: t |= {1 << k}")
     lines.append("    return t, b")
-    ns: dict[str, object] = {}
-    exec(compile("\n".join(lines) + "\n", "<nmrcheck-liveness>", "exec"),
-         {"__builtins__": {}}, ns)
-    f = ns["f"]
+    f = emit.load(emit.source(lines), "liveness")["f"]
     mask = 0
     for x in read:
         mask |= ((1 << lay.bits[x]) - 1) << lay.offset[x]
@@ -683,9 +681,7 @@ def _predicate(su: _Setup, e: E.Expr) -> Callable[[int], bool]:
     """``e`` as a function of a packed state (generated like the search's own checks)."""
     lay = su.ex.compiled.layout
     src = f"def f(s):\n    return {to_python(e, lay.read_src)}\n"
-    ns: dict[str, object] = {}
-    exec(compile(src, "<nmrcheck-liveness>", "exec"), {"__builtins__": {}}, ns)
-    return ns["f"]  # type: ignore[return-value]
+    return emit.load(src, "liveness")["f"]  # type: ignore[return-value]
 
 
 def _plain(su: _Setup) -> _Setup:

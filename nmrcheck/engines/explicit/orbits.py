@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from nmrcheck.engines.explicit import emit
 from nmrcheck.engines.explicit.codegen import Layout
 from nmrcheck.engines.explicit.frames import Frames
 from nmrcheck.engines.explicit.naming import Group, Mapping_, Namer
@@ -444,8 +445,7 @@ class _Builder:
                 shift = f" << {d}" if d > 0 else f" >> {-d}" if d < 0 else ""
                 terms.insert(0, f"((s & {m}){shift})")
         code = "def f(s):\n    return " + " | ".join(terms) + "\n"
-        exec(compile(code, "<nmrcheck-symmetry-apply>", "exec"), env)
-        return env["f"]  # type: ignore[return-value]
+        return emit.load(code, "symmetry-apply", env, builtins=True)["f"]  # type: ignore[return-value]
 
     def apply(self, s: int, mapping: Mapping_) -> int:
         f = self._appliers.get(mapping)
@@ -542,7 +542,7 @@ class _Builder:
             return u, self.frames.id_of(m)
 
         ns["canon_map_id"] = canon_map_id
-        exec(compile(source, "<nmrcheck-symmetry>", "exec"), ns)
+        emit.load(source, "symmetry", ns, builtins=True)
         tables = re.findall(r"\b([AG][0-9_]+)\[", " ".join(sum(self.key_exprs, [])))
         called = ["parent_keys", "canon_next", "canon_map_next", "cross", *tables,
                   *(f"{c}_{g}_{i}" for g, i, _ in masks for c in ("cn", "cnm"))]

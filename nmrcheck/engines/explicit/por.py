@@ -34,6 +34,7 @@ from collections.abc import Callable, Container
 from typing import TYPE_CHECKING, Any
 
 from nmrcheck.engines.common.results import EXHAUSTIVE, HOLDS, UNKNOWN, UNREACHABLE, CheckResult
+from nmrcheck.engines.explicit import emit
 from nmrcheck.engines.explicit.codegen import Layout, _Gen, pin_of, running_facts
 from nmrcheck.ir import INVARIANT, TransitionSystem
 from nmrcheck.ir import expr as E
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 MODES = ("auto", "on", "off")
 PROBE = 500  # states expanded before ``auto`` decides whether the reduction is worth it
 BUDGET = 30  # cases tried before an action is taken as visible
-GLOBALS: dict = {"__builtins__": {}}  # generated code sees no builtins
 MAX_DISABLED = 400  # disabled actions closed in one stubborn set before giving up on it
 
 
@@ -257,9 +257,7 @@ class Reducer:
             ]
         fallback = 0 if goal else ((1 << len(self.ts.actions)) - 1) & ~self.dead
         lines.append(f"    return best if best >= 0 else ({fallback} & ~t)")
-        ns: dict[str, object] = {}
-        exec(compile("\n".join(lines) + "\n", "<nmrcheck-por>", "exec"), GLOBALS, ns)
-        return ns["f"]  # type: ignore[return-value]
+        return emit.load(emit.source(lines), "por")["f"]  # type: ignore[return-value]
 
     def stubborn(self, s: int, enabled: int, seed: int, limit: int) -> int:
         """The enabled actions of the stubborn set grown from action ``seed`` in state ``s``,

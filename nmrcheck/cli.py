@@ -206,20 +206,12 @@ def _editor_subparsers(sub) -> None:
         "lsp", help="the language server for editors (LSP over stdio)"))
 
 
-def _options(args: argparse.Namespace) -> dict[str, str]:
-    out = {}
-    for item in args.option:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise InputError(f"usage: --option takes NAME=VALUE, not {item!r}")
-        out[name.strip()] = value.strip()
-    return out
-
-
 def _load(args: argparse.Namespace, model: str) -> TransitionSystem:
     from nmrcheck.nmr.load import load
+    from nmrcheck.nmr.options import parse_assignments
 
-    return load(model, args.spec, bundled=not args.no_bundled_specs, options=_options(args))
+    options = parse_assignments(args.option)
+    return load(model, args.spec, bundled=not args.no_bundled_specs, options=options)
 
 
 def _progress(err: TextIO, enabled: bool):

@@ -58,13 +58,9 @@ def check_readable(path: str, what: str) -> str:
 
 def knob_options(args: argparse.Namespace) -> dict[str, str]:
     """The ``--option NAME=VALUE`` knobs of ``args``; a malformed one is a usage error."""
-    out = {}
-    for item in getattr(args, "option", None) or []:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise InputError(f"usage: --option takes NAME=VALUE, not {item!r}")
-        out[name.strip()] = value.strip()
-    return out
+    from nmrcheck.nmr.options import parse_assignments
+
+    return parse_assignments(getattr(args, "option", None) or [])
 
 
 def check_outputs(args: argparse.Namespace) -> None:

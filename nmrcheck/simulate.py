@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TextIO
 
 from nmrcheck.engines.common.results import HANG, VIOLATED, PropertyResult
 from nmrcheck.engines.explicit.codegen import Compiled, compile_system
-from nmrcheck.errors import InputError
 from nmrcheck.ir import INVARIANT, TransitionSystem
 from nmrcheck.ir.trace import Trace
 from nmrcheck.report.describe import defined_at, hang_message, meaning, ordered
@@ -87,22 +85,13 @@ def _seed(text: str) -> int:
     return v
 
 
-def _options(items: Sequence[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise InputError(f"usage: --option takes NAME=VALUE, not {item!r}")
-        out[name.strip()] = value.strip()
-    return out
-
-
 def run(args: argparse.Namespace, inp: TextIO, out: TextIO) -> int:
     """Run ``nmrcheck simulate`` with parsed ``args``; returns the exit code."""
     from nmrcheck.nmr.load import load
+    from nmrcheck.nmr.options import parse_assignments
 
     ts = load(args.model, args.spec, bundled=not args.no_bundled_specs,
-              options=_options(args.option))
+              options=parse_assignments(args.option))
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     sim = Simulation(ts, seed)
     if args.interactive:

@@ -203,3 +203,16 @@ def conjuncts(e: Expr) -> tuple[Expr, ...]:
     if e is TRUE:
         return ()
     return (e,)
+
+
+BUILDERS = {
+    "not": not_, "and": and_, "or": or_, "eq": eq, "lt": lt, "le": le,
+    "add": add, "sub": sub, "ite": ite,
+}
+
+
+def rebuild(e: Expr, args: Iterable[Expr]) -> Expr:
+    """A node of ``e``'s kind over new ``args`` (folded like any built node); a leaf as is."""
+    if not e.args:
+        return e
+    return BUILDERS[e.op](*args)

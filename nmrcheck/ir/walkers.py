@@ -3,37 +3,63 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from nmrcheck.ir.expr import Expr
 
+T = TypeVar("T")
+
+
+def fold(e: Expr, visit: Callable[[Expr, tuple[T, ...]], T]) -> T:
+    """The generic walker: ``visit(node, results of its arguments)``, bottom-up, once per
+    distinct node of ``e`` (expressions are DAGs), without recursion."""
+    done: dict[int, T] = {}
+    stack: list[tuple[Expr, bool]] = [(e, False)]
+    while stack:
+        n, ready = stack.pop()
+        if n.uid in done:
+            continue
+        if ready or not n.args:
+            done[n.uid] = visit(n, tuple(done[a.uid] for a in n.args))
+            continue
+        stack.append((n, True))
+        stack.extend((a, False) for a in reversed(n.args) if a.uid not in done)
+    return done[e.uid]
+
+
+def _unknown(op: str) -> ValueError:
+    return ValueError(f"unknown expression kind {op!r}")
+
+
+Value = Callable[[Expr], int]  # evaluates a sub-expression, lazily (and, or, ite short-cut)
+_EVAL: dict[str, Callable[[tuple[Expr, ...], Value], int]] = {
+    "not": lambda a, v: 0 if v(a[0]) else 1,
+    "and": lambda a, v: int(all(v(x) for x in a)),
+    "or": lambda a, v: int(any(v(x) for x in a)),
+    "eq": lambda a, v: int(v(a[0]) == v(a[1])),
+    "lt": lambda a, v: int(v(a[0]) < v(a[1])),
+    "le": lambda a, v: int(v(a[0]) <= v(a[1])),
+    "add": lambda a, v: v(a[0]) + v(a[1]),
+    "sub": lambda a, v: v(a[0]) - v(a[1]),
+    "ite": lambda a, v: v(a[1]) if v(a[0]) else v(a[2]),
+}
+
 
 def evaluate(e: Expr, state: Sequence[int]) -> int:
-    """The value of ``e`` in ``state`` (a sequence of variable values, by index)."""
-    op = e.op
-    if op == "const":
-        return e.val
-    if op == "var":
-        return state[e.val]
-    a = e.args
-    if op == "not":
-        return 0 if evaluate(a[0], state) else 1
-    if op == "and":
-        return int(all(evaluate(x, state) for x in a))
-    if op == "or":
-        return int(any(evaluate(x, state) for x in a))
-    if op == "eq":
-        return int(evaluate(a[0], state) == evaluate(a[1], state))
-    if op == "lt":
-        return int(evaluate(a[0], state) < evaluate(a[1], state))
-    if op == "le":
-        return int(evaluate(a[0], state) <= evaluate(a[1], state))
-    if op == "add":
-        return evaluate(a[0], state) + evaluate(a[1], state)
-    if op == "sub":
-        return evaluate(a[0], state) - evaluate(a[1], state)
-    if op == "ite":
-        return evaluate(a[1], state) if evaluate(a[0], state) else evaluate(a[2], state)
-    raise ValueError(f"unknown expression kind {op!r}")
+    """The value of ``e`` in ``state`` (variable values by index: a sequence, or a mapping
+    holding at least the variables that the evaluation reaches)."""
+
+    def value(n: Expr) -> int:
+        if n.op == "const":
+            return n.val
+        if n.op == "var":
+            return state[n.val]
+        rule = _EVAL.get(n.op)
+        if rule is None:
+            raise _unknown(n.op)
+        return rule(n.args, value)
+
+    return value(e)
 
 
 def free_vars(e: Expr) -> frozenset[int]:
@@ -55,26 +81,44 @@ def free_vars(e: Expr) -> frozenset[int]:
 _INFIX = {"eq": "==", "lt": "<", "le": "<=", "add": "+", "sub": "-"}
 
 
+def _render(leaf: Callable[[Expr], str], syntax: dict[str, Callable[[tuple[str, ...]], str]]
+            ) -> Callable[[Expr, tuple[str, ...]], str]:
+    def visit(n: Expr, a: tuple[str, ...]) -> str:
+        if not n.args:
+            return leaf(n)
+        rule = syntax.get(n.op)
+        if rule is not None:
+            return rule(a)
+        if n.op in _INFIX:
+            return f"({a[0]} {_INFIX[n.op]} {a[1]})"
+        raise _unknown(n.op)
+
+    return visit
+
+
+_TEXT: dict[str, Callable[[tuple[str, ...]], str]] = {
+    "not": lambda a: f"!({a[0]})",
+    "and": lambda a: "(" + " && ".join(a) + ")",
+    "or": lambda a: "(" + " || ".join(a) + ")",
+    "ite": lambda a: f"({a[0]} ? {a[1]} : {a[2]})",
+}
+_PYTHON: dict[str, Callable[[tuple[str, ...]], str]] = {
+    "not": lambda a: f"(not {a[0]})",
+    "and": lambda a: "(" + " and ".join(a) + ")",
+    "or": lambda a: "(" + " or ".join(a) + ")",
+    "ite": lambda a: f"({a[1]} if {a[0]} else {a[2]})",
+}
+
+
 def to_text(e: Expr, name: Callable[[int], str] | None = None) -> str:
     """A readable rendering of ``e``; ``name`` maps a variable index to its name."""
-    op = e.op
-    if op == "const":
-        return ("true" if e.val else "false") if e.type == "bool" else str(e.val)
-    if op == "var":
-        return name(e.val) if name else f"v{e.val}"
-    a = [to_text(x, name) for x in e.args]
-    if op == "not":
-        return f"!({a[0]})"
-    if op in ("and", "or"):
-        return "(" + (" && " if op == "and" else " || ").join(a) + ")"
-    if op in _INFIX:
-        return f"({a[0]} {_INFIX[op]} {a[1]})"
-    if op == "ite":
-        return f"({a[0]} ? {a[1]} : {a[2]})"
-    raise ValueError(f"unknown expression kind {op!r}")
 
+    def leaf(n: Expr) -> str:
+        if n.op == "var":
+            return name(n.val) if name else f"v{n.val}"
+        return ("true" if n.val else "false") if n.type == "bool" else str(n.val)
 
-_PY = {"eq": "==", "lt": "<", "le": "<=", "add": "+", "sub": "-"}
+    return fold(e, _render(leaf, _TEXT))
 
 
 def to_python(e: Expr, read: Callable[[int], str]) -> str:
@@ -82,53 +126,20 @@ def to_python(e: Expr, read: Callable[[int], str]) -> str:
 
     Only node kinds and integers reach the output, never user text.
     """
-    op = e.op
-    if op == "const":
-        return str(int(e.val))
-    if op == "var":
-        return read(e.val)
-    a = [to_python(x, read) for x in e.args]
-    if op == "not":
-        return f"(not {a[0]})"
-    if op == "and":
-        return "(" + " and ".join(a) + ")"
-    if op == "or":
-        return "(" + " or ".join(a) + ")"
-    if op in _PY:
-        return f"({a[0]} {_PY[op]} {a[1]})"
-    if op == "ite":
-        return f"({a[1]} if {a[0]} else {a[2]})"
-    raise ValueError(f"unknown expression kind {op!r}")
+
+    def leaf(n: Expr) -> str:
+        return read(n.val) if n.op == "var" else str(int(n.val))
+
+    return fold(e, _render(leaf, _PYTHON))
 
 
 def substitute(e: Expr, mapping: dict[int, Expr]) -> Expr:
     """``e`` with each variable ``i`` in ``mapping`` replaced by ``mapping[i]``."""
-    from nmrcheck.ir import expr as E
+    from nmrcheck.ir.expr import rebuild
 
-    memo: dict[int, Expr] = {}
-
-    def go(n: Expr) -> Expr:
-        r = memo.get(n.uid)
-        if r is not None:
-            return r
+    def visit(n: Expr, args: tuple[Expr, ...]) -> Expr:
         if n.op == "var":
-            r = mapping.get(n.val, n)
-        elif n.op == "const":
-            r = n
-        else:
-            args = [go(x) for x in n.args]
-            r = {
-                "not": lambda: E.not_(args[0]),
-                "and": lambda: E.and_(*args),
-                "or": lambda: E.or_(*args),
-                "eq": lambda: E.eq(args[0], args[1]),
-                "lt": lambda: E.lt(args[0], args[1]),
-                "le": lambda: E.le(args[0], args[1]),
-                "add": lambda: E.add(args[0], args[1]),
-                "sub": lambda: E.sub(args[0], args[1]),
-                "ite": lambda: E.ite(args[0], args[1], args[2]),
-            }[n.op]()
-        memo[n.uid] = r
-        return r
+            return mapping.get(n.val, n)
+        return rebuild(n, args)
 
-    return go(e)
+    return fold(e, visit)

@@ -6,11 +6,24 @@ purpose. A model sets one with ``option NAME = VALUE``; ``--option NAME=VALUE`` 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from nmrcheck.errors import Finding, InputError
 from nmrcheck.lang import ast as A
 from nmrcheck.nmr.design import suggest
+
+
+def parse_assignments(items: Iterable[str]) -> dict[str, str]:
+    """``--option NAME=VALUE`` arguments as a map (the last one of a name wins); one without
+    ``=`` is a usage error. Names and values are checked when a model loads."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(f"usage: --option takes NAME=VALUE, not {item!r}")
+        out[name.strip()] = value.strip()
+    return out
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,16 @@ Bad files and options exit 2.
 from __future__ import annotations
 
 import argparse
-from collections import deque
 from typing import TextIO
 
+from nmrcheck.engines.common.paths import TooLarge, shortest_path
 from nmrcheck.engines.common.results import HANG
 from nmrcheck.errors import InputError
 from nmrcheck.ir import INVARIANT, LIVENESS_KINDS, Property, TransitionSystem
 from nmrcheck.ir.trace import Trace
 from nmrcheck.ir.walkers import evaluate
 from nmrcheck.nmr.explain import waits_for
+from nmrcheck.nmr.options import parse_assignments
 from nmrcheck.traces.load import Divergence, SavedTrace, read, rebuild
 from nmrcheck.traces.replay import divergence
 from nmrcheck.traces.steps import describe, step_lines
@@ -62,12 +63,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     saved = read(args.trace, args.model, args.property)
     specs = list(args.spec) or list(saved[0].specs)
-    options = dict(saved[0].options)
-    for item in args.option:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise InputError(f"usage: --option takes NAME=VALUE, not {item!r}")
-        options[name.strip()] = value.strip()
+    options = {**dict(saved[0].options), **parse_assignments(args.option)}
     ts = load(args.model, specs, bundled=not args.no_bundled_specs, options=options or None)
     names = {p.name for p in ts.properties} | {HANG}
     for t in saved:
@@ -152,20 +148,12 @@ def _free(ts: TransitionSystem, s: tuple[int, ...], k: int, mine: list[int]) -> 
 def blocked_forever(ts: TransitionSystem, s: tuple[int, ...], k: int) -> bool | None:
     """True if slot ``k`` can never move again from ``s``; None if the search limit is hit."""
     mine = [a for a, act in enumerate(ts.actions) if act.slot == k]
-    seen = {s}
-    queue = deque([s])
-    while queue:
-        u = queue.popleft()
-        if _free(ts, u, k, mine):
-            return False
-        for a in ts.enabled(u):
-            t = ts.fire(a, u)
-            if t not in seen:
-                if len(seen) >= HANG_SEARCH_LIMIT:
-                    return None
-                seen.add(t)
-                queue.append(t)
-    return True
+    try:
+        free = shortest_path(s, lambda u: ((ts.fire(a, u), a) for a in ts.enabled(u)),
+                             lambda u: _free(ts, u, k, mine), HANG_SEARCH_LIMIT)
+    except TooLarge:
+        return None
+    return free is None
 
 
 def _where(ts: TransitionSystem, s: tuple[int, ...], k: int) -> str:

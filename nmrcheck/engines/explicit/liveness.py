@@ -53,13 +53,14 @@ from __future__ import annotations
 import time
 from array import array
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from nmrcheck import control
 from nmrcheck.engines.common.lasso import verify_lasso
+from nmrcheck.engines.common.paths import shortest_path
 from nmrcheck.engines.common.results import (
     EXHAUSTIVE,
     HOLDS,
@@ -581,25 +582,18 @@ def _lead_in(su: _Setup, w: Witness, pend: list[int],
     if not starts:
         raise InternalError("a liveness violation without a trigger")
     start = starts[0]
-    back: dict[tuple[int, int], tuple[tuple[int, int] | None, int]] = {start: (None, -1)}
-    queue = deque([start])
-    while queue:
-        node = queue.popleft()
-        if node in w.goals:
-            path = []
-            cur: tuple[int, int] | None = node
-            while cur is not None:
-                prev, e = back[cur]
-                path.append((cur[0], cur[1], e))
-                cur = prev
-            return path[::-1]
+
+    def edges(node: tuple[int, int]) -> Iterator[tuple[tuple[int, int], int]]:
         s, j = node
         for e in range(first[s], first[s + 1]):
             nxt = (dst[e], _step(su, e, j))
-            if nxt in seen and nxt not in back:
-                back[nxt] = (node, e)
-                queue.append(nxt)
-    raise InternalError("no path to a liveness violation found reachable")
+            if nxt in seen:
+                yield nxt, e
+
+    path = shortest_path(start, edges, w.goals.__contains__)
+    if path is None:
+        raise InternalError("no path to a liveness violation found reachable")
+    return [(s, j, -1 if e is None else e) for (s, j), e in path]
 
 
 def _real_path(su: _Setup, lead: list[tuple[int, int, int]]) -> tuple[list[int], list[int], int]:
@@ -695,23 +689,17 @@ def _local_path(g: Local, start: int, goal: Callable[[int], bool],
                 inside: set[int] | None = None) -> list[tuple[int, int]]:
     """A shortest path in ``g`` from ``start`` to a node where ``goal`` holds, as
     ``[(node, action into it)]`` (the start has action -1)."""
-    back: dict[int, tuple[int, int]] = {start: (-1, -1)}
-    queue = deque([start])
-    while queue:
-        u = queue.popleft()
-        if goal(u):
-            path = []
-            while u != -1:
-                prev, a = back[u]
-                path.append((u, a))
-                u = prev
-            return path[::-1]
+
+    def edges(u: int) -> Iterator[tuple[int, int]]:
         for e in g.out(u):
             v = g.dst[e]
-            if (inside is None or v in inside) and v not in back:
-                back[v] = (u, g.act[e])
-                queue.append(v)
-    raise InternalError("no path to a state the liveness search found reachable")
+            if inside is None or v in inside:
+                yield v, g.act[e]
+
+    path = shortest_path(start, edges, goal)
+    if path is None:
+        raise InternalError("no path to a state the liveness search found reachable")
+    return [(u, -1 if a is None else a) for u, a in path]
 
 
 def _cycle(su: _Setup, g: Local, entry: int, comp: set[int]) -> list[tuple[int, int]]:

@@ -7,8 +7,7 @@ import z3
 from nmrcheck.errors import InternalError
 from nmrcheck.ir.expr import Expr
 from nmrcheck.ir.system import TransitionSystem
-from nmrcheck.ir.trace import Trace
-from nmrcheck.ir.walkers import evaluate
+from nmrcheck.ir.trace import Trace, divergence
 
 from .encode import action_at, var_at
 
@@ -40,16 +39,7 @@ def replay(
     state when ``from_init``, and that its last state satisfies ``end`` when given); return it.
     A trace that does not replay is an ``InternalError``: the encoding and the interpreter
     disagree."""
-    if len(trace.states[0]) != len(ts.vars):
-        raise InternalError(f"{what}: states have {len(trace.states[0])} values")
-    if from_init and trace.states[0] != ts.initial_state():
-        raise InternalError(f"{what}: does not start in the initial state")
-    for j, a in enumerate(trace.actions):
-        s = trace.states[j]
-        if a not in ts.enabled(s):
-            raise InternalError(f"{what}: action {a} is not enabled at step {j}")
-        if ts.fire(a, s) != trace.states[j + 1]:
-            raise InternalError(f"{what}: action {a} at step {j} does not lead to the next state")
-    if end is not None and not evaluate(end, trace.states[-1]):
-        raise InternalError(f"{what}: the last state is not the one the solver claimed")
+    why = divergence(ts, trace, from_init, end)
+    if why is not None:
+        raise InternalError(f"{what}: {why}")
     return trace

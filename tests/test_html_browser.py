@@ -38,7 +38,7 @@ def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 def report(tmp_path_factory):
     d = tmp_path_factory.mktemp("html")
     page = d / "report.html"
-    r = run_cli("check", NO_WAIT, HANGS, "--html", str(page))
+    r = run_cli("check", NO_WAIT, HANGS, "--continue", "--html", str(page))
     assert r.code == 1 and page.exists()
     return d, page
 

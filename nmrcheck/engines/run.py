@@ -1,71 +1,76 @@
-"""Choose and combine engines: explicit search, BMC, k-induction, PDR, and `auto`.
+"""Choose and combine engines: explicit search, BMC, k-induction, PDR, and `auto`; the
+escalation policy, in one place.
 
 ``auto`` (the default) and ``explicit`` decide every property on one explicit exploration
 (safety, hangs and liveness), which goes on while the time and memory limits allow. When
 ``auto``'s search stops at the memory limit, PDR gets the safety properties still open (the
 only ones it can decide), and says so; every property left open says why and what to try.
 The symbolic engines decide the safety properties by BMC, k-induction or PDR and the liveness
-properties by bounded lasso search.
+properties by bounded lasso search. Every engine is a
+:class:`~nmrcheck.engines.common.checker.Checker`.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from nmrcheck import control
-from nmrcheck.engines.common.results import HANG, PARTIAL, UNKNOWN, CheckResult, PropertyResult
-from nmrcheck.engines.explicit import emit
-from nmrcheck.engines.explicit import por as por_check
-from nmrcheck.engines.explicit.liveness import liveness_properties, without_liveness
+from nmrcheck.engines.common.checker import Checker, Limits, Options, restricted, without_liveness
+from nmrcheck.engines.common.results import HANG, UNKNOWN, CheckResult, PropertyResult
+from nmrcheck.engines.explicit.engine import Explicit
 from nmrcheck.engines.explicit.sample import reachable_states
-from nmrcheck.engines.explicit.search import STOPPED_AT_VIOLATION, Limits
+from nmrcheck.engines.explicit.search import STOPPED_AT_VIOLATION
 from nmrcheck.ir import TransitionSystem
+
+__all__ = ["ENGINES", "Limits", "Plan", "checker", "run"]
 
 ENGINES = ("auto", "explicit", "bmc", "induction", "pdr")
 AUTO_SOLVER_SECONDS = 120.0  # PDR's share after a search cut off by memory, without --timeout
 
 
 @dataclass(frozen=True)
-class Plan:
-    """What the user asked for."""
+class Plan(Options):
+    """What the user asked for: the engine (``auto`` or one of :data:`ENGINES`) and the
+    options every engine reads."""
 
     engine: str = "auto"
-    limits: Limits = field(default_factory=Limits)
-    depth: int = 40
-    hangs: bool = True
-    properties: tuple[str, ...] = ()  # only these (all when empty)
-    symmetry: str = "auto"  # auto: reduce by replicated drivers where sound; off
-    por: str = "off"  # partial-order reduction: auto, on (where sound) or off (por.check)
-    keep_going: bool = False  # decide every property, past the first violation
-    dump_generated: str | None = None  # write the explicit engine's generated Python here
-    progress: Callable[[dict], None] | None = None
-    notice: Callable[[str], None] | None = None  # tells the user what the run does next
 
 
-def run(ts, plan: Plan) -> CheckResult:
+def checker(name: str) -> Checker:
+    """The engine called ``name``: explicit, bmc, induction, pdr or lasso (the symbolic
+    ones load z3 when asked for)."""
+    if name == "explicit":
+        return Explicit()
+    from nmrcheck.engines.symbolic import checkers
+
+    engines = {"bmc": checkers.Bmc, "induction": checkers.Induction, "lasso": checkers.Lasso,
+               "pdr": lambda: checkers.Pdr(sampler=reachable_states)}
+    if name not in engines:
+        raise ValueError(f"no engine {name!r}")
+    return engines[name]()
+
+
+def run(ts: TransitionSystem, plan: Plan) -> CheckResult:
     """Answer every property of ``ts`` (only those of ``plan.properties``, when it names
     some) with the engine(s) of ``plan``."""
-    if plan.properties:
-        ts = replace(ts, properties=[p for p in ts.properties if p.name in plan.properties])
+    ts = restricted(ts, plan)
     if plan.engine in ("bmc", "induction", "pdr"):
-        result = _symbolic(without_liveness(ts), plan.engine, plan.depth, plan.limits.timeout,
-                           _names(without_liveness(ts), plan))
-        return add_liveness(ts, result, plan.properties, plan.limits, plan.depth)
-    emit.dump_to(plan.dump_generated)
-    try:
-        result, _ = por_check.check(
-            ts, plan.limits, plan.progress, plan.hangs, por=plan.por, symmetry=plan.symmetry,
-            stop_at_violation=not plan.keep_going,
-        )
-    finally:
-        emit.dump_to(None)
-    result.engine = "explicit"
+        return _with_liveness(checker(plan.engine).check(ts, plan), ts, plan)
+    result = checker("explicit").check(ts, plan)
     if plan.engine == "auto":
         result = _hand_over(ts, result, plan)
     _advise(result)
     return result
+
+
+def _with_liveness(result: CheckResult, ts: TransitionSystem, plan: Plan) -> CheckResult:
+    """``result`` of a symbolic engine with the liveness answers of bounded lasso search."""
+    live = checker("lasso").check(ts, plan)
+    if not live.results:
+        return result
+    merged = CheckResult(list(result.results) + live.results, result.engine, dict(result.stats))
+    merged.stats["liveness"] = live.stats
+    return merged
 
 
 def _hand_over(ts, result: CheckResult, plan: Plan) -> CheckResult:
@@ -75,7 +80,7 @@ def _hand_over(ts, result: CheckResult, plan: Plan) -> CheckResult:
     reason = next((r.reason for r in result.results if r.verdict == UNKNOWN), "")
     if st.get("complete") or st.get("interrupted") or not reason.startswith("memory limit"):
         return result
-    wanted = set(_names(without_liveness(ts), plan))
+    wanted = set(plan.wanted(without_liveness(ts)))
     open_names = [r.property for r in result.results
                   if r.verdict == UNKNOWN and r.property in wanted]
     ctl = control.current()
@@ -84,17 +89,13 @@ def _hand_over(ts, result: CheckResult, plan: Plan) -> CheckResult:
         remaining = AUTO_SOLVER_SECONDS
     if not open_names or remaining < 1.0:
         return result
-    from nmrcheck.engines.symbolic import pdr
-
     if plan.notice is not None:
         plan.notice(f"{reason}: PDR tries the {len(open_names)} open safety properties "
                     f"(up to {remaining:.0f} s); hangs and liveness need the whole graph")
-    decided: dict[str, PropertyResult] = {}
-    with ctl.timed("proof"):  # one inference serves every open property
-        for r in pdr(ts, open_names, timeout=remaining, shortest=True,
-                     sampler=reachable_states):
-            if r.verdict != UNKNOWN:
-                decided[r.property] = r
+    # one inference serves every open property
+    asked = replace(plan, properties=tuple(open_names), limits=Limits(timeout=remaining))
+    decided: dict[str, PropertyResult] = {
+        r.property: r for r in checker("pdr").check(ts, asked).results if r.verdict != UNKNOWN}
     results = [decided.get(r.property, r) for r in result.results]
     stats = dict(st)
     stats["handed_to_pdr"] = {"tried": open_names, "decided": sorted(decided)}
@@ -118,71 +119,3 @@ def _advise(result: CheckResult) -> None:
                 r.reason and "need the whole graph" not in r.reason:
             hint += ", --engine pdr for a proof"
         r.reason = f"{r.reason}; try {hint}"
-
-
-def _names(ts, plan: Plan) -> list[str]:
-    """The properties to decide, in model order (hang freedom is the explicit engine's)."""
-    names = [p.name for p in ts.properties]
-    if plan.properties:
-        names = [n for n in names if n in plan.properties]
-    return names
-
-
-def _symbolic(ts, engine: str, depth: int, timeout: float | None, names: list[str]) -> CheckResult:
-    from nmrcheck.engines import symbolic
-
-    start = time.monotonic()
-    ctl = control.current()
-    if ctl.remaining() is not None:
-        timeout = ctl.remaining() if timeout is None else min(timeout, ctl.remaining())
-    with ctl.timed("proof"):
-        if not names:
-            results = []
-        elif engine == "bmc":
-            results = symbolic.bmc(ts, names, depth=depth, timeout=timeout)
-        elif engine == "induction":
-            results = symbolic.k_induction(ts, names, max_k=depth, timeout=timeout)
-        else:
-            results = symbolic.pdr(ts, names, timeout=timeout, sampler=reachable_states)
-    stats = {
-        "seconds": round(time.monotonic() - start, 3),
-        "depth": depth if engine != "pdr" else None,
-        "complete": False,
-        "hangs": "not checked: hang detection needs the explicit engine",
-    }
-    if ctl.interrupted:
-        stats["interrupted"] = True
-    for r in results:
-        if r.verdict == UNKNOWN and not r.coverage:
-            r.coverage = PARTIAL
-    return CheckResult(results, engine, stats)
-
-
-def add_liveness(
-    ts: TransitionSystem,
-    result: CheckResult,
-    names: Sequence[str] = (),
-    limits: Limits | None = None,
-    depth: int = 40,
-) -> CheckResult:
-    """``result`` (of the symbolic engines, run on :func:`without_liveness`) with the
-    answers for the liveness properties of ``ts`` added by bounded lasso search (up to
-    ``depth`` steps). Only the properties in ``names`` when it is not empty."""
-    props = liveness_properties(ts, names)
-    if not props:
-        return result
-    from nmrcheck.engines.symbolic.lasso import lasso_bmc_all  # z3: only when asked for
-
-    timeout = control.current().remaining()
-    if limits is not None and limits.timeout is not None:
-        timeout = limits.timeout if timeout is None else min(timeout, limits.timeout)
-    results = lasso_bmc_all(ts, props, depth, timeout)
-    stats = {
-        "properties": len(props),
-        "fairness_groups": len(ts.fairness),
-        "engine": "lasso bmc",
-        "depth": depth,
-    }
-    merged = CheckResult(list(result.results) + results, result.engine, dict(result.stats))
-    merged.stats["liveness"] = stats
-    return merged

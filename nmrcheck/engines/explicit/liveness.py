@@ -59,6 +59,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from nmrcheck import control
+from nmrcheck.engines.common.checker import liveness_properties, without_liveness
 from nmrcheck.engines.common.lasso import verify_lasso
 from nmrcheck.engines.common.paths import shortest_path
 from nmrcheck.engines.common.results import (
@@ -75,7 +76,7 @@ from nmrcheck.engines.explicit.frames import Frames, Orbits, Renaming
 from nmrcheck.engines.explicit.scc import has_cycle, tarjan
 from nmrcheck.engines.explicit.search import Exploration, Limits, explore
 from nmrcheck.errors import InternalError
-from nmrcheck.ir import EVENTUALLY, LIVENESS_KINDS, STRONG, Property, TransitionSystem
+from nmrcheck.ir import EVENTUALLY, STRONG, Property, TransitionSystem
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.trace import Trace
 from nmrcheck.ir.walkers import free_vars, to_python
@@ -800,19 +801,6 @@ def build_lasso(su: _Setup, w: Witness, pend: list[int], trig: list[int]) -> Las
 
 
 # -- the properties of a system ----------------------------------------------------------------
-def liveness_properties(ts: TransitionSystem, names: Sequence[str] = ()) -> list[Property]:
-    """The liveness properties of ``ts`` (only those in ``names`` when it is not empty)."""
-    return [p for p in ts.properties if p.kind in LIVENESS_KINDS and (not names or p.name in names)]
-
-
-def without_liveness(ts: TransitionSystem) -> TransitionSystem:
-    """``ts`` with its safety properties only, for the engines that know nothing else (a
-    shallow copy: variables, actions and metadata are shared)."""
-    if not liveness_properties(ts):
-        return ts
-    return replace(ts, properties=[p for p in ts.properties if p.kind not in LIVENESS_KINDS])
-
-
 def decide(ts: TransitionSystem, ex: Exploration, props: Sequence[Property],
            g: Graph | None = None) -> list[PropertyResult]:
     """Decide the liveness properties ``props`` of ``ts`` on the complete exploration ``ex``

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from nmrcheck import control
+from nmrcheck.engines.common.checker import Limits
 from nmrcheck.engines.explicit import arrays
 from nmrcheck.engines.explicit.codegen import (
     ACTION_SHIFT,
@@ -35,15 +36,6 @@ from nmrcheck.ir import INVARIANT, LIVENESS_KINDS, TransitionSystem
 from nmrcheck.ir.trace import Trace
 
 STOPPED_AT_VIOLATION = "stopped at the first violation"
-
-
-@dataclass
-class Limits:
-    """When to stop early; a stop makes open properties ``unknown``."""
-
-    max_states: int | None = None
-    timeout: float | None = None
-    max_memory_mb: int | None = None
 
 
 class WaitMasks(Mapping[int, int]):

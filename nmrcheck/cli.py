@@ -27,6 +27,8 @@ from nmrcheck.traces.replay import check_replays
 EXIT_OK, EXIT_VIOLATED, EXIT_INPUT, EXIT_INCONCLUSIVE, EXIT_INTERNAL = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
 DOT_STATE_LIMIT = 5000
+RAY_HELP = ("run each model's check as a Ray task: 'local' starts Ray on this machine's cores, "
+            "any other address joins that cluster (docs/distributed.md)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -161,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="decide every property: go on past the first violation (by default the search "
         "stops there, as SPIN and TLC do, with a shortest counterexample)",
     )
+    c.add_argument("--ray", metavar="ADDRESS", help=RAY_HELP)
 
     cf = sub.add_parser("certify", help="re-check a saved proof certificate against a model")
     cf.add_argument("certificate", metavar="FILE")
@@ -276,10 +279,13 @@ def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: T
     limits = Limits(args.max_states)
     worst = EXIT_OK
     docs = []
-    with ctl.installed():
+    from nmrcheck.distributed.checks import checking
+
+    with checking(args.ray, args.max_memory) as remote, ctl.installed():
         try:  # every model and output path, before any search
             with ctl.abortable(), ctl.timed("load"):
-                loaded = inputs.preflight_check(args)
+                loaded = (inputs.preflight_check(args) if remote is None else remote.preflight(
+                    args, lambda ts, m: _plan(args, ts, limits, err, m)))
         except control.Stopped:
             err.write(f"nmrcheck: {ctl.reason} while loading, exit {EXIT_INCONCLUSIVE}\n")
             return _exit(EXIT_INCONCLUSIVE, ctl.interrupted)
@@ -296,7 +302,10 @@ def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: T
                 with ctl.abortable(), ctl.timed("load"):
                     ts = loaded.pop(model, None) or _load(args, model)
                     _check_names(ts, args.property)
-                result = run_engines(ts, _plan(args, ts, limits, err, model))
+                if remote is None:
+                    result = run_engines(ts, _plan(args, ts, limits, err, model))
+                else:
+                    result = remote.result(model, _plan(args, ts, limits, err, model).notice)
             except control.Stopped as stop:
                 result = _stopped_result(ts, stop)
             if ctl.progress is not None and err.isatty():

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -261,7 +261,7 @@ class Sketch:
         h = _mix(hash(s))
         i = h >> (64 - SKETCH_BITS)
         rest = (h << SKETCH_BITS) & _MASK64
-        rank = 65 - SKETCH_BITS - rest.bit_length() if rest else 65 - SKETCH_BITS
+        rank = 65 - rest.bit_length() if rest else 65 - SKETCH_BITS  # leading zeros + 1
         if rank > self.registers[i]:
             self.registers[i] = rank
 
@@ -312,29 +312,30 @@ def shortest(target: Target, found: probe.Found,
 
 
 def violation_result(target: Target, short: probe.Found, ex: Exploration | None,
-                     all_names: Sequence[str], stats: dict) -> CheckResult:
-    """The answer of a swarm that met a violation, in ``check``'s terms: the properties
-    broken (with the shortest trace the bounded search found, or the shortened one, marked
-    not proved shortest) violated, every other property unknown."""
+                     names: Sequence[str], others: Mapping[str, str],
+                     stats: dict) -> CheckResult:
+    """The answer of a swarm that met a violation, in ``check``'s terms: the invariants
+    broken (with the shortest trace the bounded search found, or else the shortened one,
+    marked not proved shortest) violated; the other safety properties ``names`` unknown (not
+    checked), and each of ``others`` unknown for its reason."""
     broken: dict[str, Trace] = {}
-    proved = ex is not None
+    props = target.ts.properties
     if ex is not None:
         for pi, j in sorted(ex.found.items()):
-            if target.ts.properties[pi].kind == INVARIANT:
-                broken[target.ts.properties[pi].name] = ex.trace_to(j)
+            if props[pi].kind == INVARIANT:
+                broken[props[pi].name] = ex.trace_to(j)
     else:
         unpack = target.comp.layout.unpack
         trace = Trace(tuple(unpack(x) for x in short.states), tuple(short.actions))
-        for pi, p in enumerate(target.ts.properties):
-            if short.broken >> pi & 1:
-                broken[p.name] = trace
+        broken = {p.name: trace for pi, p in enumerate(props) if short.broken >> pi & 1}
     why = f"not checked: the swarm {STOPPED_AT_VIOLATION}"
     results = []
-    for name in all_names:
+    for name in names:
         if name in broken:
             r = PropertyResult(name, VIOLATED, "swarm", PARTIAL, trace=broken[name])
-            r.stats["shortest"] = proved
+            r.stats["shortest"] = ex is not None
             results.append(r)
         else:
             results.append(PropertyResult(name, UNKNOWN, "swarm", PARTIAL, reason=why))
+    results += [PropertyResult(n, UNKNOWN, "swarm", PARTIAL, reason=r) for n, r in others.items()]
     return CheckResult(results, "swarm", stats)

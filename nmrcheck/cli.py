@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from nmrcheck import __version__, control, inputs
-from nmrcheck.distributed import swarm_cmd
+from nmrcheck.distributed import swarm_cmd, sweep
 from nmrcheck.engines.explicit.search import HANG, Limits
 from nmrcheck.engines.result import PROOF_FAILED, UNKNOWN, CheckResult, PropertyResult
 from nmrcheck.engines.run import ENGINES, Plan
@@ -175,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     sw = sub.add_parser("swarm", help="many randomised bounded searches for a violation "
                         "(designs too big to exhaust; never a proof)")
     swarm_cmd.add_arguments(sw, _positive, _seconds)
+
+    sp = sub.add_parser("sweep", help="check one model under every knob setting and instance "
+                        "count given")
+    sweep.add_arguments(sp, _positive, _seconds)
 
     rp = sub.add_parser("replay", help="re-execute a saved trace (JSON or ITF) on a model")
     replay_cli.add_arguments(rp)
@@ -501,6 +505,8 @@ def main(
             return cmd_check(args, argv, out, err)
         if args.command == "swarm":
             return swarm_cmd.run(args, argv, out, err)
+        if args.command == "sweep":
+            return sweep.run(args, argv, out, err)
         if args.command == "replay":
             return replay_cli.run(args, out, err)
         if args.command == "certify":

@@ -43,8 +43,9 @@ class Checks:
         plan = replace(plan, notice=None, progress=None)
         self._plans[name] = (ts, plan)
         timeout = control.current().remaining()
-        self._tickets[name] = self.pool.submit(check_task, source, plan, timeout,
-                                               self.max_memory_mb)
+        job = self.pool.put(source) if self.pool.remote else ts
+        self._tickets[name] = self.pool.submit(check_task, job, plan, timeout,
+                                               self.max_memory_mb, self.pool.remote)
 
     def preflight(self, args: argparse.Namespace, plan_for: PlanFor) -> dict[str, TransitionSystem]:
         """``inputs.preflight_check``, submitting each model's check once it is loaded."""

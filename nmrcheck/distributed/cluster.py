@@ -39,6 +39,7 @@ class Pool:
     """Jobs run in this process, in order, each when its result is asked for."""
 
     workers = 1
+    remote = False  # jobs run in other processes
 
     def __init__(self) -> None:
         self._jobs: list[tuple[Callable[..., Any], tuple]] = []
@@ -66,6 +67,8 @@ class Pool:
 
 class RayPool(Pool):
     """Jobs as Ray tasks, results in submission order."""
+
+    remote = True
 
     def __init__(self, ray: Any, started: bool) -> None:
         super().__init__()

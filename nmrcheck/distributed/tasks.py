@@ -10,6 +10,7 @@ does.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field, replace
 
 from nmrcheck import control
@@ -55,21 +56,27 @@ class Outcome:
     notices: list[str] = field(default_factory=list)
 
 
-def check_task(source: Source, plan: Plan, timeout: float | None,
-               max_memory_mb: int | None) -> Outcome:
-    """``nmrcheck check`` of one model (one configuration) under its own run control."""
-    ctl = control.Control(timeout, max_memory_mb)
+def check_task(model: Source | TransitionSystem, plan: Plan, timeout: float | None,
+               max_memory_mb: int | None, own_control: bool = True) -> Outcome:
+    """``nmrcheck check`` of one model (one configuration): under a run control of its own
+    (a worker), or under the caller's (``own_control`` False: this process, one job after
+    the other, as ``check`` without ``--ray``)."""
+    ctl = control.Control(timeout, max_memory_mb) if own_control else control.current()
     notices: list[str] = []
     plan = replace(plan, notice=notices.append, progress=None)
-    with ctl.installed():
-        ts = None
+    phases = dict(ctl.phases)
+    with ctl.installed() if own_control else contextlib.nullcontext():
+        ts = model if isinstance(model, TransitionSystem) else None
         try:
-            with ctl.abortable():
-                ts = source.load()
+            if ts is None:
+                with ctl.abortable():
+                    ts = model.load()  # type: ignore[union-attr]
             result = run_engines(ts, plan)
         except control.Stopped as stop:
-            result = stopped_result(ts or source.load(), plan, stop.reason, stop.interrupted)
-    return Outcome(result, dict(ctl.phases), notices)
+            ts = ts if ts is not None else model.load()  # type: ignore[union-attr]
+            result = stopped_result(ts, plan, stop.reason, stop.interrupted)
+    spent = {k: v - phases.get(k, 0.0) for k, v in ctl.phases.items()}
+    return Outcome(result, spent if own_control else {}, notices)
 
 
 def stopped_result(ts: TransitionSystem, plan: Plan, reason: str,

@@ -6,7 +6,7 @@ import io
 import os
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from nmrcheck.engines.result import CheckResult, PropertyResult
@@ -159,9 +159,11 @@ def render(
     argv: Sequence[str],
     verbose: bool = False,
     color: bool = False,
+    rerun: Callable[[str], str] | None = None,
 ) -> str:
-    """The whole text report of one model (with terminal colours when ``color``)."""
-    plain = _render(ts, result, model, argv, verbose)
+    """The whole text report of one model (with terminal colours when ``color``);
+    ``rerun(property)``: the reproduction command, when it is not ``check``'s."""
+    plain = _render(ts, result, model, argv, verbose, rerun)
     return colorize(plain) if color else plain
 
 
@@ -171,6 +173,7 @@ def _render(
     model: str,
     argv: Sequence[str],
     verbose: bool,
+    rerun: Callable[[str], str] | None = None,
 ) -> str:
     code = result.exit_code
     props = {p.name: p for p in ts.properties}
@@ -222,7 +225,8 @@ def _render(
         lines.extend(render_trace(ts, r, verbose))
         for msg in hang_message(ts, r):
             lines.append(f"  {msg}")
-        lines.append(f"  Reproduce: {reproduce(argv, model, r.property)}")
+        again = rerun(r.property) if rerun else reproduce(argv, model, r.property)
+        lines.append(f"  Reproduce: {again}")
     return "\n".join(lines) + "\n"
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -74,6 +75,10 @@ class RayPool(Pool):
         super().__init__()
         self.ray = ray
         self.started = started
+        # Ray's driver prints the cluster's error messages ("(raylet) A worker died ...") on
+        # sys.stdout; the report owns stdout (written through the stream the command was
+        # given), so while Ray is connected they go to stderr
+        self._stdout, sys.stdout = sys.stdout, sys.stderr
         self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         self._refs: list[Any] = []
         self._remote: dict[Callable[..., Any], Any] = {}
@@ -116,7 +121,10 @@ class RayPool(Pool):
 
     def close(self) -> None:
         self.cancel(list(range(len(self._refs))))
-        self.ray.shutdown()
+        try:
+            self.ray.shutdown()
+        finally:
+            sys.stdout = self._stdout
 
 
 def connect(address: str | None) -> Pool:

@@ -211,6 +211,8 @@ def _walks(target: Target, spec: RunSpec, sketch: Sketch,
             sketch.add(s)
             if found_in(s, 0) & mask:
                 return probe.Found(actions, states, found_in(s, 0) & mask), steps, ""
+            if steps >= spec.budget:
+                return None, steps, ""
             if steps & _POLL == 0 and (why := stop()):
                 return None, steps, why
         if len(states) == 1:  # the initial state has no successor

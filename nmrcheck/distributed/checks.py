@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from nmrcheck import control, inputs
 from nmrcheck.distributed.cluster import Pool, WorkerLost, connect
-from nmrcheck.distributed.tasks import Outcome, Source, check_task, source_of, stopped_result
+from nmrcheck.distributed.tasks import Outcome, check_task, stopped_result
 from nmrcheck.engines.result import CheckResult
 from nmrcheck.engines.run import Plan
 from nmrcheck.ir import TransitionSystem
@@ -38,13 +38,12 @@ class Checks:
         self._tickets: dict[str, int] = {}
         self._plans: dict[str, tuple[TransitionSystem, Plan]] = {}
 
-    def submit(self, name: str, ts: TransitionSystem, source: Source, plan: Plan) -> None:
-        """Start the check of ``source`` (named ``name``, compiled here as ``ts``)."""
+    def submit(self, name: str, ts: TransitionSystem, plan: Plan) -> None:
+        """Start the check of ``ts`` (named ``name``) with ``plan``."""
         plan = replace(plan, notice=None, progress=None)
         self._plans[name] = (ts, plan)
         timeout = control.current().remaining()
-        job = self.pool.put(source) if self.pool.remote else ts
-        self._tickets[name] = self.pool.submit(check_task, job, plan, timeout,
+        self._tickets[name] = self.pool.submit(check_task, self.pool.put(ts), plan, timeout,
                                                self.max_memory_mb, self.pool.remote)
 
     def preflight(self, args: argparse.Namespace, plan_for: PlanFor) -> dict[str, TransitionSystem]:
@@ -56,9 +55,7 @@ class Checks:
                 continue
             one = argparse.Namespace(**{**vars(args), "models": [model]})
             ts = loaded[model] = inputs.load_models(one)[model]
-            source = source_of(model, list(args.spec), not args.no_bundled_specs,
-                               inputs.knob_options(args))
-            self.submit(model, ts, source, plan_for(ts, model))
+            self.submit(model, ts, plan_for(ts, model))
         return dict(loaded)
 
     def result(self, name: str, notice: Callable[[str], None] | None = None) -> CheckResult:

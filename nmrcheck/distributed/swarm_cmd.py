@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import time
+import uuid
 from collections.abc import Sequence
 from typing import TextIO
 
 from nmrcheck import control, inputs
 from nmrcheck.distributed.cluster import Pool, WorkerLost, connect
-from nmrcheck.distributed.tasks import Source, source_of, swarm_task
+from nmrcheck.distributed.tasks import swarm_task
 from nmrcheck.engines import swarm
 from nmrcheck.engines.explicit.search import HANG, safety_view
 from nmrcheck.engines.result import CheckResult
@@ -60,10 +61,8 @@ def run(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: TextIO)
     """``nmrcheck swarm``; returns the exit code."""
     from nmrcheck.report import text
 
-    options = inputs.knob_options(args)
     ts = inputs.load_models(argparse.Namespace(**{**vars(args), "models": [args.model]}))[
         args.model]
-    source = source_of(args.model, list(args.spec), not args.no_bundled_specs, options)
     specs = swarm.plan(args.walks, args.depth, args.seed, args.states)
     start = time.monotonic()
     pool = connect(args.ray)
@@ -71,7 +70,7 @@ def run(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: TextIO)
     try:
         with ctl.installed():
             deadline = None if args.time is None else time.time() + args.time
-            runs, lost, stop = _gather(pool, source, specs, deadline)
+            runs, lost, stop = _gather(pool, ts, specs, deadline)
             found = next((r for r in runs if r.found is not None), None)
             if found is not None:
                 with ctl.abortable():
@@ -91,12 +90,12 @@ def run(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: TextIO)
     return code
 
 
-def _gather(pool: Pool, source: Source, specs: list[swarm.RunSpec],
+def _gather(pool: Pool, ts: TransitionSystem, specs: list[swarm.RunSpec],
             deadline: float | None) -> tuple[list[swarm.RunResult], list[int], str]:
     """The runs' results in run order, up to the first that met a violation (the later ones
     are cancelled); the runs whose worker died twice; why the swarm stopped early ("")."""
-    shared = pool.put(source)
-    tickets = [pool.submit(swarm_task, shared, spec, deadline) for spec in specs]
+    shared, key = pool.put(ts), uuid.uuid4().hex
+    tickets = [pool.submit(swarm_task, shared, key, spec, deadline) for spec in specs]
     runs: list[swarm.RunResult] = []
     lost: list[int] = []
     for k, ticket in enumerate(tickets):

@@ -23,7 +23,6 @@ from typing import TextIO
 from nmrcheck import control
 from nmrcheck.distributed.checks import Checks
 from nmrcheck.distributed.cluster import connect
-from nmrcheck.distributed.tasks import Source, source_of
 from nmrcheck.engines.explicit.search import HANG, Limits
 from nmrcheck.engines.result import PROOF_FAILED, CheckResult
 from nmrcheck.engines.run import ENGINES, Plan
@@ -31,6 +30,7 @@ from nmrcheck.errors import InputError
 from nmrcheck.ir import TransitionSystem
 from nmrcheck.lang.parser import parse_model, read_source
 from nmrcheck.nmr.design import MAX_INSTANCES, suggest
+from nmrcheck.nmr.load import bundled_specs, load_text
 from nmrcheck.traces.replay import check_replays
 
 VERDICT = {0: "holds", 1: "VIOLATED", 3: "INCONCLUSIVE"}
@@ -136,12 +136,14 @@ def with_instances(text: str, file: str, counts: dict[str, int]) -> str:
     return "".join(lines)
 
 
-def _source(args: argparse.Namespace, text: str,
-            config: Sequence[tuple[str, str, str]]) -> Source:
+def _load(args: argparse.Namespace, text: str,
+          config: Sequence[tuple[str, str, str]]) -> TransitionSystem:
+    """The model of one configuration: its instance counts in the text, its knobs set."""
     options = {n: v for k, n, v in config if k == "option"}
     counts = {n: int(v) for k, n, v in config if k == "instances"}
-    body = with_instances(text, args.model, counts)
-    return source_of(args.model, list(args.spec), not args.no_bundled_specs, options, body)
+    files = (bundled_specs() if not args.no_bundled_specs else []) + list(args.spec)
+    specs = [(f, read_source(f)) for f in files]
+    return load_text(with_instances(text, args.model, counts), args.model, specs, options)
 
 
 def _plan(args: argparse.Namespace) -> Plan:
@@ -171,9 +173,8 @@ def run(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: TextIO)
     grid = axes(args)
     body = read_source(args.model)
     configs = configurations(grid)
-    loaded = [(c, _source(args, body, c)) for c in configs]
-    systems = [(c, src, src.load()) for c, src in loaded]  # every configuration, before any check
-    for _, _, ts in systems:
+    systems = [(c, _load(args, body, c)) for c in configs]  # all of them, before any check
+    for _, ts in systems:
         _known_properties(ts, args.property)
     pool = connect(args.ray)
     ctl = control.Control(args.timeout, args.max_memory or control.default_memory_mb())
@@ -181,9 +182,9 @@ def run(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: TextIO)
     try:
         with ctl.installed():
             checks = Checks(pool, args.max_memory)
-            for c, src, ts in systems:
-                checks.submit(label(c), ts, src, _plan(args))
-            for c, _, ts in systems:
+            for c, ts in systems:
+                checks.submit(label(c), ts, _plan(args))
+            for c, ts in systems:
                 result = _answer(checks, c, ts, args, err)
                 code = result.exit_code
                 worst = max(worst, code, key=RANK.__getitem__)

@@ -214,3 +214,19 @@ def test_local_cluster_answers_and_ctrl_c_leaves_no_process_behind():
     time.sleep(2.0)
     alive = [p for p in family if _state(p) not in ("Z", "X")]
     assert alive == [], [Path(f"/proc/{p}/cmdline").read_bytes()[:80] for p in alive]
+
+
+def test_ctrl_c_cancels_the_checks_on_a_joined_cluster(cluster):
+    proc = _start("check", SLOW_CHECK, SLOW_CHECK, "--ray", cluster)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not _pids_with(b"ray::check_task"):
+        time.sleep(0.05)
+    assert _pids_with(b"ray::check_task"), "no check task started"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in out
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and _pids_with(b"ray::check_task"):
+        time.sleep(0.2)
+    assert _pids_with(b"ray::check_task") == []

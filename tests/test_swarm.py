@@ -113,3 +113,11 @@ def test_unreachable_cluster_is_one_line_exit_2():
         assert "cannot reach" in r.err
     r = run_cli("check", HOLDS, "--ray", "no-port-here")
     assert r.code == 2 and len(r.err.strip().splitlines()) == 1
+
+
+def test_swarm_time_limit_cuts_runs_short_and_is_inconclusive():
+    r = run_cli("swarm", "bench/models/provider-clients-3.nmr", "--walks", "2", "--depth", "500",
+                "--states", "100000000", "--time", "1")
+    assert r.code == 3
+    assert "2 runs were cut short by the time limit" in r.out
+    assert "not a proof" in r.out

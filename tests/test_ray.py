@@ -230,3 +230,11 @@ def test_ctrl_c_cancels_the_checks_on_a_joined_cluster(cluster):
     while time.monotonic() < deadline and _pids_with(b"ray::check_task"):
         time.sleep(0.2)
     assert _pids_with(b"ray::check_task") == []
+
+
+def test_timeout_is_one_deadline_for_every_task(cluster):
+    r = nmrcheck("check", "bench/models/multi-npi-4.nmr", SLOW_CHECK, "--timeout", "6",
+                 "--ray", cluster)
+    assert r.returncode == 3
+    assert "unknown (time limit 6 s reached" in r.stdout
+    assert "holds" not in r.stdout.split("\n\n")[0]

@@ -13,6 +13,7 @@ exploration, and splitting them would explore the same states once per group.
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -42,8 +43,10 @@ class Checks:
         """Start the check of ``ts`` (named ``name``) with ``plan``."""
         plan = replace(plan, notice=None, progress=None)
         self._plans[name] = (ts, plan)
-        timeout = control.current().remaining()
-        self._tickets[name] = self.pool.submit(check_task, self.pool.put(ts), plan, timeout,
+        ctl = control.current()
+        left = ctl.remaining()  # the same deadline for every task
+        limit = None if left is None else (ctl.timeout, time.time() + left)
+        self._tickets[name] = self.pool.submit(check_task, self.pool.put(ts), plan, limit,
                                                self.max_memory_mb, self.pool.remote)
 
     def preflight(self, args: argparse.Namespace, plan_for: PlanFor) -> dict[str, TransitionSystem]:

@@ -29,6 +29,7 @@ from nmrcheck.errors import InputError
 LOCAL = "local"
 CONNECT_SECONDS = 5.0  # how long a cluster's address may take to accept a connection
 WAIT_SECONDS = 0.1  # how often the pool looks at the run control while it waits
+GRACE_SECONDS = 10.0  # after a limit, how long the tasks may take to return partial answers
 PACKAGE = Path(__file__).resolve().parents[1]  # the nmrcheck package the driver runs
 
 
@@ -94,17 +95,25 @@ class RayPool(Pool):
         return self.ray.put(value)
 
     def result(self, ticket: int) -> Any:
+        """The value of job ``ticket``. On Ctrl-C or SIGTERM every task is cancelled at once
+        (:class:`control.Stopped`); on a limit the tasks, which keep the same deadline, get
+        :data:`GRACE_SECONDS` to return what they decided."""
         ref = self._refs[ticket]
         ctl = control.current()
+        stopped_at = None
         while True:
             ready, _ = self.ray.wait([ref], timeout=WAIT_SECONDS)
             if ready:
                 break
             if ctl.poll():
-                self.cancel(list(range(len(self._refs))))
-                raise control.Stopped(ctl.reason, ctl.interrupted)
+                stopped_at = stopped_at or time.monotonic()
+                if ctl.interrupted or time.monotonic() - stopped_at > GRACE_SECONDS:
+                    self.cancel(list(range(len(self._refs))))
+                    raise control.Stopped(ctl.reason, ctl.interrupted)
         try:
             return self.ray.get(ref)
+        except self.ray.exceptions.TaskCancelledError:
+            raise control.Stopped(ctl.reason or "cancelled", ctl.interrupted) from None
         except self.ray.exceptions.RayTaskError as exc:
             raise exc.as_instanceof_cause() from None
         except (self.ray.exceptions.WorkerCrashedError,

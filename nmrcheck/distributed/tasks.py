@@ -10,6 +10,7 @@ process does.
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass, field, replace
 
 from nmrcheck import control
@@ -19,6 +20,8 @@ from nmrcheck.engines.result import UNKNOWN, CheckResult, PropertyResult
 from nmrcheck.engines.run import Plan
 from nmrcheck.engines.run import run as run_engines
 from nmrcheck.ir import TransitionSystem
+
+MIN_SECONDS = 0.01  # a task that starts after its deadline still answers (unknown)
 
 
 @dataclass
@@ -30,12 +33,17 @@ class Outcome:
     notices: list[str] = field(default_factory=list)
 
 
-def check_task(ts: TransitionSystem, plan: Plan, timeout: float | None,
+def check_task(ts: TransitionSystem, plan: Plan, limit: tuple[float, float] | None,
                max_memory_mb: int | None, own_control: bool = True) -> Outcome:
     """``nmrcheck check`` of one model (one configuration): under a run control of its own
     (a worker), or under the caller's (``own_control`` False: this process, one job after
-    the other, as ``check`` without ``--ray``)."""
-    ctl = control.Control(timeout, max_memory_mb) if own_control else control.current()
+    the other, as ``check`` without ``--ray``). ``limit``: the command's ``--timeout`` and
+    the deadline (``time.time()``) it sets for every task."""
+    ctl = control.current()
+    if own_control:
+        ctl = control.Control(limit[0] if limit else None, max_memory_mb)
+        if limit is not None:
+            ctl.deadline = time.monotonic() + max(MIN_SECONDS, limit[1] - time.time())
     notices: list[str] = []
     plan = replace(plan, notice=notices.append, progress=None)
     with ctl.installed() if own_control else contextlib.nullcontext():

@@ -109,8 +109,25 @@ def compare(title: str, argv: list[str], head: str) -> list[tuple[str, float, fl
         rows.append((how, wall, cpu, last))
     one = rows[0][1]
     print(f"\nspeed-up over one process: --ray local {one / rows[1][1]:.2f}x, "
-          f"--ray HEAD {one / rows[2][1]:.2f}x")
+          f"--ray HEAD {one / rows[2][1]:.2f}x (free cores after these runs: {free_cores()})")
     return rows
+
+
+BURN = "x = 0\nfor i in range(12_000_000):\n    x += i * i\n"
+
+
+def free_cores() -> float:
+    """How many cores this machine gives two CPU-bound processes now: the time of two
+    processes one after the other over their time side by side (2.0 on a quiet 2-core
+    machine; less when other work is running). It bounds every speed-up measured here."""
+    def burn(n: int) -> float:
+        start = time.monotonic()
+        procs = [subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(n)]
+        for p in procs:
+            p.wait()
+        return time.monotonic() - start
+    one = burn(1)
+    return round(2 * one / burn(2), 2)
 
 
 def per_model_seconds(models: list[str]) -> list[tuple[float, str]]:
@@ -165,7 +182,8 @@ def main() -> int:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
     print(f"commit {commit}, {CORES} cores, load average {' '.join(up)} at the start, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; free cores now "
+          f"{free_cores()} (two CPU-bound processes side by side against one after the other)")
     tmp = Path(tempfile.mkdtemp(prefix="nmrbench"))
     for design in ("multi-npi-nowait", "multi-npi"):
         (tmp / f"{design}-6.nmr").write_text(nmr_text(design, 6))
@@ -186,7 +204,7 @@ def main() -> int:
                            ["check", *family], head)
             projection(per_model_seconds(family), rows[2][1])
     up = Path("/proc/loadavg").read_text().split()[:3]
-    print(f"\nload average {' '.join(up)} at the end")
+    print(f"\nload average {' '.join(up)} at the end; free cores now {free_cores()}")
     return 0
 
 

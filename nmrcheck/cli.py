@@ -15,8 +15,8 @@ from typing import TextIO
 
 from nmrcheck import __version__, control, inputs
 from nmrcheck.distributed import swarm_cmd, sweep
-from nmrcheck.engines.explicit.search import HANG, Limits
-from nmrcheck.engines.result import PROOF_FAILED, UNKNOWN, CheckResult, PropertyResult
+from nmrcheck.engines.common.results import HANG, PROOF_FAILED, UNKNOWN, CheckResult, PropertyResult
+from nmrcheck.engines.explicit.search import Limits
 from nmrcheck.engines.run import ENGINES, Plan
 from nmrcheck.engines.run import run as run_engines
 from nmrcheck.errors import InputError, InternalError
@@ -192,7 +192,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--property", metavar="NAME", help="highlight the counterexample of this property"
     )
     g.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    _editor_subparsers(sub)
     return p
+
+
+def _editor_subparsers(sub) -> None:
+    """``simulate``, ``new`` and ``lsp`` (issue 18): each module adds its own arguments."""
+    from nmrcheck import simulate
+    from nmrcheck.lsp import cli as lsp_cli
+    from nmrcheck.patterns import cli as new_cli
+
+    simulate.add_arguments(sub.add_parser(
+        "simulate", help="one random run of a model (--seed S), or pick each step "
+        "(--interactive)"))
+    new_cli.add_arguments(sub.add_parser(
+        "new", help="start a design from a catalogue pattern (--list shows them)"))
+    lsp_cli.add_arguments(sub.add_parser(
+        "lsp", help="the language server for editors (LSP over stdio)"))
 
 
 def _options(args: argparse.Namespace) -> dict[str, str]:
@@ -511,6 +527,8 @@ def main(
             return replay_cli.run(args, out, err)
         if args.command == "certify":
             return cmd_certify(args, out)
+        if args.command in ("simulate", "new", "lsp"):
+            return _editor_command(args, out, err)
         return cmd_graph(args, out)
     except InputError as exc:
         for f in exc.findings:
@@ -529,6 +547,20 @@ def main(
             "  This is a bug in nmrcheck, not in your model; please report it.\n"
         )
         return EXIT_INTERNAL
+
+
+def _editor_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.command == "simulate":
+        from nmrcheck import simulate
+
+        return simulate.run(args, sys.stdin, out)
+    if args.command == "new":
+        from nmrcheck.patterns import cli as new_cli
+
+        return new_cli.run(args, out)
+    from nmrcheck.lsp import cli as lsp_cli
+
+    return lsp_cli.run(args, err)
 
 
 def run() -> None:

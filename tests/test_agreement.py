@@ -22,9 +22,7 @@ from pathlib import Path
 import pytest
 from support import ROOT
 
-from nmrcheck.engines.explicit.checker import check
-from nmrcheck.engines.explicit.liveness import without_liveness
-from nmrcheck.engines.result import (
+from nmrcheck.engines.common.results import (
     HOLDS,
     HOLDS_BOUNDED,
     PROVED,
@@ -33,11 +31,15 @@ from nmrcheck.engines.result import (
     VIOLATED,
     WITNESSED,
 )
+from nmrcheck.engines.explicit.checker import check
+from nmrcheck.engines.explicit.liveness import without_liveness
 from nmrcheck.engines.symbolic import bmc, pdr
 from nmrcheck.engines.symbolic.certificate import check_all
 from nmrcheck.ir.system import INVARIANT
 from nmrcheck.ir.walkers import evaluate
 from nmrcheck.nmr.load import load
+
+pytestmark = pytest.mark.slow  # the fast tier (-m "not slow") leaves these out
 
 MODELS = sorted((ROOT / "models").rglob("*.nmr"))
 FOUND = (VIOLATED, WITNESSED)

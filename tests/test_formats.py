@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from support import check_all, run_cli
 
-from nmrcheck.engines.explicit.search import HANG
+from nmrcheck.engines.common.results import HANG
 from nmrcheck.ir import TransitionSystem
 from nmrcheck.ir.system import Var
 from nmrcheck.nmr.load import load
@@ -341,7 +341,7 @@ def test_unwritable_output_is_exit_2(tmp_path):
 
 # -- text -----------------------------------------------------------------------------------
 def _drg2_only(ts: TransitionSystem, res):
-    from nmrcheck.engines.result import CheckResult
+    from nmrcheck.engines.common.results import CheckResult
 
     return CheckResult([res["DRG-2"]], "explicit", {"complete": True})
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nmrcheck.engines.common.results import HOLDS, VIOLATED
 from nmrcheck.engines.explicit.checker import check
 from nmrcheck.engines.explicit.codegen import compile_system
 from nmrcheck.engines.explicit.search import explore
-from nmrcheck.engines.result import HOLDS, VIOLATED
 from nmrcheck.ir import INVARIANT, Action, Property, Slot, TransitionSystem, evaluate, to_text
 from nmrcheck.ir import expr as E
 

@@ -11,11 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import ROOT, run_cli
 
-from nmrcheck.engines.explicit.liveness import (
-    check_liveness,
-    lasso_problem,
-    liveness_properties,
-)
+from nmrcheck.engines.common.lasso import lasso_problem
+from nmrcheck.engines.explicit.liveness import check_liveness, liveness_properties
 from nmrcheck.engines.symbolic.lasso import lasso_bmc, lasso_bmc_all
 from nmrcheck.errors import InputError
 from nmrcheck.ir import (

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import ROOT
 
+from nmrcheck.engines.common.lasso import lasso_problem
+from nmrcheck.engines.common.results import HANG
 from nmrcheck.engines.explicit.checker import check
-from nmrcheck.engines.explicit.liveness import lasso_problem
-from nmrcheck.engines.explicit.search import HANG
 from nmrcheck.ir import (
     LEADS_TO,
     STRONG,
@@ -60,7 +60,9 @@ def _same(ts: TransitionSystem) -> None:
             assert len(r.trace) == lengths[r.property], r.property
 
 
-@pytest.mark.parametrize("path", MODELS, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", [
+    pytest.param(p, marks=pytest.mark.slow) if p.parts[-3] == "bench" else p for p in MODELS
+], ids=lambda p: str(p.relative_to(ROOT)))
 def test_reduced_liveness_and_hangs_agree_on_the_catalogue(path):
     ts = load(str(path))
     assert check(ts, symmetry="auto")[0].stats.get("symmetry", {}).get("used"), path

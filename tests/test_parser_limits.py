@@ -32,7 +32,7 @@ def test_too_many_nested_ifs_is_a_positioned_error(tmp_path, n):
     assert "Traceback" not in r.err
 
 
-@pytest.mark.parametrize("engine", ["explicit", "bmc"])
+@pytest.mark.parametrize("engine", ["explicit", pytest.param("bmc", marks=pytest.mark.slow)])
 def test_nesting_up_to_the_limit_is_checked(tmp_path, engine):
     r, _ = _check(tmp_path, _nested_ifs(MAX_NESTING - 2), "--engine", engine, "--depth", "4")
     assert r.code in (0, 1, 3), r.err  # checked: no internal error, no input error

@@ -194,6 +194,7 @@ def test_with_symmetry_reduction(name):
             check_replays(ts, r.trace)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(designs())
 def test_random_designs_reduced_and_full_agree(ts):

@@ -8,7 +8,7 @@ import json
 import pytest
 from support import ROOT, check_all, run_cli
 
-from nmrcheck.engines.explicit.search import HANG
+from nmrcheck.engines.common.results import HANG
 from nmrcheck.ir import LIVENESS_KINDS
 from nmrcheck.nmr.load import load
 from nmrcheck.traces.load import Divergence, read, rebuild

@@ -29,6 +29,7 @@ def finish(proc: subprocess.Popen, limit: float) -> tuple[int, str, str, float]:
     return proc.returncode, out, err, time.monotonic() - t0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, word", [(signal.SIGINT, "interrupted"),
                                           (signal.SIGTERM, "terminated")])
 def test_a_signal_stops_the_search_with_a_partial_report_and_exit_130(signum, word):
@@ -45,6 +46,7 @@ def test_a_signal_stops_the_search_with_a_partial_report_and_exit_130(signum, wo
     assert err.rstrip().endswith("exit 130")  # the summary line states the real exit code
 
 
+@pytest.mark.slow
 def test_a_timeout_counts_every_phase_and_ends_with_exit_3():
     t0 = time.monotonic()
     code, out, err, _ = finish(start(BIG, "--timeout", "2"), 60)
@@ -53,6 +55,7 @@ def test_a_timeout_counts_every_phase_and_ends_with_exit_3():
     assert err.rstrip().endswith("exit 3")
 
 
+@pytest.mark.slow
 def test_a_memory_limit_ends_the_search_with_what_to_try():
     code, out, err, _ = finish(start(BIG, "--max-memory", "60"), 120)
     assert code == 3, err
@@ -75,6 +78,7 @@ def test_the_summary_gives_each_phase_its_time():
     assert line.endswith("exit 0")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "getpgid"), reason="POSIX only")
 def test_a_timeout_cuts_symmetry_set_up_and_code_generation_short(tmp_path):
     # many instances: set-up and code generation alone take longer than the limit

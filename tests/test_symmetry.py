@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from support import ROOT, run_cli
 
+from nmrcheck.engines.common.results import HANG
 from nmrcheck.engines.explicit.checker import check
 from nmrcheck.engines.explicit.liveness import without_liveness
-from nmrcheck.engines.explicit.search import HANG, explore
+from nmrcheck.engines.explicit.search import explore
 from nmrcheck.engines.explicit.symmetry import analyse, mappings
 from nmrcheck.nmr.load import load, load_text
 from nmrcheck.traces.replay import check_replays
@@ -83,7 +84,8 @@ def _compare(ts):
 
 @pytest.mark.parametrize(
     "path",
-    CATALOGUE + [p for p in BENCH if REPLICATED.search(p.read_text())],
+    CATALOGUE + [pytest.param(p, marks=pytest.mark.slow) for p in BENCH
+                 if REPLICATED.search(p.read_text())],
     ids=lambda p: str(p.relative_to(ROOT)),
 )
 def test_same_verdicts_and_trace_lengths(path):
@@ -301,7 +303,8 @@ def test_incremental_representative_of_a_successor_is_the_representative(source)
     assert checked > 1000 and moved > 50  # the moving path is exercised
 
 
-@pytest.mark.parametrize("name", ["multi-npi-3", "provider-clients-2", "two-groups", "hang"])
+@pytest.mark.parametrize("name", [pytest.param("multi-npi-3", marks=pytest.mark.slow),
+                                  "provider-clients-2", "two-groups", "hang"])
 @pytest.mark.parametrize("with_symmetry", [False, True])
 def test_generated_expansion_explores_like_the_general_loop(name, with_symmetry):
     # without edges the search runs one generated function (codegen.compile_expander); with

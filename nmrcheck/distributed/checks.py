@@ -21,7 +21,7 @@ from dataclasses import replace
 from nmrcheck import control, inputs
 from nmrcheck.distributed.cluster import Pool, WorkerLost, connect
 from nmrcheck.distributed.tasks import Outcome, check_task, stopped_result
-from nmrcheck.engines.result import CheckResult
+from nmrcheck.engines.common.results import CheckResult
 from nmrcheck.engines.run import Plan
 from nmrcheck.ir import TransitionSystem
 

@@ -21,8 +21,8 @@ from nmrcheck import control, inputs
 from nmrcheck.distributed.cluster import Pool, WorkerLost, connect
 from nmrcheck.distributed.tasks import swarm_task
 from nmrcheck.engines import swarm
-from nmrcheck.engines.explicit.search import HANG, safety_view
-from nmrcheck.engines.result import CheckResult
+from nmrcheck.engines.common.results import HANG, CheckResult
+from nmrcheck.engines.explicit.search import safety_view
 from nmrcheck.ir import INVARIANT, LIVENESS_KINDS, TransitionSystem
 from nmrcheck.traces.replay import check_replays
 

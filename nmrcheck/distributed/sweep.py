@@ -23,8 +23,8 @@ from typing import TextIO
 from nmrcheck import control
 from nmrcheck.distributed.checks import Checks
 from nmrcheck.distributed.cluster import connect
-from nmrcheck.engines.explicit.search import HANG, Limits
-from nmrcheck.engines.result import PROOF_FAILED, CheckResult
+from nmrcheck.engines.common.results import HANG, PROOF_FAILED, CheckResult
+from nmrcheck.engines.explicit.search import Limits
 from nmrcheck.engines.run import ENGINES, Plan
 from nmrcheck.errors import InputError
 from nmrcheck.ir import TransitionSystem

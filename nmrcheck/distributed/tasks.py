@@ -15,8 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from nmrcheck import control
 from nmrcheck.engines import swarm
-from nmrcheck.engines.explicit.search import HANG
-from nmrcheck.engines.result import UNKNOWN, CheckResult, PropertyResult
+from nmrcheck.engines.common.results import HANG, UNKNOWN, CheckResult, PropertyResult
 from nmrcheck.engines.run import Plan
 from nmrcheck.engines.run import run as run_engines
 from nmrcheck.ir import TransitionSystem

@@ -11,14 +11,15 @@ properties by bounded lasso search.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from nmrcheck import control
+from nmrcheck.engines.common.results import HANG, PARTIAL, UNKNOWN, CheckResult, PropertyResult
 from nmrcheck.engines.explicit import por as por_check
-from nmrcheck.engines.explicit.liveness import add_liveness, without_liveness
-from nmrcheck.engines.explicit.search import HANG, STOPPED_AT_VIOLATION, Limits
-from nmrcheck.engines.result import PARTIAL, UNKNOWN, CheckResult, PropertyResult
+from nmrcheck.engines.explicit.liveness import liveness_properties, without_liveness
+from nmrcheck.engines.explicit.search import STOPPED_AT_VIOLATION, Limits
+from nmrcheck.ir import TransitionSystem
 
 ENGINES = ("auto", "explicit", "bmc", "induction", "pdr")
 AUTO_SOLVER_SECONDS = 120.0  # PDR's share after a search cut off by memory, without --timeout
@@ -147,3 +148,33 @@ def _symbolic(ts, engine: str, depth: int, timeout: float | None, names: list[st
         if r.verdict == UNKNOWN and not r.coverage:
             r.coverage = PARTIAL
     return CheckResult(results, engine, stats)
+
+
+def add_liveness(
+    ts: TransitionSystem,
+    result: CheckResult,
+    names: Sequence[str] = (),
+    limits: Limits | None = None,
+    depth: int = 40,
+) -> CheckResult:
+    """``result`` (of the symbolic engines, run on :func:`without_liveness`) with the
+    answers for the liveness properties of ``ts`` added by bounded lasso search (up to
+    ``depth`` steps). Only the properties in ``names`` when it is not empty."""
+    props = liveness_properties(ts, names)
+    if not props:
+        return result
+    from nmrcheck.engines.symbolic.lasso import lasso_bmc_all  # z3: only when asked for
+
+    timeout = control.current().remaining()
+    if limits is not None and limits.timeout is not None:
+        timeout = limits.timeout if timeout is None else min(timeout, limits.timeout)
+    results = lasso_bmc_all(ts, props, depth, timeout)
+    stats = {
+        "properties": len(props),
+        "fairness_groups": len(ts.fairness),
+        "engine": "lasso bmc",
+        "depth": depth,
+    }
+    merged = CheckResult(list(result.results) + results, result.engine, dict(result.stats))
+    merged.stats["liveness"] = stats
+    return merged

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nmrcheck import control
+from nmrcheck.engines.common.results import PARTIAL, UNKNOWN, VIOLATED, CheckResult, PropertyResult
 from nmrcheck.engines.explicit import probe
 from nmrcheck.engines.explicit.codegen import Compiled, compile_system
 from nmrcheck.engines.explicit.search import (
@@ -40,7 +41,6 @@ from nmrcheck.engines.explicit.search import (
     safety_view,
 )
 from nmrcheck.engines.explicit.symmetry import analyse as analyse_symmetry
-from nmrcheck.engines.result import PARTIAL, UNKNOWN, VIOLATED, CheckResult, PropertyResult
 from nmrcheck.ir import INVARIANT, TransitionSystem
 from nmrcheck.ir.trace import Trace
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from nmrcheck.engines.explicit.search import HANG
-from nmrcheck.engines.result import PropertyResult
+from nmrcheck.engines.common.results import HANG, PropertyResult
 from nmrcheck.ir import Property, TransitionSystem
 from nmrcheck.nmr.explain import waits_for
 

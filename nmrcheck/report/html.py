@@ -12,7 +12,7 @@ import textwrap
 from html import escape
 
 from nmrcheck import __version__
-from nmrcheck.engines.result import CheckResult, PropertyResult
+from nmrcheck.engines.common.results import CheckResult, PropertyResult
 from nmrcheck.ir import TransitionSystem
 from nmrcheck.report.describe import defined_at, hang_message, loop_message, meaning, ordered
 from nmrcheck.report.mermaid import Message, sequence, traces

@@ -14,8 +14,7 @@ import json
 from typing import Any
 
 from nmrcheck import __version__
-from nmrcheck.engines.explicit.search import HANG
-from nmrcheck.engines.result import PropertyResult
+from nmrcheck.engines.common.results import HANG, PropertyResult
 from nmrcheck.ir import TransitionSystem
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.system import Var

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from nmrcheck import __version__
-from nmrcheck.engines.result import CheckResult, PropertyResult
+from nmrcheck.engines.common.results import CheckResult, PropertyResult
 from nmrcheck.ir import TransitionSystem
 from nmrcheck.report.describe import defined_at, hang_message, meaning, ordered
 from nmrcheck.traces.steps import describe

@@ -11,8 +11,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 
-from nmrcheck.engines.explicit.search import HANG
-from nmrcheck.engines.result import CheckResult, PropertyResult
+from nmrcheck.engines.common.results import HANG, CheckResult, PropertyResult
 from nmrcheck.ir import Property, TransitionSystem
 from nmrcheck.nmr.vocab import CLIENT_CALLBACKS, PROVIDER_CALLBACKS
 from nmrcheck.report.describe import defined_at, hang_message, loop_message, meaning, ordered

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from nmrcheck.engines.result import CheckResult
+from nmrcheck.engines.common.results import CheckResult
 from nmrcheck.errors import Finding, InputError
 from nmrcheck.ir import TransitionSystem
 from nmrcheck.report import html, itf, mermaid, sarif, text

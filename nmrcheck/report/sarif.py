@@ -16,8 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from nmrcheck import __version__
-from nmrcheck.engines.explicit.search import HANG
-from nmrcheck.engines.result import VIOLATED, CheckResult, PropertyResult
+from nmrcheck.engines.common.results import HANG, VIOLATED, CheckResult, PropertyResult
 from nmrcheck.ir import TransitionSystem
 from nmrcheck.report.describe import defined_at, hang_message, loop_message, meaning, ordered
 from nmrcheck.report.text import step_line

@@ -9,7 +9,7 @@ import shlex
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from nmrcheck.engines.result import CheckResult, PropertyResult
+from nmrcheck.engines.common.results import CheckResult, PropertyResult
 from nmrcheck.ir import TransitionSystem
 from nmrcheck.report.describe import defined_at, hang_message, loop_message, meaning, ordered
 from nmrcheck.traces.steps import describe, step_line, step_lines

@@ -15,7 +15,7 @@ import argparse
 from collections import deque
 from typing import TextIO
 
-from nmrcheck.engines.explicit.search import HANG
+from nmrcheck.engines.common.results import HANG
 from nmrcheck.errors import InputError
 from nmrcheck.ir import INVARIANT, LIVENESS_KINDS, Property, TransitionSystem
 from nmrcheck.ir.trace import Trace
@@ -126,7 +126,7 @@ def reaches(ts: TransitionSystem, trace: Trace, prop: str) -> tuple[bool, str]:
 
 def _violates_liveness(ts: TransitionSystem, trace: Trace, p: Property) -> tuple[bool, str]:
     """Whether the lasso ``trace`` is a fair run on which liveness property ``p`` fails."""
-    from nmrcheck.engines.explicit.liveness import lasso_problem
+    from nmrcheck.engines.common.lasso import lasso_problem
 
     n, j = len(trace), trace.loop_start
     if j is None:

@@ -17,6 +17,8 @@ from nmrcheck.engines.explicit.search import Limits
 from nmrcheck.errors import InputError  # noqa: E402
 from nmrcheck.nmr.load import load_text  # noqa: E402
 
+pytestmark = pytest.mark.slow  # the fast tier (-m "not slow") leaves these out
+
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = sorted((ROOT / "models").rglob("*.nmr"))
 COUNT = 2000

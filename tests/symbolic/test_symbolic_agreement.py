@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from symbolic_models import bfs, systems
 
-from nmrcheck.engines.result import (
+from nmrcheck.engines.common.results import (
     BOUNDED,
     EXHAUSTIVE,
     HOLDS,
@@ -20,6 +21,8 @@ from nmrcheck.engines.result import (
 from nmrcheck.engines.symbolic import bmc, check_certificate, k_induction, pdr
 from nmrcheck.ir.system import INVARIANT
 from nmrcheck.ir.walkers import evaluate
+
+pytestmark = pytest.mark.slow  # the fast tier (-m "not slow") leaves these out
 
 MAX_KS = (2, 5)  # a small one exercises PROOF_FAILED, a larger one proves more
 

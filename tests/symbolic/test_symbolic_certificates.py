@@ -8,7 +8,7 @@ import pytest
 import z3
 from symbolic_models import counter, ladder, peterson
 
-from nmrcheck.engines.result import HOLDS, PROVED, UNREACHABLE
+from nmrcheck.engines.common.results import HOLDS, PROVED, UNREACHABLE
 from nmrcheck.engines.symbolic import (
     Certificate,
     check_certificate,

@@ -21,12 +21,14 @@ from functools import cache
 import pytest
 
 from nmrcheck.control import INTERRUPTED, Control
+from nmrcheck.engines.common.results import UNKNOWN, PropertyResult
 from nmrcheck.engines.explicit.liveness import liveness_properties
-from nmrcheck.engines.result import UNKNOWN, PropertyResult
 from nmrcheck.engines.symbolic import bmc, k_induction, pdr
 from nmrcheck.engines.symbolic.lasso import lasso_bmc_all
 from nmrcheck.ir.system import TransitionSystem
 from nmrcheck.nmr.load import load
+
+pytestmark = pytest.mark.slow  # the fast tier (-m "not slow") leaves these out
 
 LIMIT = 2.0  # seconds before the stop
 MARGIN = 1.5  # seconds the engine may take to stop (about 0.2 here)

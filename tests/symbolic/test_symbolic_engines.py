@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from symbolic_models import counter, crashing, goal_distance, ladder, leaky, peterson, shift
 
-from nmrcheck.engines.result import (
+from nmrcheck.engines.common.results import (
     BOUNDED,
     EXHAUSTIVE,
     HOLDS,

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from nmrcheck.engines.result import HOLDS, PROVED, UNKNOWN, PropertyResult
+from nmrcheck.engines.common.results import HOLDS, PROVED, UNKNOWN, PropertyResult
 from nmrcheck.engines.symbolic import check_certificate, pdr
 from nmrcheck.engines.symbolic.budget import Budget
 from nmrcheck.engines.symbolic.candidates import harvest, local, reachable_states
@@ -22,6 +22,8 @@ from nmrcheck.engines.symbolic.targets import select
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.system import INVARIANT, Action, Property, TransitionSystem
 from nmrcheck.nmr.load import load
+
+pytestmark = pytest.mark.slow  # the fast tier (-m "not slow") leaves these out
 
 C = E.const
 

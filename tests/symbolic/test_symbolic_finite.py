@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from symbolic_models import _bool_expr, _int_expr, bfs, counter, leaky, peterson, systems
 
-from nmrcheck.engines.result import HOLDS_BOUNDED, VIOLATED, WITNESSED
+from nmrcheck.engines.common.results import HOLDS_BOUNDED, VIOLATED, WITNESSED
 from nmrcheck.engines.symbolic import bmc
 from nmrcheck.engines.symbolic.bmc import Unrolling, unrolling_for
 from nmrcheck.engines.symbolic.budget import Budget

@@ -8,7 +8,7 @@ import importlib
 import pytest
 from symbolic_models import bfs, ladder, peterson
 
-from nmrcheck.engines.result import HOLDS, PROVED, UNKNOWN
+from nmrcheck.engines.common.results import HOLDS, PROVED, UNKNOWN
 from nmrcheck.engines.symbolic import check_certificate, pdr
 from nmrcheck.engines.symbolic.budget import Budget
 from nmrcheck.engines.symbolic.candidates import harvest, matching, reachable_states, transfer

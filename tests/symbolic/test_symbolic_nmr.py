@@ -8,7 +8,7 @@ import re
 import time
 from pathlib import Path
 
-from nmrcheck.engines.result import BOUNDED, HOLDS, HOLDS_BOUNDED, PROVED, VIOLATED
+from nmrcheck.engines.common.results import BOUNDED, HOLDS, HOLDS_BOUNDED, PROVED, VIOLATED
 from nmrcheck.engines.symbolic import (
     bmc,
     check_certificate,

@@ -6,7 +6,7 @@ import pytest
 import z3
 from symbolic_models import counter, peterson, wide
 
-from nmrcheck.engines.result import HOLDS, HOLDS_BOUNDED, PARTIAL, UNKNOWN, VIOLATED
+from nmrcheck.engines.common.results import HOLDS, HOLDS_BOUNDED, PARTIAL, UNKNOWN, VIOLATED
 from nmrcheck.engines.symbolic import bmc, k_induction, pdr
 
 

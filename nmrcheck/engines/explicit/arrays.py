@@ -23,25 +23,31 @@ def split_edges(packed: array, actions: int,
                 mapped: bool) -> tuple[array, array, array | None]:
     """``(dst, act, perm)`` of the edges ``packed`` (``perm`` None when not ``mapped``).
 
-    The packed array is emptied as it is converted, so the peak memory is the split arrays
-    plus one chunk."""
-    dst, act = array("I"), array("H" if actions < 1 << 16 else "I")
-    perm = array("H") if mapped else None
+    The packed array is emptied from its end as it is converted, so the peak memory is
+    about the larger of the two plus one chunk."""
+    wide = actions >= 1 << 16
+    chunks: list[tuple[bytes, bytes, bytes]] = []
     n = len(packed)
-    for lo in range(0, n, CHUNK):
-        _split_chunk(packed, lo, min(CHUNK, n - lo), dst, act, perm)
-    del packed[:]
+    for lo in reversed(range(0, n, CHUNK)):  # from the end, shrinking the packed array
+        chunks.append(_split_chunk(packed, lo, min(CHUNK, n - lo), wide))
+        del packed[lo:]
+    dst, act = array("I"), array("I" if wide else "H")
+    perm = array("H") if mapped else None
+    for d, a, p in reversed(chunks):
+        dst.frombytes(d)
+        act.frombytes(a)
+        if perm is not None:
+            perm.frombytes(p)
     return dst, act, perm
 
 
-def _split_chunk(packed: array, lo: int, count: int, dst: array, act: array,
-                 perm: array | None) -> None:
+def _split_chunk(packed: array, lo: int, count: int, wide: bool) -> tuple[bytes, bytes, bytes]:
     v = np.frombuffer(packed, dtype=np.uint64, count=count, offset=8 * lo)
-    dst.frombytes((v >> np.uint64(EDGE_SHIFT)).astype(np.uint32).tobytes())
-    a = (v >> np.uint64(ACTION_SHIFT)) & np.uint64(0xFFFF)
-    act.frombytes(a.astype(np.uint16 if act.typecode == "H" else np.uint32).tobytes())
-    if perm is not None:
-        perm.frombytes((v & np.uint64(0xFFFF)).astype(np.uint16).tobytes())
+    d = (v >> np.uint64(EDGE_SHIFT)).astype(np.uint32).tobytes()
+    a = ((v >> np.uint64(ACTION_SHIFT)) & np.uint64(0xFFFF)).astype(
+        np.uint32 if wide else np.uint16).tobytes()
+    p = (v & np.uint64(0xFFFF)).astype(np.uint16).tobytes()
+    return d, a, p
 
 
 def enabled_groups(first: Sequence[int], act: array,
@@ -61,9 +67,152 @@ def enabled_groups(first: Sequence[int], act: array,
     starts = np.frombuffer(first, dtype=np.uint32).astype(np.int64)
     out = np.zeros(n, dtype=np.uint64)
     nonempty = starts[1:] > starts[:-1]
-    if len(per_edge):
-        sums = np.bitwise_or.reduceat(per_edge, np.minimum(starts[:-1], len(per_edge) - 1))
-        out[nonempty] = sums[nonempty]
+    if len(per_edge):  # each nonempty row runs to the next nonempty row's start
+        out[nonempty] = np.bitwise_or.reduceat(per_edge, starts[:-1][nonempty])
     result = array("Q")
     result.frombytes(out.tobytes())
     return result
+
+
+# -- the graph as numpy arrays ------------------------------------------------------------------
+class Graph:
+    """The complete explored graph as numpy arrays (views of the exploration's own arrays,
+    not copies): ``first`` (int64, n + 1), ``dst`` and ``src`` per edge, ``act``, ``perm``
+    (None without symmetry), and the strongly connected components: ``label`` per state,
+    ``size`` per component, ``inner`` per edge (both ends in one component)."""
+
+    def __init__(self, first: array, dst: array, act: array, perm: array | None) -> None:
+        self.first = np.frombuffer(first, dtype=np.uint32).astype(np.int64)
+        self.n = len(self.first) - 1
+        self.dst = np.frombuffer(dst, dtype=np.uint32)
+        self.act = np.frombuffer(act, dtype=np.uint16 if act.typecode == "H" else np.uint32)
+        self.perm = None if perm is None else np.frombuffer(perm, dtype=np.uint16)
+        counts = np.diff(self.first)
+        self.src = np.repeat(np.arange(self.n, dtype=np.uint32), counts)
+        self.ncomp, self.label = _strong_components(self.n, self.first, self.dst)
+        self.size = np.bincount(self.label, minlength=self.ncomp)
+        self.inner = np.empty(len(self.dst), dtype=bool)
+        for lo in range(0, len(self.dst), CHUNK):  # in parts: two label arrays per edge
+            hi = lo + CHUNK
+            self.inner[lo:hi] = self.label[self.src[lo:hi]] == self.label[self.dst[lo:hi]]
+        loops = np.zeros(self.ncomp, dtype=bool)
+        loops[self.label[self.src[self.inner & (self.src == self.dst)]]] = True
+        self.cyclic = (self.size > 1) | loops  # per component: it holds a cycle
+        self._order: np.ndarray | None = None
+
+    def members(self, comps: np.ndarray) -> list[list[int]]:
+        """The states of each component of ``comps`` (ascending), as Python lists."""
+        if self._order is None:
+            self._order = np.argsort(self.label, kind="stable")
+            self._starts = np.concatenate(([0], np.cumsum(self.size)))
+        order, starts = self._order, self._starts
+        return [order[starts[c]:starts[c + 1]].tolist() for c in comps.tolist()]
+
+    def edges_of(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The edges leaving ``states``, grouped by state in its order: (edge numbers,
+        the position in ``states`` of each one's source)."""
+        starts = self.first[states]
+        counts = self.first[states + 1] - starts
+        total = int(counts.sum())
+        owner = np.repeat(np.arange(len(states)), counts)
+        begin = np.cumsum(counts) - counts
+        edges = np.repeat(starts, counts) + (np.arange(total) - np.repeat(begin, counts))
+        return edges, owner
+
+    def chunks(self, states: np.ndarray, limit: int = 1 << 20) -> list[np.ndarray]:
+        """``states`` in consecutive parts of at most about ``limit`` edges each (so the
+        temporary arrays of a bulk operation stay small)."""
+        counts = self.first[states + 1] - self.first[states]
+        ends = np.cumsum(counts)
+        if not len(ends) or ends[-1] <= limit:
+            return [states]
+        cuts = np.searchsorted(ends, np.arange(limit, int(ends[-1]), limit), "right")
+        return [part for part in np.split(states, np.unique(cuts)) if len(part)]
+
+    def sinks_first(self) -> list[np.ndarray]:
+        """The components in levels: each level's components reach only components of the
+        levels before it (the condensation's reverse topological order, by Kahn)."""
+        outer = ~self.inner
+        lu, lv = self.label[self.src[outer]], self.label[self.dst[outer]]
+        starts, preds_of = _rows(lv, lu, self.ncomp)  # the components leading into each
+        out_deg = np.bincount(preds_of, minlength=self.ncomp)
+        mark = np.zeros(self.ncomp, dtype=bool)
+        level = np.flatnonzero(out_deg == 0)
+        levels = []
+        while level.size:
+            levels.append(level)
+            lo, hi = starts[level], starts[level + 1]
+            counts = hi - lo
+            idx = np.repeat(lo, counts) + (np.arange(int(counts.sum()))
+                                            - np.repeat(np.cumsum(counts) - counts, counts))
+            preds = preds_of[idx]
+            np.subtract.at(out_deg, preds, 1)
+            mark[preds] = True
+            cand = np.flatnonzero(mark)
+            mark[cand] = False
+            level = cand[out_deg[cand] == 0]
+        return levels
+
+
+def _rows(keys: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` grouped by ``keys`` (0..n-1) as compressed rows: (starts, values); a
+    (key, value) pair may be listed once or as often as it occurs."""
+    if len(keys) >= SCIPY_FROM:  # a counting sort in C (duplicate pairs merged)
+        from scipy.sparse import csr_matrix
+
+        m = csr_matrix((np.ones(len(keys), dtype=np.int8), (keys, values)), shape=(n, n))
+        return m.indptr.astype(np.int64), m.indices
+    counts = np.bincount(keys, minlength=n)
+    starts = np.concatenate(([0], np.cumsum(counts)))
+    return starts, values[np.argsort(keys, kind="stable")]
+
+
+SCIPY_FROM = 1 << 20  # edges from which scipy's components pay for its import (0.3-0.4 s)
+
+
+def _strong_components(n: int, first: np.ndarray, dst: np.ndarray) -> tuple[int, np.ndarray]:
+    """Component labels: Tarjan in Python for a small graph, scipy's (in C) for a large
+    one."""
+    if len(dst) < SCIPY_FROM:
+        from nmrcheck.engines.explicit.scc import tarjan
+
+        comp, comps = tarjan(n, first.tolist(), dst)
+        return len(comps), np.frombuffer(comp, dtype=np.int32).copy()
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    m = csr_matrix((np.ones(len(dst), dtype=np.int8), dst, first), shape=(n, n))
+    ncomp, label = connected_components(m, directed=True, connection="strong")
+    return int(ncomp), label.astype(np.int32)
+
+
+def masks(values: Sequence[int] | array, width: int) -> np.ndarray:
+    """Bit masks as a numpy array: uint64 when ``width`` bits fit, else Python ints."""
+    if width <= 64:
+        if isinstance(values, array) and values.typecode == "Q":
+            return np.frombuffer(values, dtype=np.uint64).copy()
+        return np.array(values, dtype=np.uint64)
+    return np.array(list(values), dtype=object)
+
+
+def renamed(values: np.ndarray, pids: np.ndarray, rename) -> np.ndarray:
+    """``rename(mask, pid)`` of each pair, computed once per distinct pair."""
+    if not len(values):
+        return values
+    if values.dtype == object:
+        memo: dict[tuple[int, int], int] = {}
+        out = np.empty(len(values), dtype=object)
+        for k, (v, p) in enumerate(zip(values.tolist(), pids.tolist())):
+            key = (v, p)
+            got = memo.get(key)
+            if got is None:
+                got = memo[key] = rename(v, p)
+            out[k] = got
+        return out
+    out = np.empty_like(values)
+    for p in np.unique(pids).tolist():  # few mappings, few distinct masks under each
+        rows = np.flatnonzero(pids == p)
+        uniq, inv = np.unique(values[rows], return_inverse=True)
+        images = np.array([rename(v, p) for v in uniq.tolist()], dtype=np.uint64)
+        out[rows] = images[inv.reshape(-1)]
+    return out

@@ -13,23 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from nmrcheck import control
-from nmrcheck.engines.explicit import hangs as hang_detection
-from nmrcheck.engines.explicit import liveness, probe
-from nmrcheck.engines.explicit.codegen import compile_system
-from nmrcheck.engines.explicit.scc import tarjan
-from nmrcheck.engines.explicit.search import (
-    HANG,
-    STOPPED_AT_VIOLATION,
-    Exploration,
-    Limits,
-    explore,
-    peak_memory_mb,
-    safety_view,
-)
-from nmrcheck.engines.explicit.symmetry import Symmetry
-from nmrcheck.engines.explicit.symmetry import analyse as analyse_symmetry
-from nmrcheck.engines.result import (
+from nmrcheck.engines.common.results import (
     EXHAUSTIVE,
+    HANG,
     HOLDS,
     PARTIAL,
     UNKNOWN,
@@ -39,6 +25,20 @@ from nmrcheck.engines.result import (
     CheckResult,
     PropertyResult,
 )
+from nmrcheck.engines.explicit import hangs as hang_detection
+from nmrcheck.engines.explicit import liveness, probe
+from nmrcheck.engines.explicit.arrays import Graph
+from nmrcheck.engines.explicit.codegen import compile_system
+from nmrcheck.engines.explicit.search import (
+    STOPPED_AT_VIOLATION,
+    Exploration,
+    Limits,
+    explore,
+    peak_memory_mb,
+    safety_view,
+)
+from nmrcheck.engines.explicit.symmetry import Symmetry
+from nmrcheck.engines.explicit.symmetry import analyse as analyse_symmetry
 from nmrcheck.ir import INVARIANT, LIVENESS_KINDS, TransitionSystem
 from nmrcheck.ir.trace import Trace
 
@@ -212,9 +212,8 @@ def _trace_of(ex: Exploration, found: probe.Found) -> Trace:
     return Trace(tuple(unpack(x) for x in found.states), tuple(found.actions))
 
 
-def _hang_result(ts: TransitionSystem, ex: Exploration,
-                 comps: list[list[int]] | None) -> PropertyResult:
-    found = hang_detection.find_hangs(ex, len(ts.slots), comps)
+def _hang_result(ts: TransitionSystem, ex: Exploration, g: Graph) -> PropertyResult:
+    found = hang_detection.find_hangs(ex, len(ts.slots), g)
     if not found:
         return PropertyResult(HANG, HOLDS, "explicit", EXHAUSTIVE)
     first = min(found.values())
@@ -246,14 +245,13 @@ def _on_the_graph(ts: TransitionSystem, ex: Exploration, hangs: bool,
     try:
         with ctl.abortable():
             with ctl.timed("components"):
-                comps = tarjan(len(ex.states), ex.first, ex.dst,  # type: ignore[arg-type]
-                               tick=ctl.tick)[1]
+                g = Graph(ex.first, ex.dst, ex.act, ex.perm)  # type: ignore[arg-type]
             if hangs:
                 with ctl.timed("hangs"):
-                    out.append(_hang_result(ts, ex, comps))
+                    out.append(_hang_result(ts, ex, g))
             if live:
                 with ctl.timed("liveness"):
-                    out += liveness.decide(ts, ex, live, comps)
+                    out += liveness.decide(ts, ex, live, g)
     except control.Stopped as stop:
         done = {r.property for r in out}
         out += [PropertyResult(name, UNKNOWN, "explicit", PARTIAL, reason=stop.reason)

@@ -8,21 +8,23 @@ reachable from it is a least fixed point over the graph:
     R(s) = (threads not blocked at s)  ∪  ⋃ over edges s -> u of  R(u)
 
 and a thread blocked at ``s`` but not in ``R(s)`` hangs. Every thread can move at a state
-where none is blocked, so only the subgraph of blocked states needs computing: its strongly
-connected components, sinks first, each iterated to its fixed point. Under symmetry
-reduction an edge renumbers the threads by its instance mapping.
+where none is blocked, so only blocked states are computed: level by level of the strongly
+connected components, sinks first (what a level reaches is settled before it), each level
+iterated to its fixed point, as whole vectors. Under symmetry reduction an edge renumbers
+the threads by its instance mapping.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from nmrcheck import control
+from nmrcheck.engines.explicit.arrays import Graph, masks, renamed
 from nmrcheck.engines.explicit.frames import Renaming
-from nmrcheck.engines.explicit.scc import tarjan
 from nmrcheck.engines.explicit.search import Exploration
 
 
-def find_hangs(ex: Exploration, nslots: int,
-               comps: list[list[int]] | None = None) -> dict[int, int]:
+def find_hangs(ex: Exploration, nslots: int, g: Graph | None = None) -> dict[int, int]:
     """Threads blocked forever: thread -> the first (shortest) state index where it is,
     the thread numbered as in that state (a representative, under symmetry).
 
@@ -32,59 +34,75 @@ def find_hangs(ex: Exploration, nslots: int,
         A complete exploration with its edges.
     nslots : int
         The number of threads.
-    comps : list of lists of int, optional
-        The strongly connected components of the explored graph, sinks first
-        (:func:`scc.tarjan`); computed here when not given.
+    g : Graph, optional
+        ``ex`` as arrays with its components (made here when not given).
     """
-    waiting = ex.waiting.masks
-    first, dst, perm = ex.first, ex.dst, ex.perm
-    if first is None or dst is None or not any(waiting):
+    if ex.first is None or not any(ex.waiting.masks):
         return {}
-    if comps is None:
-        comps = tarjan(len(waiting), first, dst)[1]
+    g = g or Graph(ex.first, ex.dst, ex.act, ex.perm)  # type: ignore[arg-type]
+    waiting = masks(ex.waiting.masks, nslots)
     everyone = (1 << nslots) - 1
-    slots = None
-    if perm is not None and ex.symmetry is not None:
+    full = np.array([everyone], dtype=waiting.dtype)[0] if waiting.dtype != object else everyone
+    can = np.full(g.n, full, dtype=waiting.dtype)
+    blocked = np.flatnonzero(waiting)
+    can[blocked] = full & ~waiting[blocked]
+    rename = None
+    if g.perm is not None and ex.symmetry is not None:
         slots = Renaming(ex.frames, ex.symmetry.slot_names, ex.symmetry.namer.rename)
-    inverse = ex.frames.inverse
-    can: dict[int, int] = {}  # blocked state -> the threads that can move there or later
+        inverse = ex.frames.inverse
 
-    def settle(s: int) -> bool:
-        """Add to ``can[s]`` what its successors allow; whether it grew."""
-        acc = old = can[s]
-        for e in range(first[s], first[s + 1]):
-            r = can.get(dst[e], everyone)
-            if r == everyone:
-                acc = everyone
-                break
-            if slots is not None and perm[e]:  # type: ignore[index]
-                r = slots.mask(r, inverse(perm[e]))  # type: ignore[index]
-            acc |= r
-            if acc == everyone:
-                break
-        can[s] = acc
-        return acc != old
+        def rename(m: int, pid: int) -> int:
+            return slots.mask(m, inverse(pid))
 
+    by_comp = blocked[np.argsort(g.label[blocked], kind="stable")]
+    comp_of = g.label[by_comp]
     ctl = control.current()
-    for done, members in enumerate(comps):  # sinks first: what it reaches is settled
-        if not done & 0xFFFF and ctl.tick(done=done, total=len(comps), unit="components"):
+    for k, level in enumerate(g.sinks_first()):
+        lo = np.searchsorted(comp_of, level, "left")
+        hi = np.searchsorted(comp_of, level, "right")
+        if not (hi > lo).any():
+            continue
+        states = np.concatenate([by_comp[a:b] for a, b in zip(lo.tolist(), hi.tolist())
+                                 if b > a])
+        _settle(g, can, states, bool(g.cyclic[level].any()), rename, full)
+        if not k & 0xFF and ctl.tick(done=k, total=g.ncomp, unit="levels of components"):
             raise control.Stopped(ctl.reason, ctl.interrupted)
-        blocked = [s for s in members if waiting[s]]
-        if not blocked:
-            continue
-        for s in blocked:
-            can[s] = everyone & ~waiting[s]
-        if len(members) == 1 and members[0] not in dst[first[members[0]]:first[members[0] + 1]]:
-            settle(blocked[0])  # no cycle: once is enough
-            continue
-        while any([settle(s) for s in blocked if can[s] != everyone]):
-            pass
+    stuck = waiting & ~can
     hangs: dict[int, int] = {}
-    for s in sorted(can):
-        stuck = waiting[s] & ~can[s]
-        k = 0
-        while stuck >> k:
-            if stuck >> k & 1 and k not in hangs:
+    for s in np.flatnonzero(stuck).tolist():
+        bits, k = int(stuck[s]), 0
+        while bits >> k:
+            if bits >> k & 1 and k not in hangs:
                 hangs[k] = s
             k += 1
     return hangs
+
+
+def _settle(g: Graph, can: np.ndarray, states: np.ndarray, cyclic: bool, rename,
+            full: object) -> None:
+    """Iterate ``can`` of ``states`` (one level) to its least fixed point (a state where
+    every thread can move is settled already)."""
+    while True:
+        states = states[can[states] != full]
+        changed = False
+        for part in g.chunks(states):
+            changed |= _widen(g, can, part, rename)
+        if not (changed and cyclic):
+            return
+
+
+def _widen(g: Graph, can: np.ndarray, states: np.ndarray, rename) -> bool:
+    """Add to ``can`` of ``states`` what their successors allow; whether any grew."""
+    edges, owner = g.edges_of(states)
+    targets = g.dst[edges]
+    r = can[targets]
+    if g.perm is not None and rename is not None:
+        pids = g.perm[edges]
+        moved = np.flatnonzero(pids)
+        if moved.size:
+            r[moved] = renamed(r[moved], pids[moved], rename)
+    acc = can[states]
+    before = acc.copy()
+    np.bitwise_or.at(acc, owner, r)
+    can[states] = acc
+    return not np.array_equal(acc, before)

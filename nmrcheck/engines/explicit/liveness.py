@@ -51,30 +51,35 @@ last state equals ``states[loop_start - 1]``, so that the run goes on from the l
 from __future__ import annotations
 
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from nmrcheck import control
-from nmrcheck.engines.explicit.frames import Frames, Orbits, Renaming
-from nmrcheck.engines.explicit.scc import has_cycle, tarjan
-from nmrcheck.engines.explicit.search import Exploration, Limits, explore
-from nmrcheck.engines.result import (
+from nmrcheck.engines.common.lasso import verify_lasso
+from nmrcheck.engines.common.results import (
     EXHAUSTIVE,
     HOLDS,
     PARTIAL,
     UNKNOWN,
     VIOLATED,
-    CheckResult,
     PropertyResult,
 )
+from nmrcheck.engines.explicit.arrays import Graph, masks, renamed
+from nmrcheck.engines.explicit.frames import Frames, Orbits, Renaming
+from nmrcheck.engines.explicit.scc import has_cycle, tarjan
+from nmrcheck.engines.explicit.search import Exploration, Limits, explore
 from nmrcheck.errors import InternalError
-from nmrcheck.ir import EVENTUALLY, LIVENESS_KINDS, STRONG, WEAK, Property, TransitionSystem
+from nmrcheck.ir import EVENTUALLY, LIVENESS_KINDS, STRONG, Property, TransitionSystem
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.trace import Trace
-from nmrcheck.ir.walkers import evaluate, free_vars, to_python
+from nmrcheck.ir.walkers import free_vars, to_python
 
 ENGINE = "explicit"
+VERDICT_UNKNOWN = 2  # a component not judged in bulk (mappings inside, or only part of it)
 
 
 # -- what the check needs to know of the system --------------------------------------------------
@@ -189,55 +194,57 @@ def _atoms(su: _Setup) -> Callable[[int], tuple[int, int]]:
 
 
 # -- step 1: pending instances -------------------------------------------------------------------
-def pending(su: _Setup, atoms: Callable[[int], tuple[int, int]]) -> tuple[list[int], list[int]]:
+def pending(su: _Setup, atoms: Callable[[int], tuple[int, int]],
+            g: Graph) -> tuple[list[int], list[int]]:
     """``(pend, trig)``: per state, the instances pending there (a trigger of theirs lies
-    behind on a path where their target stays false), and those triggered there."""
-    ex, ren = su.ex, su.inst
-    states, first, dst, perm = ex.states, ex.first, ex.dst, ex.perm
-    assert first is not None and dst is not None
-    n = len(states)
-    trig, bad = [0] * n, [0] * n
-    for i, s in enumerate(states):
-        trig[i], bad[i] = atoms(s)
+    behind on a path where their target stays false), and those triggered there. Bit masks
+    spread along the edges a frontier at a time, as whole vectors."""
+    ex = su.ex
+    n = len(ex.states)
+    width = len(su.insts)
+    ts_, bs_ = (array("Q"), array("Q")) if width <= 64 else ([], [])
+    t_add, b_add = ts_.append, bs_.append
+    for s in ex.states:
+        t, b = atoms(s)
+        t_add(t)
+        b_add(b)
+    trig, bad = masks(ts_, width), masks(bs_, width)
+    del ts_, bs_
     once = 0
     for k, q in enumerate(su.insts):
         if q.kind == EVENTUALLY:
             once |= 1 << k
-    trig[0] |= once & bad[0]
-    pend = list(trig)
-    mask = ren.mask
+    if once and n:
+        trig[0] |= np.array([once], dtype=trig.dtype)[0] & bad[0]
+    pend = trig.copy()
+    front = np.flatnonzero(pend)
+    rename = su.inst.mask
     ctl = control.current()
-    again: list[int] = []  # states whose pending set grew after they were passed on
-
-    images: dict[int, int] = {}  # m << 16 | mapping id -> the image of m under it
-    maps = perm if perm is not None else bytes(len(dst))
-
-    def spread(i: int) -> None:
-        m = pend[i]
-        a, b = first[i], first[i + 1]
-        for u, p in zip(dst[a:b], maps[a:b]):
-            if p:
-                key = m << 16 | p
-                mu = images.get(key)
-                if mu is None:
-                    mu = images[key] = mask(m, p)
-                mu &= bad[u]
-            else:
-                mu = m & bad[u]
-            if mu & ~pend[u]:
-                pend[u] |= mu
-                if u <= i:
-                    again.append(u)
-
-    # in breadth-first order most edges lead forward, so one sweep does most of the work
-    for i in range(n):
-        if pend[i]:
-            spread(i)
-        if not i & 0xFFFF and ctl.tick(done=i, total=n, unit="states, pending"):
+    rounds = 0
+    while front.size:
+        grown = [_spread(g, part, pend, bad, rename) for part in g.chunks(front)]
+        front = np.unique(np.concatenate(grown))
+        rounds += 1
+        if not rounds & 0x3F and ctl.tick(done=rounds, total=rounds, unit="rounds, pending"):
             raise control.Stopped(ctl.reason, ctl.interrupted)
-    while again:
-        spread(again.pop())
-    return pend, trig
+    return pend.tolist(), trig.tolist()
+
+
+def _spread(g: Graph, states: np.ndarray, pend: np.ndarray, bad: np.ndarray,
+            rename: Callable[[int, int], int]) -> np.ndarray:
+    """Pass the pending bits of ``states`` on along their edges; the states that gained."""
+    edges, owner = g.edges_of(states)
+    targets = g.dst[edges]
+    m = pend[states][owner]
+    if g.perm is not None:
+        pids = g.perm[edges]
+        moved = np.flatnonzero(pids)
+        if moved.size:
+            m[moved] = renamed(m[moved], pids[moved], rename)
+    m &= bad[targets]
+    grow = np.flatnonzero(m & ~pend[targets])
+    np.bitwise_or.at(pend, targets[grow], m[grow])
+    return targets[grow]
 
 
 # -- step 3: fair components ---------------------------------------------------------------------
@@ -371,48 +378,24 @@ def _judge(su: _Setup, comp: Sequence[int], out: Callable[[int], range], dst: Se
     return (bad if bad else -1), en_root
 
 
-def _cores_of(su: _Setup, members: list[int], comp: Sequence[int] | None = None,
-              k: int = -1) -> tuple[Local | None, list[list[int]]]:
-    """The fair cores of a strongly connected component of the explored graph (number ``k``
-    in ``comp``, when given): judged on the explored arrays first (mostly it is unfair as a
-    whole, or fair as a whole), and as a :class:`Local` graph when states must be removed."""
+def _cores_of(su: _Setup, members: list[int],
+              known: int = VERDICT_UNKNOWN) -> tuple[Local | None, list[list[int]]]:
+    """The fair cores of a strongly connected set of states of the explored graph: its
+    verdict in bulk (``known``: :func:`_plain_verdicts`), or judged through its monodromy
+    here, and as a :class:`Local` graph when states must be removed."""
     ex = su.ex
-    bad = _judge_plain(su, members, comp, k) if comp is not None else None
-    en_root: dict[int, int] = {}
-    if bad is None:  # mappings inside: judged through the component's monodromy
-        bad, en_root = _judge(su, members, ex.out, ex.dst, ex.act,  # type: ignore[arg-type]
-                              ex.perm, ex.groups.__getitem__)
+    if known == VERDICT_UNKNOWN:
+        bad, _ = _judge(su, members, ex.out, ex.dst, ex.act,  # type: ignore[arg-type]
+                        ex.perm, ex.groups.__getitem__)
+    else:
+        bad = known
     if bad == 0:
         return None, []
     g = component_graph(su, members)
     if bad < 0:
         return g, [list(range(len(members)))]
-    rest = [i for i, v in enumerate(members) if not ex.groups[v] & bad]
-    return g, fair_cores(su, g, rest) if rest else []
-
-
-def _judge_plain(su: _Setup, members: list[int], comp: Sequence[int], k: int) -> int | None:
-    """:func:`_judge` of component ``k`` when none of its inner edges carries a mapping (so
-    every state is seen in one numbering); None when one does."""
-    ex = su.ex
-    first, dst, act, perm, enabled = ex.first, ex.dst, ex.act, ex.perm, ex.groups
-    assert first is not None and dst is not None and act is not None
-    groups = su.action_groups
-    everyone = su.everyone
-    en_all, en_any, taken = everyone, 0, 0
-    for v in members:
-        g = enabled[v]
-        en_all &= g
-        en_any |= g
-        for e in range(first[v], first[v + 1]):
-            if comp[dst[e]] == k:
-                if perm is not None and perm[e]:
-                    return None
-                taken |= groups[act[e]]
-    if su.weak & en_all & ~taken:
-        return 0
-    bad = su.strong & en_any & ~taken
-    return bad if bad else -1
+    # strong groups to remove states for: judged again one by one on the local graph
+    return g, fair_cores(su, g)
 
 
 # -- the properties ------------------------------------------------------------------------------
@@ -428,11 +411,9 @@ class Witness:
     core: list[int] | None = None
 
 
-def find_witnesses(su: _Setup, pend: list[int], want: int,
-                   comps: list[list[int]] | None = None) -> dict[int, Witness]:
+def find_witnesses(su: _Setup, pend: list[int], want: int, g: Graph) -> dict[int, Witness]:
     """A witness for each property (by index) with a violated instance among the bits
-    ``want``; ``comps``: the strongly connected components of the explored graph, when
-    known."""
+    ``want``, on the explored graph ``g`` (its arrays and components)."""
     ex, owner = su.ex, su.owner
     found: dict[int, Witness] = {}
     todo = want
@@ -446,51 +427,70 @@ def find_witnesses(su: _Setup, pend: list[int], want: int,
                 if o == p:
                     todo &= ~(1 << k)
 
-    n = len(ex.states)
-    enabled = ex.groups
-    for i in range(n):  # stutters (a dead end that is not a crash is one), in BFS order
-        bits = pend[i] & todo
-        if bits and not enabled[i]:
-            for k in _bits(bits):
-                note(Witness(k, {(i, k)}))
+    enabled = masks(ex.groups, len(su.ts.fairness))
+    live = np.fromiter((bool(p & want) for p in pend), dtype=bool, count=len(pend))
+    for i in np.flatnonzero(live & (enabled == 0)).tolist():  # stutters, in BFS order
+        for k in _bits(pend[i] & todo):  # (a dead end that is not a crash is one too)
+            note(Witness(k, {(i, k)}))
     if not todo:
         return found
-    first, dst = ex.first, ex.dst
-    assert first is not None and dst is not None
-    if comps is None:
-        comps = tarjan(n, first, dst)[1]
-    comp = [0] * n
-    for k, c in enumerate(comps):
-        for v in c:
-            comp[v] = k
-    cyclic = [k for k, c in enumerate(comps)
-              if (len(c) > 1 or has_cycle(c, first, dst)) and any(pend[v] & want for v in c)]
+    verdict = _plain_verdicts(su, g, enabled)
+    in_live = np.bincount(g.label, weights=live, minlength=g.ncomp)
+    cand = np.flatnonzero(g.cyclic & (in_live > 0) & (verdict != 0))
+    groups = g.members(cand)
     ctl = control.current()
-    for done, k in enumerate(sorted(cyclic, key=lambda k: min(comps[k]))):
+    for done, k in enumerate(sorted(range(len(cand)), key=lambda k: groups[k][0])):
         if not todo:
             break
-        if not done & 0xFFF and ctl.tick(done=done, total=len(cyclic), unit="components"):
+        if not done & 0xFFF and ctl.tick(done=done, total=len(cand), unit="components"):
             raise control.Stopped(ctl.reason, ctl.interrupted)
-        members = comps[k]
-        live = [v for v in members if pend[v] & want]
-        if len(live) == len(members):
-            parts = [(sorted(members), k)]
-        else:  # the pending states of a component need not be strongly connected
-            keep = set(live)
-            parts = [(sorted(c), -1)
-                     for c in tarjan(n, first, dst, roots=live, inside=keep.__contains__)[1]
-                     if has_cycle(c, first, dst)]
-        for part, kk in parts:
-            g, cores = _cores_of(su, part, comp if kk >= 0 else None, kk)
+        members, c = groups[k], int(cand[k])
+        parts: list[tuple[list[int], int]] = [(members, int(verdict[c]))]
+        if in_live[c] < len(members):  # the pending states need not be strongly connected
+            keep = {v for v in members if live[v]}
+            parts = [(sorted(p), VERDICT_UNKNOWN) for p in
+                     tarjan(g.n, ex.first, ex.dst, roots=sorted(keep),  # type: ignore[arg-type]
+                            inside=keep.__contains__)[1]
+                     if has_cycle(p, ex.first, ex.dst)]  # type: ignore[arg-type]
+        for part, known in parts:
+            local, cores = _cores_of(su, part, known)
             for core in cores:
-                assert g is not None
+                assert local is not None
                 for v in core:
-                    for k in _bits(pend[g.state[v]] & todo):
-                        if pend[g.state[v]] >> k & todo >> k & 1:
-                            w = _tracked_core(su, g, core, v, k, pend)
+                    for bit in _bits(pend[local.state[v]] & todo):
+                        if todo >> bit & 1:
+                            w = _tracked_core(su, local, core, v, bit, pend)
                             if w is not None:
                                 note(w)
     return found
+
+
+def _plain_verdicts(su: _Setup, g: Graph, enabled: np.ndarray) -> np.ndarray:
+    """Per component, judged in bulk where no inner edge carries a mapping: 0 no fair cycle,
+    -1 fair as a whole, 1 fair only once the states enabling some strong group are removed;
+    :data:`VERDICT_UNKNOWN` where it must be judged one by one."""
+    width = len(su.ts.fairness)
+    groups = masks(su.action_groups, width)
+    inner = np.flatnonzero(g.inner)
+    comp_e = g.label[g.src[inner]]
+    zero = groups.dtype.type(0) if groups.dtype != object else 0
+    taken = np.full(g.ncomp, zero, dtype=groups.dtype)
+    np.bitwise_or.at(taken, comp_e, groups[g.act[inner]])
+    everyone = (1 << width) - 1
+    top = groups.dtype.type(everyone) if groups.dtype != object else everyone
+    en_all = np.full(g.ncomp, top, dtype=groups.dtype)
+    np.bitwise_and.at(en_all, g.label, enabled)
+    en_any = np.full(g.ncomp, zero, dtype=groups.dtype)
+    np.bitwise_or.at(en_any, g.label, enabled)
+    weak = groups.dtype.type(su.weak) if groups.dtype != object else su.weak
+    strong = groups.dtype.type(su.strong) if groups.dtype != object else su.strong
+    out = np.where((weak & en_all & ~taken) != 0, 0,
+                   np.where((strong & en_any & ~taken) != 0, 1, -1))
+    if g.perm is not None:
+        mapped = np.zeros(g.ncomp, dtype=bool)
+        mapped[comp_e[g.perm[inner] != 0]] = True
+        out[mapped] = VERDICT_UNKNOWN
+    return out
 
 
 def _bits(bits: int) -> list[int]:
@@ -815,68 +815,6 @@ def build_lasso(su: _Setup, w: Witness, pend: list[int], trig: list[int]) -> Las
     return Lasso(Trace(states, acts, loop_start), trigger, False, inst)
 
 
-# -- checking a lasso, whatever engine found it ------------------------------------------------
-def lasso_problem(
-    ts: TransitionSystem, prop: Property, trace: Trace, trigger: int | None = None
-) -> str | None:
-    """Why ``trace`` is not a fair counterexample to ``prop`` (an ``eventually`` or a
-    ``leads_to`` without parts), or None when it is one. Uses only the reference interpreter:
-    the run replays from the initial state, its loop closes (or it stutters in a state where
-    no fairness group is enabled), the loop is fair, and the property never comes true from
-    the trigger on (``trigger``: its index; None tries every state)."""
-    if tuple(trace.states[0]) != ts.initial_state():
-        return "the first state is not the initial state"
-    for k, a in enumerate(trace.actions):
-        if a not in ts.enabled(trace.states[k]):
-            return f"step {k + 1}: action {a} is not enabled"
-        if ts.fire(a, trace.states[k]) != tuple(trace.states[k + 1]):
-            return f"step {k + 1}: action {a} leads to another state"
-    j, n = trace.loop_start, len(trace.states) - 1
-    if j is None or not 0 <= j <= n:
-        return "not a lasso"
-    last = trace.states[-1]
-    if evaluate(ts.halted, last):
-        return "the run ends in a crash"
-
-    def unfair(loop_states: list, loop_actions: list) -> str | None:
-        for f in ts.fairness:
-            acts = set(f.actions)
-            taken = any(a in acts for a in loop_actions)
-            on = [any(a in acts for a in ts.enabled(s)) for s in loop_states]
-            if f.kind == WEAK and all(on) and not taken:
-                return f"the loop is unfair to {f.name} (weak)"
-            if f.kind == STRONG and any(on) and not taken:
-                return f"the loop is unfair to {f.name} (strong)"
-        return None
-
-    stutter = j == n and unfair([last], []) is None
-    if not stutter:
-        if j == 0 or tuple(trace.states[j - 1]) != tuple(last):
-            return f"the last state is not the state before step {j}"
-        why = unfair(list(trace.states[j - 1 : n]), list(trace.actions[j - 1 : n]))
-        if why is not None:
-            return why
-    if prop.kind == EVENTUALLY:
-        hit = [k for k, s in enumerate(trace.states) if evaluate(prop.expr, s)]
-        return f"{prop.name} holds at step {hit[0]}" if hit else None
-    first_loop = n if stutter else j - 1
-    candidates = range(n + 1) if trigger is None else [trigger]
-    for t in candidates:
-        if not evaluate(prop.expr, trace.states[t]):
-            continue
-        span = range(min(t, first_loop), n + 1)
-        if not any(evaluate(prop.target, trace.states[k]) for k in span):
-            return None
-    return f"no state of the run triggers {prop.name} without its target following"
-
-
-def verify_lasso(ts: TransitionSystem, prop: Property, trace: Trace, trigger: int | None) -> None:
-    """Raise InternalError unless ``trace`` is a fair counterexample to ``prop``."""
-    why = lasso_problem(ts, prop, trace, trigger)
-    if why is not None:
-        raise InternalError(f"a liveness counterexample to {prop.name} is wrong: {why}")
-
-
 # -- the properties of a system ----------------------------------------------------------------
 def liveness_properties(ts: TransitionSystem, names: Sequence[str] = ()) -> list[Property]:
     """The liveness properties of ``ts`` (only those in ``names`` when it is not empty)."""
@@ -892,15 +830,16 @@ def without_liveness(ts: TransitionSystem) -> TransitionSystem:
 
 
 def decide(ts: TransitionSystem, ex: Exploration, props: Sequence[Property],
-           comps: list[list[int]] | None = None) -> list[PropertyResult]:
+           g: Graph | None = None) -> list[PropertyResult]:
     """Decide the liveness properties ``props`` of ``ts`` on the complete exploration ``ex``
-    (with edges; symmetry-reduced or not; ``comps``: its strongly connected components, when
-    known). A violation comes with a replayed, fair lasso."""
+    (with edges; symmetry-reduced or not; ``g``: it as arrays with its components, when
+    made already). A violation comes with a replayed, fair lasso."""
     if not props:
         return []
+    g = g or Graph(ex.first, ex.dst, ex.act, ex.perm)  # type: ignore[arg-type]
     su = _setup(ts, ex, props)
-    pend, trig = pending(su, _atoms(su))
-    witnesses = find_witnesses(su, pend, (1 << len(su.insts)) - 1, comps)
+    pend, trig = pending(su, _atoms(su), g)
+    witnesses = find_witnesses(su, pend, (1 << len(su.insts)) - 1, g)
     results = []
     for k, p in enumerate(props):
         w = witnesses.get(k)
@@ -951,44 +890,11 @@ def check_liveness(
     return results, stats
 
 
-def add_liveness(
-    ts: TransitionSystem,
-    result: CheckResult,
-    names: Sequence[str] = (),
-    limits: Limits | None = None,
-    depth: int = 40,
-) -> CheckResult:
-    """``result`` (of the symbolic engines, run on :func:`without_liveness`) with the
-    answers for the liveness properties of ``ts`` added by bounded lasso search (up to
-    ``depth`` steps). Only the properties in ``names`` when it is not empty."""
-    props = liveness_properties(ts, names)
-    if not props:
-        return result
-    from nmrcheck.engines.symbolic.lasso import lasso_bmc_all
-
-    timeout = control.current().remaining()
-    if limits is not None and limits.timeout is not None:
-        timeout = limits.timeout if timeout is None else min(timeout, limits.timeout)
-    results = lasso_bmc_all(ts, props, depth, timeout)
-    stats = {
-        "properties": len(props),
-        "fairness_groups": len(ts.fairness),
-        "engine": "lasso bmc",
-        "depth": depth,
-    }
-    merged = CheckResult(list(result.results) + results, result.engine, dict(result.stats))
-    merged.stats["liveness"] = stats
-    return merged
-
-
 __all__ = [
     "Local",
-    "add_liveness",
     "check_liveness",
     "decide",
     "fair_cores",
-    "lasso_problem",
     "liveness_properties",
-    "verify_lasso",
     "without_liveness",
 ]

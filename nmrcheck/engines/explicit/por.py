@@ -33,8 +33,8 @@ from __future__ import annotations
 from collections.abc import Callable, Container
 from typing import TYPE_CHECKING, Any
 
+from nmrcheck.engines.common.results import EXHAUSTIVE, HOLDS, UNKNOWN, UNREACHABLE, CheckResult
 from nmrcheck.engines.explicit.codegen import Layout, _Gen, pin_of, running_facts
-from nmrcheck.engines.result import EXHAUSTIVE, HOLDS, UNKNOWN, UNREACHABLE, CheckResult
 from nmrcheck.ir import INVARIANT, TransitionSystem
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr

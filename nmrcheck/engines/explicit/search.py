@@ -34,7 +34,6 @@ from nmrcheck.errors import InternalError
 from nmrcheck.ir import INVARIANT, LIVENESS_KINDS, TransitionSystem
 from nmrcheck.ir.trace import Trace
 
-HANG = "no_hang"
 STOPPED_AT_VIOLATION = "stopped at the first violation"
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 import z3
 
-from nmrcheck.engines.result import (
+from nmrcheck.engines.common.results import (
     BOUNDED,
     HOLDS_BOUNDED,
     PARTIAL,

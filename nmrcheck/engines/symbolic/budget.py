@@ -15,7 +15,7 @@ from typing import Any
 import z3
 
 from nmrcheck.control import Control, Stopped, current
-from nmrcheck.engines.result import PARTIAL, UNKNOWN, PropertyResult
+from nmrcheck.engines.common.results import PARTIAL, UNKNOWN, PropertyResult
 from nmrcheck.ir.system import Property
 
 TIMEOUT = "timeout"  # the reason when the engine's own time limit ends it

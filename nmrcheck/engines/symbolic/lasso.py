@@ -40,7 +40,7 @@ from collections.abc import Sequence
 
 import z3
 
-from nmrcheck.engines.result import (
+from nmrcheck.engines.common.results import (
     BOUNDED,
     HOLDS_BOUNDED,
     PARTIAL,
@@ -765,7 +765,7 @@ def _deepen(
 ) -> None:
     """The body of :func:`lasso_bmc_all`: record each property's result in ``results`` (none
     for the properties still open when the run control stops the run)."""
-    from nmrcheck.engines.explicit.liveness import lasso_problem
+    from nmrcheck.engines.common.lasso import lasso_problem
 
     start = time.monotonic()
     instances: list[Property] = []

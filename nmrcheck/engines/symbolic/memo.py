@@ -22,7 +22,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from nmrcheck.engines.result import PropertyResult
+from nmrcheck.engines.common.results import PropertyResult
 from nmrcheck.ir.system import Property, TransitionSystem
 from nmrcheck.ir.walkers import to_text
 

@@ -47,7 +47,14 @@ from dataclasses import dataclass, field
 
 import z3
 
-from nmrcheck.engines.result import HOLDS, PARTIAL, PROVED, UNKNOWN, UNREACHABLE, PropertyResult
+from nmrcheck.engines.common.results import (
+    HOLDS,
+    PARTIAL,
+    PROVED,
+    UNKNOWN,
+    UNREACHABLE,
+    PropertyResult,
+)
 from nmrcheck.errors import InputError, InternalError
 from nmrcheck.ir.expr import Expr
 from nmrcheck.ir.system import INVARIANT, Property, TransitionSystem

@@ -7,6 +7,8 @@ from typing import Any
 
 from nmrcheck.ir.trace import Trace
 
+HANG = "no_hang"  # the name of hang freedom: no routine is ever blocked forever
+
 # Verdicts (the project's vocabulary).
 HOLDS = "holds"  # exhaustive search or proof: coverage says which
 HOLDS_BOUNDED = "holds up to bound"  # bounded search found nothing up to `bound`

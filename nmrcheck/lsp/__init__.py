@@ -1,0 +1,1 @@
+"""The nmrcheck language server (LSP over stdio, pygls) and what it knows about .nmr text."""

@@ -86,9 +86,10 @@ class Head:
     def __exit__(self, *exc: object) -> None:
         os.killpg(self.proc.pid, signal.SIGTERM)
         try:
-            self.proc.wait(30)
+            self.proc.wait(5)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
 
 
 def compare(title: str, argv: list[str], head: str) -> list[tuple[str, float, float, str]]:

@@ -131,8 +131,8 @@ def free_cores() -> float:
     return round(2 * one / burn(2), 2)
 
 
-def per_model_seconds(models: list[str]) -> list[tuple[float, str]]:
-    """Each model's check time in this process (load and engines), longest first."""
+def per_model_seconds(models: list[str]) -> list[tuple[float, float, str]]:
+    """Each model's loading and checking time in this process, longest check first."""
     from nmrcheck.engines.run import Plan
     from nmrcheck.engines.run import run as run_engines
     from nmrcheck.nmr.load import load
@@ -141,15 +141,16 @@ def per_model_seconds(models: list[str]) -> list[tuple[float, str]]:
     out = []
     for m in models:
         t = time.monotonic()
-        run_engines(load(m), Plan())
-        out.append((time.monotonic() - t, m))
+        ts = load(m)
+        loaded = time.monotonic()
+        run_engines(ts, Plan())
+        out.append((time.monotonic() - loaded, loaded - t, m))
     return sorted(out, reverse=True)
 
 
 def makespan(times: list[float], workers: int) -> float:
-    """Longest-first list scheduling of ``times`` on ``workers`` (what Ray's queue does when
-    the jobs are submitted longest first; submitted in command-line order it can only be
-    worse, by at most the longest job)."""
+    """Longest-first list scheduling of ``times`` on ``workers`` (submitted in command-line
+    order instead, Ray's queue can only do worse, by at most the longest job)."""
     load = [0.0] * workers
     for t in sorted(times, reverse=True):
         k = load.index(min(load))
@@ -157,22 +158,25 @@ def makespan(times: list[float], workers: int) -> float:
     return max(load)
 
 
-def projection(times: list[tuple[float, str]], measured: float) -> None:
-    """What K machines of this machine's cores would take, from per-model times; the fixed
-    cost is what the measured run on this machine took beyond its checks' own schedule."""
-    total = sum(t for t, _ in times)
-    overhead = max(0.0, measured - makespan([t for t, _ in times], CORES))
-    print(f"\nper-model check times in one process: {len(times)} models, {total:.2f} s in all, "
-          f"longest {times[0][0]:.2f} s ({times[0][1]}), median "
-          f"{times[len(times) // 2][0]:.3f} s")
-    print(f"fixed cost of the --ray HEAD run beyond its checks (Python start, loading every "
-          f"model in the driver, joining, worker start, rendering): {overhead:.2f} s\n")
-    print("| machines K | workers | checks (longest first) | with the fixed cost | speed-up |")
+def projection(times: list[tuple[float, float, str]], rows: list) -> None:
+    """What K machines of this machine's cores would take: the fixed cost (everything the
+    --ray HEAD run did beyond its checks' schedule on this machine: Python start, loading
+    every model in the driver, joining, worker start, rendering) plus the checks scheduled
+    on 2K workers; against the one-process run."""
+    checks = [c for c, _, _ in times]
+    one, head = rows[0][1], rows[2][1]
+    fixed = max(0.0, head - makespan(checks, CORES))
+    print(f"\nper model, in one process: {len(times)} models, checks {sum(checks):.2f} s in "
+          f"all (longest {times[0][0]:.2f} s, {times[0][2]}; median "
+          f"{times[len(times) // 2][0]:.3f} s), loading {sum(x for _, x, _ in times):.2f} s")
+    print(f"fixed cost of the --ray HEAD run beyond its checks' schedule: {fixed:.2f} s\n")
+    print("| machines K | workers | checks scheduled | with the fixed cost | speed-up over 1 "
+          "process |")
     print("|---:|---:|---:|---:|---:|")
     for k in (1, 2, 4, 8, 16):
-        span = makespan([t for t, _ in times], k * CORES)
-        print(f"| {k} | {k * CORES} | {span:.2f} | {span + overhead:.2f} | "
-              f"{total / (span + overhead):.2f}x |")
+        span = makespan(checks, k * CORES)
+        print(f"| {k} | {k * CORES} | {span:.2f} | {span + fixed:.2f} | "
+              f"{one / (span + fixed):.2f}x |")
 
 
 def main() -> int:
@@ -197,13 +201,13 @@ def main() -> int:
                 head)
         rows = compare(f"The catalogue: {len(catalogue)} models, default properties",
                        ["check", *catalogue], head)
-        projection(per_model_seconds(catalogue), rows[2][1])
+        projection(per_model_seconds(catalogue), rows)
         if not args.quick:
             family = [f"bench/models/{d}-{n}.nmr" for d in ("provider-clients", "multi-npi")
                       for n in (2, 3, 4)]
             rows = compare("A heavier catalogue: the scaling family, N = 2 to 4",
                            ["check", *family], head)
-            projection(per_model_seconds(family), rows[2][1])
+            projection(per_model_seconds(family), rows)
     up = Path("/proc/loadavg").read_text().split()[:3]
     print(f"\nload average {' '.join(up)} at the end; free cores now {free_cores()}")
     return 0

@@ -73,14 +73,13 @@ def run(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: TextIO)
             runs, lost, stop = _gather(pool, ts, specs, deadline)
             found = next((r for r in runs if r.found is not None), None)
             if found is not None:
-                with ctl.abortable():
-                    result = _violation(ts, found, specs, args)
+                result = _violation(ts, found, specs, args)
     finally:
         pool.close()
     if found is not None and not stop:
         out.write(text.render(ts, result, args.model, _check_argv(argv),
                               color=text.use_color(out)))
-        code = EXIT_VIOLATED
+        code = EXIT_INTERRUPTED if ctl.interrupted else EXIT_VIOLATED
     else:
         out.write(coverage_report(ts, args.model, runs, lost, specs, args.seed, stop))
         code = EXIT_INTERRUPTED if ctl.interrupted else EXIT_INCONCLUSIVE
@@ -117,10 +116,14 @@ def _gather(pool: Pool, ts: TransitionSystem, specs: list[swarm.RunSpec],
 
 def _violation(ts: TransitionSystem, run: swarm.RunResult, specs: list[swarm.RunSpec],
                args: argparse.Namespace) -> CheckResult:
-    """The report of the first violation: shortened, proved shortest where possible, every
-    trace replayed on the model."""
+    """The report of the first violation: shortened, proved shortest where possible (as
+    found, when a stop cuts that short), every trace replayed on the model."""
     target = swarm.prepare(ts)
-    short, ex = swarm.shortest(target, run.found)
+    try:
+        with control.current().abortable():
+            short, ex = swarm.shortest(target, run.found)
+    except control.Stopped:
+        short, ex = run.found, None
     names = [p.name for p in safety_view(ts).properties]
     others = {p.name: NOT_SEARCHED for p in ts.properties if p.kind in LIVENESS_KINDS}
     others[HANG] = NOT_SEARCHED

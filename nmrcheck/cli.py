@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from nmrcheck import __version__, control, inputs
+from nmrcheck.distributed import swarm_cmd, sweep
 from nmrcheck.engines.common.results import HANG, PROOF_FAILED, UNKNOWN, CheckResult, PropertyResult
 from nmrcheck.engines.explicit.search import Limits
 from nmrcheck.engines.run import ENGINES, Plan
@@ -27,6 +28,8 @@ from nmrcheck.traces.replay import check_replays
 EXIT_OK, EXIT_VIOLATED, EXIT_INPUT, EXIT_INCONCLUSIVE, EXIT_INTERNAL = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
 DOT_STATE_LIMIT = 5000
+RAY_HELP = ("run each model's check as a Ray task: 'local' starts Ray on this machine's cores, "
+            "any other address joins that cluster (docs/distributed.md)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -161,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="decide every property: go on past the first violation (by default the search "
         "stops there, as SPIN and TLC do, with a shortest counterexample)",
     )
+    c.add_argument("--ray", metavar="ADDRESS", help=RAY_HELP)
 
     c.add_argument(
         "--dump-generated",
@@ -174,6 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
     cf.add_argument("model", metavar="MODEL")
     model_args(cf)
     outputs.add_arguments(c)
+
+    sw = sub.add_parser("swarm", help="many randomised bounded searches for a violation "
+                        "(designs too big to exhaust; never a proof)")
+    swarm_cmd.add_arguments(sw, _positive, _seconds)
+
+    sp = sub.add_parser("sweep", help="check one model under every knob setting and instance "
+                        "count given")
+    sweep.add_arguments(sp, _positive, _seconds)
 
     rp = sub.add_parser("replay", help="re-execute a saved trace (JSON or ITF) on a model")
     replay_cli.add_arguments(rp)
@@ -291,10 +303,13 @@ def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: T
     limits = Limits(args.max_states)
     worst = EXIT_OK
     docs = []
-    with ctl.installed():
+    from nmrcheck.distributed.checks import checking
+
+    with checking(args.ray, args.max_memory) as remote, ctl.installed():
         try:  # every model and output path, before any search
             with ctl.abortable(), ctl.timed("load"):
-                loaded = inputs.preflight_check(args)
+                loaded = (inputs.preflight_check(args) if remote is None else remote.preflight(
+                    args, lambda ts, m: _plan(args, ts, limits, err, m)))
         except control.Stopped:
             err.write(f"nmrcheck: {ctl.reason} while loading, exit {EXIT_INCONCLUSIVE}\n")
             return _exit(EXIT_INCONCLUSIVE, ctl.interrupted)
@@ -311,7 +326,10 @@ def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: T
                 with ctl.abortable(), ctl.timed("load"):
                     ts = loaded.pop(model, None) or _load(args, model)
                     _check_names(ts, args.property)
-                result = run_engines(ts, _plan(args, ts, limits, err, model))
+                if remote is None:
+                    result = run_engines(ts, _plan(args, ts, limits, err, model))
+                else:
+                    result = remote.result(model, _plan(args, ts, limits, err, model).notice)
             except control.Stopped as stop:
                 result = _stopped_result(ts, stop)
             if ctl.progress is not None and err.isatty():
@@ -510,6 +528,10 @@ def main(
         args = build_parser().parse_args(argv)
         if args.command == "check":
             return cmd_check(args, argv, out, err)
+        if args.command == "swarm":
+            return swarm_cmd.run(args, argv, out, err)
+        if args.command == "sweep":
+            return sweep.run(args, argv, out, err)
         if args.command == "replay":
             return replay_cli.run(args, out, err)
         if args.command == "certify":

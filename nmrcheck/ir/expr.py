@@ -50,6 +50,11 @@ class Expr:
     def __bool__(self) -> bool:  # guard against accidental Python truthiness
         raise TypeError("an Expr has no Python truth value; use the builder functions")
 
+    def __reduce__(self) -> tuple:
+        """Unpickled nodes are interned again (a system sent to another process keeps
+        sharing its nodes, which symmetry analysis compares by identity)."""
+        return (_mk, (self.op, self.args, self.val, self.type))
+
 
 _table: dict[tuple, Expr] = {}
 

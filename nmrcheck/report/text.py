@@ -6,7 +6,7 @@ import io
 import os
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from nmrcheck.engines.common.results import CheckResult, PropertyResult
@@ -22,6 +22,8 @@ VERDICT_WORD = {0: "all properties hold", 1: "VIOLATED", 3: "INCONCLUSIVE"}
 def search_lines(result: CheckResult) -> list[str]:
     """What the search covered: states for explicit search, the bound or proofs otherwise."""
     st = result.stats
+    if result.engine == "swarm":
+        return swarm_lines(st.get("swarm", {}))
     if "states" in st:
         scope = "exhaustive" if st.get("complete") else "partial"
         out = [
@@ -57,6 +59,15 @@ def search_lines(result: CheckResult) -> list[str]:
     if st.get("hangs"):
         out.append(f"  hangs: {st['hangs']}")
     return out
+
+
+def swarm_lines(sw: dict) -> list[str]:
+    """Which run of a swarm met the violation (nmrcheck swarm)."""
+    kind = {"dfs": "random-order depth-first", "walk": "random walks",
+            "bitstate": "bitstate"}.get(sw.get("kind", ""), sw.get("kind", ""))
+    return [f"search: swarm of {sw.get('runs')} randomised runs of depth {sw.get('depth')} "
+            f"(seed {sw.get('seed')}); run {sw.get('run')} ({kind}) met the violation",
+            "  (the swarm stops at the first violation and proves nothing else)"]
 
 
 def proof_methods(result: CheckResult) -> str:
@@ -148,9 +159,11 @@ def render(
     argv: Sequence[str],
     verbose: bool = False,
     color: bool = False,
+    rerun: Callable[[str], str] | None = None,
 ) -> str:
-    """The whole text report of one model (with terminal colours when ``color``)."""
-    plain = _render(ts, result, model, argv, verbose)
+    """The whole text report of one model (with terminal colours when ``color``);
+    ``rerun(property)``: the reproduction command, when it is not ``check``'s."""
+    plain = _render(ts, result, model, argv, verbose, rerun)
     return colorize(plain) if color else plain
 
 
@@ -160,6 +173,7 @@ def _render(
     model: str,
     argv: Sequence[str],
     verbose: bool,
+    rerun: Callable[[str], str] | None = None,
 ) -> str:
     code = result.exit_code
     props = {p.name: p for p in ts.properties}
@@ -200,6 +214,9 @@ def _render(
             lines.append(
                 f"  {kind}, {len(r.trace)} steps, then forever as the last line says (a fair run):"
             )
+        elif r.engine == "swarm" and not r.stats.get("shortest", True):
+            lines.append(f"  {kind}, {len(r.trace)} steps (found by a swarm run and shortened; "
+                         "not proved shortest):")
         elif r.stats.get("shortest", True):
             lines.append(f"  {kind}, {len(r.trace)} steps (shortest):")
         else:
@@ -208,7 +225,8 @@ def _render(
         lines.extend(render_trace(ts, r, verbose))
         for msg in hang_message(ts, r):
             lines.append(f"  {msg}")
-        lines.append(f"  Reproduce: {reproduce(argv, model, r.property)}")
+        again = rerun(r.property) if rerun else reproduce(argv, model, r.property)
+        lines.append(f"  Reproduce: {again}")
     return "\n".join(lines) + "\n"
 
 

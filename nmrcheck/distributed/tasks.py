@@ -1,0 +1,76 @@
+"""The jobs that run on a worker (a Ray task, or this process without ``--ray``).
+
+Each is a module-level function of picklable arguments returning a picklable value. The
+model arrives compiled (a :class:`TransitionSystem`, whose expression nodes are interned again
+when unpickled), so a worker needs no access to the model's files and does not parse it again.
+The answer goes back whole for the driver to replay and render, exactly as a check in one
+process does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field, replace
+
+from nmrcheck import control
+from nmrcheck.engines import swarm
+from nmrcheck.engines.common.results import HANG, UNKNOWN, CheckResult, PropertyResult
+from nmrcheck.engines.run import Plan
+from nmrcheck.engines.run import run as run_engines
+from nmrcheck.ir import TransitionSystem
+
+MIN_SECONDS = 0.01  # a task that starts after its deadline still answers (unknown)
+
+
+@dataclass
+class Outcome:
+    """A check's answer, the time each phase took, and what it told the user."""
+
+    result: CheckResult
+    phases: dict[str, float] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+
+
+def check_task(ts: TransitionSystem, plan: Plan, limit: tuple[float, float] | None,
+               max_memory_mb: int | None, own_control: bool = True) -> Outcome:
+    """``nmrcheck check`` of one model (one configuration): under a run control of its own
+    (a worker), or under the caller's (``own_control`` False: this process, one job after
+    the other, as ``check`` without ``--ray``). ``limit``: the command's ``--timeout`` and
+    the deadline (``time.time()``) it sets for every task."""
+    ctl = control.current()
+    if own_control:
+        ctl = control.Control(limit[0] if limit else None, max_memory_mb)
+        if limit is not None:
+            ctl.deadline = time.monotonic() + max(MIN_SECONDS, limit[1] - time.time())
+    notices: list[str] = []
+    plan = replace(plan, notice=notices.append, progress=None)
+    with ctl.installed() if own_control else contextlib.nullcontext():
+        try:
+            result = run_engines(ts, plan)
+        except control.Stopped as stop:
+            result = stopped_result(ts, plan, stop.reason, stop.interrupted)
+    return Outcome(result, dict(ctl.phases) if own_control else {}, notices)
+
+
+def stopped_result(ts: TransitionSystem, plan: Plan, reason: str,
+                   interrupted: bool = False) -> CheckResult:
+    """Every property of ``ts`` (those of ``plan``) unknown, for ``reason``."""
+    names = [p.name for p in ts.properties] + ([HANG] if plan.hangs else [])
+    if plan.properties:
+        names = [n for n in names if n in plan.properties]
+    results = [PropertyResult(n, UNKNOWN, "explicit", "partial", reason=reason) for n in names]
+    return CheckResult(results, "explicit", {"complete": False, "interrupted": interrupted})
+
+
+_TARGETS: dict[str, swarm.Target] = {}  # per worker process: systems compiled for runs
+
+
+def swarm_task(ts: TransitionSystem, key: str, spec: swarm.RunSpec,
+               deadline: float | None) -> swarm.RunResult:
+    """One run of a swarm (the system compiled once per worker process and ``key``)."""
+    target = _TARGETS.get(key)
+    if target is None:
+        _TARGETS.clear()
+        target = _TARGETS[key] = swarm.prepare(ts)
+    return swarm.run(target, spec, deadline)

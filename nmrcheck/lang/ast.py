@@ -102,7 +102,7 @@ class LeadsTo(Node):
 # -- statements ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TypeRef(Node):
-    kind: str  # "bool" "int" "enum" "status"
+    kind: str  # "bool" "int" "enum" "status" "handle"
     lo: int = 0
     hi: int = 1
     labels: tuple[str, ...] = ()
@@ -189,6 +189,7 @@ class VarDecl(Node):
     type: TypeRef
     init: Node | None
     per_binding: bool
+    in_obj: str | None = None  # a field of a driver object (per binding: an array in it)
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,7 @@ class LockDecl(Node):
 class PrimDecl(Node):
     """``[binding] rundown|refcount|event|object NAME [= INIT] [max N] [in OBJ]``."""
 
-    kind: str  # "rundown", "refcount", "event" or "object"
+    kind: str  # "rundown", "refcount", "event", "syncevent" or "object"
     name: str
     per_binding: bool
     init: Node | None = None
@@ -256,12 +257,13 @@ class Routine(Node):
     name: str
     reg: str | None  # "for REG": only for that registration's bindings
     body: tuple[Node, ...]
+    when: Node | None = None  # Unload only: when the OS may call it (a spec expression)
 
 
 @dataclass(frozen=True)
 class TaskDecl(Node):
     name: str
-    kind: str  # "task" (the environment starts it), "workitem" or "dpc" (queued by code)
+    kind: str  # "task" (the environment starts it); queued by code: "workitem", "ioworkitem", "dpc"
     per_binding: bool
     reg: str | None
     when: Node | None

@@ -97,7 +97,7 @@ _WORDS = {
     "INT": "a number",
     "STRING": "a string",
     "ROLE": "'client', 'provider'",
-    "TASKKIND": "'task', 'workitem'",
+    "TASKKIND": "'dpc', 'ioworkitem', 'task', 'workitem'",
     "QUANT": "'exists', 'forall'",
     "PROPKIND": "'eventually', 'invariant', 'leads_to', 'reachable'",
     "FAIR": "'fair'",
@@ -108,7 +108,7 @@ _WORDS = {
     "DEFERRED": "'deferred'",
     "BINDING": "'binding'",
     "LOCKKIND": "'lock', 'pushlock'",
-    "PRIMKIND": "'event', 'object', 'refcount', 'rundown'",
+    "PRIMKIND": "'event', 'object', 'refcount', 'rundown', 'syncevent'",
 }
 
 
@@ -301,6 +301,10 @@ class _Build(Transformer_NonRecursive):
     def status_type(self, meta, ch):
         return A.TypeRef(self._pos(meta), "status")
 
+    @v_args(meta=True)
+    def handle_type(self, meta, ch):
+        return A.TypeRef(self._pos(meta), "handle")
+
     def signed(self, ch):
         return int(ch[0])
 
@@ -435,7 +439,7 @@ class _Build(Transformer_NonRecursive):
 
     @v_args(meta=True)
     def var_decl(self, meta, ch):
-        return A.VarDecl(self._pos(meta), str(ch[1]), ch[2], ch[3], ch[0] is not None)
+        return A.VarDecl(self._pos(meta), str(ch[1]), ch[3], ch[4], ch[0] is not None, ch[2])
 
     @v_args(meta=True)
     def lock_decl(self, meta, ch):
@@ -459,7 +463,7 @@ class _Build(Transformer_NonRecursive):
     @v_args(meta=True)
     def routine(self, meta, ch):
         reg = str(ch[1]) if ch[1] is not None else None
-        return A.Routine(self._pos(meta), str(ch[0]), reg, ch[2])
+        return A.Routine(self._pos(meta), str(ch[0]), reg, ch[3], ch[2])
 
     @v_args(meta=True)
     def task_decl(self, meta, ch):

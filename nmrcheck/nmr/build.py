@@ -15,6 +15,7 @@ from nmrcheck.nmr.paths import Path, Ty
 from nmrcheck.nmr.routines import RoutineCompiler, Scope
 
 SIDES = ("client", "provider")
+QUEUED = ("workitem", "ioworkitem", "dpc")  # kinds of task that code queues
 DETACH = {"client": "ClientDetachProvider", "provider": "ProviderDetachClient"}
 CLEANUP = {"client": "ClientCleanupBindingContext", "provider": "ProviderCleanupBindingContext"}
 ATTACH = {"client": "ClientAttachProvider", "provider": "ProviderAttachClient"}
@@ -79,7 +80,7 @@ def _layout(comp: Compiler) -> None:
         for v in d.decl.vars:
             if v.per_binding:
                 continue
-            ty = comp.type_of(v.type)
+            ty = comp.type_of(v.type, d)
             init = comp.const_value(v.init, ty) if v.init is not None else ty.lo
             idx = comp.new_var(f"{d.name}.{v.name}", ty, init)
             comp.dvars[(d.id, v.name)] = idx
@@ -136,7 +137,7 @@ def _layout(comp: Compiler) -> None:
             bv.slot[s] = _slot(comp, f"{n}/{s}", drv.name, n, nestable=True)
             for v in drv.decl.vars:
                 if v.per_binding:
-                    ty = comp.type_of(v.type)
+                    ty = comp.type_of(v.type, drv)
                     init = comp.const_value(v.init, ty) if v.init is not None else ty.lo
                     vname = f"{n}.{'cbc' if s == 'client' else 'pbc'}.{v.name}"
                     idx = comp.new_var(vname, ty, init)
@@ -160,13 +161,13 @@ def _layout(comp: Compiler) -> None:
                         key = (d.id, t.name, b.id, side)
                         comp.tasks[key] = _slot(comp, owner, d.name, b.name)
                         _task_slot(comp, comp.tasks[key], t, d, b, side)
-                        if t.kind in ("workitem", "dpc"):
+                        if t.kind in QUEUED:
                             comp.queued[key] = comp._bool(f"{owner}.queued")
             else:
                 owner = f"{d.name}.{t.name}"
                 comp.tasks[(d.id, t.name)] = _slot(comp, owner, d.name)
                 _task_slot(comp, comp.tasks[(d.id, t.name)], t, d, None, None)
-                if t.kind in ("workitem", "dpc"):
+                if t.kind in QUEUED:
                     comp.queued[(d.id, t.name)] = comp._bool(f"{owner}.queued")
     _layout_kernel(comp)
 
@@ -235,6 +236,17 @@ def _link_kernel(comp: Compiler) -> None:
     for (bid, s, _n), prim in comp.bprims.items():
         d = comp.design.bindings[bid].side_reg(s).driver
         _link(comp, prim, d, comp.bprims.get((bid, s, prim.decl.in_obj)))
+    for d in comp.design.drivers:
+        for v in d.decl.vars:
+            if v.in_obj is not None and not v.per_binding:
+                comp.var_obj[comp.dvars[(d.id, v.name)]] = comp.prims[(d.id, v.in_obj)]
+    for b in comp.design.bindings:
+        for (s, name), idx in comp.bvars[b.id].user.items():
+            d = b.side_reg(s).driver
+            v = next(x for x in d.decl.vars if x.name == name and x.per_binding)
+            if v.in_obj is not None:
+                obj = comp.bprims.get((b.id, s, v.in_obj)) or comp.prims[(d.id, v.in_obj)]
+                comp.var_obj[idx] = obj
     for d in comp.design.drivers:
         for lk in d.decl.locks:
             if lk.in_obj is None:
@@ -442,14 +454,20 @@ WORK_TEXT = (
 
 def _work_left(comp: Compiler, d: DriverInst, path: Path, at: A.Pos, how: str) -> list[Path]:
     """``work_after_unload`` (recorded) when the image goes away while one of the driver's
-    work items or DPCs is queued, or running on another thread."""
-    parts = []
+    work items (ExQueueWorkItem) or DPCs is queued, or running on another thread. An
+    ``ioworkitem`` (IoQueueWorkItem) keeps the driver referenced until its routine returns:
+    the image goes away only then (the step waits)."""
+    parts, kept = [], []
     for key, q in sorted(comp.queued.items(), key=lambda kv: kv[1]):
         if key[0] != d.id:
             continue
         slot = comp.tasks[key]
-        parts.append(E.eq(comp.rd(q, path), _c(1)))
-        parts.append(E.not_(E.eq(comp.rd(slot.pc, path), _c(slot.idle))))
+        busy = E.or_(
+            E.eq(comp.rd(q, path), _c(1)), E.not_(E.eq(comp.rd(slot.pc, path), _c(slot.idle)))
+        )
+        io = next(t for t in d.decl.tasks if t.name == key[1]).kind == "ioworkitem"
+        (kept if io else parts).append(busy)
+    path.guard = E.and_(path.guard, E.not_(E.or_(*kept)))
     pending = E.or_(*parts)
     if pending is E.FALSE:
         return [path]
@@ -568,13 +586,20 @@ def reset_binding(comp: Compiler, b: BindingInst, path: Path, keep: bool = False
             path.set(idx, E.ite(held, comp.rd(idx, path), _c(init)))
 
 
+def in_driver_object(comp: Compiler, idx: int) -> bool:
+    """Whether binding variable ``idx`` is a slot of a driver object (an array indexed by
+    binding), not a field of the binding context."""
+    obj = comp.var_obj.get(idx)
+    return obj is not None and obj.binding is None
+
+
 def _side_state(comp: Compiler, b: BindingInst, side: str) -> list[tuple[int, int]]:
     """(variable, initial value) of what lives in one side's binding context: the context
     itself, its binding variables (and their "assigned" flags), locks and primitives."""
     bv = comp.bvars[b.id]
     out = [(bv.ctx[side], 0)]
     for (s, _n), idx in sorted(bv.user.items()):
-        if s == side:
+        if s == side and not in_driver_object(comp, idx):
             out.append((idx, comp.ts.vars[idx].init))
             if idx in comp.init_flag:
                 out.append((comp.init_flag[idx], 0))
@@ -858,7 +883,7 @@ def _environment(comp: Compiler) -> None:
         if (d.id, "Unload") in comp.entries:
             comp.env_action(
                 f"OS calls {d.name} Unload",
-                comp.is_(st, "LOADED"),
+                E.and_(comp.is_(st, "LOADED"), _unload_when(comp, d)),
                 {st: comp.val(st, "UNLOADING"), slot.pc: _c(comp.entries[(d.id, "Unload")])},
                 {
                     "actor": "OS",
@@ -880,7 +905,7 @@ def _environment(comp: Compiler) -> None:
                     b = design.bindings[key[2]]
                     scope = Scope(d, b, key[3])
                     bname = b.name
-                if t.kind in ("workitem", "dpc"):
+                if t.kind in QUEUED:
                     q = comp.queued[key]
                     guard.append(E.eq(rd(q), _c(1)))
                     upd[q] = E.FALSE
@@ -915,6 +940,17 @@ def _environment(comp: Compiler) -> None:
             {rs: comp.val(rs, "DRAINED")},
             {"text": f"deregistration of {r.name} is complete (DRAINED)", "kind": "nmr"},
         )
+
+
+def _unload_when(comp: Compiler, d: DriverInst) -> Expr:
+    """The condition under which the OS calls ``d``'s Unload: ``Unload when (EXPR)`` states
+    who unloads the driver (an assumption about the environment, in the spec language)."""
+    unload = _routine(d, "Unload", None)
+    if unload is None or unload.when is None:
+        return E.TRUE
+    from nmrcheck.nmr.specs import unload_condition
+
+    return unload_condition(comp, unload.when)
 
 
 def _start_merged(

@@ -113,6 +113,7 @@ class Compiler:
         self.shared: dict[tuple[int, int], int] = {}  # (lock, slot) -> "holds it shared"
         self.readers: dict[int, int] = {}  # lock -> how many threads hold it shared
         self.lock_obj: dict[int, prims.Prim] = {}  # lock -> the object it lives in
+        self.var_obj: dict[int, prims.Prim] = {}  # variable -> the object it lives in
 
     # -- helpers used by routine compilation ---------------------------------------------------
     def fail(self, pos: A.Pos | None, msg: str) -> None:
@@ -166,9 +167,16 @@ class Compiler:
             self.flags[code] = idx
         return idx
 
-    def type_of(self, t: A.TypeRef) -> Ty:
+    def type_of(self, t: A.TypeRef, driver=None) -> Ty:
         if t.kind == "bool":
             return BOOL
+        if t.kind == "handle":
+            # a binding handle the module keeps (O7): NULL or one of its bindings
+            if driver is None:
+                self.fail(t.pos, "a HANDLE belongs to a driver: declare it in one")
+                return Ty("enum", 0, 0, ("NULL",), "HANDLE")
+            names = ("NULL", *(b.name for r in driver.regs for b in r.bindings))
+            return Ty("enum", 0, len(names) - 1, names, "HANDLE")
         if t.kind == "status":
             return STATUS_TY
         if t.kind == "int":
@@ -397,12 +405,23 @@ class Compiler:
             if flag is not None:
                 unset = E.not_(self.rd(flag, path))
                 if unset is not E.FALSE:
-                    path.uninit.append((unset, self._uninit_code(rc, idx), name, node.pos))
+                    msg = f"reads {name!r} before it is assigned"
+                    path.uninit.append((unset, self._uninit_code(rc, idx), msg, node.pos))
+            obj = self.var_obj.get(idx)
+            if obj is not None:  # a field of an object: read only while it is allocated
+                gone = E.not_(self.is_(obj.vars["state"], "VALID", path))
+                msg = f"reads {name!r}, which lives in {obj.name}, not allocated"
+                path.uninit.append((gone, prims.uaf(self), msg, node.pos))
             return path.read(idx, self.ts.vars[idx].type), ty
         if want is not None and want.kind == "enum" and name in want.labels:
             return _c(want.labels.index(name)), want
         if name in V.STATUSES:
             return _c(V.STATUSES.index(name)), STATUS_TY
+        if name == "binding" and want is not None and want.name == "HANDLE":
+            if rc.scope.binding is None:
+                self.fail(node.pos, "'binding' is the handle of the binding code runs for")
+                return _c(0), want
+            return _c(want.labels.index(rc.scope.binding.name)), want
         for v in rc.scope.driver.decl.vars:
             if v.type.kind == "enum" and name in v.type.labels:
                 ty = self.type_of(v.type)
@@ -526,6 +545,14 @@ class Compiler:
             self.fail(call.pos, "npi_call() runs the peer's function: write it as a statement")
             return []
         return None
+
+    def lock_obj_vars(self, obj: prims.Prim) -> list[int]:
+        """The variables of the locks that live in object ``obj`` (and their shared holds)."""
+        locks = [idx for idx, o in self.lock_obj.items() if o is obj]
+        out = list(locks)
+        out += [bit for (idx, _s), bit in self.shared.items() if idx in locks]
+        out += [self.readers[idx] for idx in locks if idx in self.readers]
+        return out
 
     def _lock(self, scope: Scope, name: str) -> int | None:
         if scope.binding is not None:

@@ -181,6 +181,9 @@ def _check_driver(d: A.DriverDecl, npis: dict[str, A.NpiDecl], f: list[Finding])
         if rt.name not in V.ROUTINES:
             _err(f, rt.pos, f"unknown routine {rt.name!r}{suggest(rt.name, V.ROUTINES)}")
             continue
+        if rt.when is not None and rt.name != "Unload":
+            msg = f"'when' applies only to Unload (when the OS calls it), not {rt.name}"
+            _err(f, rt.when.pos, msg)
         key = (rt.name, rt.reg)
         if key in seen:
             _err(f, rt.pos, f"routine {rt.name} is defined twice")
@@ -229,7 +232,7 @@ def _check_members(d: A.DriverDecl, f: list[Finding]) -> None:
             _err(f, h.pos, f"'on' names no refcount of {d.name}: {h.name!r}{hint}")
         elif h.value < 0:
             _err(f, h.pos, "a reference count threshold is 0 or more")
-    for node in (*d.prims, *d.locks):
+    for node in (*d.prims, *d.locks, *d.vars):
         obj = node.in_obj
         if obj is None:
             continue
@@ -237,6 +240,8 @@ def _check_members(d: A.DriverDecl, f: list[Finding]) -> None:
         if o is None or o.kind != "object":
             objs = [x.name for x in d.prims if x.kind == "object"]
             _err(f, node.pos, f"unknown object {obj!r}{suggest(obj, objs)}")
+        elif isinstance(node, A.VarDecl) and node.per_binding and not o.per_binding:
+            continue  # per binding, in a driver object: an array indexed by binding
         elif o.per_binding != node.per_binding:
             where = "a binding" if o.per_binding else "a driver"
             _err(f, node.pos, f"object {obj!r} is {where} object: declare both alike")
@@ -245,7 +250,7 @@ def _check_members(d: A.DriverDecl, f: list[Finding]) -> None:
             _err(f, t.pos, f"unknown IRQL {t.irql!r}: write PASSIVE_LEVEL or DISPATCH_LEVEL")
         elif t.kind == "dpc" and t.irql == "PASSIVE_LEVEL":
             _err(f, t.pos, "a DPC runs at DISPATCH_LEVEL")
-        elif t.kind == "workitem" and t.irql == "DISPATCH_LEVEL":
+        elif t.kind in ("workitem", "ioworkitem") and t.irql == "DISPATCH_LEVEL":
             _err(f, t.pos, "a work item runs at PASSIVE_LEVEL (use 'dpc' for DISPATCH_LEVEL)")
     for r in d.regs:
         seen: set[str] = set()

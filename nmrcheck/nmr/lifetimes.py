@@ -69,7 +69,11 @@ def uses_context(rc: RoutineCompiler, stmt: A.Node) -> bool:
     if rc.scope.binding is None:
         return False
     b, side = rc.scope.binding.id, rc.scope.side
-    names = {n for (s, n) in rc.c.bvars[b].user if s == side}
+    names = {
+        n
+        for (s, n), idx in rc.c.bvars[b].user.items()
+        if s == side and not _in_driver_object(rc.c, idx)
+    }
     names |= {n for (bid, s, n) in rc.c.block if bid == b and s == side}
     names |= {n for (bid, s, n) in rc.c.bprims if bid == b and s == side}
     names -= set(rc.scope.locals)
@@ -96,6 +100,11 @@ def uses_context(rc: RoutineCompiler, stmt: A.Node) -> bool:
                 elif isinstance(v, tuple):
                     stack.extend(x for x in v if isinstance(x, A.Node))
     return False
+
+
+def _in_driver_object(comp: Compiler, idx: int) -> bool:
+    obj = comp.var_obj.get(idx)
+    return obj is not None and obj.binding is None
 
 
 def check_context(rc: RoutineCompiler, path: Path, pos: A.Pos) -> tuple[Path | None, list]:
@@ -320,6 +329,8 @@ def _count(rc: RoutineCompiler, count: int, p: Path, call: A.Call) -> list[tuple
 
 
 def _increments(stmt: A.Node) -> bool:
+    if isinstance(stmt, A.CallStmt):
+        return stmt.call.func == "reference"
     if isinstance(stmt, A.Assign) and isinstance(stmt.value, A.Call):
         return stmt.value.func == "ExAcquireRundownProtection"
     return isinstance(stmt, A.Assign) and isinstance(stmt.value, A.Binary) and (

@@ -101,7 +101,7 @@ def declare(comp: Compiler, decl: A.PrimDecl, name: str) -> Prim:
         vars_["refs"] = comp.new_var(f"{name}.refs", Ty("int", 0, most), 0)
     elif decl.kind == "refcount":
         vars_["count"] = comp.new_var(name, Ty("int", 0, max(most, init)), init)
-    elif decl.kind == "event":
+    elif decl.kind in ("event", "syncevent"):
         vars_["set"] = comp.new_var(name, Ty("bool", 0, 1), init)
     else:
         vars_["state"] = comp._enum(name, V.OBJECT_STATES, V.OBJECT_STATES[init])
@@ -121,7 +121,7 @@ def _init(comp: Compiler, decl: A.PrimDecl, most: int) -> int:
         return 1
     if node is None:
         return 0
-    if decl.kind == "event" and isinstance(node, A.BoolLit):
+    if decl.kind in ("event", "syncevent") and isinstance(node, A.BoolLit):
         return int(node.value)
     labels = {"rundown": ("ACTIVE", "RUN_DOWN"), "object": ("NONE", "VALID")}.get(decl.kind, ())
     if isinstance(node, A.Name) and node.id in labels:
@@ -154,6 +154,22 @@ def _rule(comp: Compiler, key: str) -> str:
 
 def _uaf(comp: Compiler) -> str:
     return comp.builtin_rule(UAF, UAF_TEXT)
+
+
+uaf = _uaf
+
+
+def object_valid(
+    rc: RoutineCompiler, obj: Prim, path: Path, what: str, pos: A.Pos
+) -> tuple[Path | None, Outcomes]:
+    """Split ``path`` on whether object ``obj`` is allocated, for ``what`` done in it."""
+    comp = rc.c
+    ok, bad = path.split(comp.is_(obj.vars["state"], "VALID", path))
+    out: Outcomes = []
+    if bad is not None:
+        msg = f"{what}: it lives in {obj.name}, which is not allocated"
+        out.append((bad.fail(_uaf(comp), msg, pos), "fault"))
+    return ok, out
 
 
 def _arg_prim(
@@ -231,6 +247,7 @@ def rundown(rc: RoutineCompiler, call: A.Call, path: Path, target: str | None) -
     if path is None:
         return out
     fn = {
+        "ExInitializeRundownProtection": _initialize,
         "ExAcquireRundownProtection": _acquire,
         "ExReleaseRundownProtection": _release,
         "ExWaitForRundownProtectionRelease": _wait,
@@ -311,6 +328,24 @@ def _wait(rc, call, prim: Prim, path: Path, target, text: str) -> Outcomes:
     return out
 
 
+def _initialize(rc, call, prim: Prim, path: Path, target, text: str) -> Outcomes:
+    """ExInitializeRundownProtection: a fresh rundown (initialising one that is in use, with
+    references held or a waiter, is misuse)."""
+    comp = rc.c
+    st, refs = prim.vars["state"], prim.vars["refs"]
+    path.notes.append(text)
+    busy = E.or_(E.lt(E.const(0), comp.rd(refs, path)), comp.is_(st, "RUNNING_DOWN", path))
+    bad, ok = path.split(busy)
+    out: Outcomes = []
+    if ok is not None:
+        ok.set(st, comp.val(st, "ACTIVE"))
+        out.append((ok, "next"))
+    if bad is not None:
+        msg = f"{text} while {prim.name} is in use (references held, or a thread waits)"
+        out.append((bad.fail(_rule(comp, "rundown"), msg, call.pos), "fault"))
+    return out
+
+
 def _reinit(rc, call, prim: Prim, path: Path, target, text: str) -> Outcomes:
     comp = rc.c
     st = prim.vars["state"]
@@ -327,8 +362,8 @@ def _reinit(rc, call, prim: Prim, path: Path, target, text: str) -> Outcomes:
 
 
 def _reference(rc: RoutineCompiler, prim: Prim, path: Path, up: bool) -> None:
-    """A rundown reference on this side's binding context counts as a counted reference of
-    the thread (CALL-1), as an in-progress counter going up does."""
+    """A rundown or count reference on this side's binding context counts as a counted
+    reference of the thread (CALL-1), as an in-progress counter going up does."""
     if prim.binding is None or rc.scope.binding is None:
         return
     if prim.binding != rc.scope.binding.id or prim.side != rc.scope.side:
@@ -348,6 +383,11 @@ def rundown_drained(comp: Compiler, rc: RoutineCompiler, key: Waiting) -> Outcom
     path.set(st, comp.val(st, "RUN_DOWN"))
     path.notes.append(f"{unparse_call(key.call)} returns: the references are released")
     return [(path, key.after)]
+
+
+def _inside(comp: Compiler, obj: Prim) -> list[Prim]:
+    """The primitives declared ``in`` object ``obj``."""
+    return [p for p in (*comp.prims.values(), *comp.bprims.values()) if p.obj is obj]
 
 
 def _by_name(comp: Compiler, name: str) -> Prim:
@@ -394,6 +434,7 @@ def refcount(
             out.append((full.fail(comp.builtin_rule("range", _RANGE), msg, call.pos), "fault"))
         if room is not None:
             room.set(count, E.add(cur, E.const(1)))
+            _reference(rc, prim, room, up=True)
             out.append((room, "next"))
         return out
     under, ok = path.split(E.eq(cur, E.const(0)))
@@ -403,6 +444,7 @@ def refcount(
     if ok is None:
         return out
     ok.set(count, E.sub(cur, E.const(1)))
+    _reference(rc, prim, ok, up=False)
     if target is not None:
         t = rc.lookup_target(target, call.pos)
         if t is not None and t[1].kind == "int":
@@ -430,7 +472,7 @@ def refcount(
 def event(rc: RoutineCompiler, call: A.Call, path: Path, target: str | None, top: bool) -> Outcomes:
     """KeSetEvent / KeClearEvent / KeResetEvent and KeWaitForSingleObject(E[, TIMEOUT])."""
     waiting = call.func == "KeWaitForSingleObject"
-    prim = _arg_prim(rc, call, ("event",), extra=1 if waiting else 0)
+    prim = _arg_prim(rc, call, ("event", "syncevent"), extra=1 if waiting else 0)
     if prim is None:
         return []
     comp = rc.c
@@ -457,6 +499,8 @@ def event(rc: RoutineCompiler, call: A.Call, path: Path, target: str | None, top
                 continue
         done, unset = p.split(E.eq(comp.rd(sig, p), E.const(1)))
         if done is not None:
+            if prim.kind == "syncevent":  # a synchronization event resets as it satisfies a wait
+                done.set(sig, E.FALSE)
             _store(rc, done, target, _status(V.SUCCESS), "status")
             done.notes.append(f"{text} -> STATUS_SUCCESS")
             out.append((done, "next"))
@@ -491,6 +535,14 @@ def memory(rc: RoutineCompiler, call: A.Call, path: Path, target: str | None) ->
             out.append((failed, "next"))
             _store(rc, ok, target, E.TRUE, "bool")
         ok.set(st, comp.val(st, "VALID"))
+        for inner in _inside(comp, prim):  # fresh memory: what lives in it starts anew
+            reset(ok, inner)
+        for idx in comp.lock_obj_vars(prim):
+            ok.set(idx, E.const(0))
+        for idx in sorted(i for i, o in comp.var_obj.items() if o is prim):
+            ok.set(idx, E.const(comp.ts.vars[idx].init))
+            if idx in comp.init_flag:
+                ok.set(comp.init_flag[idx], E.FALSE)
         ok.notes.append(text)
         return out + [(ok, "next")]
     path.notes.append(text)

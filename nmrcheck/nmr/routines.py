@@ -103,7 +103,9 @@ class RoutineCompiler:
     def _collect_locals(self, stmts: tuple[A.Node, ...], prefix: str = "") -> None:
         for s in stmts:
             if isinstance(s, A.LocalDecl):
-                self._declare_local(s.name, self.c.type_of(s.type), s.init, s.pos, prefix)
+                self._declare_local(
+                    s.name, self.c.type_of(s.type, self.scope.driver), s.init, s.pos, prefix
+                )
             elif isinstance(s, A.Assign) and isinstance(s.value, A.Call):
                 if s.value.func in V.NMR_CALLS and not self._known(s.target):
                     self.implicit_locals.setdefault(s.target, s)
@@ -228,10 +230,10 @@ class RoutineCompiler:
         """Turn a completed path into an action leaving ``pc``."""
         if path.uninit and path.fault is None:
             reads, path.uninit = path.uninit, []
-            for cond, code, name, at in reads:
+            for cond, code, msg, at in reads:
                 bad, path = path.split(cond)
                 if bad is not None:
-                    bad.fail(code, f"reads {name!r} before it is assigned", at)
+                    bad.fail(code, msg, at)
                     self.c.add_step(self.slot, pc, bad, self.routine, self.scope)
                 if path is None:
                     return
@@ -621,6 +623,12 @@ class RoutineCompiler:
                 return out
             path = ok
         lifetimes.count_reference(self, path, idx, value)
+        obj = self.c.var_obj.get(idx)
+        if obj is not None:
+            path, faults = prims.object_valid(self, obj, path, f"writes {note!r}", pos)
+            out += faults
+            if path is None:
+                return out
         path.set(idx, value)
         self.c.mark_assigned(path, idx)
         path.notes.append(note)

@@ -15,6 +15,8 @@ STATUSES = (
     "STATUS_NOT_SUPPORTED",
     "STATUS_DEVICE_NOT_READY",
     "STATUS_TIMEOUT",
+    "STATUS_NO_MEMORY",
+    "STATUS_ACCESS_DENIED",
 )
 SUCCESS = STATUSES.index("STATUS_SUCCESS")
 PENDING = STATUSES.index("STATUS_PENDING")
@@ -80,6 +82,7 @@ BUILTIN_CALLS = {
 } | {
     # kernel primitives (docs/language.md section 8 on): rundown protection, reference
     # counts, IRQL, shared locks, events, epochs, memory, failure points, NPI functions
+    "ExInitializeRundownProtection",
     "ExAcquireRundownProtection",
     "ExReleaseRundownProtection",
     "ExWaitForRundownProtectionRelease",

@@ -280,12 +280,12 @@ def _scan_slot(comp: Compiler, slot: SlotInfo) -> None:
         code += [(f.body, pd, peer) for f in pd.decl.dispatch]
     for body, drv, s in code:
         for c in A.calls(body):
-            if c.func == "KeRaiseIrql" and slot.id not in comp.raised:
+            if c.func in ("KeRaiseIrql", "KeLowerIrql") and slot.id not in comp.raised:
                 levels = ("PASSIVE_LEVEL", "DISPATCH_LEVEL")
                 comp.raised[slot.id] = comp._enum(f"{slot.owner}.irql", levels)
-            elif c.func == "ebpf_epoch_enter" and slot.id not in comp.epoch_vars:
+            elif c.func.startswith("ebpf_epoch_e") and slot.id not in comp.epoch_vars:
                 comp.epoch_vars[slot.id] = comp._enum(f"{slot.owner}.epoch", V.EPOCH_STATES)
-            elif c.func == "acquire_shared" and c.args and isinstance(c.args[0], A.Name):
+            elif c.func.endswith("_shared") and c.args and isinstance(c.args[0], A.Name):
                 _shared_bit(comp, slot, drv, b, s, c.args[0].id)
 
 

@@ -527,6 +527,7 @@ class Compiler:
     ) -> list[tuple[Path, object]] | None:
         """The kernel primitives (nmrcheck.nmr.prims), or None for another built-in."""
         f = call.func
+        rc.at_top = top
         if f.startswith("Ex") and "Rundown" in f:
             return prims.rundown(rc, call, path, target)
         if f in ("reference", "dereference"):

@@ -305,6 +305,9 @@ def _wait(rc, call, prim: Prim, path: Path, target, text: str) -> Outcomes:
     """The wait takes effect at once (new acquires fail) and returns when the references
     have drained; on a rundown already run down it does nothing (the DDI: "not an error")."""
     comp = rc.c
+    if not rc.at_top:
+        comp.fail(call.pos, f"{call.func} cannot be inside an atomic block (it waits)")
+        return []
     st, refs = prim.vars["state"], prim.vars["refs"]
     ok, out = irql.needs_passive(comp, rc, path, text, call.pos)
     if ok is None:
@@ -446,12 +449,10 @@ def refcount(
     ok.set(count, E.sub(cur, E.const(1)))
     _reference(rc, prim, ok, up=False)
     if target is not None:
-        t = rc.lookup_target(target, call.pos)
-        if t is not None and t[1].kind == "int":
-            low, high = t[1].lo, t[1].hi
-            if low > 0 or high < comp.ts.vars[count].hi - 1:
-                comp.fail(call.pos, f"{target!r} must hold 0..{comp.ts.vars[count].hi - 1}")
-        _store(rc, ok, target, E.sub(cur, E.const(1)), "int")
+        ok, faults = _store_count(rc, ok, target, E.sub(cur, E.const(1)), call.pos)
+        out += faults
+        if ok is None:
+            return out
     rest = ok
     for h in prim.handlers:
         hit, rest = rest.split(E.eq(cur, E.const(h.value + 1)))
@@ -466,6 +467,30 @@ def refcount(
     if rest is not None:
         out.append((rest, "next"))
     return out
+
+
+def _store_count(
+    rc: RoutineCompiler, path: Path, target: str, value: Expr, pos: A.Pos
+) -> tuple[Path | None, Outcomes]:
+    """``n = dereference(C)``: the new count into ``n``, within its range (else ``range``)."""
+    comp = rc.c
+    t = rc.lookup_target(target, pos)
+    if t is None or t[1].kind != "int":
+        _store(rc, path, target, value, "int")
+        return path, []
+    lo, hi = t[1].lo, t[1].hi
+    ok, bad = path.split(E.and_(E.le(E.const(lo), value), E.le(value, E.const(hi))))
+    out: Outcomes = []
+    if bad is not None:
+        msg = f"value out of range {lo}..{hi} in '{target} = {unparse_call_text(rc)}'"
+        out.append((bad.fail(comp.builtin_rule("range", _RANGE), msg, pos), "fault"))
+    if ok is not None:
+        _store(rc, ok, target, value, "int")
+    return ok, out
+
+
+def unparse_call_text(rc: RoutineCompiler) -> str:
+    return rc.describe_here()
 
 
 # -- events ----------------------------------------------------------------------------------
@@ -618,6 +643,9 @@ def epoch(rc: RoutineCompiler, call: A.Call, path: Path) -> Outcomes:
 
 def _synchronize(rc: RoutineCompiler, call: A.Call, path: Path, text: str) -> Outcomes:
     comp = rc.c
+    if not rc.at_top:
+        comp.fail(call.pos, f"{call.func} cannot be inside an atomic block (it waits)")
+        return []
     ok, out = irql.needs_passive(comp, rc, path, text, call.pos)
     if ok is None:
         return out

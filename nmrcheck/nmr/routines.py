@@ -85,6 +85,7 @@ class RoutineCompiler:
         self.scope = scope
         self.base_scope = scope
         self.frame: object = None
+        self.at_top = True  # the statement being compiled is not inside an atomic block
         self.frames: dict[tuple, prims.Frame] = {}
         self.ends: dict[tuple, tuple[A.Node, ...]] = {}
         self.exit_hook = exit_hook
@@ -107,7 +108,8 @@ class RoutineCompiler:
                     s.name, self.c.type_of(s.type, self.scope.driver), s.init, s.pos, prefix
                 )
             elif isinstance(s, A.Assign) and isinstance(s.value, A.Call):
-                if s.value.func in V.NMR_CALLS and not self._known(s.target):
+                status = s.value.func in V.NMR_CALLS or s.value.func == "KeWaitForSingleObject"
+                if status and not self._known(s.target):
                     self.implicit_locals.setdefault(s.target, s)
             for sub in _children(s):
                 self._collect_locals(sub, prefix)

@@ -102,7 +102,7 @@ class LeadsTo(Node):
 # -- statements ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TypeRef(Node):
-    kind: str  # "bool" "int" "enum" "status"
+    kind: str  # "bool" "int" "enum" "status" "handle"
     lo: int = 0
     hi: int = 1
     labels: tuple[str, ...] = ()
@@ -166,11 +166,21 @@ class NpiDecl(Node):
 
 
 @dataclass(frozen=True)
+class RegAttr(Node):
+    """``NAME = VALUE`` in ``with (...)``: a constant of the registration instance that the
+    peer can inspect in its attach callback (module id, NPI-specific data)."""
+
+    name: str
+    value: Node  # Num, BoolLit or Name (a label)
+
+
+@dataclass(frozen=True)
 class RegDecl(Node):
     role: str  # "client" or "provider"
     name: str
     npi: str
     deferred: bool
+    attrs: tuple[RegAttr, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -179,6 +189,7 @@ class VarDecl(Node):
     type: TypeRef
     init: Node | None
     per_binding: bool
+    in_obj: str | None = None  # a field of a driver object (per binding: an array in it)
 
 
 @dataclass(frozen=True)
@@ -186,6 +197,53 @@ class LockDecl(Node):
     name: str
     per_binding: bool
     passive: bool = False  # a push lock or mutex: PASSIVE_LEVEL only; a spin lock raises IRQL
+    kind: str = "spinlock"  # lock, spinlock, pushlock, mutex or rwspinlock
+    in_obj: str | None = None  # the object (``object O``) the lock lives in
+
+    @property
+    def shareable(self) -> bool:
+        """Whether the lock can be taken shared (a push lock, an EX_SPIN_LOCK)."""
+        return self.kind in ("pushlock", "rwspinlock")
+
+
+@dataclass(frozen=True)
+class PrimDecl(Node):
+    """``[binding] rundown|refcount|event|object NAME [= INIT] [max N] [in OBJ]``."""
+
+    kind: str  # "rundown", "refcount", "event", "syncevent" or "object"
+    name: str
+    per_binding: bool
+    init: Node | None = None
+    max: int | None = None
+    in_obj: str | None = None
+
+
+@dataclass(frozen=True)
+class ProcDecl(Node):
+    """``proc NAME(PARAMS) { ... }``: inlined at every call (nmrcheck.lang.procs)."""
+
+    name: str
+    params: tuple[str, ...]
+    body: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class OnDecl(Node):
+    """``on C == K { ... }``: runs on the thread whose dereference(C) brings C to K."""
+
+    name: str
+    value: int
+    body: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class DispatchDecl(Node):
+    """``dispatch NAME [for REG] { ... }``: a function of this driver's NPI dispatch table; the
+    peer's ``npi_call(NAME)`` runs it on the caller's thread."""
+
+    name: str
+    reg: str | None
+    body: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
@@ -199,16 +257,18 @@ class Routine(Node):
     name: str
     reg: str | None  # "for REG": only for that registration's bindings
     body: tuple[Node, ...]
+    when: Node | None = None  # Unload only: when the OS may call it (a spec expression)
 
 
 @dataclass(frozen=True)
 class TaskDecl(Node):
     name: str
-    kind: str  # "task" (the environment starts it) or "workitem" (queued by code)
+    kind: str  # "task" (the environment starts it); queued by code: "workitem", "ioworkitem", "dpc"
     per_binding: bool
     reg: str | None
     when: Node | None
     body: tuple[Node, ...]
+    irql: str | None = None  # declared with "at LEVEL"
 
 
 @dataclass(frozen=True)
@@ -229,6 +289,10 @@ class DriverDecl(Node):
     routines: tuple[Routine, ...] = ()
     tasks: tuple[TaskDecl, ...] = ()
     fairness: tuple[FairDecl, ...] = ()
+    prims: tuple[PrimDecl, ...] = ()
+    procs: tuple[ProcDecl, ...] = ()
+    handlers: tuple[OnDecl, ...] = ()
+    dispatch: tuple[DispatchDecl, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -237,6 +301,7 @@ class Model(Node):
     drivers: tuple[DriverDecl, ...]
     source: str = field(default="", compare=False, repr=False)
     options: tuple[OptionDecl, ...] = ()
+    props: tuple[PropDecl, ...] = ()
 
 
 @dataclass(frozen=True)

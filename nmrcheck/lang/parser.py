@@ -97,7 +97,7 @@ _WORDS = {
     "INT": "a number",
     "STRING": "a string",
     "ROLE": "'client', 'provider'",
-    "TASKKIND": "'task', 'workitem'",
+    "TASKKIND": "'dpc', 'ioworkitem', 'task', 'workitem'",
     "QUANT": "'exists', 'forall'",
     "PROPKIND": "'eventually', 'invariant', 'leads_to', 'reachable'",
     "FAIR": "'fair'",
@@ -108,6 +108,7 @@ _WORDS = {
     "DEFERRED": "'deferred'",
     "BINDING": "'binding'",
     "LOCKKIND": "'lock', 'pushlock'",
+    "PRIMKIND": "'event', 'object', 'refcount', 'rundown', 'syncevent'",
 }
 
 
@@ -300,6 +301,10 @@ class _Build(Transformer_NonRecursive):
     def status_type(self, meta, ch):
         return A.TypeRef(self._pos(meta), "status")
 
+    @v_args(meta=True)
+    def handle_type(self, meta, ch):
+        return A.TypeRef(self._pos(meta), "handle")
+
     def signed(self, ch):
         return int(ch[0])
 
@@ -373,16 +378,74 @@ class _Build(Transformer_NonRecursive):
 
     @v_args(meta=True)
     def reg_decl(self, meta, ch):
-        return A.RegDecl(self._pos(meta), str(ch[0]), str(ch[1]), str(ch[2]), ch[3] is not None)
+        attrs = tuple(ch[4] or ())
+        return A.RegDecl(
+            self._pos(meta), str(ch[0]), str(ch[1]), str(ch[2]), ch[3] is not None, attrs
+        )
+
+    def reg_attrs(self, ch):
+        return list(ch)
+
+    @v_args(meta=True)
+    def reg_attr(self, meta, ch):
+        return A.RegAttr(self._tpos(ch[0]), str(ch[0]), ch[1])
+
+    @v_args(meta=True)
+    def attr_value(self, meta, ch):
+        v = ch[0]
+        if isinstance(v, int):
+            return A.Num(self._pos(meta), v)
+        return A.Name(self._tpos(v), str(v))
+
+    @v_args(meta=True)
+    def attr_true(self, meta, ch):
+        return A.BoolLit(self._pos(meta), True)
+
+    @v_args(meta=True)
+    def attr_false(self, meta, ch):
+        return A.BoolLit(self._pos(meta), False)
+
+    @v_args(meta=True)
+    def prim_decl(self, meta, ch):
+        per_binding, kind, name, init, most, in_obj = ch
+        return A.PrimDecl(
+            self._pos(meta), str(kind), str(name), per_binding is not None, init, most, in_obj
+        )
+
+    def prim_init(self, ch):
+        return ch[0]
+
+    def prim_max(self, ch):
+        return int(ch[0])
+
+    def in_obj(self, ch):
+        return str(ch[0])
+
+    @v_args(meta=True)
+    def proc_decl(self, meta, ch):
+        name, *rest = ch
+        body = rest[-1]
+        params = tuple(str(t) for t in rest[:-1] if t is not None)
+        return A.ProcDecl(self._pos(meta), str(name), params, body)
+
+    @v_args(meta=True)
+    def on_decl(self, meta, ch):
+        return A.OnDecl(self._pos(meta), str(ch[0]), int(ch[1]), ch[2])
+
+    @v_args(meta=True)
+    def dispatch_decl(self, meta, ch):
+        reg = str(ch[1]) if ch[1] is not None else None
+        return A.DispatchDecl(self._pos(meta), str(ch[0]), reg, ch[2])
 
     @v_args(meta=True)
     def var_decl(self, meta, ch):
-        return A.VarDecl(self._pos(meta), str(ch[1]), ch[2], ch[3], ch[0] is not None)
+        return A.VarDecl(self._pos(meta), str(ch[1]), ch[3], ch[4], ch[0] is not None, ch[2])
 
     @v_args(meta=True)
     def lock_decl(self, meta, ch):
-        passive = str(ch[1]) in ("pushlock", "mutex")
-        return A.LockDecl(self._pos(meta), str(ch[2]), ch[0] is not None, passive)
+        kind = str(ch[1])
+        passive = kind in ("pushlock", "mutex")
+        return A.LockDecl(self._pos(meta), str(ch[2]), ch[0] is not None, passive, kind, ch[3])
 
     def option_value(self, ch):
         return str(ch[0])
@@ -400,11 +463,11 @@ class _Build(Transformer_NonRecursive):
     @v_args(meta=True)
     def routine(self, meta, ch):
         reg = str(ch[1]) if ch[1] is not None else None
-        return A.Routine(self._pos(meta), str(ch[0]), reg, ch[2])
+        return A.Routine(self._pos(meta), str(ch[0]), reg, ch[3], ch[2])
 
     @v_args(meta=True)
     def task_decl(self, meta, ch):
-        per_binding, kind, name, reg, when, body = ch
+        per_binding, kind, name, reg, irql, when, body = ch
         return A.TaskDecl(
             self._pos(meta),
             str(name),
@@ -413,6 +476,7 @@ class _Build(Transformer_NonRecursive):
             str(reg) if reg is not None else None,
             when,
             body,
+            str(irql) if irql is not None else None,
         )
 
     @v_args(meta=True)
@@ -437,6 +501,10 @@ class _Build(Transformer_NonRecursive):
             tuple(m for m in members if isinstance(m, A.Routine)),
             tuple(m for m in members if isinstance(m, A.TaskDecl)),
             tuple(m for m in members if isinstance(m, A.FairDecl)),
+            tuple(m for m in members if isinstance(m, A.PrimDecl)),
+            tuple(m for m in members if isinstance(m, A.ProcDecl)),
+            tuple(m for m in members if isinstance(m, A.OnDecl)),
+            tuple(m for m in members if isinstance(m, A.DispatchDecl)),
         ), A.Pos(self.file, pos.line, pos.col)
 
     @v_args(meta=True)
@@ -444,6 +512,7 @@ class _Build(Transformer_NonRecursive):
         npis: list[A.NpiDecl] = []
         drivers: list[A.DriverDecl] = []
         options: list[A.OptionDecl] = []
+        props: list[A.PropDecl] = []
         for c in ch:
             if c is _EMPTY:
                 continue
@@ -451,9 +520,18 @@ class _Build(Transformer_NonRecursive):
                 npis.extend(c)
             elif isinstance(c, A.OptionDecl):
                 options.append(c)
+            elif isinstance(c, A.PropDecl):
+                props.append(c)
             else:
                 drivers.append(c[0])
-        return A.Model(A.Pos(self.file, 1, 1), tuple(npis), tuple(drivers), "", tuple(options))
+        return A.Model(
+            A.Pos(self.file, 1, 1),
+            tuple(npis),
+            tuple(drivers),
+            "",
+            tuple(options),
+            tuple(props),
+        )
 
     @v_args(meta=True)
     def prop_decl(self, meta, ch):
@@ -482,7 +560,17 @@ def _children(node: object) -> list[A.Node]:
 
 
 # declarations that hold blocks without being one themselves
-_CONTAINERS = (A.Model, A.Spec, A.DriverDecl, A.Routine, A.TaskDecl, A.PropDecl)
+_CONTAINERS = (
+    A.Model,
+    A.Spec,
+    A.DriverDecl,
+    A.Routine,
+    A.TaskDecl,
+    A.PropDecl,
+    A.ProcDecl,
+    A.OnDecl,
+    A.DispatchDecl,
+)
 
 
 def check_nesting(root: A.Node) -> None:
@@ -509,7 +597,7 @@ def parse_model(text: str, file: str = "<model>") -> A.Model:
     """Parse model text; raises InputError with a positioned finding on a syntax error."""
     tree = _parse(text, file, "model")
     m = _build(tree, file, text)
-    return A.Model(m.pos, m.npis, m.drivers, text, m.options)
+    return A.Model(m.pos, m.npis, m.drivers, text, m.options, m.props)
 
 
 def parse_spec(text: str, file: str = "<spec>") -> A.Spec:

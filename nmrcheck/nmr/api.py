@@ -484,6 +484,9 @@ def complete(
         comp.fail(call_.pos, f"{call_.func} takes the binding handle: {call_.func}(binding)")
         return []
     arg = call_.args[0].id
+    kept = rc.lookup_target(arg, None) if arg != "binding" else None
+    if kept is not None and kept[1].name == "HANDLE":
+        return _complete_kept(comp, rc, call_, role, path, text, kept[0])
     if arg != "binding":
         reg = next((r for r in rc.scope.driver.regs if r.decl.name == arg), None)
         if reg is not None:
@@ -510,6 +513,37 @@ def complete(
             f"the {side} side of {b.name}",
         )
         return []
+    return _complete_side(comp, call_, b, side, path, text)
+
+
+def _complete_kept(
+    comp: Compiler, rc: RoutineCompiler, call_: A.Call, role: str, path: Path, text: str, h: int
+) -> Outcomes:
+    """``Nmr*DetachComplete(h)`` with a binding handle the module kept in a HANDLE variable
+    (O7): the binding it names, or a bug check on NULL (DET-6)."""
+    labels = comp.ts.vars[h].labels
+    out: Outcomes = []
+    for k, name in enumerate(labels):
+        p, _ = path.split(E.eq(comp.rd(h, path), E.const(k)))
+        if p is None:
+            continue
+        if k == 0:
+            comp.rule("DET-6")
+            p.notes.append(text)
+            msg = f"{text}: the handle is NULL (no binding handle was kept)"
+            out.append((p.fail("DET-6", msg, call_.pos), "fault"))
+            continue
+        b = next(x for x in comp.design.bindings if x.name == name)
+        side = "client" if b.client.driver is rc.scope.driver else "provider"
+        if side != role:
+            comp.fail(call_.pos, f"{call_.func} completes the {role} side of a binding")
+            return []
+        out += _complete_side(comp, call_, b, side, p, text)
+    return out
+
+
+def _complete_side(comp: Compiler, call_: A.Call, b, side: str, path: Path, text: str) -> Outcomes:
+    """Side ``side`` of binding ``b`` has finished detaching."""
     comp.rule("DET-3")
     comp.rule("DET-4")
     bv = comp.bvars[b.id]

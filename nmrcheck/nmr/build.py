@@ -6,7 +6,7 @@ from nmrcheck.ir import Action
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr
 from nmrcheck.lang import ast as A
-from nmrcheck.nmr import api, threads
+from nmrcheck.nmr import api, lifetimes, prims, threads
 from nmrcheck.nmr import vocab as V
 from nmrcheck.nmr.compile import BindingVars, Compiler, SlotInfo, _c
 from nmrcheck.nmr.design import BindingInst, DriverInst
@@ -15,6 +15,7 @@ from nmrcheck.nmr.paths import Path, Ty
 from nmrcheck.nmr.routines import RoutineCompiler, Scope
 
 SIDES = ("client", "provider")
+QUEUED = ("workitem", "ioworkitem", "dpc")  # kinds of task that code queues
 DETACH = {"client": "ClientDetachProvider", "provider": "ProviderDetachClient"}
 CLEANUP = {"client": "ClientCleanupBindingContext", "provider": "ProviderCleanupBindingContext"}
 ATTACH = {"client": "ClientAttachProvider", "provider": "ProviderAttachClient"}
@@ -79,7 +80,7 @@ def _layout(comp: Compiler) -> None:
         for v in d.decl.vars:
             if v.per_binding:
                 continue
-            ty = comp.type_of(v.type)
+            ty = comp.type_of(v.type, d)
             init = comp.const_value(v.init, ty) if v.init is not None else ty.lo
             idx = comp.new_var(f"{d.name}.{v.name}", ty, init)
             comp.dvars[(d.id, v.name)] = idx
@@ -125,6 +126,9 @@ def _layout(comp: Compiler) -> None:
         for s in SIDES:
             attach = _routine(b.side_reg(s).driver, ATTACH[s], b.side_reg(s).decl.name)
             comp.explicit_alloc[(b.id, s)] = attach is not None and allocates(attach.body)
+            # a NULL cleanup pointer means NMR calls nothing
+            reg = b.side_reg(s)
+            comp.cleanup_cb[(b.id, s)] = _routine(reg.driver, CLEANUP[s], reg.decl.name) is not None
         comp.nestable[b.id] = any(
             threads.callbacks_can_block(b.side_reg(s).driver.decl) for s in SIDES
         )
@@ -133,7 +137,7 @@ def _layout(comp: Compiler) -> None:
             bv.slot[s] = _slot(comp, f"{n}/{s}", drv.name, n, nestable=True)
             for v in drv.decl.vars:
                 if v.per_binding:
-                    ty = comp.type_of(v.type)
+                    ty = comp.type_of(v.type, drv)
                     init = comp.const_value(v.init, ty) if v.init is not None else ty.lo
                     vname = f"{n}.{'cbc' if s == 'client' else 'pbc'}.{v.name}"
                     idx = comp.new_var(vname, ty, init)
@@ -154,14 +158,147 @@ def _layout(comp: Compiler) -> None:
                     for b in r.bindings:
                         side = r.role
                         owner = f"{b.name}/{side}.{t.name}"
-                        comp.tasks[(d.id, t.name, b.id, side)] = _slot(comp, owner, d.name, b.name)
-                        if t.kind == "workitem":
-                            comp.queued[(d.id, t.name, b.id, side)] = comp._bool(f"{owner}.queued")
+                        key = (d.id, t.name, b.id, side)
+                        comp.tasks[key] = _slot(comp, owner, d.name, b.name)
+                        _task_slot(comp, comp.tasks[key], t, d, b, side)
+                        if t.kind in QUEUED:
+                            comp.queued[key] = comp._bool(f"{owner}.queued")
             else:
                 owner = f"{d.name}.{t.name}"
                 comp.tasks[(d.id, t.name)] = _slot(comp, owner, d.name)
-                if t.kind == "workitem":
+                _task_slot(comp, comp.tasks[(d.id, t.name)], t, d, None, None)
+                if t.kind in QUEUED:
                     comp.queued[(d.id, t.name)] = comp._bool(f"{owner}.queued")
+    _layout_kernel(comp)
+
+
+def _task_slot(
+    comp: Compiler, slot: SlotInfo, t: A.TaskDecl, d: DriverInst, b: BindingInst | None, side
+) -> None:
+    """Record what runs on a task's thread, and whether it runs at DISPATCH_LEVEL."""
+    comp.slot_src[slot.id] = (d, b, side, [t.body])
+    if t.kind == "dpc" or t.irql == "DISPATCH_LEVEL":
+        comp.dispatch_slots.add(slot.id)
+
+
+def _layout_kernel(comp: Compiler) -> None:
+    """The primitives of every driver and binding side, and what each thread's code needs:
+    an IRQL variable where it raises, an epoch state where it enters epochs, a "held shared"
+    flag per lock it takes shared."""
+    design = comp.design
+    for d in design.drivers:
+        comp.slot_src[comp.main[d.id].id] = (d, None, None, _main_bodies(d))
+        for decl in d.decl.prims:
+            if not decl.per_binding:
+                comp.prims[(d.id, decl.name)] = prims.declare(comp, decl, f"{d.name}.{decl.name}")
+    for b in design.bindings:
+        for s in SIDES:
+            reg = b.side_reg(s)
+            comp.slot_src[comp.bvars[b.id].slot[s].id] = (reg.driver, b, s, _callbacks(reg))
+            for decl in reg.driver.decl.prims:
+                if decl.per_binding:
+                    name = f"{b.name}.{'cbc' if s == 'client' else 'pbc'}.{decl.name}"
+                    prim = prims.declare(comp, decl, name)
+                    prim.binding, prim.side = b.id, s
+                    comp.bprims[(b.id, s, decl.name)] = prim
+    _link_kernel(comp)
+    for slot in comp.slots:
+        if slot.id in comp.slot_src:
+            _scan_slot(comp, slot)
+    for idx in sorted({idx for idx, _ in comp.shared}):
+        holders = sum(1 for i, _ in comp.shared if i == idx)
+        name = f"{comp.ts.vars[idx].name}.readers"
+        comp.readers[idx] = comp.new_var(name, Ty("int", 0, holders), 0)
+
+
+def _main_bodies(d: DriverInst) -> list[tuple[A.Node, ...]]:
+    return [r.body for r in d.decl.routines if r.name in ("DriverEntry", "Unload")]
+
+
+def _callbacks(reg) -> list[tuple[A.Node, ...]]:
+    """The bodies of the binding callbacks ``reg``'s bindings run."""
+    d = reg.driver
+    names = ("Client" if reg.role == "client" else "Provider",)
+    out = []
+    for name in V.ROUTINES:
+        if name.startswith(names[0]):
+            r = _routine(d, name, reg.decl.name)
+            if r is not None:
+                out.append(r.body)
+    return out
+
+
+def _link_kernel(comp: Compiler) -> None:
+    """Objects the primitives and locks live in, and the threshold actions of the counts."""
+    for (did, _n), prim in comp.prims.items():
+        d = comp.design.drivers[did]
+        _link(comp, prim, d, comp.prims.get((did, prim.decl.in_obj)))
+    for (bid, s, _n), prim in comp.bprims.items():
+        d = comp.design.bindings[bid].side_reg(s).driver
+        _link(comp, prim, d, comp.bprims.get((bid, s, prim.decl.in_obj)))
+    for d in comp.design.drivers:
+        for v in d.decl.vars:
+            if v.in_obj is not None and not v.per_binding:
+                comp.var_obj[comp.dvars[(d.id, v.name)]] = comp.prims[(d.id, v.in_obj)]
+    for b in comp.design.bindings:
+        for (s, name), idx in comp.bvars[b.id].user.items():
+            d = b.side_reg(s).driver
+            v = next(x for x in d.decl.vars if x.name == name and x.per_binding)
+            if v.in_obj is not None:
+                obj = comp.bprims.get((b.id, s, v.in_obj)) or comp.prims[(d.id, v.in_obj)]
+                comp.var_obj[idx] = obj
+    for d in comp.design.drivers:
+        for lk in d.decl.locks:
+            if lk.in_obj is None:
+                continue
+            if not lk.per_binding:
+                comp.lock_obj[comp.locks[(d.id, lk.name)]] = comp.prims[(d.id, lk.in_obj)]
+                continue
+            for (bid, s, name), idx in comp.block.items():
+                if name == lk.name and comp.design.bindings[bid].side_reg(s).driver is d:
+                    comp.lock_obj[idx] = comp.bprims[(bid, s, lk.in_obj)]
+
+
+def _link(comp: Compiler, prim, d: DriverInst, obj) -> None:
+    prim.obj = obj if prim.decl.in_obj is not None else None
+    prim.handlers = tuple(h for h in d.decl.handlers if h.name == prim.decl.name)
+    for h in prim.handlers:
+        if any(isinstance(x, A.Return) for x in A.statements(h.body)):
+            comp.fail(h.pos, "'return' in an 'on' action would return from the routine "
+                      "that releases the count: leave it out")
+
+
+def _scan_slot(comp: Compiler, slot: SlotInfo) -> None:
+    """Create the per-thread state the code running on ``slot`` needs."""
+    d, b, side, bodies = comp.slot_src[slot.id]
+    code = [(body, d, side) for body in bodies]
+    code += [(h.body, d, side) for h in d.decl.handlers]
+    if b is not None:
+        peer = lifetimes.other(side)
+        code += [(f.body, d, side) for f in d.decl.dispatch]
+        pd = b.side_reg(peer).driver
+        code += [(f.body, pd, peer) for f in pd.decl.dispatch]
+    for body, drv, s in code:
+        for c in A.calls(body):
+            if c.func in ("KeRaiseIrql", "KeLowerIrql") and slot.id not in comp.raised:
+                levels = ("PASSIVE_LEVEL", "DISPATCH_LEVEL")
+                comp.raised[slot.id] = comp._enum(f"{slot.owner}.irql", levels)
+            elif c.func.startswith("ebpf_epoch_e") and slot.id not in comp.epoch_vars:
+                comp.epoch_vars[slot.id] = comp._enum(f"{slot.owner}.epoch", V.EPOCH_STATES)
+            elif c.func.endswith("_shared") and c.args and isinstance(c.args[0], A.Name):
+                _shared_bit(comp, slot, drv, b, s, c.args[0].id)
+
+
+def _shared_bit(comp: Compiler, slot: SlotInfo, d: DriverInst, b, side, name: str) -> None:
+    idx = comp.block.get((b.id, side, name)) if b is not None else None
+    if idx is None:
+        idx = comp.locks.get((d.id, name))
+    if idx is None or (idx, slot.id) in comp.shared:
+        return
+    decl = next(lk for lk in d.decl.locks if lk.name == name)
+    if decl.shareable:
+        lock = comp.ts.vars[idx].name
+        comp.shared[(idx, slot.id)] = comp._bool(f"{lock}.shared.{slot.owner}")
 
 
 def _status_ty():
@@ -171,12 +308,12 @@ def _status_ty():
 
 
 # -- routines -------------------------------------------------------------------------------------
-def _reset_locals(scope: Scope, hook):
+def _reset_locals(rc: RoutineCompiler, hook):
     def wrapped(path: Path, status: Expr, pos: A.Pos) -> list[Path]:
         out = hook(path, status, pos)
         for p in out:
             if p.fault is None:
-                for idx, _ty, init in scope.locals.values():
+                for idx, _ty, init in rc.all_locals():
                     p.set(idx, _c(init))
         return out
 
@@ -187,7 +324,7 @@ def _compile_routine(
     comp: Compiler, slot: SlotInfo, name: str, body, scope: Scope, hook, default: int, pos: A.Pos
 ) -> int:
     rc = RoutineCompiler(comp, slot, name, body, scope, lambda p, s, q: [], _c(default), pos)
-    rc.exit_hook = _reset_locals(rc.scope, hook)
+    rc.exit_hook = _reset_locals(rc, hook)
     return rc.compile()
 
 
@@ -302,9 +439,44 @@ def _leave_image(comp: Compiler, d: DriverInst, path: Path, at: A.Pos, how: str)
                             )
                         )
         paths = nxt
+    paths = [q for p in paths for q in unfreed_contexts(comp, d, p, at, how)]
+    paths = [q for p in paths for q in _work_left(comp, d, p, at, how)]
     for p in paths:
         p.set(st, comp.val(st, "UNLOADED"))
     return paths
+
+
+WORK_TEXT = (
+    "a driver's image is not unloaded while one of its work items or DPCs is queued or "
+    "running (nothing of the driver may run after its Unload returns, §3.3)"
+)
+
+
+def _work_left(comp: Compiler, d: DriverInst, path: Path, at: A.Pos, how: str) -> list[Path]:
+    """``work_after_unload`` (recorded) when the image goes away while one of the driver's
+    work items (ExQueueWorkItem) or DPCs is queued, or running on another thread. An
+    ``ioworkitem`` (IoQueueWorkItem) keeps the driver referenced until its routine returns:
+    the image goes away only then (the step waits)."""
+    parts, kept = [], []
+    for key, q in sorted(comp.queued.items(), key=lambda kv: kv[1]):
+        if key[0] != d.id:
+            continue
+        slot = comp.tasks[key]
+        busy = E.or_(
+            E.eq(comp.rd(q, path), _c(1)), E.not_(E.eq(comp.rd(slot.pc, path), _c(slot.idle)))
+        )
+        io = next(t for t in d.decl.tasks if t.name == key[1]).kind == "ioworkitem"
+        (kept if io else parts).append(busy)
+    path.guard = E.and_(path.guard, E.not_(E.or_(*kept)))
+    pending = E.or_(*parts)
+    if pending is E.FALSE:
+        return [path]
+    bad, ok = path.split(pending)
+    if bad is not None:
+        comp.builtin_rule("work_after_unload", WORK_TEXT)
+        msg = f"{how} while a work item or DPC of {d.name} can still run"
+        bad.flag("work_after_unload", msg, at)
+    return [q for q in (ok, bad) if q is not None]
 
 
 def _driver_tasks(comp: Compiler, d: DriverInst) -> None:
@@ -392,23 +564,49 @@ def _binding_routines(comp: Compiler, b: BindingInst) -> None:
                 )
 
 
-def reset_binding(comp: Compiler, b: BindingInst, path: Path) -> None:
+def reset_binding(comp: Compiler, b: BindingInst, path: Path, keep: bool = False) -> None:
     """Forget everything about binding ``b`` except its phase (its contexts are freed).
 
     The in-flight counters stay: a call still running when the binding goes away is reported
-    when it returns through the freed context.
+    when it returns through the freed context. With ``keep``, a side without a cleanup
+    callback keeps a binding context it allocated and has not freed yet: the module frees it
+    itself (nmr-semantics.md §2.2, "Optional").
     """
     bv = comp.bvars[b.id]
     for s in SIDES:
         path.set(bv.side[s], _c(0))
         path.set(bv.pend[s], _c(0))
         path.set(bv.clean[s], _c(0))
-        path.set(bv.ctx[s], _c(0))
     path.set(bv.attach_ret, _c(0))
-    for idx in bv.user.values():
-        path.set(idx, _c(comp.ts.vars[idx].init))
-        if idx in comp.init_flag:
-            path.set(comp.init_flag[idx], E.FALSE)
+    for s in SIDES:
+        held = E.FALSE
+        if keep and _frees_later(comp, b, s):
+            held = comp.is_(bv.ctx[s], "VALID", path)
+        for idx, init in _side_state(comp, b, s):
+            path.set(idx, E.ite(held, comp.rd(idx, path), _c(init)))
+
+
+def in_driver_object(comp: Compiler, idx: int) -> bool:
+    """Whether binding variable ``idx`` is a slot of a driver object (an array indexed by
+    binding), not a field of the binding context."""
+    obj = comp.var_obj.get(idx)
+    return obj is not None and obj.binding is None
+
+
+def _side_state(comp: Compiler, b: BindingInst, side: str) -> list[tuple[int, int]]:
+    """(variable, initial value) of what lives in one side's binding context: the context
+    itself, its binding variables (and their "assigned" flags), locks and primitives."""
+    bv = comp.bvars[b.id]
+    out = [(bv.ctx[side], 0)]
+    for (s, _n), idx in sorted(bv.user.items()):
+        if s == side and not in_driver_object(comp, idx):
+            out.append((idx, comp.ts.vars[idx].init))
+            if idx in comp.init_flag:
+                out.append((comp.init_flag[idx], 0))
+    for (bid, s, _n), prim in sorted(comp.bprims.items()):
+        if bid == b.id and s == side:
+            out += sorted(prim.inits.items())
+    return out
 
 
 def frees_contexts(d: A.DriverDecl) -> bool:
@@ -443,15 +641,29 @@ def _leak_check(
     return [p for p in (freed, leaked) if p is not None]
 
 
+def _frees_later(comp: Compiler, b: BindingInst, side: str) -> bool:
+    """Whether a side without a cleanup callback can free its binding context itself once
+    the binding is gone: it allocates it, and frees it in code that may run after its detach
+    callback (a binding task or work item, a threshold action, an NPI function body)."""
+    if comp.cleanup_cb[(b.id, side)] or not _allocated(comp, b, side):
+        return False
+    d = b.side_reg(side).driver.decl
+    bodies = [t.body for t in d.tasks if t.per_binding] + [h.body for h in d.handlers]
+    bodies += [f.body for f in d.dispatch]
+    return any(c.func == "free_binding_context" for body in bodies for c in A.calls(body))
+
+
 def _gone(comp: Compiler, b: BindingInst, path: Path) -> list[Path]:
     """Binding ``b`` becomes GONE: CLN-2 where a side without a cleanup callback still holds
-    a dynamically allocated binding context (it has no safe moment to free it)."""
+    a dynamically allocated binding context that nothing can free any more. A side that
+    frees it itself later (_frees_later) keeps it until it does (CLN-2 is reported if it
+    never does, when its image goes away)."""
     bv = comp.bvars[b.id]
     path.set(bv.phase, comp.val(bv.phase, "GONE"))
     paths = [path]
     for s in SIDES:
         reg = b.side_reg(s)
-        if comp.cleanup_cb[(b.id, s)] or not _allocated(comp, b, s):
+        if comp.cleanup_cb[(b.id, s)] or not _allocated(comp, b, s) or _frees_later(comp, b, s):
             continue
         nxt = []
         for p in paths:
@@ -467,7 +679,39 @@ def _gone(comp: Compiler, b: BindingInst, path: Path) -> list[Path]:
             nxt += [q for q in (ok, leaked) if q is not None]
         paths = nxt
     for p in paths:
-        reset_binding(comp, b, p)
+        reset_binding(comp, b, p, keep=True)
+    return paths
+
+
+def unfreed_contexts(comp: Compiler, d: DriverInst, path: Path, at: A.Pos, how: str) -> list[Path]:
+    """CLN-2 when driver ``d``'s image goes away still holding a binding context that it
+    allocated, for a side without a cleanup callback: it never had, or never took, a safe
+    moment to free it."""
+    paths = [path]
+    for r in d.regs:
+        for b in r.bindings:
+            s = r.role
+            if not _frees_later(comp, b, s):
+                continue
+            bv = comp.bvars[b.id]
+            nxt = []
+            for p in paths:
+                held, ok = p.split(
+                    E.and_(
+                        comp.is_(bv.ctx[s], "VALID", p),
+                        comp.is_in(bv.phase, V.TERMINAL_PHASES, p),
+                    )
+                )
+                if held is not None:
+                    comp.rule("CLN-2")
+                    held.flag(
+                        "CLN-2",
+                        f"{how} but the binding context of {b.name} is never freed: "
+                        f"{d.name} registers no {CLEANUP[s]} and did not free it itself",
+                        r.decl.pos,
+                    )
+                nxt += [q for q in (ok, held) if q is not None]
+            paths = nxt
     return paths
 
 
@@ -639,7 +883,7 @@ def _environment(comp: Compiler) -> None:
         if (d.id, "Unload") in comp.entries:
             comp.env_action(
                 f"OS calls {d.name} Unload",
-                comp.is_(st, "LOADED"),
+                E.and_(comp.is_(st, "LOADED"), _unload_when(comp, d)),
                 {st: comp.val(st, "UNLOADING"), slot.pc: _c(comp.entries[(d.id, "Unload")])},
                 {
                     "actor": "OS",
@@ -661,7 +905,7 @@ def _environment(comp: Compiler) -> None:
                     b = design.bindings[key[2]]
                     scope = Scope(d, b, key[3])
                     bname = b.name
-                if t.kind == "workitem":
+                if t.kind in QUEUED:
                     q = comp.queued[key]
                     guard.append(E.eq(rd(q), _c(1)))
                     upd[q] = E.FALSE
@@ -696,6 +940,17 @@ def _environment(comp: Compiler) -> None:
             {rs: comp.val(rs, "DRAINED")},
             {"text": f"deregistration of {r.name} is complete (DRAINED)", "kind": "nmr"},
         )
+
+
+def _unload_when(comp: Compiler, d: DriverInst) -> Expr:
+    """The condition under which the OS calls ``d``'s Unload: ``Unload when (EXPR)`` states
+    who unloads the driver (an assumption about the environment, in the spec language)."""
+    unload = _routine(d, "Unload", None)
+    if unload is None or unload.when is None:
+        return E.TRUE
+    from nmrcheck.nmr.specs import unload_condition
+
+    return unload_condition(comp, unload.when)
 
 
 def _start_merged(

@@ -14,7 +14,7 @@ from nmrcheck.ir import INVARIANT, Action, Property, Slot, TransitionSystem
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr
 from nmrcheck.lang import ast as A
-from nmrcheck.nmr import api, lifetimes, threads
+from nmrcheck.nmr import api, irql, lifetimes, prims, threads
 from nmrcheck.nmr import vocab as V
 from nmrcheck.nmr.design import Design, suggest
 from nmrcheck.nmr.paths import BOOL, Path, Ty
@@ -104,6 +104,17 @@ class Compiler:
         self.explicit_alloc: dict[tuple[int, str], bool] = {}
         self.ref_var: dict[int, int] = {}  # slot -> "holds a counted reference" (CALL-1)
         self.reg_stored: dict[int, int] = {}  # registration -> its handle is stored (REG-6)
+        # kernel primitives (nmrcheck.nmr.prims, nmrcheck.nmr.irql)
+        self.prims: dict[tuple[int, str], prims.Prim] = {}  # (driver, name)
+        self.bprims: dict[tuple[int, str, str], prims.Prim] = {}  # (binding, side, name)
+        self.slot_src: dict[int, tuple] = {}  # slot -> (driver, binding, side, bodies)
+        self.dispatch_slots: set[int] = set()  # threads whose routine runs at DISPATCH_LEVEL
+        self.raised: dict[int, int] = {}  # slot -> its IRQL variable (code raises IRQL)
+        self.epoch_vars: dict[int, int] = {}  # slot -> its epoch state (code enters epochs)
+        self.shared: dict[tuple[int, int], int] = {}  # (lock, slot) -> "holds it shared"
+        self.readers: dict[int, int] = {}  # lock -> how many threads hold it shared
+        self.lock_obj: dict[int, prims.Prim] = {}  # lock -> the object it lives in
+        self.var_obj: dict[int, prims.Prim] = {}  # variable -> the object it lives in
 
     # -- helpers used by routine compilation ---------------------------------------------------
     def fail(self, pos: A.Pos | None, msg: str) -> None:
@@ -157,9 +168,16 @@ class Compiler:
             self.flags[code] = idx
         return idx
 
-    def type_of(self, t: A.TypeRef) -> Ty:
+    def type_of(self, t: A.TypeRef, driver=None) -> Ty:
         if t.kind == "bool":
             return BOOL
+        if t.kind == "handle":
+            # a binding handle the module keeps (O7): NULL or one of its bindings
+            if driver is None:
+                self.fail(t.pos, "a HANDLE belongs to a driver: declare it in one")
+                return Ty("enum", 0, 0, ("NULL",), "HANDLE")
+            names = ("NULL", *(b.name for r in driver.regs for b in r.bindings))
+            return Ty("enum", 0, len(names) - 1, names, "HANDLE")
         if t.kind == "status":
             return STATUS_TY
         if t.kind == "int":
@@ -260,6 +278,8 @@ class Compiler:
                 else:
                     vals.append(ty.labels.index(lab.id))
             return E.in_(e, vals), BOOL
+        if isinstance(node, A.Attr):
+            return self._reg_attr(node, rc)
         if isinstance(node, A.Call):
             self.fail(
                 node.pos,
@@ -272,6 +292,66 @@ class Compiler:
         else:
             self.fail(node.pos, f"'{unparse(node)}' is not allowed in model code")
         return E.FALSE, BOOL
+
+    # -- registration attributes: what a module can see of a registration ------------------
+    def attr_type(self, key: str, pos: A.Pos) -> Ty | None:
+        """The type of registration attribute ``key``: int, bool, or one enum of every label
+        that any registration's attributes use."""
+        kinds = {
+            type(a.value).__name__
+            for r in self.design.regs
+            for a in r.decl.attrs
+            if a.name == key
+        }
+        if not kinds:
+            return None
+        if len(kinds) > 1:
+            self.fail(pos, f"attribute {key!r} has values of different types")
+            return None
+        kind = kinds.pop()
+        if kind == "Num":
+            return Ty("int")
+        if kind == "BoolLit":
+            return BOOL
+        labels = sorted(
+            {
+                a.value.id
+                for r in self.design.regs
+                for a in r.decl.attrs
+                if isinstance(a.value, A.Name)
+            }
+        )
+        return Ty("enum", 0, len(labels) - 1, tuple(labels), "label")
+
+    def _reg_attr(self, node: A.Attr, rc: RoutineCompiler) -> tuple[Expr, Ty]:
+        """``peer.X`` (in binding code: the peer's registration) or ``REG.X`` (a registration
+        of this driver): a constant of the registration instance (§1.4)."""
+        obj = node.obj
+        scope = rc.scope
+        reg = None
+        if isinstance(obj, A.Name) and obj.id == "peer":
+            if scope.binding is None:
+                self.fail(obj.pos, "'peer' is the other side of a binding: use it in binding code")
+                return E.FALSE, BOOL
+            reg = scope.binding.side_reg(lifetimes.other(scope.side))
+        elif isinstance(obj, A.Name):
+            reg = next((r for r in scope.driver.regs if r.decl.name == obj.id), None)
+        if reg is None:
+            self.fail(node.pos, f"'{unparse(node)}' is not allowed in model code")
+            return E.FALSE, BOOL
+        ty = self.attr_type(node.name, node.pos)
+        value = next((a.value for a in reg.decl.attrs if a.name == node.name), None)
+        if ty is None or value is None:
+            have = [a.name for a in reg.decl.attrs]
+            self.fail(
+                node.pos,
+                f"registration {reg.name} declares no {node.name!r}{suggest(node.name, have)} "
+                f"(write '{reg.role} {reg.decl.name} of {reg.decl.npi} with ({node.name} = ...)')",
+            )
+            return E.FALSE, BOOL
+        if isinstance(value, A.Name):
+            return _c(ty.labels.index(value.id)), ty
+        return _c(int(value.value)), ty
 
     def _typed(self, node: A.Node, rc: RoutineCompiler, path: Path, want: Ty) -> tuple[Expr, Ty]:
         e, ty = self.expr(node, rc, path, want)
@@ -326,24 +406,49 @@ class Compiler:
             if flag is not None:
                 unset = E.not_(self.rd(flag, path))
                 if unset is not E.FALSE:
-                    path.uninit.append((unset, self._uninit_code(rc, idx), name, node.pos))
+                    msg = f"reads {name!r} before it is assigned"
+                    path.uninit.append((unset, self._uninit_code(rc, idx), msg, node.pos))
+            obj = self.var_obj.get(idx)
+            if obj is not None:  # a field of an object: read only while it is allocated
+                gone = E.not_(self.is_(obj.vars["state"], "VALID", path))
+                msg = f"reads {name!r}, which lives in {obj.name}, not allocated"
+                path.uninit.append((gone, prims.uaf(self), msg, node.pos))
             return path.read(idx, self.ts.vars[idx].type), ty
         if want is not None and want.kind == "enum" and name in want.labels:
             return _c(want.labels.index(name)), want
         if name in V.STATUSES:
             return _c(V.STATUSES.index(name)), STATUS_TY
+        if name == "binding" and want is not None and want.name == "HANDLE":
+            if rc.scope.binding is None:
+                self.fail(node.pos, "'binding' is the handle of the binding code runs for")
+                return _c(0), want
+            return _c(want.labels.index(rc.scope.binding.name)), want
         for v in rc.scope.driver.decl.vars:
             if v.type.kind == "enum" and name in v.type.labels:
                 ty = self.type_of(v.type)
                 return _c(ty.labels.index(name)), ty
+        prim = prims.lookup(self, rc.scope, name)
+        if prim is not None:
+            self.fail(node.pos, f"{name!r} is a {prim.kind}: it has no value to read here")
+            return E.FALSE, want or BOOL
         options = list(rc.scope.locals) + self.var_names(rc.scope) + list(V.STATUSES)
         self.fail(node.pos, self.unknown_name(rc.scope, name, "name", options))
         return E.FALSE, want or BOOL
 
     # -- built-in statements ----------------------------------------------------------------------
-    def builtin(self, rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Path, object]]:
+    def builtin(
+        self,
+        rc: RoutineCompiler,
+        call: A.Call,
+        path: Path,
+        target: str | None = None,
+        top: bool = True,
+    ) -> list[tuple[Path, object]]:
         f, args = call.func, call.args
         text = unparse(call)
+        kernel = self._kernel(rc, call, path, target, top)
+        if kernel is not None:
+            return kernel
         if f in ("assert", "error"):
             want = (1, 2) if f == "assert" else (0, 1)
             if len(args) not in want:
@@ -401,6 +506,14 @@ class Compiler:
             if f == "acquire":
                 return threads.acquire(self, rc, call, name, idx, path, text)
             return threads.release(self, rc, call, name, idx, path, text)
+        if f in ("acquire_shared", "release_shared"):
+            idx = self._lock(rc.scope, name)
+            if idx is None:
+                locks = [n for n, _ in threads.locks_in_scope(self, rc.scope)]
+                self.fail(args[0].pos, self.unknown_name(rc.scope, name, "lock", locks))
+                return []
+            fn = threads.acquire_shared if f == "acquire_shared" else threads.release_shared
+            return fn(self, rc, call, name, idx, path, text)
         # queue(W)
         q = self._queue_var(rc.scope, name)
         if q is None:
@@ -409,6 +522,39 @@ class Compiler:
         path.set(q, E.TRUE)
         path.notes.append(text)
         return [(path, "next")]
+
+    def _kernel(
+        self, rc: RoutineCompiler, call: A.Call, path: Path, target: str | None, top: bool
+    ) -> list[tuple[Path, object]] | None:
+        """The kernel primitives (nmrcheck.nmr.prims), or None for another built-in."""
+        f = call.func
+        rc.at_top = top
+        if f.startswith("Ex") and "Rundown" in f:
+            return prims.rundown(rc, call, path, target)
+        if f in ("reference", "dereference"):
+            return prims.refcount(rc, call, path, top, target)
+        if f in ("KeSetEvent", "KeClearEvent", "KeResetEvent", "KeWaitForSingleObject"):
+            return prims.event(rc, call, path, target, top)
+        if f in ("allocate", "free", "use"):
+            return prims.memory(rc, call, path, target)
+        if f == "may_fail":
+            return prims.may_fail(rc, call, path, target)
+        if f.startswith("ebpf_epoch_"):
+            return prims.epoch(rc, call, path)
+        if f in ("KeRaiseIrql", "KeLowerIrql"):
+            return irql.raise_lower(rc, call, path)
+        if f == "npi_call":  # reached only where it cannot run a body
+            self.fail(call.pos, "npi_call() runs the peer's function: write it as a statement")
+            return []
+        return None
+
+    def lock_obj_vars(self, obj: prims.Prim) -> list[int]:
+        """The variables of the locks that live in object ``obj`` (and their shared holds)."""
+        locks = [idx for idx, o in self.lock_obj.items() if o is obj]
+        out = list(locks)
+        out += [bit for (idx, _s), bit in self.shared.items() if idx in locks]
+        out += [self.readers[idx] for idx in locks if idx in self.readers]
+        return out
 
     def _lock(self, scope: Scope, name: str) -> int | None:
         if scope.binding is not None:

@@ -94,7 +94,11 @@ RESERVED = frozenset(
 
 
 def elaborate(model: A.Model) -> Design:
-    """Check names and placement, and build the instances; raises InputError."""
+    """Inline the procs, check names and placement, and build the instances; raises
+    InputError."""
+    from nmrcheck.lang.procs import expand
+
+    model = expand(model, V.BUILTIN_CALLS | V.NMR_CALLS | set(V.ROUTINES))
     f: list[Finding] = []
     npis: dict[str, A.NpiDecl] = {}
     for n in model.npis:
@@ -163,6 +167,13 @@ def _check_driver(d: A.DriverDecl, npis: dict[str, A.NpiDecl], f: list[Finding])
         declare(lk.name, lk, "lock")
     for t in d.tasks:
         declare(t.name, t, "task")
+    for pr in d.prims:
+        declare(pr.name, pr, pr.kind)
+    for fn in d.dispatch:
+        if any(o.name == fn.name and o.reg == fn.reg for o in d.dispatch if o is not fn):
+            if next(o for o in d.dispatch if o.name == fn.name and o.reg == fn.reg) is not fn:
+                _err(f, fn.pos, f"dispatch function {fn.name!r} is defined twice")
+    _check_members(d, f)
     roles = {r.role for r in d.regs}
     reg_names = {r.name: r for r in d.regs}
     seen: dict[tuple[str, str | None], A.Routine] = {}
@@ -170,6 +181,9 @@ def _check_driver(d: A.DriverDecl, npis: dict[str, A.NpiDecl], f: list[Finding])
         if rt.name not in V.ROUTINES:
             _err(f, rt.pos, f"unknown routine {rt.name!r}{suggest(rt.name, V.ROUTINES)}")
             continue
+        if rt.when is not None and rt.name != "Unload":
+            msg = f"'when' applies only to Unload (when the OS calls it), not {rt.name}"
+            _err(f, rt.when.pos, msg)
         key = (rt.name, rt.reg)
         if key in seen:
             _err(f, rt.pos, f"routine {rt.name} is defined twice")
@@ -196,6 +210,54 @@ def _check_driver(d: A.DriverDecl, npis: dict[str, A.NpiDecl], f: list[Finding])
                 _err(f, t.pos, "'for' applies only to binding tasks")
             elif t.reg not in reg_names:
                 _err(f, t.pos, f"unknown registration {t.reg!r}{suggest(t.reg, list(reg_names))}")
+    for fn in d.dispatch:
+        if not d.regs:
+            _err(f, fn.pos, f"dispatch {fn.name} needs a registration in driver {d.name!r}")
+        elif fn.reg is not None and fn.reg not in reg_names:
+            _err(f, fn.pos, f"unknown registration {fn.reg!r}{suggest(fn.reg, list(reg_names))}")
+
+
+IRQLS = ("PASSIVE_LEVEL", "DISPATCH_LEVEL")
+
+
+def _check_members(d: A.DriverDecl, f: list[Finding]) -> None:
+    """The primitives of a driver: handlers name a reference count, ``in OBJ`` names an
+    object of the same kind (per driver or per binding), IRQLs and attributes are known."""
+    prims = {p.name: p for p in d.prims}
+    for h in d.handlers:
+        p = prims.get(h.name)
+        if p is None or p.kind != "refcount":
+            counts = [x.name for x in d.prims if x.kind == "refcount"]
+            hint = suggest(h.name, counts)
+            _err(f, h.pos, f"'on' names no refcount of {d.name}: {h.name!r}{hint}")
+        elif h.value < 0:
+            _err(f, h.pos, "a reference count threshold is 0 or more")
+    for node in (*d.prims, *d.locks, *d.vars):
+        obj = node.in_obj
+        if obj is None:
+            continue
+        o = prims.get(obj)
+        if o is None or o.kind != "object":
+            objs = [x.name for x in d.prims if x.kind == "object"]
+            _err(f, node.pos, f"unknown object {obj!r}{suggest(obj, objs)}")
+        elif isinstance(node, A.VarDecl) and node.per_binding and not o.per_binding:
+            continue  # per binding, in a driver object: an array indexed by binding
+        elif o.per_binding != node.per_binding:
+            where = "a binding" if o.per_binding else "a driver"
+            _err(f, node.pos, f"object {obj!r} is {where} object: declare both alike")
+    for t in d.tasks:
+        if t.irql is not None and t.irql not in IRQLS:
+            _err(f, t.pos, f"unknown IRQL {t.irql!r}: write PASSIVE_LEVEL or DISPATCH_LEVEL")
+        elif t.kind == "dpc" and t.irql == "PASSIVE_LEVEL":
+            _err(f, t.pos, "a DPC runs at DISPATCH_LEVEL")
+        elif t.kind in ("workitem", "ioworkitem") and t.irql == "DISPATCH_LEVEL":
+            _err(f, t.pos, "a work item runs at PASSIVE_LEVEL (use 'dpc' for DISPATCH_LEVEL)")
+    for r in d.regs:
+        seen: set[str] = set()
+        for a in r.attrs:
+            if a.name in seen:
+                _err(f, a.pos, f"attribute {a.name!r} of {r.name} is given twice")
+            seen.add(a.name)
 
 
 def with_phantom_peers(model: A.Model) -> A.Model:
@@ -218,4 +280,11 @@ def with_phantom_peers(model: A.Model) -> A.Model:
                         pos, f"peer#{len(extra)}", 1, (A.RegDecl(pos, other, "R", npi, False),)
                     )
                 )
-    return A.Model(model.pos, model.npis, model.drivers + tuple(extra), model.source, model.options)
+    return A.Model(
+        model.pos,
+        model.npis,
+        model.drivers + tuple(extra),
+        model.source,
+        model.options,
+        model.props,
+    )

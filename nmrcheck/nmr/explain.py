@@ -147,9 +147,11 @@ def _routine_at(ts: TransitionSystem, pc_var: int, state: State) -> str:
     return ts.vars[pc_var].show(state[pc_var]).split(":", 1)[0]
 
 
+KIND_WORDS = {"workitem": "work item", "ioworkitem": "work item", "dpc": "DPC"}
+
+
 def _kind(d: DriverInst, name: str) -> str:
-    return next(("work item" if t.kind == "workitem" else "task")
-                for t in d.decl.tasks if t.name == name)
+    return next(KIND_WORDS.get(t.kind, "task") for t in d.decl.tasks if t.name == name)
 
 
 # -- hangs -----------------------------------------------------------------------------------

@@ -88,12 +88,30 @@ def fairness(ts: TransitionSystem) -> list[Fairness]:
     return groups
 
 
+def _unload_fair(ts: TransitionSystem, design, driver: str) -> list[Fairness]:
+    """``fair Unload``: the OS eventually calls the driver's Unload (weakly fair), an
+    assumption about who stops the driver (a service stopped before the ones it uses)."""
+    out = []
+    for d in design.instances_of(driver):
+        acts = tuple(
+            ai
+            for ai, a in enumerate(ts.actions)
+            if a.meta.get("actor") == "OS" and a.meta.get("callee") == d.name
+        )
+        if acts:
+            out.append(Fairness(f"OS calls {d.name} Unload (fair)", WEAK, acts))
+    return out
+
+
 def _declared(ts, comp, design, starts, by_slot) -> list[Fairness]:
     findings: list[Finding] = []
     out: list[Fairness] = []
     for decl in design.model.drivers:
         names = [t.name for t in decl.tasks]
         for f in decl.fairness:
+            if f.name == "Unload" and any(r.name == "Unload" for r in decl.routines):
+                out += _unload_fair(ts, design, decl.name)
+                continue
             if f.name not in names:
                 findings.append(
                     Finding(

@@ -69,8 +69,13 @@ def uses_context(rc: RoutineCompiler, stmt: A.Node) -> bool:
     if rc.scope.binding is None:
         return False
     b, side = rc.scope.binding.id, rc.scope.side
-    names = {n for (s, n) in rc.c.bvars[b].user if s == side}
+    names = {
+        n
+        for (s, n), idx in rc.c.bvars[b].user.items()
+        if s == side and not _in_driver_object(rc.c, idx)
+    }
     names |= {n for (bid, s, n) in rc.c.block if bid == b and s == side}
+    names |= {n for (bid, s, n) in rc.c.bprims if bid == b and s == side}
     names -= set(rc.scope.locals)
     if not names:
         return False
@@ -95,6 +100,11 @@ def uses_context(rc: RoutineCompiler, stmt: A.Node) -> bool:
                 elif isinstance(v, tuple):
                     stack.extend(x for x in v if isinstance(x, A.Node))
     return False
+
+
+def _in_driver_object(comp: Compiler, idx: int) -> bool:
+    obj = comp.var_obj.get(idx)
+    return obj is not None and obj.binding is None
 
 
 def check_context(rc: RoutineCompiler, path: Path, pos: A.Pos) -> tuple[Path | None, list]:
@@ -139,19 +149,36 @@ def check_context(rc: RoutineCompiler, path: Path, pos: A.Pos) -> tuple[Path | N
     return ok, faults
 
 
-def npi_call(
-    rc: RoutineCompiler, call: A.Call, path: Path, begin: bool
-) -> list[tuple[Path, object]]:
-    """``npi_call_begin()`` / ``npi_call_end()``: a call into the peer's dispatch table."""
+def npi_return(rc: RoutineCompiler, end: A.Node, path: Path) -> list[tuple[Path, object]]:
+    """The end of ``npi_call(F)``: F's body has run; the call returns to the caller's side."""
     comp = rc.c
-    b, side = rc.scope.binding, rc.scope.side
+    b = comp.design.bindings[end.binding]
+    call = A.Call(end.pos, "npi_call_end", ())
+    out = npi_call(rc, call, path, begin=False, who=(b, end.side))
+    for p, o in out:
+        if o != "fault" and p.notes:
+            p.notes[-1] = f"npi_call({end.func}) returns"
+    return out
+
+
+def npi_call(
+    rc: RoutineCompiler,
+    call: A.Call,
+    path: Path,
+    begin: bool,
+    who: tuple[object, str] | None = None,
+) -> list[tuple[Path, object]]:
+    """``npi_call_begin()`` / ``npi_call_end()``: a call into the peer's dispatch table
+    (``who``: the binding and side that call, when not the code's own)."""
+    comp = rc.c
+    b, side = who if who is not None else (rc.scope.binding, rc.scope.side)
     text = f"{call.func}()"
     if b is None:
         comp.fail(
             call.pos, f"{call.func}() needs a binding: use it in a callback or a binding task"
         )
         return []
-    if call.args:
+    if call.args and call.func != "npi_call":
         comp.fail(call.pos, f"{call.func}() takes no argument")
         return []
     bv = comp.bvars[b.id]
@@ -302,6 +329,10 @@ def _count(rc: RoutineCompiler, count: int, p: Path, call: A.Call) -> list[tuple
 
 
 def _increments(stmt: A.Node) -> bool:
+    if isinstance(stmt, A.CallStmt):
+        return stmt.call.func == "reference"
+    if isinstance(stmt, A.Assign) and isinstance(stmt.value, A.Call):
+        return stmt.value.func == "ExAcquireRundownProtection"
     return isinstance(stmt, A.Assign) and isinstance(stmt.value, A.Binary) and (
         stmt.value.op == "+"
     )
@@ -330,7 +361,7 @@ def takes_references_apart(body: tuple[A.Node, ...]) -> bool:
 
 
 def _is_begin(stmt: A.Node) -> bool:
-    return isinstance(stmt, A.CallStmt) and stmt.call.func == "npi_call_begin"
+    return isinstance(stmt, A.CallStmt) and stmt.call.func in ("npi_call_begin", "npi_call")
 
 
 def reference_var(comp: Compiler, slot) -> int:
@@ -361,10 +392,23 @@ def count_reference(rc: RoutineCompiler, path: Path, idx: int, value: E.Expr) ->
     if idx not in {v for (s, _n), v in bv.user.items() if s == rc.scope.side}:
         return
     old = comp.rd(idx, path)
-    early = comp.is_in(bv.side[rc.scope.side], ("NOT_CALLED", "IN_CALLBACK"), path)
+    _take(rc, path, E.lt(old, value), E.lt(value, old))
+
+
+def count_reference_delta(rc: RoutineCompiler, path: Path, up: bool) -> None:
+    """A rundown reference of the thread's side taken (``up``) or given back."""
+    _take(rc, path, E.const(up), E.const(not up))
+
+
+def _take(rc: RoutineCompiler, path: Path, going_up: E.Expr, going_down: E.Expr) -> None:
+    """The thread's counted reference after a step that raises or lowers a count of its
+    side: taken when raised before the side's detach callback returned, given back when
+    lowered."""
+    bv = rc.c.bvars[rc.scope.binding.id]
+    early = rc.c.is_in(bv.side[rc.scope.side], ("NOT_CALLED", "IN_CALLBACK"), path)
     held = holds_reference(rc, path)
-    up, down = E.and_(E.lt(old, value), early), E.lt(value, old)
-    path.ref = E.or_(up, E.and_(E.not_(down), held))
+    up = E.and_(going_up, early)
+    path.ref = E.or_(up, E.and_(E.not_(going_down), held))
 
 
 def free_context(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Path, object]]:
@@ -391,7 +435,7 @@ def free_context(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Pa
         if lab == "VALID":
             p.set(ctx, comp.val(ctx, "FREED"))
             if rc.routine not in V.CLIENT_CALLBACKS[:1] + V.PROVIDER_CALLBACKS[:1]:
-                early, ok = p.split(E.not_(comp.is_in(bv.clean[side], ("RUNNING", "DONE"), p)))
+                early, ok = p.split(E.not_(_may_free(comp, b, side, p)))
                 if early is not None:
                     comp.rule("CLN-1")
                     early.flag(
@@ -423,6 +467,17 @@ def free_context(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Pa
                 )
             )
     return out
+
+
+def _may_free(comp: Compiler, b, side: str, path: Path) -> E.Expr:
+    """When a side may free its binding context: once NMR called its cleanup callback; a
+    side without one (a NULL pointer) frees it itself once its side of the detach is
+    complete (its callback returned STATUS_SUCCESS, or it completed a pending detach)."""
+    bv = comp.bvars[b.id]
+    if comp.cleanup_cb.get((b.id, side), False):
+        return comp.is_in(bv.clean[side], ("RUNNING", "DONE"), path)
+    done = comp.is_in(bv.side[side], ("COMPLETED_EARLY", "DONE"), path)
+    return E.or_(done, comp.is_(bv.phase, "GONE", path))
 
 
 def free_registration(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Path, object]]:

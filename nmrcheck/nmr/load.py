@@ -6,6 +6,7 @@ from pathlib import Path
 
 from nmrcheck.errors import Finding, InputError
 from nmrcheck.ir import TransitionSystem
+from nmrcheck.lang import ast as A
 from nmrcheck.lang.parser import parse_model, parse_spec, read_source
 from nmrcheck.nmr.compile import compile_design
 from nmrcheck.nmr.design import elaborate
@@ -13,7 +14,19 @@ from nmrcheck.nmr.fairness import fairness
 from nmrcheck.nmr.specs import compile_spec
 
 # names of built-in properties a spec may not reuse
-RESERVED_PROPERTIES = frozenset({"no_hang", "range", "lock", "irql", "use_after_free"})
+RESERVED_PROPERTIES = frozenset(
+    {
+        "no_hang",
+        "range",
+        "lock",
+        "irql",
+        "use_after_free",
+        "rundown",
+        "refcount",
+        "epoch",
+        "work_after_unload",
+    }
+)
 BUNDLED_SPECS = Path(__file__).resolve().parents[2] / "specs"
 PACKAGE_SPECS = Path(__file__).resolve().parents[1] / "specs"
 
@@ -43,8 +56,9 @@ def load_text(
     ts = compile_design(design, options)
     ts.fairness = fairness(ts)
     names = {p.name for p in ts.properties} | RESERVED_PROPERTIES
-    for spec_file, spec_text in specs:
-        spec = parse_spec(spec_text, spec_file)
+    own = A.Spec(model.pos, design.model.props, text)  # the properties the model declares
+    parsed = [parse_spec(spec_text, spec_file) for spec_file, spec_text in specs]
+    for spec in [*parsed, own]:
         for p in compile_spec(ts, spec):
             if p.name in names:
                 pos = p.meta["pos"]

@@ -58,6 +58,14 @@ KNOBS = {
             "§2.1: NmrRegister* may fail with STATUS_INSUFFICIENT_RESOURCES",
         ),
         Knob(
+            "detach_irql",
+            ("any", "caller"),
+            "any",
+            "O11/N5: the IRQL NMR calls detach and cleanup callbacks at: any (the docs: up to "
+            "DISPATCH_LEVEL, so blocking there is DET-7), or caller (what Windows does: the "
+            "IRQL of the thread the callback runs on, PASSIVE_LEVEL on its own thread)",
+        ),
+        Knob(
             "max_inflight",
             ("1", "2", "3", "4", "5", "6", "7"),
             "3",

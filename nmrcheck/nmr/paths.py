@@ -46,7 +46,8 @@ class Path:
     status: str | None = None  # what the step returned, for the trace
     flags: list[tuple[str, str, A.Pos | None]] = field(default_factory=list)
     locks_checked: bool = False  # the held-locks check at a routine's return is done
-    # reads of variables that may be unassigned: (condition, rule, name, where)
+    # reads that may break a rule (a variable unassigned, or in freed memory):
+    # (condition, rule, message, where)
     uninit: list[tuple[Expr, str, str, A.Pos]] = field(default_factory=list)
     at: A.Pos | None = None  # the statement that runs in this step (past the ifs it took)
     ref: Expr | None = None  # the thread holds a counted reference (None: as at the start)

@@ -17,7 +17,7 @@ from nmrcheck.errors import Finding, InputError
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr
 from nmrcheck.lang import ast as A
-from nmrcheck.nmr import api, lifetimes, threads
+from nmrcheck.nmr import api, irql, lifetimes, prims, threads
 from nmrcheck.nmr import vocab as V
 from nmrcheck.nmr.api import InCall
 from nmrcheck.nmr.design import BindingInst, DriverInst, suggest
@@ -38,6 +38,7 @@ class Position:
     stmts: tuple[A.Node, ...]
     index: int
     cont: Position | None
+    frame: object = None  # an NPI function body's frame (prims.Frame), None: the routine's
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Scope:
     binding: BindingInst | None = None
     side: str | None = None  # the driver's side of the binding
     locals: dict[str, tuple[int, Ty, int]] = field(default_factory=dict)
+    serving: str | None = None  # an NPI function body: who calls it
 
 
 class RoutineCompiler:
@@ -81,6 +83,11 @@ class RoutineCompiler:
         self.routine = routine
         self.body = body
         self.scope = scope
+        self.base_scope = scope
+        self.frame: object = None
+        self.at_top = True  # the statement being compiled is not inside an atomic block
+        self.frames: dict[tuple, prims.Frame] = {}
+        self.ends: dict[tuple, tuple[A.Node, ...]] = {}
         self.exit_hook = exit_hook
         self.default_status = default_status
         self.pos = pos
@@ -94,24 +101,39 @@ class RoutineCompiler:
             lifetimes.reference_var(comp, slot)
 
     # -- locals --------------------------------------------------------------------------
-    def _collect_locals(self, stmts: tuple[A.Node, ...]) -> None:
+    def _collect_locals(self, stmts: tuple[A.Node, ...], prefix: str = "") -> None:
         for s in stmts:
             if isinstance(s, A.LocalDecl):
-                self._declare_local(s.name, self.c.type_of(s.type), s.init, s.pos)
+                self._declare_local(
+                    s.name, self.c.type_of(s.type, self.scope.driver), s.init, s.pos, prefix
+                )
             elif isinstance(s, A.Assign) and isinstance(s.value, A.Call):
-                if s.value.func in V.NMR_CALLS and not self._known(s.target):
+                status = s.value.func in V.NMR_CALLS or s.value.func == "KeWaitForSingleObject"
+                if status and not self._known(s.target):
                     self.implicit_locals.setdefault(s.target, s)
             for sub in _children(s):
-                self._collect_locals(sub)
+                self._collect_locals(sub, prefix)
         for name, node in list(self.implicit_locals.items()):
             if name not in self.scope.locals and not self._known(name):
-                self._declare_local(name, STATUS_TY, None, node.pos)
+                self._declare_local(name, STATUS_TY, None, node.pos, prefix)
+        self.implicit_locals.clear()
+
+    def all_locals(self) -> list[tuple[int, Ty, int]]:
+        """The locals of the routine and of the NPI function bodies it runs."""
+        out = list(self.base_scope.locals.values())
+        for fr in self.frames.values():
+            out += fr.scope.locals.values()
+        return out
 
     def _known(self, name: str) -> bool:
         return name in self.scope.locals or self.c.lookup_var(self.scope, name) is not None
 
-    def _declare_local(self, name: str, ty: Ty, init: A.Node | None, pos: A.Pos) -> None:
+    def _declare_local(
+        self, name: str, ty: Ty, init: A.Node | None, pos: A.Pos, prefix: str = ""
+    ) -> None:
         if name in self.scope.locals:
+            if "." in name and self.scope.locals[name][1] == ty:
+                return  # a proc's local, inlined twice: one variable for both calls
             self.c.fail(pos, f"local {name!r} is declared twice in {self.routine}")
             return
         literal = isinstance(init, (A.Num, A.BoolLit)) or (
@@ -121,9 +143,9 @@ class RoutineCompiler:
         init_val = self.c.const_value(init, ty) if literal else ty.lo
         owner = self.slot.owner
         vname = (
-            f"{owner}.{name}"
+            f"{owner}.{prefix}{name}"
             if owner.endswith(f".{self.routine}")
-            else (f"{owner}.{self.routine}.{name}")
+            else (f"{owner}.{self.routine}.{prefix}{name}")
         )
         idx = self.c.new_var(vname, ty, init_val)
         self.scope.locals[name] = (idx, ty, init_val)
@@ -160,13 +182,13 @@ class RoutineCompiler:
         while (
             i + 1 < len(key.stmts)
             and isinstance(key.stmts[i], A.LocalDecl)
-            and self._is_noop_decl(Position(key.stmts, i, key.cont), key.stmts[i])
+            and self._is_noop_decl(Position(key.stmts, i, key.cont, key.frame), key.stmts[i])
         ):
             i += 1
         return key.stmts[i]
 
     def _where(self, key: object) -> A.Pos:
-        if isinstance(key, (AttachWait, InCall)):
+        if isinstance(key, (AttachWait, InCall, prims.Waiting)):
             return key.call.pos
         if isinstance(key, Position):
             return self._first_step(key).pos
@@ -177,6 +199,9 @@ class RoutineCompiler:
             return "in NmrClientAttachProvider, waiting for ProviderAttachClient"
         if isinstance(key, InCall):
             return f"in {unparse(key.call)}, while NMR runs callbacks inside the call"
+        if isinstance(key, prims.Waiting):
+            what = "the references" if key.what == "rundown" else "the older epochs"
+            return f"in {unparse(key.call)}, waiting for {what}"
         if isinstance(key, Position):
             stmt = self._first_step(key)
             text = _first_line(unparse(stmt))
@@ -187,10 +212,17 @@ class RoutineCompiler:
 
     def _emit_rest_point(self, key: object) -> None:
         pc = self.pcs[key]
+        self.scope = self.base_scope
         if isinstance(key, AttachWait):
             results = api.attach_return(self.c, self, key)
         elif isinstance(key, InCall):
             results = api.in_call_return(self.c, self, key)
+        elif isinstance(key, prims.Waiting):
+            self._enter(key.frame)
+            done = (
+                prims.rundown_drained if key.what == "rundown" else prims.epoch_ended
+            )(self.c, self, key)
+            results = [x for p, t in done for x in self._settle(p, t)]
         else:
             results = self._entry(key, Path(), set())
         for path, target in results:
@@ -200,10 +232,10 @@ class RoutineCompiler:
         """Turn a completed path into an action leaving ``pc``."""
         if path.uninit and path.fault is None:
             reads, path.uninit = path.uninit, []
-            for cond, code, name, at in reads:
+            for cond, code, msg, at in reads:
                 bad, path = path.split(cond)
                 if bad is not None:
-                    bad.fail(code, f"reads {name!r} before it is assigned", at)
+                    bad.fail(code, msg, at)
                     self.c.add_step(self.slot, pc, bad, self.routine, self.scope)
                 if path is None:
                     return
@@ -228,6 +260,10 @@ class RoutineCompiler:
                         q.flag("lock", f"{self.routine} returns while holding a lock", self.pos)
                     self._finish(pc, q, target)
                 return
+        if path.fault is None and target == "exit":
+            path = self._exit_checks(pc, path)
+            if path is None:
+                return
         if path.fault is None:
             if target == "exit":
                 new_pc = self.slot.idle
@@ -248,19 +284,38 @@ class RoutineCompiler:
                 path.set(self.slot.pc, E.const(new_pc))
         self.c.add_step(self.slot, pc, path, self.routine, self.scope)
 
+    def _exit_checks(self, pc: int, path: Path) -> Path | None:
+        """A routine returns at the IRQL it started at and outside any epoch (both are
+        bug checks); the faulting paths become steps here, the good one is returned."""
+        ok, bad = irql.exit_raised(self, path)
+        if bad is not None:
+            self.c.add_step(self.slot, pc, bad, self.routine, self.scope)
+        mine = self.c.epoch_vars.get(self.slot.id)
+        if ok is None or mine is None:
+            return ok
+        out, inside = ok.split(self.c.is_(mine, "OUT", ok))
+        if inside is not None:
+            inside.fail(
+                prims._rule(self.c, "epoch"), f"{self.routine} returns inside an epoch", self.pos
+            )
+            self.c.add_step(self.slot, pc, inside, self.routine, self.scope)
+        return out
+
     def _entry(self, pos: Position | None, path: Path, seen: set) -> list[tuple[Path, object]]:
         """The first steps that can be taken from position ``pos``."""
         pos = self._norm(pos)
         if pos is None:
             # an empty remainder: an explicit return step
+            self.scope = self.base_scope
             out = []
             for p in self.exit_hook(path, self.default_status, self.pos):
                 p.notes.append(self._return_note(p))
                 out.append((p, "exit"))
             return out
+        self._enter(pos.frame)
         stmt = pos.stmts[pos.index]
         self._current_text = _first_line(unparse(stmt))
-        nxt = Position(pos.stmts, pos.index + 1, pos.cont)
+        nxt = Position(pos.stmts, pos.index + 1, pos.cont, pos.frame)
         if isinstance(stmt, A.LocalDecl) and self._is_noop_decl(pos, stmt):
             return self._entry(nxt, path, seen)  # the local already holds that value
         guard_faults: list[tuple[Path, object]] = []
@@ -279,13 +334,15 @@ class RoutineCompiler:
             yes, no = path.split(cond)
             out = []
             if yes is not None:
-                out += self._entry(Position(stmt.then, 0, nxt), yes, seen)
+                out += self._entry(Position(stmt.then, 0, nxt, pos.frame), yes, seen)
             if no is not None:
-                other = Position(stmt.orelse, 0, nxt) if stmt.orelse else nxt
+                other = Position(stmt.orelse, 0, nxt, pos.frame) if stmt.orelse else nxt
                 out += self._entry(other, no, seen)
             return guard_faults + out
         if path.at is None:
             path.at = stmt.pos  # a step is labelled with the statement that runs in it
+        if isinstance(stmt, A.CallStmt) and stmt.call.func == "npi_call":
+            return self._npi_call_entry(stmt.call, pos, nxt, path, seen)
         if isinstance(stmt, A.While):
             cond = self.cond(stmt.cond, path)
             yes, no = path.split(cond)
@@ -293,13 +350,13 @@ class RoutineCompiler:
             text = f"while ({unparse(stmt.cond)})"
             if yes is not None:
                 yes.notes.append(f"{text}: true")
-                out.append((yes, self._norm(Position(stmt.body, 0, pos)) or "end"))
+                out.append((yes, self._norm(Position(stmt.body, 0, pos, pos.frame)) or "end"))
             if no is not None:
                 no.notes.append(f"{text}: false")
-                out.append((no, self._norm(nxt)))
+                out += self._settle(no, self._norm(nxt))
             return guard_faults + [(p, None if t == "end" else t) for p, t in out]
         # an ordinary step
-        out = []
+        mark = len(path.notes)
         steps: list[tuple[Path, object]] = []
         if lifetimes.uses_context(self, stmt):
             ok, faults = lifetimes.check_context(self, path, stmt.pos)
@@ -308,20 +365,131 @@ class RoutineCompiler:
                 steps += self.exec_stmt(stmt, ok, top=True)
         else:
             steps = self.exec_stmt(stmt, path, top=True)
-        for p, outcome in steps:
-            if outcome == "next":
-                out.append((p, self._norm(nxt)))
-            elif outcome == "exit":
-                out.append((p, "exit"))
-            elif outcome == "stay":
-                out.append((p, pos))
-            elif isinstance(outcome, AttachWait):
-                out.append((p, AttachWait(outcome.call, outcome.target, self._norm(nxt))))
-            elif isinstance(outcome, InCall):
-                out.append((p, dataclasses.replace(outcome, after=self._norm(nxt))))
-            else:  # fault: stays put
-                out.append((p, "fault"))
+        if pos.frame is not None:  # say whose code runs: the peer's function, on this thread
+            who = f"{pos.frame.scope.driver.name} {pos.frame.func}: "
+            for p, _o in steps:
+                p.notes[mark:] = [who + n for n in p.notes[mark:]]
+        return [x for p, outcome in steps for x in self._outcome(p, outcome, pos, nxt)]
+
+    def _outcome(
+        self, p: Path, outcome: object, pos: Position, nxt: Position
+    ) -> list[tuple[Path, object]]:
+        """Where control goes after a step of the statement at ``pos``."""
+        if outcome == "next":
+            return self._settle(p, self._norm(nxt))
+        if outcome in ("exit", "fault"):
+            return [(p, outcome)]
+        if outcome == "stay":
+            return [(p, pos)]
+        if isinstance(outcome, prims.Goto):
+            frame = outcome.frame if outcome.frame is not None else pos.frame
+            return [(p, self._norm(Position(outcome.stmts, 0, nxt, frame)))]
+        if isinstance(outcome, prims.Waiting):
+            return [(p, dataclasses.replace(outcome, after=self._norm(nxt), frame=pos.frame))]
+        if isinstance(outcome, AttachWait):
+            return [(p, AttachWait(outcome.call, outcome.target, self._norm(nxt)))]
+        if isinstance(outcome, InCall):
+            return [(p, dataclasses.replace(outcome, after=self._norm(nxt)))]
+        return [(p, "fault")]
+
+    # -- NPI function bodies -------------------------------------------------------------
+    def _enter(self, frame: object) -> None:
+        """Compile what follows under ``frame``'s scope (None: the routine's own)."""
+        self.frame = frame
+        self.scope = self.base_scope if frame is None else frame.scope
+
+    def _npi_call_atomic(self, call: A.Call, path: Path) -> list[tuple[Path, object]]:
+        """``npi_call(F)`` inside an atomic block: call, body and return in one step."""
+        frame = self.frame
+        found = self._callee(call, frame)
+        if found is None:
+            return []
+        body, callee = found
+        out: list[tuple[Path, object]] = []
+        for p, o in lifetimes.npi_call(self, call, path, begin=True):
+            if o == "fault":
+                out.append((p, o))
+                continue
+            self._enter(callee)
+            done = self.exec_block(body[:-1], p)
+            self._enter(frame)
+            for q, o2 in done:
+                out += lifetimes.npi_return(self, body[-1], q) if o2 == "next" else [(q, o2)]
         return out
+
+    def _settle(self, path: Path, target: object) -> list[tuple[Path, object]]:
+        """A step that ends an NPI function body returns from the call in the same step."""
+        if not (isinstance(target, Position) and isinstance(target.stmts[target.index], NpiReturn)):
+            return [(path, target)]
+        end = target.stmts[target.index]
+        after = self._norm(Position(target.stmts, target.index + 1, target.cont, target.frame))
+        out: list[tuple[Path, object]] = []
+        for p, o in lifetimes.npi_return(self, end, path):
+            out += [(p, "fault")] if o == "fault" else self._settle(p, after)
+        return out
+
+    def _npi_call_entry(
+        self, call: A.Call, pos: Position, nxt: Position, path: Path, seen: set
+    ) -> list[tuple[Path, object]]:
+        """``npi_call(F)``: the call starts in the same step as the first statement of the
+        peer's function F, which runs on this thread; it returns with F's last statement."""
+        found = self._callee(call, pos.frame)
+        if found is None:
+            return []
+        body, frame = found
+        out: list[tuple[Path, object]] = []
+        for p, o in lifetimes.npi_call(self, call, path, begin=True):
+            if o == "fault":
+                out.append((p, o))
+                continue
+            p.notes[-1] = f"npi_call({call.args[0].id}): calls into {frame.scope.driver.name}"
+            start = Position(body, 0, nxt, frame)
+            if isinstance(body[0], NpiReturn):  # an empty body: call and return, one step
+                out += self._settle(p, start)
+            else:
+                out += self._entry(start, p, seen)
+        self._enter(pos.frame)
+        return out
+
+    def _callee(self, call: A.Call, frame: object) -> tuple[tuple[A.Node, ...], object] | None:
+        """The body (ending in its return) and frame of the peer's function ``call`` names."""
+        scope = self.scope
+        if scope.binding is None:
+            msg = "npi_call() needs a binding: use it in a callback or a binding task"
+            self.c.fail(call.pos, msg)
+            return None
+        if len(call.args) != 1 or not isinstance(call.args[0], A.Name):
+            msg = "npi_call() takes the name of a function of the peer: npi_call(F)"
+            self.c.fail(call.pos, msg)
+            return None
+        name, b, side = call.args[0].id, scope.binding, scope.side
+        peer_side = lifetimes.other(side)
+        peer = b.side_reg(peer_side)
+        decl = _dispatch_decl(peer.driver.decl, name, peer.decl.name)
+        if decl is None:
+            names = sorted({f.name for f in peer.driver.decl.dispatch})
+            from nmrcheck.nmr.design import suggest
+
+            self.c.fail(
+                call.args[0].pos,
+                f"{peer.driver.decl.name} has no dispatch function {name!r}{suggest(name, names)}",
+            )
+            return None
+        chain = (frame.chain if frame is not None else ()) + ((name, side),)
+        if (name, side) in chain[:-1]:
+            msg = f"npi_call({name}) calls back into itself (the functions are inlined)"
+            self.c.fail(call.pos, msg)
+            return None
+        key = (name, b.id, side, chain)
+        if key not in self.frames:
+            sc = Scope(peer.driver, b, peer_side, serving=f"{scope.driver.name} calls {name}")
+            fr = prims.Frame(sc, name, frame, chain=chain)
+            self.frames[key] = fr
+            saved, self.scope = self.scope, sc
+            self._collect_locals(decl.body, prefix=f"{name}.")
+            self.scope = saved
+            self.ends[key] = decl.body + (NpiReturn(call.pos, name, b.id, side),)
+        return self.ends[key], self.frames[key]
 
     def blocked(self, path: Path, text: str) -> list[tuple[Path, object]]:
         """Where a wait that breaks a rule (DET-7, DRG-6) blocks, record the violation in a
@@ -412,6 +580,8 @@ class RoutineCompiler:
         if isinstance(s, A.Return):
             return self._return(s, path, top)
         if isinstance(s, A.CallStmt):
+            if s.call.func == "npi_call" and not top:
+                return self._npi_call_atomic(s.call, path)
             return self._call(s.call, path, None, top)
         if isinstance(s, A.Skip):
             path.notes.append("skip")
@@ -455,6 +625,12 @@ class RoutineCompiler:
                 return out
             path = ok
         lifetimes.count_reference(self, path, idx, value)
+        obj = self.c.var_obj.get(idx)
+        if obj is not None:
+            path, faults = prims.object_valid(self, obj, path, f"writes {note!r}", pos)
+            out += faults
+            if path is None:
+                return out
         path.set(idx, value)
         self.c.mark_assigned(path, idx)
         path.notes.append(note)
@@ -496,10 +672,10 @@ class RoutineCompiler:
     ) -> list[tuple[Path, object]]:
         f = call.func
         if f in V.BUILTIN_CALLS:
-            if target is not None:
+            if target is not None and f not in V.VALUED_CALLS:
                 self.c.fail(call.pos, f"{f}() has no result")
                 return []
-            return self.c.builtin(self, call, path)
+            return self.c.builtin(self, call, path, target, top)
         if f not in V.NMR_CALLS:
             known = sorted(V.NMR_CALLS | V.BUILTIN_CALLS)
             what = "NMR call" if f.lower().startswith("nmr") else "function"
@@ -546,6 +722,31 @@ class RoutineCompiler:
         if want is not None and not _compatible(want, ty):
             self.c.fail(node.pos, f"expected {want}, found {ty}")
         return e
+
+
+@dataclass(frozen=True)
+class NpiReturn(A.Node):
+    """The end of an NPI function body: the call returns to its caller."""
+
+    func: str
+    binding: int
+    side: str  # the caller's side
+
+    @property
+    def text(self) -> str:
+        return f"npi_call({self.func}) returns"
+
+
+def _dispatch_decl(d: A.DriverDecl, name: str, reg: str) -> A.DispatchDecl | None:
+    """Driver ``d``'s dispatch function ``name`` for registration ``reg`` (specific first)."""
+    generic = None
+    for f in d.dispatch:
+        if f.name == name:
+            if f.reg == reg:
+                return f
+            if f.reg is None:
+                generic = f
+    return generic
 
 
 def _known_function(name: str) -> bool:

@@ -22,6 +22,7 @@ from nmrcheck.nmr import vocab as V
 from nmrcheck.nmr.compile import Compiler
 from nmrcheck.nmr.design import BindingInst, DriverInst, RegInst, suggest
 from nmrcheck.nmr.paths import BOOL, Ty
+from nmrcheck.nmr.prims import Prim
 from nmrcheck.nmr.unparse import unparse
 
 
@@ -284,10 +285,14 @@ class SpecCompiler:
             idx = c.dvars.get((d.id, name))
             if idx is not None:
                 return Val("expr", c.var_ty[idx], c.rd(idx))
+            prim = c.prims.get((d.id, name))
+            if prim is not None:
+                return _prim_value(c, prim)
             opts = ["state", "registrations", "bindings", "in_callback", "running"]
             opts += [r.decl.name for r in d.regs] + [
                 v.name for v in d.decl.vars if not v.per_binding
             ]
+            opts += [x.name for x in d.decl.prims if not x.per_binding]
             self.fail(n.pos, f"driver {d.name} has no {name!r}{suggest(name, opts)}")
         elif base.kind == "reg":
             r: RegInst = base.obj
@@ -320,7 +325,15 @@ class SpecCompiler:
             idx = c.bvars[b.id].user.get((base.side, name))
             if idx is not None:
                 return Val("expr", c.var_ty[idx], c.rd(idx))
+            prim = c.bprims.get((b.id, base.side, name))
+            if prim is not None:
+                return _prim_value(c, prim)
             self.fail(n.pos, f"the binding context has no variable {name!r}")
+        elif base.kind == "expr" and isinstance(base.obj, Prim) and base.obj.kind == "rundown":
+            if name == "refs":
+                idx = base.obj.vars["refs"]
+                return Val("expr", c.var_ty[idx], c.rd(idx))
+            self.fail(n.pos, f"a rundown has no {name!r}{suggest(name, ['refs'])}")
         else:
             self.fail(n.pos, f"{self._what(base)} has no attribute {name!r}")
         return Val("expr", BOOL, E.FALSE)
@@ -363,6 +376,20 @@ class SpecCompiler:
         return E.or_(*parts)
 
 
+PRIM_TYPES = {
+    "rundown": Ty("enum", 0, len(V.RUNDOWN_STATES) - 1, V.RUNDOWN_STATES, "rundown state"),
+    "object": Ty("enum", 0, len(V.OBJECT_STATES) - 1, V.OBJECT_STATES, "object state"),
+}
+
+
+def _prim_value(c: Compiler, prim: Prim) -> Val:
+    """A primitive in a spec: a rundown's or object's state, a count, an event's signal
+    (``.refs`` of a rundown is its references)."""
+    idx = next(iter(prim.vars.values()))
+    ty = PRIM_TYPES.get(prim.kind, c.var_ty[idx])
+    return Val("expr", ty, c.rd(idx), obj=prim)
+
+
 def _contains_leads(n: object) -> bool:
     """Whether the syntax tree ``n`` has a ``~>`` anywhere."""
     if isinstance(n, A.LeadsTo):
@@ -388,6 +415,15 @@ def _doc_comment(source: str, line: int) -> str:
         doc.insert(0, lines[k].strip()[2:].strip())
         k -= 1
     return " ".join(doc)
+
+
+def unload_condition(comp: Compiler, node: A.Node) -> Expr:
+    """A spec expression over the design being compiled (``Unload when (...)``)."""
+    sc = SpecCompiler.__new__(SpecCompiler)
+    sc.ts, sc.comp, sc.design, sc.findings = comp.ts, comp, comp.design, []
+    e = sc.as_bool(sc.value(node, {}), node.pos)
+    comp.findings += sc.findings
+    return e
 
 
 def compile_spec(ts: TransitionSystem, spec: A.Spec) -> list[Property]:

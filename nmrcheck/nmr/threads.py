@@ -13,21 +13,15 @@ from typing import TYPE_CHECKING
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr
 from nmrcheck.lang import ast as A
+from nmrcheck.nmr import irql
 from nmrcheck.nmr import vocab as V
+from nmrcheck.nmr.irql import DISPATCH_ROUTINES
 from nmrcheck.nmr.paths import Path
 
 if TYPE_CHECKING:
     from nmrcheck.nmr.compile import Compiler, SlotInfo
     from nmrcheck.nmr.routines import RoutineCompiler, Scope
 
-DISPATCH_ROUTINES = frozenset(
-    (
-        "ClientDetachProvider",
-        "ProviderDetachClient",
-        "ClientCleanupBindingContext",
-        "ProviderCleanupBindingContext",
-    )
-)
 CALLBACKS = frozenset(V.CLIENT_CALLBACKS + V.PROVIDER_CALLBACKS)
 
 
@@ -54,7 +48,9 @@ def locks_in_scope(comp: Compiler, scope: Scope) -> list[tuple[str, int]]:
 def held_by_me(
     comp: Compiler, rc: RoutineCompiler, path: Path, names: set[str] | None, spin_only: bool = False
 ) -> Expr:
-    """Whether this thread holds one of the locks ``names`` (all when None)."""
+    """Whether this thread holds one of the locks ``names`` (all when None), exclusive or
+    shared (a lock taken shared counts for the thread that took it, not for the thread a
+    callback of it runs nested in)."""
     me = E.add(thread_of(comp, rc.slot, path), E.const(1))
     parts = []
     for name, idx in locks_in_scope(comp, rc.scope):
@@ -63,46 +59,25 @@ def held_by_me(
         if spin_only and comp.lock_passive.get(idx, False):
             continue
         parts.append(E.eq(comp.rd(idx, path), me))
+        bit = comp.shared.get((idx, rc.slot.id))
+        if bit is not None:
+            parts.append(E.eq(comp.rd(bit, path), E.const(1)))
     return E.or_(*parts)
 
 
 def needs_passive(
     comp: Compiler, rc: RoutineCompiler, path: Path, what: str, pos: A.Pos, rule: str = "DET-7"
 ) -> tuple[Path | None, list[tuple[Path, object]]]:
-    """Split ``path`` for a statement that must run at PASSIVE_LEVEL.
-
-    Returns the path on which it may go on, and the faulting paths: in a detach or cleanup
-    callback (NMR may call those at DISPATCH_LEVEL, DET-7), or while holding a spin lock.
-    """
-    if rc.routine in DISPATCH_ROUTINES:
-        # NMR may call these at DISPATCH_LEVEL but usually does not: the violation is
-        # recorded and the run goes on as if at PASSIVE_LEVEL, so what follows is still found
-        comp.rule(rule)
-        path.flag(rule, f"{what} in {rc.routine}, which NMR may call at DISPATCH_LEVEL", pos)
-    spinning = held_by_me(comp, rc, path, None, spin_only=True)
-    if spinning is E.FALSE:
-        return path, []
-    bad, ok = path.split(spinning)
-    faults: list[tuple[Path, object]] = []
-    if bad is not None:
-        comp.builtin_rule(
-            "irql",
-            "code that must run at PASSIVE_LEVEL never runs while "
-            "holding a spin lock (DISPATCH_LEVEL)",
-        )
-        bad.notes.append(what)
-        faults.append(
-            (bad.fail("irql", f"{what} while holding a spin lock (DISPATCH_LEVEL)", pos), "fault")
-        )
-    return ok, faults
+    """Split ``path`` for a statement that must run at PASSIVE_LEVEL (see irql.needs_passive)."""
+    return irql.needs_passive(comp, rc, path, what, pos, rule)
 
 
 def lock_names_acquired(stmts: tuple[A.Node, ...]) -> set[str]:
-    """Names passed to ``acquire`` anywhere in ``stmts``."""
+    """Names passed to ``acquire`` or ``acquire_shared`` anywhere in ``stmts``."""
     return {
         c.args[0].id
         for c in A.calls(stmts)
-        if c.func == "acquire" and c.args and isinstance(c.args[0], A.Name)
+        if c.func in ("acquire", "acquire_shared") and c.args and isinstance(c.args[0], A.Name)
     }
 
 
@@ -136,18 +111,32 @@ def npi_path_locks(d: A.DriverDecl) -> set[str]:
 def acquire(
     comp: Compiler, rc: RoutineCompiler, call: A.Call, name: str, idx: int, path: Path, text: str
 ) -> list[tuple[Path, object]]:
-    """``acquire(L)``: blocks while another thread holds L; a thread that already holds L
-    deadlocks on itself, which is reported at once."""
-    out: list[tuple[Path, object]] = []
+    """``acquire(L)``: blocks while another thread holds L (or threads hold it shared); a
+    thread that already holds L deadlocks on itself, which is reported at once."""
+    path, out = _lock_alive(comp, rc, call, idx, path, text)
+    if path is None:
+        return out
     if comp.lock_passive.get(idx, False):
         ok, faults = needs_passive(comp, rc, path, text, call.pos)
         out += faults
         if ok is None:
             return out
         path = ok
+    mine = comp.shared.get((idx, rc.slot.id))
+    if mine is not None:
+        again, path = path.split(E.eq(comp.rd(mine, path), E.const(1)))
+        if again is not None:
+            _lock_rule(comp)
+            msg = f"takes lock {name!r} exclusive while it holds it shared (self-deadlock)"
+            again.notes.append(text)
+            out.append((again.fail("lock", msg, call.pos), "fault"))
+        if path is None:
+            return out
     me = E.add(thread_of(comp, rc.slot, path), E.const(1))
     held = comp.rd(idx, path)
-    free, taken = path.split(E.eq(held, E.const(0)))
+    readers = comp.readers.get(idx)
+    no_readers = E.TRUE if readers is None else E.eq(comp.rd(readers, path), E.const(0))
+    free, taken = path.split(E.and_(E.eq(held, E.const(0)), no_readers))
     if free is not None:
         free.set(idx, me)
         free.notes.append(text)
@@ -183,9 +172,99 @@ def acquire(
     return out
 
 
+def _lock_rule(comp: Compiler) -> str:
+    return comp.builtin_rule(
+        "lock", "a thread never takes a lock it holds, and releases only locks it holds"
+    )
+
+
+def _lock_alive(
+    comp: Compiler, rc: RoutineCompiler, call: A.Call, idx: int, path: Path, text: str
+) -> tuple[Path | None, list[tuple[Path, object]]]:
+    """A lock that lives in an object (``pushlock L in O``) is used only while O is."""
+    obj = comp.lock_obj.get(idx)
+    if obj is None:
+        return path, []
+    ok, bad = path.split(comp.is_(obj.vars["state"], "VALID", path))
+    out: list[tuple[Path, object]] = []
+    if bad is not None:
+        bad.notes.append(text)
+        msg = f"{text}: the lock lives in {obj.name}, which is not allocated"
+        code = comp.builtin_rule("use_after_free", "nothing is used after it was freed")
+        out.append((bad.fail(code, msg, call.pos), "fault"))
+    return ok, out
+
+
+_NOT_SHAREABLE = "{name!r} cannot be taken shared (a pushlock or rwspinlock can)"
+
+
+def acquire_shared(
+    comp: Compiler, rc: RoutineCompiler, call: A.Call, name: str, idx: int, path: Path, text: str
+) -> list[tuple[Path, object]]:
+    """``acquire_shared(L)`` of a push lock or EX_SPIN_LOCK: waits while a thread holds L
+    exclusive; any number of threads may hold it shared."""
+    bit = comp.shared.get((idx, rc.slot.id))
+    if bit is None:  # only locks that can be taken shared get shared bits (see build)
+        comp.fail(call.args[0].pos, _NOT_SHAREABLE.format(name=name))
+        return []
+    path, out = _lock_alive(comp, rc, call, idx, path, text)
+    if path is None:
+        return out
+    if comp.lock_passive.get(idx, False):
+        path, faults = needs_passive(comp, rc, path, text, call.pos)
+        out += faults
+        if path is None:
+            return out
+    me = E.add(thread_of(comp, rc.slot, path), E.const(1))
+    held = comp.rd(idx, path)
+    again, path = path.split(E.or_(E.eq(comp.rd(bit, path), E.const(1)), E.eq(held, me)))
+    if again is not None:
+        _lock_rule(comp)
+        again.notes.append(text)
+        msg = f"takes lock {name!r} again while it holds it (self-deadlock)"
+        out.append((again.fail("lock", msg, call.pos), "fault"))
+    if path is None:
+        return out
+    free, _busy = path.split(E.eq(held, E.const(0)))  # held exclusive elsewhere: waits
+    if free is not None:
+        readers = comp.readers[idx]
+        free.set(bit, E.TRUE)
+        free.set(readers, E.add(comp.rd(readers, free), E.const(1)))
+        free.notes.append(text)
+        out.append((free, "next"))
+    return out
+
+
+def release_shared(
+    comp: Compiler, rc: RoutineCompiler, call: A.Call, name: str, idx: int, path: Path, text: str
+) -> list[tuple[Path, object]]:
+    bit = comp.shared.get((idx, rc.slot.id))
+    if bit is None:
+        comp.fail(call.args[0].pos, _NOT_SHAREABLE.format(name=name))
+        return []
+    path, out = _lock_alive(comp, rc, call, idx, path, text)
+    if path is None:
+        return out
+    path.notes.append(text)
+    ok, bad = path.split(E.eq(comp.rd(bit, path), E.const(1)))
+    if ok is not None:
+        readers = comp.readers[idx]
+        ok.set(bit, E.FALSE)
+        ok.set(readers, E.sub(comp.rd(readers, ok), E.const(1)))
+        out.append((ok, "next"))
+    if bad is not None:
+        _lock_rule(comp)
+        msg = f"releases lock {name!r} shared, which this thread does not hold shared"
+        out.append((bad.fail("lock", msg, call.pos), "fault"))
+    return out
+
+
 def release(
     comp: Compiler, rc: RoutineCompiler, call: A.Call, name: str, idx: int, path: Path, text: str
 ) -> list[tuple[Path, object]]:
+    path, pre = _lock_alive(comp, rc, call, idx, path, text)
+    if path is None:
+        return pre
     me = E.add(thread_of(comp, rc.slot, path), E.const(1))
     ok, bad = path.split(E.eq(comp.rd(idx, path), me))
     out: list[tuple[Path, object]] = []
@@ -206,10 +285,19 @@ def release(
                 "fault",
             )
         )
-    return out
+    return pre + out
 
 
-BLOCKING_CALLS = frozenset({"acquire"} | set(V.WAIT.values()))
+BLOCKING_CALLS = frozenset(
+    {
+        "acquire",
+        "acquire_shared",
+        "ExWaitForRundownProtectionRelease",
+        "KeWaitForSingleObject",
+        "ebpf_epoch_synchronize",
+    }
+    | set(V.WAIT.values())
+)
 
 
 def can_block(stmts: tuple[A.Node, ...]) -> bool:

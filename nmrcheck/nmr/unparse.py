@@ -55,7 +55,7 @@ def unparse(n: A.Node | None) -> str:
         return unparse(n.call)
     if isinstance(n, A.Skip):
         return "skip"
-    return type(n).__name__
+    return str(getattr(n, "text", type(n).__name__))
 
 
 def _paren(n: A.Node) -> str:

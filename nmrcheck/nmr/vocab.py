@@ -14,10 +14,14 @@ STATUSES = (
     "STATUS_UNSUCCESSFUL",
     "STATUS_NOT_SUPPORTED",
     "STATUS_DEVICE_NOT_READY",
+    "STATUS_TIMEOUT",
+    "STATUS_NO_MEMORY",
+    "STATUS_ACCESS_DENIED",
 )
 SUCCESS = STATUSES.index("STATUS_SUCCESS")
 PENDING = STATUSES.index("STATUS_PENDING")
 NOINTERFACE = STATUSES.index("STATUS_NOINTERFACE")
+TIMEOUT = STATUSES.index("STATUS_TIMEOUT")
 INVALID_PARAMETER = STATUSES.index("STATUS_INVALID_PARAMETER")
 
 # Driver image (§3.3). LOADING means DriverEntry is running.
@@ -75,7 +79,45 @@ BUILTIN_CALLS = {
     "allocate_binding_context",
     "free_binding_context",
     "free_registration_data",
+} | {
+    # kernel primitives (docs/language.md section 8 on): rundown protection, reference
+    # counts, IRQL, shared locks, events, epochs, memory, failure points, NPI functions
+    "ExInitializeRundownProtection",
+    "ExAcquireRundownProtection",
+    "ExReleaseRundownProtection",
+    "ExWaitForRundownProtectionRelease",
+    "ExReInitializeRundownProtection",
+    "reference",
+    "dereference",
+    "KeRaiseIrql",
+    "KeLowerIrql",
+    "acquire_shared",
+    "release_shared",
+    "KeSetEvent",
+    "KeClearEvent",
+    "KeResetEvent",
+    "KeWaitForSingleObject",
+    "ebpf_epoch_enter",
+    "ebpf_epoch_exit",
+    "ebpf_epoch_synchronize",
+    "allocate",
+    "free",
+    "use",
+    "may_fail",
+    "npi_call",
 }
+# built-in calls that return a value: (the type a target may have)
+VALUED_CALLS = {
+    "ExAcquireRundownProtection": ("bool",),
+    "KeWaitForSingleObject": ("status",),
+    "allocate": ("bool",),
+    "may_fail": ("bool", "status"),
+    "dereference": ("int",),
+}
+# the states of the kernel primitives, as traces and specs show them
+RUNDOWN_STATES = ("ACTIVE", "RUNNING_DOWN", "RUN_DOWN")
+OBJECT_STATES = ("NONE", "VALID", "FREED")
+EPOCH_STATES = ("OUT", "IN", "IN_OLD")
 
 
 @dataclass(frozen=True)

@@ -120,3 +120,17 @@ def test_the_model_obligations_md_names_violates_the_obligation(rid, model):
     assert r.code == 1, (rid, model, r.err)
     (entry,) = r.json["models"][0]["properties"]
     assert entry["verdict"] == "violated"
+
+
+def test_the_semantics_the_tool_cites_ships_with_it():
+    """Every obligation the tool checks is defined, under its section, in docs/nmr-semantics.md,
+    and no document points outside the clone for it."""
+    from nmrcheck.nmr.vocab import OBLIGATIONS
+
+    text = (ROOT / "docs" / "nmr-semantics.md").read_text()
+    sections = re.split(r"^### (\d+\.\d+) ", text, flags=re.M)
+    body = {sections[i]: sections[i + 1] for i in range(1, len(sections) - 1, 2)}
+    for o in OBLIGATIONS.values():
+        assert re.search(rf"\b{re.escape(o.id)}\b", body[o.section.lstrip("§")]), o.id
+    for doc in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        assert "../shared/" not in doc.read_text(), doc

@@ -1,4 +1,4 @@
-"""The import rules of the architecture (../shared/architecture.md, docs/api.md), read from
+"""The import rules of the architecture (docs/architecture.md, docs/api.md), read from
 the syntax tree of every module, so that the plan and the code cannot drift apart.
 
 Each layer imports only what its row allows (``nmrcheck.errors`` and ``nmrcheck.control`` are

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from nmrcheck.nmr import vocab as V
 
-SEMANTICS = "nmr-semantics.md"  # cited as in docs/language.md (the file ships in ../shared/)
+SEMANTICS = "nmr-semantics.md"  # cited as in docs/language.md (the file is docs/nmr-semantics.md)
 LANGUAGE = "docs/language.md"
 OBLIGATION_ID = re.compile(r"\b(?:REG|ATT|CALL|DET|CLN|DRG)-\d+\b")
 

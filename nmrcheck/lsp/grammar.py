@@ -21,12 +21,17 @@ DEFAULT_OUT = Path(__file__).resolve().parents[2] / "editors/vscode/syntaxes/nmr
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 # keywords by the scope they get; a keyword the grammar gains later is keyword.other
 CONTROL = {"if", "else", "while", "await", "atomic", "return", "skip"}
-TYPES = {"bool", "int", "NTSTATUS"}
+TYPES = {"bool", "int", "NTSTATUS", "HANDLE"}
 CONSTANTS = {"true", "false"}
 WORD_OPERATORS = {"and", "or", "not", "implies", "in"}
 DECLARATIONS = {"npi", "driver", "option", "var", "of", "for", "when", "provider", "client",
-                "deferred", "binding", "lock", "spinlock", "pushlock", "mutex", "task",
-                "workitem", "fair", "strong"}
+                "deferred", "binding", "lock", "spinlock", "pushlock", "mutex", "rwspinlock",
+                "task", "workitem", "ioworkitem", "dpc", "fair", "strong", "rundown",
+                "refcount", "event", "syncevent", "object", "proc", "on", "dispatch", "max",
+                "at", "with"}
+# declaration words that may also name a variable: keywords only before what they declare
+CONTEXTUAL = {"rwspinlock", "ioworkitem", "dpc", "rundown", "refcount", "event", "syncevent",
+              "object", "proc", "on", "dispatch", "max", "at", "with"}
 SPEC = {"invariant", "reachable", "eventually", "leads_to", "forall", "exists"}
 
 
@@ -56,7 +61,13 @@ def _keyword_patterns() -> list[dict]:
     groups: dict[str, list[str]] = {}
     for w in keywords():
         groups.setdefault(_keyword_scope(w), []).append(w)
-    return [{"name": scope, "match": _words(ws)} for scope, ws in sorted(groups.items())]
+    contextual = sorted(CONTEXTUAL & set(keywords()))
+    out = [{"name": "storage.modifier.nmr", "match": _words(contextual) + r"(?=\s+[A-Za-z_0-9(])"}]
+    for scope, ws in sorted(groups.items()):
+        plain = [w for w in ws if w not in CONTEXTUAL]
+        if plain:
+            out.append({"name": scope, "match": _words(plain)})
+    return out
 
 
 def _comment_inner() -> list[dict]:

@@ -9,19 +9,22 @@ nested, and returns its status in a step of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from nmrcheck.ir import expr as E
 from nmrcheck.lang import ast as A
 from nmrcheck.nmr import lifetimes, threads
 from nmrcheck.nmr import vocab as V
+from nmrcheck.nmr.context import (
+    AttachWait,
+    Compiler,
+    Position,
+    RoutineContext,
+    held_by_me,
+    thread_of,
+)
 from nmrcheck.nmr.design import RegInst, suggest
 from nmrcheck.nmr.paths import Path
 from nmrcheck.nmr.unparse import unparse
-
-if TYPE_CHECKING:
-    from nmrcheck.nmr.compile import Compiler
-    from nmrcheck.nmr.routines import AttachWait, Position, RoutineCompiler
 
 Outcomes = list[tuple[Path, object]]
 
@@ -38,7 +41,7 @@ class InCall:
 
 
 def call(
-    comp: Compiler, rc: RoutineCompiler, call_: A.Call, path: Path, target: str | None, top: bool
+    comp: Compiler, rc: RoutineContext, call_: A.Call, path: Path, target: str | None, top: bool
 ) -> Outcomes:
     """Dispatch an NMR API call statement."""
     f = call_.func
@@ -63,7 +66,7 @@ def call(
     return complete(comp, rc, call_, role, path, target, text)
 
 
-def _reg_arg(comp: Compiler, rc: RoutineCompiler, call_: A.Call, role: str) -> RegInst | None:
+def _reg_arg(comp: Compiler, rc: RoutineContext, call_: A.Call, role: str) -> RegInst | None:
     if len(call_.args) != 1 or not isinstance(call_.args[0], A.Name):
         comp.fail(call_.pos, f"{call_.func} takes one registration name")
         return None
@@ -83,18 +86,18 @@ def _reg_arg(comp: Compiler, rc: RoutineCompiler, call_: A.Call, role: str) -> R
     return None
 
 
-def _me(comp: Compiler, rc: RoutineCompiler, path: Path) -> E.Expr:
-    return E.add(threads.thread_of(comp, rc.slot, path), E.const(1))
+def _me(comp: Compiler, rc: RoutineContext, path: Path) -> E.Expr:
+    return E.add(thread_of(comp, rc.slot, path), E.const(1))
 
 
-def _nested(comp: Compiler, rc: RoutineCompiler, path: Path) -> E.Expr:
+def _nested(comp: Compiler, rc: RoutineContext, path: Path) -> E.Expr:
     """Whether the calling routine itself runs nested inside another thread's NMR call."""
     if rc.slot.thread_var is None:
         return E.FALSE
     return E.not_(E.eq(comp.rd(rc.slot.thread_var, path), E.const(0)))
 
 
-def _host(comp: Compiler, rc: RoutineCompiler, path: Path) -> E.Expr:
+def _host(comp: Compiler, rc: RoutineContext, path: Path) -> E.Expr:
     """The value of a registration's caller variable during a call from this routine: its
     thread + 1, or 0 when the routine is itself nested (NMR then nests nothing in the call;
     deeper nesting is not modelled)."""
@@ -107,7 +110,7 @@ def register(comp, rc, reg: RegInst, path: Path, target, text, call_: A.Call) ->
         return out
     comp.rule("REG-5")
     st = comp.reg_state[reg.id]
-    for lab, p in comp._split_state(ok, st, V.REG_STATES).items():
+    for lab, p in comp.split_state(ok, st, V.REG_STATES).items():
         if lab not in ("NONE", "CLOSED"):
             p.notes.append(text)
             out.append(
@@ -161,7 +164,7 @@ def handles_used_by_binding_code(d: A.DriverDecl) -> set[str]:
 
 
 def handle_stored(
-    comp: Compiler, rc: RoutineCompiler, reg: RegInst, path: Path, text: str, pos: A.Pos
+    comp: Compiler, rc: RoutineContext, reg: RegInst, path: Path, text: str, pos: A.Pos
 ) -> tuple[Path | None, Outcomes]:
     """REG-6: a callback (or binding task) uses ``reg``'s handle while NmrRegister*(reg) is
     still running, before the handle was stored. Returns the path where it is stored."""
@@ -201,7 +204,7 @@ def deregister(comp, rc, reg: RegInst, path: Path, target, text, call_: A.Call) 
         "DRAINED": "is already deregistered",
         "CLOSED": "is closed (its handle is dead)",
     }
-    for lab, p in comp._split_state(path, st, V.REG_STATES).items():
+    for lab, p in comp.split_state(path, st, V.REG_STATES).items():
         if lab == "ACTIVE":
             p.set(st, comp.val(st, "DEREG_PENDING"))
             p.set(comp.reg_unload[reg.id], E.const(rc.routine == "Unload"))
@@ -222,7 +225,7 @@ def deregister(comp, rc, reg: RegInst, path: Path, target, text, call_: A.Call) 
     return out
 
 
-def in_call_return(comp: Compiler, rc: RoutineCompiler, key: InCall) -> Outcomes:
+def in_call_return(comp: Compiler, rc: RoutineContext, key: InCall) -> Outcomes:
     """NmrRegister*/NmrDeregister* returns once no callback runs nested on this thread."""
     path = Path()
     me = _me(comp, rc, path)
@@ -287,7 +290,7 @@ def wait(comp, rc, reg: RegInst, path: Path, target, text, call_: A.Call) -> Out
         )
     needed = comp.completion_locks.get(rc.scope.driver.id, set())
     if needed:
-        holding = threads.held_by_me(comp, rc, path, needed)
+        holding = held_by_me(comp, rc, path, needed)
         bad, path = path.split(holding)
         if bad is not None:
             comp.rule("DRG-6")
@@ -308,7 +311,7 @@ def wait(comp, rc, reg: RegInst, path: Path, target, text, call_: A.Call) -> Out
     comp.rule("DRG-3")
     comp.rule("DRG-4")
     st = comp.reg_state[reg.id]
-    for lab, p in comp._split_state(path, st, V.REG_STATES).items():
+    for lab, p in comp.split_state(path, st, V.REG_STATES).items():
         if lab == "DRAINED":
             p.set(st, comp.val(st, "CLOSED"))
             rc.assign_result(p, target, V.SUCCESS, call_.pos)
@@ -332,10 +335,8 @@ def wait(comp, rc, reg: RegInst, path: Path, target, text, call_: A.Call) -> Out
 
 
 def attach_call(
-    comp: Compiler, rc: RoutineCompiler, call_: A.Call, path: Path, target: str | None, top: bool
+    comp: Compiler, rc: RoutineContext, call_: A.Call, path: Path, target: str | None, top: bool
 ) -> Outcomes:
-    from nmrcheck.nmr.routines import AttachWait
-
     if rc.routine != "ClientAttachProvider" or rc.scope.binding is None:
         comp.fail(
             call_.pos, "NmrClientAttachProvider may be called only inside ClientAttachProvider"
@@ -360,7 +361,7 @@ def attach_call(
     path = ok
     npi_locks = comp.npi_locks.get(rc.scope.driver.id, set())
     if npi_locks:
-        holding = threads.held_by_me(comp, rc, path, npi_locks)
+        holding = held_by_me(comp, rc, path, npi_locks)
         if holding is not E.FALSE:
             comp.rule("ATT-8")
             bad, good = path.split(holding)
@@ -384,7 +385,7 @@ def _start_provider_attach(comp, rc, call_, path, target, attach_wait) -> Outcom
     comp.rule("ATT-3")
     out: Outcomes = []
     cslot, pslot = bv.slot["client"], bv.slot["provider"]
-    for lab, p in comp._split_state(path, bv.phase, ("OFFERED", "HALF_ATTACHED")).items():
+    for lab, p in comp.split_state(path, bv.phase, ("OFFERED", "HALF_ATTACHED")).items():
         if lab == "OFFERED":
             p, faults = _pass_client_context(comp, rc, call_, p)
             out += faults
@@ -415,7 +416,7 @@ def _start_provider_attach(comp, rc, call_, path, target, attach_wait) -> Outcom
 
 
 def _pass_client_context(
-    comp: Compiler, rc: RoutineCompiler, call_: A.Call, path: Path
+    comp: Compiler, rc: RoutineContext, call_: A.Call, path: Path
 ) -> tuple[Path | None, Outcomes]:
     """NmrClientAttachProvider hands the client binding context to the provider: an implicit
     client gets it now if it has not used it yet; an explicit one must have allocated it
@@ -445,7 +446,7 @@ def _pass_client_context(
     return ok, faults
 
 
-def attach_return(comp: Compiler, rc: RoutineCompiler, key: AttachWait) -> Outcomes:
+def attach_return(comp: Compiler, rc: RoutineContext, key: AttachWait) -> Outcomes:
     """The step in which NmrClientAttachProvider returns the provider's status."""
     bv = comp.bvars[rc.scope.binding.id]
     out: Outcomes = []
@@ -469,7 +470,7 @@ def attach_return(comp: Compiler, rc: RoutineCompiler, key: AttachWait) -> Outco
 
 def complete(
     comp: Compiler,
-    rc: RoutineCompiler,
+    rc: RoutineContext,
     call_: A.Call,
     role: str,
     path: Path,
@@ -517,7 +518,7 @@ def complete(
 
 
 def _complete_kept(
-    comp: Compiler, rc: RoutineCompiler, call_: A.Call, role: str, path: Path, text: str, h: int
+    comp: Compiler, rc: RoutineContext, call_: A.Call, role: str, path: Path, text: str, h: int
 ) -> Outcomes:
     """``Nmr*DetachComplete(h)`` with a binding handle the module kept in a HANDLE variable
     (O7): the binding it names, or a bug check on NULL (DET-6)."""
@@ -568,7 +569,7 @@ def _complete_side(comp: Compiler, call_: A.Call, b, side: str, path: Path, text
     if busy is not None:
         busy.flag("DET-3", f"{text} while calls into the peer are still in flight", call_.pos)
     for start in (p for p in (busy, idle) if p is not None):
-        for lab, p in comp._split_state(start, sv, V.SIDE_STATES).items():
+        for lab, p in comp.split_state(start, sv, V.SIDE_STATES).items():
             p.notes.append(text)
             if lab == "IN_CALLBACK":
                 p.set(sv, comp.val(sv, "COMPLETED_EARLY"))

@@ -8,17 +8,22 @@ from nmrcheck.ir.expr import Expr
 from nmrcheck.lang import ast as A
 from nmrcheck.nmr import api, lifetimes, prims, threads
 from nmrcheck.nmr import vocab as V
-from nmrcheck.nmr.compile import BindingVars, Compiler, SlotInfo, _c
+from nmrcheck.nmr.context import STATUS_TY, BindingVars, Compiler, Scope, SlotInfo
 from nmrcheck.nmr.design import BindingInst, DriverInst
 from nmrcheck.nmr.lifetimes import CTX_STATES, UAF, UAF_TEXT, allocates
 from nmrcheck.nmr.paths import Path, Ty
-from nmrcheck.nmr.routines import RoutineCompiler, Scope
+from nmrcheck.nmr.routines import RoutineCompiler
+from nmrcheck.nmr.specs import unload_condition
 
 SIDES = ("client", "provider")
 QUEUED = ("workitem", "ioworkitem", "dpc")  # kinds of task that code queues
 DETACH = {"client": "ClientDetachProvider", "provider": "ProviderDetachClient"}
 CLEANUP = {"client": "ClientCleanupBindingContext", "provider": "ProviderCleanupBindingContext"}
 ATTACH = {"client": "ClientAttachProvider", "provider": "ProviderAttachClient"}
+
+
+def _c(v: int) -> Expr:
+    return E.const(v)
 
 
 def _slot(
@@ -34,8 +39,6 @@ def _slot(
 
 def _small_int():
     """An int variable whose domain is set once the whole design is laid out."""
-    from nmrcheck.nmr.paths import Ty
-
     return Ty("int", 0, 0)
 
 
@@ -75,7 +78,7 @@ def build(comp: Compiler) -> None:
 def _layout(comp: Compiler) -> None:
     design = comp.design
     for d in design.drivers:
-        comp.drv_state[d.id] = comp._enum(f"{d.name}.state", V.DRIVER_STATES, "LOADING")
+        comp.drv_state[d.id] = comp.enum_var(f"{d.name}.state", V.DRIVER_STATES, "LOADING")
         comp.main[d.id] = _slot(comp, d.name, d.name)
         for v in d.decl.vars:
             if v.per_binding:
@@ -85,7 +88,7 @@ def _layout(comp: Compiler) -> None:
             idx = comp.new_var(f"{d.name}.{v.name}", ty, init)
             comp.dvars[(d.id, v.name)] = idx
             if v.init is None:  # uninitialised until assigned (REG-2)
-                comp.init_flag[idx] = comp._bool(f"{d.name}.{v.name}.initialized")
+                comp.init_flag[idx] = comp.bool_var(f"{d.name}.{v.name}.initialized")
         for lk in d.decl.locks:
             if not lk.per_binding:
                 idx = _thread_var(comp, f"{d.name}.{lk.name}")
@@ -94,24 +97,25 @@ def _layout(comp: Compiler) -> None:
         comp.completion_locks[d.id] = threads.completion_locks(d.decl)
         comp.npi_locks[d.id] = threads.npi_path_locks(d.decl)
         for r in d.regs:
-            comp.reg_state[r.id] = comp._enum(f"{r.name}.state", V.REG_STATES)
-            comp.reg_unload[r.id] = comp._bool(f"{r.name}.dereg_in_unload")
-            comp.reg_data[r.id] = comp._bool(f"{r.name}.data_freed")
+            comp.reg_state[r.id] = comp.enum_var(f"{r.name}.state", V.REG_STATES)
+            comp.reg_unload[r.id] = comp.bool_var(f"{r.name}.dereg_in_unload")
+            comp.reg_data[r.id] = comp.bool_var(f"{r.name}.data_freed")
             comp.reg_caller[r.id] = _thread_var(comp, f"{r.name}.caller")
             if r.decl.name in api.handles_used_by_binding_code(d.decl):
                 # REG-6: NMR may call back before NmrRegister* has stored the handle
-                comp.reg_stored[r.id] = comp._bool(f"{r.name}.handle_stored")
+                comp.reg_stored[r.id] = comp.bool_var(f"{r.name}.handle_stored")
     for b in design.bindings:
         n = b.name
         bv = BindingVars(
-            phase=comp._enum(f"{n}.phase", V.PHASES),
-            side={s: comp._enum(f"{n}.{s[0]}s", V.SIDE_STATES) for s in SIDES},
-            pend={s: comp._bool(f"{n}.{s[0]}_pending_returned") for s in SIDES},
-            clean={s: comp._enum(f"{n}.{s[0]}_cleanup", V.CLEANUP_STATES) for s in SIDES},
-            attach_ret=comp.new_var(f"{n}.attach_status", _status_ty(), 0),
+            phase=comp.enum_var(f"{n}.phase", V.PHASES),
+            side={s: comp.enum_var(f"{n}.{s[0]}s", V.SIDE_STATES) for s in SIDES},
+            pend={s: comp.bool_var(f"{n}.{s[0]}_pending_returned") for s in SIDES},
+            clean={s: comp.enum_var(f"{n}.{s[0]}_cleanup", V.CLEANUP_STATES) for s in SIDES},
+            attach_ret=comp.new_var(f"{n}.attach_status", STATUS_TY, 0),
             slot={},
             ctx={
-                s: comp._enum(f"{n}.{'cbc' if s == 'client' else 'pbc'}", CTX_STATES) for s in SIDES
+                s: comp.enum_var(f"{n}.{'cbc' if s == 'client' else 'pbc'}", CTX_STATES)
+                for s in SIDES
             },
             inflight={
                 s: comp.new_var(
@@ -143,7 +147,7 @@ def _layout(comp: Compiler) -> None:
                     idx = comp.new_var(vname, ty, init)
                     bv.user[(s, v.name)] = idx
                     if v.init is None:  # uninitialised until assigned (ATT-4)
-                        comp.init_flag[idx] = comp._bool(f"{vname}.initialized")
+                        comp.init_flag[idx] = comp.bool_var(f"{vname}.initialized")
             for lk in drv.decl.locks:
                 if lk.per_binding:
                     idx = _thread_var(comp, f"{n}.{'cbc' if s == 'client' else 'pbc'}.{lk.name}")
@@ -162,13 +166,13 @@ def _layout(comp: Compiler) -> None:
                         comp.tasks[key] = _slot(comp, owner, d.name, b.name)
                         _task_slot(comp, comp.tasks[key], t, d, b, side)
                         if t.kind in QUEUED:
-                            comp.queued[key] = comp._bool(f"{owner}.queued")
+                            comp.queued[key] = comp.bool_var(f"{owner}.queued")
             else:
                 owner = f"{d.name}.{t.name}"
                 comp.tasks[(d.id, t.name)] = _slot(comp, owner, d.name)
                 _task_slot(comp, comp.tasks[(d.id, t.name)], t, d, None, None)
                 if t.kind in QUEUED:
-                    comp.queued[(d.id, t.name)] = comp._bool(f"{owner}.queued")
+                    comp.queued[(d.id, t.name)] = comp.bool_var(f"{owner}.queued")
     _layout_kernel(comp)
 
 
@@ -282,9 +286,9 @@ def _scan_slot(comp: Compiler, slot: SlotInfo) -> None:
         for c in A.calls(body):
             if c.func in ("KeRaiseIrql", "KeLowerIrql") and slot.id not in comp.raised:
                 levels = ("PASSIVE_LEVEL", "DISPATCH_LEVEL")
-                comp.raised[slot.id] = comp._enum(f"{slot.owner}.irql", levels)
+                comp.raised[slot.id] = comp.enum_var(f"{slot.owner}.irql", levels)
             elif c.func.startswith("ebpf_epoch_e") and slot.id not in comp.epoch_vars:
-                comp.epoch_vars[slot.id] = comp._enum(f"{slot.owner}.epoch", V.EPOCH_STATES)
+                comp.epoch_vars[slot.id] = comp.enum_var(f"{slot.owner}.epoch", V.EPOCH_STATES)
             elif c.func.endswith("_shared") and c.args and isinstance(c.args[0], A.Name):
                 _shared_bit(comp, slot, drv, b, s, c.args[0].id)
 
@@ -298,13 +302,7 @@ def _shared_bit(comp: Compiler, slot: SlotInfo, d: DriverInst, b, side, name: st
     decl = next(lk for lk in d.decl.locks if lk.name == name)
     if decl.shareable:
         lock = comp.ts.vars[idx].name
-        comp.shared[(idx, slot.id)] = comp._bool(f"{lock}.shared.{slot.owner}")
-
-
-def _status_ty():
-    from nmrcheck.nmr.routines import STATUS_TY
-
-    return STATUS_TY
+        comp.shared[(idx, slot.id)] = comp.bool_var(f"{lock}.shared.{slot.owner}")
 
 
 # -- routines -------------------------------------------------------------------------------------
@@ -415,7 +413,7 @@ def _leave_image(comp: Compiler, d: DriverInst, path: Path, at: A.Pos, how: str)
         rs = comp.reg_state[r.id]
         nxt = []
         for p in paths:
-            for lab, q in comp._split_state(p, rs, V.REG_STATES).items():
+            for lab, q in comp.split_state(p, rs, V.REG_STATES).items():
                 if lab in ("NONE", "CLOSED"):
                     nxt.append(q)
                 elif lab == "ACTIVE":
@@ -724,7 +722,7 @@ def _client_attach_exit(comp: Compiler, b: BindingInst):
         out = []
         for p, k in _by_status(path, status):
             p.status = V.STATUSES[k]
-            for lab, q in comp._split_state(p, bv.phase, ("HALF_ATTACHED", "OFFERED")).items():
+            for lab, q in comp.split_state(p, bv.phase, ("HALF_ATTACHED", "OFFERED")).items():
                 if lab == "HALF_ATTACHED":
                     if k == V.SUCCESS:
                         q.set(bv.phase, comp.val(bv.phase, "LIVE"))
@@ -833,7 +831,7 @@ def _detach_exit(comp: Compiler, b: BindingInst, side: str):
             else:
                 starts = [p]
             for start in starts:
-                for lab, q in comp._split_state(
+                for lab, q in comp.split_state(
                     start, sv, ("IN_CALLBACK", "COMPLETED_EARLY")
                 ).items():
                     if k == V.SUCCESS and lab == "IN_CALLBACK":
@@ -948,8 +946,6 @@ def _unload_when(comp: Compiler, d: DriverInst) -> Expr:
     unload = _routine(d, "Unload", None)
     if unload is None or unload.when is None:
         return E.TRUE
-    from nmrcheck.nmr.specs import unload_condition
-
     return unload_condition(comp, unload.when)
 
 

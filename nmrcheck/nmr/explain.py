@@ -12,8 +12,8 @@ from nmrcheck.ir.walkers import evaluate
 from nmrcheck.lang import ast as A
 from nmrcheck.nmr import vocab as V
 from nmrcheck.nmr.api import InCall
+from nmrcheck.nmr.context import AttachWait, Position
 from nmrcheck.nmr.design import BindingInst, DriverInst
-from nmrcheck.nmr.routines import AttachWait, Position
 from nmrcheck.nmr.specs import SpecCompiler, Val
 from nmrcheck.nmr.unparse import unparse
 

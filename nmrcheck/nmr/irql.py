@@ -14,16 +14,11 @@ behaviour Windows shows (the callback runs at the IRQL of the thread it runs on)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr
 from nmrcheck.lang import ast as A
+from nmrcheck.nmr.context import Compiler, RoutineContext, held_by_me, thread_of
 from nmrcheck.nmr.paths import Path
-
-if TYPE_CHECKING:
-    from nmrcheck.nmr.compile import Compiler
-    from nmrcheck.nmr.routines import RoutineCompiler
 
 DISPATCH_ROUTINES = frozenset(
     (
@@ -43,20 +38,18 @@ def irql_rule(comp: Compiler) -> str:
     return comp.builtin_rule("irql", IRQL_TEXT)
 
 
-def _thread(comp: Compiler, rc: RoutineCompiler, path: Path) -> Expr:
-    from nmrcheck.nmr.threads import thread_of
-
+def _thread(comp: Compiler, rc: RoutineContext, path: Path) -> Expr:
     return thread_of(comp, rc.slot, path)
 
 
-def static_dispatch(comp: Compiler, rc: RoutineCompiler, path: Path) -> Expr:
+def static_dispatch(comp: Compiler, rc: RoutineContext, path: Path) -> Expr:
     """Whether the thread runs a routine that runs at DISPATCH_LEVEL (a DPC, a task at
     DISPATCH_LEVEL), its own or the one it runs nested in."""
     me = _thread(comp, rc, path)
     return E.or_(*(E.eq(me, E.const(s)) for s in sorted(comp.dispatch_slots)))
 
 
-def raised(comp: Compiler, rc: RoutineCompiler, path: Path) -> Expr:
+def raised(comp: Compiler, rc: RoutineContext, path: Path) -> Expr:
     """Whether the thread has raised its IRQL with KeRaiseIrql."""
     me = _thread(comp, rc, path)
     parts = []
@@ -66,18 +59,17 @@ def raised(comp: Compiler, rc: RoutineCompiler, path: Path) -> Expr:
     return E.or_(*parts)
 
 
-def spinning(comp: Compiler, rc: RoutineCompiler, path: Path) -> Expr:
-    from nmrcheck.nmr.threads import held_by_me
-
+def spinning(comp: Compiler, rc: RoutineContext, path: Path) -> Expr:
+    """Whether the thread holds a spin lock."""
     return held_by_me(comp, rc, path, None, spin_only=True)
 
 
-def at_dispatch(comp: Compiler, rc: RoutineCompiler, path: Path) -> Expr:
+def at_dispatch(comp: Compiler, rc: RoutineContext, path: Path) -> Expr:
     """Whether the thread certainly runs at DISPATCH_LEVEL at this point of the step."""
     return E.or_(static_dispatch(comp, rc, path), raised(comp, rc, path), spinning(comp, rc, path))
 
 
-def _why(comp: Compiler, rc: RoutineCompiler, path: Path) -> str:
+def _why(comp: Compiler, rc: RoutineContext, path: Path) -> str:
     if rc.slot.id in comp.dispatch_slots:
         return f"in {rc.routine}, which runs at DISPATCH_LEVEL"
     if static_dispatch(comp, rc, path) is E.FALSE and raised(comp, rc, path) is E.FALSE:
@@ -86,7 +78,7 @@ def _why(comp: Compiler, rc: RoutineCompiler, path: Path) -> str:
 
 
 def needs_passive(
-    comp: Compiler, rc: RoutineCompiler, path: Path, what: str, pos: A.Pos, rule: str = "DET-7"
+    comp: Compiler, rc: RoutineContext, path: Path, what: str, pos: A.Pos, rule: str = "DET-7"
 ) -> tuple[Path | None, list[tuple[Path, object]]]:
     """Split ``path`` for a statement that must run below DISPATCH_LEVEL (it may block).
 
@@ -108,7 +100,7 @@ def needs_passive(
     return ok, faults
 
 
-def raise_lower(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Path, object]]:
+def raise_lower(rc: RoutineContext, call: A.Call, path: Path) -> list[tuple[Path, object]]:
     """``KeRaiseIrql(DISPATCH_LEVEL)`` and ``KeLowerIrql(PASSIVE_LEVEL)``."""
     comp = rc.c
     want = "DISPATCH_LEVEL" if call.func == "KeRaiseIrql" else "PASSIVE_LEVEL"
@@ -138,7 +130,7 @@ def raise_lower(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Pat
     return out
 
 
-def exit_raised(rc: RoutineCompiler, path: Path) -> tuple[Path | None, Path | None]:
+def exit_raised(rc: RoutineContext, path: Path) -> tuple[Path | None, Path | None]:
     """Split a returning path on whether its thread is still raised (a bug check)."""
     idx = rc.c.raised.get(rc.slot.id)
     if idx is None:

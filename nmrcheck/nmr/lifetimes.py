@@ -17,16 +17,11 @@ taking or releasing one is a use of it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from nmrcheck.ir import expr as E
 from nmrcheck.lang import ast as A
 from nmrcheck.nmr import vocab as V
+from nmrcheck.nmr.context import Compiler, RoutineContext
 from nmrcheck.nmr.paths import Path
-
-if TYPE_CHECKING:
-    from nmrcheck.nmr.compile import Compiler
-    from nmrcheck.nmr.routines import RoutineCompiler
 
 CTX_STATES = ("NONE", "VALID", "FREED")
 UAF = "use_after_free"
@@ -58,12 +53,12 @@ def allocates(stmts: tuple[A.Node, ...]) -> bool:
     return any(c.func == "allocate_binding_context" for c in A.calls(stmts))
 
 
-def in_own_attach(rc: RoutineCompiler) -> bool:
+def in_own_attach(rc: RoutineContext) -> bool:
     """Whether ``rc`` is the attach callback of its binding side."""
     return rc.scope.binding is not None and rc.routine == ATTACH[rc.scope.side]
 
 
-def uses_context(rc: RoutineCompiler, stmt: A.Node) -> bool:
+def uses_context(rc: RoutineContext, stmt: A.Node) -> bool:
     """Whether ``stmt`` reads or writes a variable of its binding context, or takes or
     releases one of its binding locks."""
     if rc.scope.binding is None:
@@ -107,7 +102,7 @@ def _in_driver_object(comp: Compiler, idx: int) -> bool:
     return obj is not None and obj.binding is None
 
 
-def check_context(rc: RoutineCompiler, path: Path, pos: A.Pos) -> tuple[Path | None, list]:
+def check_context(rc: RoutineContext, path: Path, pos: A.Pos) -> tuple[Path | None, list]:
     """Split ``path`` on whether this side's binding context is valid; in an implicit side's
     attach callback, a context not allocated yet is allocated here."""
     comp = rc.c
@@ -149,7 +144,7 @@ def check_context(rc: RoutineCompiler, path: Path, pos: A.Pos) -> tuple[Path | N
     return ok, faults
 
 
-def npi_return(rc: RoutineCompiler, end: A.Node, path: Path) -> list[tuple[Path, object]]:
+def npi_return(rc: RoutineContext, end: A.Node, path: Path) -> list[tuple[Path, object]]:
     """The end of ``npi_call(F)``: F's body has run; the call returns to the caller's side."""
     comp = rc.c
     b = comp.design.bindings[end.binding]
@@ -162,7 +157,7 @@ def npi_return(rc: RoutineCompiler, end: A.Node, path: Path) -> list[tuple[Path,
 
 
 def npi_call(
-    rc: RoutineCompiler,
+    rc: RoutineContext,
     call: A.Call,
     path: Path,
     begin: bool,
@@ -235,7 +230,7 @@ def npi_call(
         return out
     if begin:
         sv = bv.side[side]
-        for lab, p in comp._split_state(alive, sv, V.SIDE_STATES).items():
+        for lab, p in comp.split_state(alive, sv, V.SIDE_STATES).items():
             # A call that starts while the detach callback runs is the callback's to account
             # for (it must then pend, DET-2); the doc's own sample has that window. From the
             # callback's return on, a new call breaks CALL-1 unless the thread took its
@@ -274,7 +269,7 @@ def npi_call(
     return out
 
 
-def allocate_context(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Path, object]]:
+def allocate_context(rc: RoutineContext, call: A.Call, path: Path) -> list[tuple[Path, object]]:
     """``allocate_binding_context()``: the attach callback allocates this side's context."""
     comp = rc.c
     if not in_own_attach(rc) or call.args:
@@ -303,7 +298,7 @@ def allocate_context(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tupl
     return out
 
 
-def _count(rc: RoutineCompiler, count: int, p: Path, call: A.Call) -> list[tuple[Path, object]]:
+def _count(rc: RoutineContext, count: int, p: Path, call: A.Call) -> list[tuple[Path, object]]:
     """One more call in flight on ``count``, up to option max_inflight (else ``range``)."""
     comp = rc.c
     limit = comp.ts.vars[count].hi
@@ -368,12 +363,12 @@ def reference_var(comp: Compiler, slot) -> int:
     """The variable that says whether ``slot``'s thread holds a counted reference."""
     idx = comp.ref_var.get(slot.id)
     if idx is None:
-        idx = comp._bool(f"{slot.owner}.counted_ref")
+        idx = comp.bool_var(f"{slot.owner}.counted_ref")
         comp.ref_var[slot.id] = idx
     return idx
 
 
-def holds_reference(rc: RoutineCompiler, path: Path) -> E.Expr:
+def holds_reference(rc: RoutineContext, path: Path) -> E.Expr:
     """Whether the thread holds a counted reference at this point of the step."""
     if path.ref is not None:
         return path.ref
@@ -381,7 +376,7 @@ def holds_reference(rc: RoutineCompiler, path: Path) -> E.Expr:
     return E.FALSE if idx is None else rc.c.rd(idx)
 
 
-def count_reference(rc: RoutineCompiler, path: Path, idx: int, value: E.Expr) -> None:
+def count_reference(rc: RoutineContext, path: Path, idx: int, value: E.Expr) -> None:
     """An assignment ``idx = value``: an integer binding variable of the thread's side that
     goes up before the side's detach callback returned takes a reference; going down gives
     it back."""
@@ -395,12 +390,12 @@ def count_reference(rc: RoutineCompiler, path: Path, idx: int, value: E.Expr) ->
     _take(rc, path, E.lt(old, value), E.lt(value, old))
 
 
-def count_reference_delta(rc: RoutineCompiler, path: Path, up: bool) -> None:
+def count_reference_delta(rc: RoutineContext, path: Path, up: bool) -> None:
     """A rundown reference of the thread's side taken (``up``) or given back."""
     _take(rc, path, E.const(up), E.const(not up))
 
 
-def _take(rc: RoutineCompiler, path: Path, going_up: E.Expr, going_down: E.Expr) -> None:
+def _take(rc: RoutineContext, path: Path, going_up: E.Expr, going_down: E.Expr) -> None:
     """The thread's counted reference after a step that raises or lowers a count of its
     side: taken when raised before the side's detach callback returned, given back when
     lowered."""
@@ -411,7 +406,7 @@ def _take(rc: RoutineCompiler, path: Path, going_up: E.Expr, going_down: E.Expr)
     path.ref = E.or_(up, E.and_(E.not_(going_down), held))
 
 
-def free_context(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Path, object]]:
+def free_context(rc: RoutineContext, call: A.Call, path: Path) -> list[tuple[Path, object]]:
     """``free_binding_context()``: the module frees its own binding context (CLN-1)."""
     comp = rc.c
     b, side = rc.scope.binding, rc.scope.side
@@ -431,7 +426,7 @@ def free_context(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Pa
     if in_own_attach(rc) and not comp.explicit_alloc[(b.id, side)]:
         # an implicit side's attach frees the context it got with its first use
         path.set(ctx, E.ite(comp.is_(ctx, "NONE", path), comp.val(ctx, "VALID"), comp.rd(ctx)))
-    for lab, p in comp._split_state(path, ctx, CTX_STATES).items():
+    for lab, p in comp.split_state(path, ctx, CTX_STATES).items():
         if lab == "VALID":
             p.set(ctx, comp.val(ctx, "FREED"))
             if rc.routine not in V.CLIENT_CALLBACKS[:1] + V.PROVIDER_CALLBACKS[:1]:
@@ -480,7 +475,7 @@ def _may_free(comp: Compiler, b, side: str, path: Path) -> E.Expr:
     return E.or_(done, comp.is_(bv.phase, "GONE", path))
 
 
-def free_registration(rc: RoutineCompiler, call: A.Call, path: Path) -> list[tuple[Path, object]]:
+def free_registration(rc: RoutineContext, call: A.Call, path: Path) -> list[tuple[Path, object]]:
     """``free_registration_data(R)``: frees R's characteristics, ids and context (REG-1)."""
     comp = rc.c
     if len(call.args) != 1 or not isinstance(call.args[0], A.Name):

@@ -9,19 +9,16 @@ a property of its own (``rundown``, ``refcount``, ``epoch``) or as ``use_after_f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr
 from nmrcheck.lang import ast as A
 from nmrcheck.nmr import irql
 from nmrcheck.nmr import vocab as V
+from nmrcheck.nmr.context import Compiler, Goto, Prim, RoutineContext, Waiting
+from nmrcheck.nmr.design import suggest
+from nmrcheck.nmr.lifetimes import count_reference_delta
 from nmrcheck.nmr.paths import Path, Ty
-
-if TYPE_CHECKING:
-    from nmrcheck.nmr.compile import Compiler
-    from nmrcheck.nmr.routines import RoutineCompiler
+from nmrcheck.nmr.unparse import unparse
 
 Outcomes = list[tuple[Path, object]]
 DEFAULT_MAX = 4
@@ -38,55 +35,6 @@ UAF_TEXT = (
 )
 
 
-@dataclass
-class Prim:
-    """One declared primitive of a driver instance, or of one side of a binding."""
-
-    decl: A.PrimDecl
-    name: str  # as traces show it: "D.R" or "B.pbc.R"
-    vars: dict[str, int]  # "state", "refs", "count", "set"
-    inits: dict[int, int]
-    obj: Prim | None = None
-    handlers: tuple[A.OnDecl, ...] = ()
-    binding: int | None = None
-    side: str | None = None
-
-    @property
-    def kind(self) -> str:
-        return self.decl.kind
-
-
-@dataclass(frozen=True)
-class Waiting:
-    """Control rests here inside a wait that has taken effect: a rundown wait until the
-    references drain, an epoch synchronisation until the older epochs end."""
-
-    call: A.Call
-    what: str  # "rundown" or "epoch"
-    key: tuple
-    after: object = None
-    frame: object = None
-
-
-@dataclass(frozen=True)
-class Goto:
-    """A step that goes on into ``stmts`` (a threshold action, an NPI function body)."""
-
-    stmts: tuple[A.Node, ...]
-    frame: object = None
-
-
-@dataclass(eq=False)
-class Frame:
-    """Code that runs on the caller's thread under another scope: an NPI function body."""
-
-    scope: object
-    func: str
-    parent: Frame | None = None
-    locals_done: bool = False
-    chain: tuple = field(default_factory=tuple)
-
-
 # -- layout -------------------------------------------------------------------------------------
 def declare(comp: Compiler, decl: A.PrimDecl, name: str) -> Prim:
     """The variables of primitive ``decl`` named ``name`` (its initial values checked)."""
@@ -97,14 +45,14 @@ def declare(comp: Compiler, decl: A.PrimDecl, name: str) -> Prim:
     init = _init(comp, decl, most)
     vars_: dict[str, int] = {}
     if decl.kind == "rundown":
-        vars_["state"] = comp._enum(name, V.RUNDOWN_STATES, V.RUNDOWN_STATES[init])
+        vars_["state"] = comp.enum_var(name, V.RUNDOWN_STATES, V.RUNDOWN_STATES[init])
         vars_["refs"] = comp.new_var(f"{name}.refs", Ty("int", 0, most), 0)
     elif decl.kind == "refcount":
         vars_["count"] = comp.new_var(name, Ty("int", 0, max(most, init)), init)
     elif decl.kind in ("event", "syncevent"):
         vars_["set"] = comp.new_var(name, Ty("bool", 0, 1), init)
     else:
-        vars_["state"] = comp._enum(name, V.OBJECT_STATES, V.OBJECT_STATES[init])
+        vars_["state"] = comp.enum_var(name, V.OBJECT_STATES, V.OBJECT_STATES[init])
     inits = {idx: comp.ts.vars[idx].init for idx in vars_.values()}
     return Prim(decl, name, vars_, inits)
 
@@ -148,7 +96,9 @@ def reset(path: Path, prim: Prim) -> None:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def _rule(comp: Compiler, key: str) -> str:
+def rule(comp: Compiler, key: str) -> str:
+    """Declare that the primitives' property ``key`` (rundown, refcount, epoch) is checked;
+    returns it."""
     return comp.builtin_rule(key, RULES[key])
 
 
@@ -160,7 +110,7 @@ uaf = _uaf
 
 
 def object_valid(
-    rc: RoutineCompiler, obj: Prim, path: Path, what: str, pos: A.Pos
+    rc: RoutineContext, obj: Prim, path: Path, what: str, pos: A.Pos
 ) -> tuple[Path | None, Outcomes]:
     """Split ``path`` on whether object ``obj`` is allocated, for ``what`` done in it."""
     comp = rc.c
@@ -173,7 +123,7 @@ def object_valid(
 
 
 def _arg_prim(
-    rc: RoutineCompiler, call: A.Call, kinds: tuple[str, ...], extra: int = 0
+    rc: RoutineContext, call: A.Call, kinds: tuple[str, ...], extra: int = 0
 ) -> Prim | None:
     """The primitive named by the first argument of ``call``, of one of ``kinds``."""
     comp = rc.c
@@ -189,15 +139,13 @@ def _arg_prim(
             for d in rc.scope.driver.decl.prims
             if d.kind in kinds and (rc.scope.binding is not None or not d.per_binding)
         ]
-        from nmrcheck.nmr.design import suggest
-
         comp.fail(call.args[0].pos, f"unknown {what} {name!r}{suggest(name, options)}")
         return None
     return p
 
 
 def _alive(
-    rc: RoutineCompiler, prim: Prim, path: Path, text: str, pos: A.Pos
+    rc: RoutineContext, prim: Prim, path: Path, text: str, pos: A.Pos
 ) -> tuple[Path | None, Outcomes]:
     """Split on whether the object ``prim`` lives in is allocated (a use of a primitive in
     freed memory is a use after free: "acquire after free")."""
@@ -214,7 +162,7 @@ def _alive(
     return ok, out
 
 
-def _store(rc: RoutineCompiler, path: Path, target: str | None, value: Expr, kind: str) -> None:
+def _store(rc: RoutineContext, path: Path, target: str | None, value: Expr, kind: str) -> None:
     """Store a bool or status result in ``target``."""
     if target is None:
         return
@@ -236,7 +184,7 @@ def _status(k: int) -> Expr:
 
 
 # -- rundown protection ----------------------------------------------------------------------
-def rundown(rc: RoutineCompiler, call: A.Call, path: Path, target: str | None) -> Outcomes:
+def rundown(rc: RoutineContext, call: A.Call, path: Path, target: str | None) -> Outcomes:
     """ExAcquireRundownProtection / ExReleaseRundownProtection /
     ExWaitForRundownProtectionRelease / ExReInitializeRundownProtection."""
     prim = _arg_prim(rc, call, ("rundown",))
@@ -293,7 +241,7 @@ def _release(rc, call, prim: Prim, path: Path, target, text: str) -> Outcomes:
     out: Outcomes = []
     if none is not None:
         msg = f"{text} without a reference acquired (ExAcquireRundownProtection)"
-        out.append((none.fail(_rule(comp, "rundown"), msg, call.pos), "fault"))
+        out.append((none.fail(rule(comp, "rundown"), msg, call.pos), "fault"))
     if some is not None:
         some.set(refs, E.sub(comp.rd(refs, some), E.const(1)))
         _reference(rc, prim, some, up=False)
@@ -312,13 +260,13 @@ def _wait(rc, call, prim: Prim, path: Path, target, text: str) -> Outcomes:
     ok, out = irql.needs_passive(comp, rc, path, text, call.pos)
     if ok is None:
         return out
-    for lab, p in comp._split_state(ok, st, V.RUNDOWN_STATES).items():
+    for lab, p in comp.split_state(ok, st, V.RUNDOWN_STATES).items():
         p.notes.append(text)
         if lab == "RUN_DOWN":
             out.append((p, "next"))
         elif lab == "RUNNING_DOWN":
             msg = f"{text} while another thread already waits for {prim.name}"
-            out.append((p.fail(_rule(comp, "rundown"), msg, call.pos), "fault"))
+            out.append((p.fail(rule(comp, "rundown"), msg, call.pos), "fault"))
         else:
             drained, busy = p.split(E.eq(comp.rd(refs, p), E.const(0)))
             if drained is not None:
@@ -345,7 +293,7 @@ def _initialize(rc, call, prim: Prim, path: Path, target, text: str) -> Outcomes
         out.append((ok, "next"))
     if bad is not None:
         msg = f"{text} while {prim.name} is in use (references held, or a thread waits)"
-        out.append((bad.fail(_rule(comp, "rundown"), msg, call.pos), "fault"))
+        out.append((bad.fail(rule(comp, "rundown"), msg, call.pos), "fault"))
     return out
 
 
@@ -360,23 +308,21 @@ def _reinit(rc, call, prim: Prim, path: Path, target, text: str) -> Outcomes:
         out.append((done, "next"))
     if not_done is not None:
         msg = f"{text} while {prim.name} is not run down (the wait has not returned)"
-        out.append((not_done.fail(_rule(comp, "rundown"), msg, call.pos), "fault"))
+        out.append((not_done.fail(rule(comp, "rundown"), msg, call.pos), "fault"))
     return out
 
 
-def _reference(rc: RoutineCompiler, prim: Prim, path: Path, up: bool) -> None:
+def _reference(rc: RoutineContext, prim: Prim, path: Path, up: bool) -> None:
     """A rundown or count reference on this side's binding context counts as a counted
     reference of the thread (CALL-1), as an in-progress counter going up does."""
     if prim.binding is None or rc.scope.binding is None:
         return
     if prim.binding != rc.scope.binding.id or prim.side != rc.scope.side:
         return
-    from nmrcheck.nmr.lifetimes import count_reference_delta
-
     count_reference_delta(rc, path, up)
 
 
-def rundown_drained(comp: Compiler, rc: RoutineCompiler, key: Waiting) -> Outcomes:
+def rundown_drained(comp: Compiler, rc: RoutineContext, key: Waiting) -> Outcomes:
     """The step in which ExWaitForRundownProtectionRelease returns: the references are 0."""
     prim = _by_name(comp, key.key[0])
     refs, st = prim.vars["refs"], prim.vars["state"]
@@ -401,14 +347,13 @@ def _by_name(comp: Compiler, name: str) -> Prim:
 
 
 def unparse_call(call: A.Call) -> str:
-    from nmrcheck.nmr.unparse import unparse
-
+    """The model text of ``call``."""
     return unparse(call)
 
 
 # -- reference counts ------------------------------------------------------------------------
 def refcount(
-    rc: RoutineCompiler, call: A.Call, path: Path, top: bool, target: str | None = None
+    rc: RoutineContext, call: A.Call, path: Path, top: bool, target: str | None = None
 ) -> Outcomes:
     """``reference(C)`` / ``[n =] dereference(C)``; a dereference that brings C to K runs the
     driver's ``on C == K`` action next, on the same thread (as ``if (InterlockedDecrement(&c)
@@ -443,7 +388,7 @@ def refcount(
     under, ok = path.split(E.eq(cur, E.const(0)))
     if under is not None:
         msg = f"{text} below zero: {prim.name} was already released"
-        out.append((under.fail(_rule(comp, "refcount"), msg, call.pos), "fault"))
+        out.append((under.fail(rule(comp, "refcount"), msg, call.pos), "fault"))
     if ok is None:
         return out
     ok.set(count, E.sub(cur, E.const(1)))
@@ -470,7 +415,7 @@ def refcount(
 
 
 def _store_count(
-    rc: RoutineCompiler, path: Path, target: str, value: Expr, pos: A.Pos
+    rc: RoutineContext, path: Path, target: str, value: Expr, pos: A.Pos
 ) -> tuple[Path | None, Outcomes]:
     """``n = dereference(C)``: the new count into ``n``, within its range (else ``range``)."""
     comp = rc.c
@@ -489,12 +434,12 @@ def _store_count(
     return ok, out
 
 
-def unparse_call_text(rc: RoutineCompiler) -> str:
+def unparse_call_text(rc: RoutineContext) -> str:
     return rc.describe_here()
 
 
 # -- events ----------------------------------------------------------------------------------
-def event(rc: RoutineCompiler, call: A.Call, path: Path, target: str | None, top: bool) -> Outcomes:
+def event(rc: RoutineContext, call: A.Call, path: Path, target: str | None, top: bool) -> Outcomes:
     """KeSetEvent / KeClearEvent / KeResetEvent and KeWaitForSingleObject(E[, TIMEOUT])."""
     waiting = call.func == "KeWaitForSingleObject"
     prim = _arg_prim(rc, call, ("event", "syncevent"), extra=1 if waiting else 0)
@@ -541,7 +486,7 @@ def event(rc: RoutineCompiler, call: A.Call, path: Path, target: str | None, top
 
 
 # -- memory ----------------------------------------------------------------------------------
-def memory(rc: RoutineCompiler, call: A.Call, path: Path, target: str | None) -> Outcomes:
+def memory(rc: RoutineContext, call: A.Call, path: Path, target: str | None) -> Outcomes:
     """``ok = allocate(O)`` (may fail), ``allocate(O)`` (the design assumes it succeeds),
     ``free(O)`` and ``use(O)``."""
     prim = _arg_prim(rc, call, ("object",))
@@ -571,7 +516,7 @@ def memory(rc: RoutineCompiler, call: A.Call, path: Path, target: str | None) ->
         ok.notes.append(text)
         return out + [(ok, "next")]
     path.notes.append(text)
-    for lab, p in comp._split_state(path, st, V.OBJECT_STATES).items():
+    for lab, p in comp.split_state(path, st, V.OBJECT_STATES).items():
         if lab == "VALID":
             if call.func == "free":
                 p.set(st, comp.val(st, "FREED"))
@@ -592,7 +537,7 @@ def memory(rc: RoutineCompiler, call: A.Call, path: Path, target: str | None) ->
     return out
 
 
-def may_fail(rc: RoutineCompiler, call: A.Call, path: Path, target: str | None) -> Outcomes:
+def may_fail(rc: RoutineContext, call: A.Call, path: Path, target: str | None) -> Outcomes:
     """``x = may_fail(["what"])``: a step that may succeed or fail, both explored."""
     if len(call.args) > 1 or (call.args and not isinstance(call.args[0], A.Str)):
         rc.c.fail(call.pos, "may_fail() takes an optional string that names the step")
@@ -614,7 +559,7 @@ def may_fail(rc: RoutineCompiler, call: A.Call, path: Path, target: str | None) 
 
 
 # -- epochs ------------------------------------------------------------------------------------
-def epoch(rc: RoutineCompiler, call: A.Call, path: Path) -> Outcomes:
+def epoch(rc: RoutineContext, call: A.Call, path: Path) -> Outcomes:
     """ebpf_epoch_enter / ebpf_epoch_exit / ebpf_epoch_synchronize (eBPF for Windows
     libs/runtime/ebpf_epoch.h): a synchronisation waits until every epoch that was entered
     when it was called has been exited, the caller's own included."""
@@ -634,14 +579,14 @@ def epoch(rc: RoutineCompiler, call: A.Call, path: Path) -> Outcomes:
     good, bad = (outside, inside) if entering else (inside, outside)
     if bad is not None:
         msg = "enters an epoch it is already in" if entering else "exits an epoch it is not in"
-        out.append((bad.fail(_rule(comp, "epoch"), msg, call.pos), "fault"))
+        out.append((bad.fail(rule(comp, "epoch"), msg, call.pos), "fault"))
     if good is not None:
         good.set(mine, comp.val(mine, "IN" if entering else "OUT"))
         out.append((good, "next"))
     return out
 
 
-def _synchronize(rc: RoutineCompiler, call: A.Call, path: Path, text: str) -> Outcomes:
+def _synchronize(rc: RoutineContext, call: A.Call, path: Path, text: str) -> Outcomes:
     comp = rc.c
     if not rc.at_top:
         comp.fail(call.pos, f"{call.func} cannot be inside an atomic block (it waits)")
@@ -663,7 +608,7 @@ def _synchronize(rc: RoutineCompiler, call: A.Call, path: Path, text: str) -> Ou
     return out
 
 
-def epoch_ended(comp: Compiler, rc: RoutineCompiler, key: Waiting) -> Outcomes:
+def epoch_ended(comp: Compiler, rc: RoutineContext, key: Waiting) -> Outcomes:
     """The step in which ebpf_epoch_synchronize returns: no older epoch is left."""
     old = [comp.is_(v, "IN_OLD") for v in comp.epoch_vars.values()]
     path, _ = Path().split(E.not_(E.or_(*old)))

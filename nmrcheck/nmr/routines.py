@@ -9,59 +9,31 @@ step the statements run symbolically over paths (see nmrcheck.nmr.paths).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from nmrcheck.errors import Finding, InputError
 from nmrcheck.ir import expr as E
 from nmrcheck.ir.expr import Expr
 from nmrcheck.lang import ast as A
-from nmrcheck.nmr import api, irql, lifetimes, prims, threads
+from nmrcheck.nmr import api, builtin, expressions, irql, lifetimes, prims, threads
 from nmrcheck.nmr import vocab as V
 from nmrcheck.nmr.api import InCall
-from nmrcheck.nmr.design import BindingInst, DriverInst, suggest
+from nmrcheck.nmr.context import (
+    STATUS_TY,
+    AttachWait,
+    Compiler,
+    ExitHook,
+    Frame,
+    Goto,
+    Position,
+    Scope,
+    SlotInfo,
+    Waiting,
+    held_by_me,
+)
+from nmrcheck.nmr.design import suggest
 from nmrcheck.nmr.paths import BOOL, Path, Ty
 from nmrcheck.nmr.unparse import unparse
-
-if TYPE_CHECKING:
-    from nmrcheck.nmr.compile import Compiler, SlotInfo
-
-STATUS_TY = Ty("enum", 0, len(V.STATUSES) - 1, V.STATUSES, "NTSTATUS")
-
-# A position in a routine body: statement list, index, and where control goes after the list.
-# None is the routine's end.
-
-
-@dataclass(frozen=True)
-class Position:
-    stmts: tuple[A.Node, ...]
-    index: int
-    cont: Position | None
-    frame: object = None  # an NPI function body's frame (prims.Frame), None: the routine's
-
-
-@dataclass(frozen=True)
-class AttachWait:
-    """Control rests here while NmrClientAttachProvider runs the provider's attach."""
-
-    call: A.Call
-    target: str | None  # a local that receives the status, or "<return>"
-    after: Position | None
-
-
-ExitHook = Callable[[Path, Expr, A.Pos], list[Path]]
-
-
-@dataclass
-class Scope:
-    """What names mean inside one routine instance."""
-
-    driver: DriverInst
-    binding: BindingInst | None = None
-    side: str | None = None  # the driver's side of the binding
-    locals: dict[str, tuple[int, Ty, int]] = field(default_factory=dict)
-    serving: str | None = None  # an NPI function body: who calls it
 
 
 class RoutineCompiler:
@@ -86,7 +58,7 @@ class RoutineCompiler:
         self.base_scope = scope
         self.frame: object = None
         self.at_top = True  # the statement being compiled is not inside an atomic block
-        self.frames: dict[tuple, prims.Frame] = {}
+        self.frames: dict[tuple, Frame] = {}
         self.ends: dict[tuple, tuple[A.Node, ...]] = {}
         self.exit_hook = exit_hook
         self.default_status = default_status
@@ -188,7 +160,7 @@ class RoutineCompiler:
         return key.stmts[i]
 
     def _where(self, key: object) -> A.Pos:
-        if isinstance(key, (AttachWait, InCall, prims.Waiting)):
+        if isinstance(key, (AttachWait, InCall, Waiting)):
             return key.call.pos
         if isinstance(key, Position):
             return self._first_step(key).pos
@@ -199,7 +171,7 @@ class RoutineCompiler:
             return "in NmrClientAttachProvider, waiting for ProviderAttachClient"
         if isinstance(key, InCall):
             return f"in {unparse(key.call)}, while NMR runs callbacks inside the call"
-        if isinstance(key, prims.Waiting):
+        if isinstance(key, Waiting):
             what = "the references" if key.what == "rundown" else "the older epochs"
             return f"in {unparse(key.call)}, waiting for {what}"
         if isinstance(key, Position):
@@ -217,7 +189,7 @@ class RoutineCompiler:
             results = api.attach_return(self.c, self, key)
         elif isinstance(key, InCall):
             results = api.in_call_return(self.c, self, key)
-        elif isinstance(key, prims.Waiting):
+        elif isinstance(key, Waiting):
             self._enter(key.frame)
             done = (
                 prims.rundown_drained if key.what == "rundown" else prims.epoch_ended
@@ -241,7 +213,7 @@ class RoutineCompiler:
                     return
         if path.fault is None and target == "exit" and not getattr(path, "locks_checked", False):
             # only a thread's own routine answers for its locks, not a callback nested in it
-            held = threads.held_by_me(self.c, self, path, None)
+            held = held_by_me(self.c, self, path, None)
             if self.slot.thread_var is not None:
                 own = E.eq(self.c.rd(self.slot.thread_var, path), E.const(0))
                 held = E.and_(own, held) if held is not E.FALSE else held
@@ -296,7 +268,7 @@ class RoutineCompiler:
         out, inside = ok.split(self.c.is_(mine, "OUT", ok))
         if inside is not None:
             inside.fail(
-                prims._rule(self.c, "epoch"), f"{self.routine} returns inside an epoch", self.pos
+                prims.rule(self.c, "epoch"), f"{self.routine} returns inside an epoch", self.pos
             )
             self.c.add_step(self.slot, pc, inside, self.routine, self.scope)
         return out
@@ -381,10 +353,10 @@ class RoutineCompiler:
             return [(p, outcome)]
         if outcome == "stay":
             return [(p, pos)]
-        if isinstance(outcome, prims.Goto):
+        if isinstance(outcome, Goto):
             frame = outcome.frame if outcome.frame is not None else pos.frame
             return [(p, self._norm(Position(outcome.stmts, 0, nxt, frame)))]
-        if isinstance(outcome, prims.Waiting):
+        if isinstance(outcome, Waiting):
             return [(p, dataclasses.replace(outcome, after=self._norm(nxt), frame=pos.frame))]
         if isinstance(outcome, AttachWait):
             return [(p, AttachWait(outcome.call, outcome.target, self._norm(nxt)))]
@@ -468,8 +440,6 @@ class RoutineCompiler:
         decl = _dispatch_decl(peer.driver.decl, name, peer.decl.name)
         if decl is None:
             names = sorted({f.name for f in peer.driver.decl.dispatch})
-            from nmrcheck.nmr.design import suggest
-
             self.c.fail(
                 call.args[0].pos,
                 f"{peer.driver.decl.name} has no dispatch function {name!r}{suggest(name, names)}",
@@ -483,7 +453,7 @@ class RoutineCompiler:
         key = (name, b.id, side, chain)
         if key not in self.frames:
             sc = Scope(peer.driver, b, peer_side, serving=f"{scope.driver.name} calls {name}")
-            fr = prims.Frame(sc, name, frame, chain=chain)
+            fr = Frame(sc, name, frame, chain=chain)
             self.frames[key] = fr
             saved, self.scope = self.scope, sc
             self._collect_locals(decl.body, prefix=f"{name}.")
@@ -675,13 +645,13 @@ class RoutineCompiler:
             if target is not None and f not in V.VALUED_CALLS:
                 self.c.fail(call.pos, f"{f}() has no result")
                 return []
-            return self.c.builtin(self, call, path, target, top)
+            return builtin.builtin(self.c, self, call, path, target, top)
         if f not in V.NMR_CALLS:
             known = sorted(V.NMR_CALLS | V.BUILTIN_CALLS)
             what = "NMR call" if f.lower().startswith("nmr") else "function"
             self.c.fail(call.pos, f"unknown {what} {f!r}{suggest(f, known)}")
             return []
-        return self.c.nmr_call(self, call, path, target, top)
+        return api.call(self.c, self, call, path, target, top)
 
     def assign_result(
         self, path: Path, target: str | None, status: int, pos: A.Pos | None = None
@@ -718,7 +688,7 @@ class RoutineCompiler:
         return self.expr(node, path, BOOL)
 
     def expr(self, node: A.Node, path: Path, want: Ty | None) -> Expr:
-        e, ty = self.c.expr(node, self, path, want)
+        e, ty = expressions.expr(self.c, node, self, path, want)
         if want is not None and not _compatible(want, ty):
             self.c.fail(node.pos, f"expected {want}, found {ty}")
         return e

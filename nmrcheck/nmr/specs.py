@@ -19,10 +19,9 @@ from nmrcheck.ir.expr import Expr
 from nmrcheck.ir.walkers import free_vars
 from nmrcheck.lang import ast as A
 from nmrcheck.nmr import vocab as V
-from nmrcheck.nmr.compile import Compiler
+from nmrcheck.nmr.context import Compiler, Prim
 from nmrcheck.nmr.design import BindingInst, DriverInst, RegInst, suggest
 from nmrcheck.nmr.paths import BOOL, Ty
-from nmrcheck.nmr.prims import Prim
 from nmrcheck.nmr.unparse import unparse
 
 

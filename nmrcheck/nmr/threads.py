@@ -8,65 +8,19 @@ threads, so a nested callback that takes a lock its caller holds deadlocks, as o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from nmrcheck.ir import expr as E
-from nmrcheck.ir.expr import Expr
 from nmrcheck.lang import ast as A
 from nmrcheck.nmr import irql
 from nmrcheck.nmr import vocab as V
+from nmrcheck.nmr.context import Compiler, RoutineContext, thread_of
 from nmrcheck.nmr.irql import DISPATCH_ROUTINES
 from nmrcheck.nmr.paths import Path
-
-if TYPE_CHECKING:
-    from nmrcheck.nmr.compile import Compiler, SlotInfo
-    from nmrcheck.nmr.routines import RoutineCompiler, Scope
 
 CALLBACKS = frozenset(V.CLIENT_CALLBACKS + V.PROVIDER_CALLBACKS)
 
 
-def thread_of(comp: Compiler, slot: SlotInfo, path: Path | None = None) -> Expr:
-    """The id of the OS thread that runs ``slot`` now (a nested callback runs on its caller's)."""
-    if slot.thread_var is None:
-        return E.const(slot.id)
-    thr = comp.rd(slot.thread_var, path)
-    return E.ite(E.eq(thr, E.const(0)), E.const(slot.id), E.sub(thr, E.const(1)))
-
-
-def locks_in_scope(comp: Compiler, scope: Scope) -> list[tuple[str, int]]:
-    """(name, variable) of every lock code in ``scope`` can take."""
-    out = [(name, idx) for (d, name), idx in comp.locks.items() if d == scope.driver.id]
-    if scope.binding is not None:
-        out += [
-            (name, idx)
-            for (b, s, name), idx in comp.block.items()
-            if b == scope.binding.id and s == scope.side
-        ]
-    return sorted(out)
-
-
-def held_by_me(
-    comp: Compiler, rc: RoutineCompiler, path: Path, names: set[str] | None, spin_only: bool = False
-) -> Expr:
-    """Whether this thread holds one of the locks ``names`` (all when None), exclusive or
-    shared (a lock taken shared counts for the thread that took it, not for the thread a
-    callback of it runs nested in)."""
-    me = E.add(thread_of(comp, rc.slot, path), E.const(1))
-    parts = []
-    for name, idx in locks_in_scope(comp, rc.scope):
-        if names is not None and name not in names:
-            continue
-        if spin_only and comp.lock_passive.get(idx, False):
-            continue
-        parts.append(E.eq(comp.rd(idx, path), me))
-        bit = comp.shared.get((idx, rc.slot.id))
-        if bit is not None:
-            parts.append(E.eq(comp.rd(bit, path), E.const(1)))
-    return E.or_(*parts)
-
-
 def needs_passive(
-    comp: Compiler, rc: RoutineCompiler, path: Path, what: str, pos: A.Pos, rule: str = "DET-7"
+    comp: Compiler, rc: RoutineContext, path: Path, what: str, pos: A.Pos, rule: str = "DET-7"
 ) -> tuple[Path | None, list[tuple[Path, object]]]:
     """Split ``path`` for a statement that must run at PASSIVE_LEVEL (see irql.needs_passive)."""
     return irql.needs_passive(comp, rc, path, what, pos, rule)
@@ -109,7 +63,7 @@ def npi_path_locks(d: A.DriverDecl) -> set[str]:
 
 
 def acquire(
-    comp: Compiler, rc: RoutineCompiler, call: A.Call, name: str, idx: int, path: Path, text: str
+    comp: Compiler, rc: RoutineContext, call: A.Call, name: str, idx: int, path: Path, text: str
 ) -> list[tuple[Path, object]]:
     """``acquire(L)``: blocks while another thread holds L (or threads hold it shared); a
     thread that already holds L deadlocks on itself, which is reported at once."""
@@ -179,7 +133,7 @@ def _lock_rule(comp: Compiler) -> str:
 
 
 def _lock_alive(
-    comp: Compiler, rc: RoutineCompiler, call: A.Call, idx: int, path: Path, text: str
+    comp: Compiler, rc: RoutineContext, call: A.Call, idx: int, path: Path, text: str
 ) -> tuple[Path | None, list[tuple[Path, object]]]:
     """A lock that lives in an object (``pushlock L in O``) is used only while O is."""
     obj = comp.lock_obj.get(idx)
@@ -199,7 +153,7 @@ _NOT_SHAREABLE = "{name!r} cannot be taken shared (a pushlock or rwspinlock can)
 
 
 def acquire_shared(
-    comp: Compiler, rc: RoutineCompiler, call: A.Call, name: str, idx: int, path: Path, text: str
+    comp: Compiler, rc: RoutineContext, call: A.Call, name: str, idx: int, path: Path, text: str
 ) -> list[tuple[Path, object]]:
     """``acquire_shared(L)`` of a push lock or EX_SPIN_LOCK: waits while a thread holds L
     exclusive; any number of threads may hold it shared."""
@@ -236,7 +190,7 @@ def acquire_shared(
 
 
 def release_shared(
-    comp: Compiler, rc: RoutineCompiler, call: A.Call, name: str, idx: int, path: Path, text: str
+    comp: Compiler, rc: RoutineContext, call: A.Call, name: str, idx: int, path: Path, text: str
 ) -> list[tuple[Path, object]]:
     bit = comp.shared.get((idx, rc.slot.id))
     if bit is None:
@@ -260,7 +214,7 @@ def release_shared(
 
 
 def release(
-    comp: Compiler, rc: RoutineCompiler, call: A.Call, name: str, idx: int, path: Path, text: str
+    comp: Compiler, rc: RoutineContext, call: A.Call, name: str, idx: int, path: Path, text: str
 ) -> list[tuple[Path, object]]:
     path, pre = _lock_alive(comp, rc, call, idx, path, text)
     if path is None:

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from support import check_all, run_cli
 
+from nmrcheck.commands import outputs
 from nmrcheck.engines.common.results import HANG
 from nmrcheck.ir import TransitionSystem
 from nmrcheck.ir.system import Var
 from nmrcheck.nmr.load import load
-from nmrcheck.report import html, itf, mermaid, outputs, text
+from nmrcheck.report import html, itf, mermaid, text
 from nmrcheck.traces.steps import describe
 
 NO_WAIT = "models/seeds/provider-unload-no-wait.nmr"

@@ -142,6 +142,25 @@ def elaborate(model: A.Model) -> Design:
 
 
 def _check_driver(d: A.DriverDecl, npis: dict[str, A.NpiDecl], f: list[Finding]) -> None:
+    _check_names(d, npis, f)
+    _check_members(d, f)
+    reg_names = {r.name: r for r in d.regs}
+    _check_routines(d, reg_names, f)
+    for t in d.tasks:
+        if t.reg is not None:
+            if not t.per_binding:
+                _err(f, t.pos, "'for' applies only to binding tasks")
+            elif t.reg not in reg_names:
+                _err(f, t.pos, f"unknown registration {t.reg!r}{suggest(t.reg, list(reg_names))}")
+    for fn in d.dispatch:
+        if not d.regs:
+            _err(f, fn.pos, f"dispatch {fn.name} needs a registration in driver {d.name!r}")
+        elif fn.reg is not None and fn.reg not in reg_names:
+            _err(f, fn.pos, f"unknown registration {fn.reg!r}{suggest(fn.reg, list(reg_names))}")
+
+
+def _check_names(d: A.DriverDecl, npis: dict[str, A.NpiDecl], f: list[Finding]) -> None:
+    """Every name a driver declares is free, once, and names a known NPI where it should."""
     names: dict[str, A.Node] = {}
 
     def declare(name: str, node: A.Node, what: str) -> None:
@@ -173,9 +192,11 @@ def _check_driver(d: A.DriverDecl, npis: dict[str, A.NpiDecl], f: list[Finding])
         if any(o.name == fn.name and o.reg == fn.reg for o in d.dispatch if o is not fn):
             if next(o for o in d.dispatch if o.name == fn.name and o.reg == fn.reg) is not fn:
                 _err(f, fn.pos, f"dispatch function {fn.name!r} is defined twice")
-    _check_members(d, f)
+
+
+def _check_routines(d: A.DriverDecl, reg_names: dict[str, A.RegDecl], f: list[Finding]) -> None:
+    """Routines are NMR callbacks or Unload/DriverEntry, once each, of a role the driver has."""
     roles = {r.role for r in d.regs}
-    reg_names = {r.name: r for r in d.regs}
     seen: dict[tuple[str, str | None], A.Routine] = {}
     for rt in d.routines:
         if rt.name not in V.ROUTINES:
@@ -195,26 +216,14 @@ def _check_driver(d: A.DriverDecl, npis: dict[str, A.NpiDecl], f: list[Finding])
         )
         if role and role not in roles:
             _err(f, rt.pos, f"{rt.name} needs a {role} registration in driver {d.name!r}")
-        if rt.reg is not None:
-            if role is None:
-                _err(f, rt.pos, f"{rt.name} is not a binding callback; 'for' does not apply")
-            elif rt.reg not in reg_names:
-                _err(
-                    f, rt.pos, f"unknown registration {rt.reg!r}{suggest(rt.reg, list(reg_names))}"
-                )
-            elif reg_names[rt.reg].role != role:
-                _err(f, rt.pos, f"{rt.reg!r} is a {reg_names[rt.reg].role} registration")
-    for t in d.tasks:
-        if t.reg is not None:
-            if not t.per_binding:
-                _err(f, t.pos, "'for' applies only to binding tasks")
-            elif t.reg not in reg_names:
-                _err(f, t.pos, f"unknown registration {t.reg!r}{suggest(t.reg, list(reg_names))}")
-    for fn in d.dispatch:
-        if not d.regs:
-            _err(f, fn.pos, f"dispatch {fn.name} needs a registration in driver {d.name!r}")
-        elif fn.reg is not None and fn.reg not in reg_names:
-            _err(f, fn.pos, f"unknown registration {fn.reg!r}{suggest(fn.reg, list(reg_names))}")
+        if rt.reg is None:
+            continue
+        if role is None:
+            _err(f, rt.pos, f"{rt.name} is not a binding callback; 'for' does not apply")
+        elif rt.reg not in reg_names:
+            _err(f, rt.pos, f"unknown registration {rt.reg!r}{suggest(rt.reg, list(reg_names))}")
+        elif reg_names[rt.reg].role != role:
+            _err(f, rt.pos, f"{rt.reg!r} is a {reg_names[rt.reg].role} registration")
 
 
 IRQLS = ("PASSIVE_LEVEL", "DISPATCH_LEVEL")

@@ -50,6 +50,19 @@ PATTERNS = (
             "the docs' provider: decline or hand out a binding context, clean it up"),
     Pattern("preallocated-teardown", "liveness/ebpf-1583-preallocated-teardown.nmr",
             "a pending detach whose teardown needs memory, reserved at attach time"),
+    Pattern("ebpf-hook-provider", "designs/d1-netebpfext-hook-provider.nmr",
+            "D1: eBPF's netebpfext hook provider (rundown per binding, a work item completes "
+            "the detach, classify at DISPATCH_LEVEL)"),
+    Pattern("ebpf-program-info-client", "designs/d2-ebpfcore-program-info-client.nmr",
+            "D2: ebpfcore's program-information client (epochs, reference counts)"),
+    Pattern("native-module-provider", "designs/d3-native-module-provider.nmr",
+            "D3: eBPF's native-module provider (a reference count whose releases queue the "
+            "unload and complete the detach; no cleanup callback)"),
+    Pattern("ebpf-link-client", "designs/d4-ebpf-link-client.nmr",
+            "D4: the ebpf_link client of a hook NPI (attach and detach of a program)"),
+    Pattern("msquic-nmr", "designs/d5-msquic-nmr.nmr",
+            "D5: MsQuic's NMR helper (a timed wait for the attach event, frees its own "
+            "binding context)"),
 )
 
 

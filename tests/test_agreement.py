@@ -47,8 +47,8 @@ ALL = sorted((ROOT / "models").rglob("*.nmr"))
 # their own, where an engine may leave a property open but never contradicts another.
 DESIGNS = [p for p in ALL if p.parent.name == "designs"]
 MODELS = [p for p in ALL if p not in DESIGNS]
-DESIGN_BMC_DEPTH = 10
-DESIGN_PDR_SECONDS = 8.0
+DESIGN_BMC_DEPTH = 8
+DESIGN_PDR_SECONDS = 4.0
 FOUND = (VIOLATED, WITNESSED)
 BMC_DEPTH = 10  # when the explicit search finds nothing: a shallow agreement check
 # BMC's depth at most: the deepest shortest violations of the catalogue (25 to 39 steps, in

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'nmrcheck[ray]')")
+pytestmark = pytest.mark.slow  # each starts a Ray cluster: in the full suite, not the fast tier
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "NO_COLOR": "1",

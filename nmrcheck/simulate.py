@@ -15,6 +15,7 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import TextIO
 
+from nmrcheck.commands.types import positive as _positive
 from nmrcheck.engines.common.results import HANG, VIOLATED, PropertyResult
 from nmrcheck.engines.explicit.codegen import Compiled, compile_system
 from nmrcheck.ir import INVARIANT, TransitionSystem
@@ -63,16 +64,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="do not apply specs/lifecycle.spec")
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                    help="set a knob for an UNSPECIFIED NMR behaviour (docs/obligations.md)")
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return v
 
 
 def _seed(text: str) -> int:

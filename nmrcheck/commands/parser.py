@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nmrcheck import __version__, control
+from nmrcheck import __version__
 from nmrcheck.commands import outputs, replay
+from nmrcheck.commands.types import positive as _positive
+from nmrcheck.commands.types import seconds as _seconds
 from nmrcheck.distributed import swarm_cmd, sweep
 from nmrcheck.engines.run import ENGINES
 from nmrcheck.errors import InputError
@@ -19,24 +21,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # usage errors exit 2 with one clear line
         self.print_usage(sys.stderr)
         raise InputError(f"usage: {message}")
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return v
-
-
-def _seconds(text: str) -> float:
-    try:
-        return control.check_limit_seconds(float(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a positive, finite number of seconds: {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import TextIO
 
+from nmrcheck.commands.types import knob_arg, spec_args
 from nmrcheck.commands.types import positive as _positive
 from nmrcheck.engines.common.results import HANG, VIOLATED, PropertyResult
 from nmrcheck.engines.explicit.codegen import Compiled, compile_system
@@ -58,12 +59,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"stop after N steps (default {DEFAULT_STEPS})")
     p.add_argument("--interactive", action="store_true",
                    help=f"list the enabled steps in NMR words and let you choose ({HELP})")
-    p.add_argument("--spec", action="append", default=[], metavar="FILE",
-                   help="add the properties of a spec file (repeatable)")
-    p.add_argument("--no-bundled-specs", action="store_true",
-                   help="do not apply specs/lifecycle.spec")
-    p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
-                   help="set a knob for an UNSPECIFIED NMR behaviour (docs/obligations.md)")
+    spec_args(p)
+    knob_arg(p)
 
 
 def _seed(text: str) -> int:

@@ -1,4 +1,5 @@
-"""Argument types of the command line: whole numbers and seconds, checked as they are read."""
+"""Argument types of the command line (whole numbers and seconds, checked as they are read)
+and the model-input options that several subcommands share."""
 
 from __future__ import annotations
 
@@ -25,3 +26,17 @@ def seconds(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"not a positive, finite number of seconds: {text!r}") from None
+
+
+def spec_args(p: argparse.ArgumentParser) -> None:
+    """``--spec FILE`` (repeatable) and ``--no-bundled-specs``."""
+    p.add_argument("--spec", action="append", default=[], metavar="FILE",
+                   help="add the properties of a spec file (repeatable)")
+    p.add_argument("--no-bundled-specs", action="store_true",
+                   help="do not apply specs/lifecycle.spec")
+
+
+def knob_arg(p: argparse.ArgumentParser) -> None:
+    """``--option NAME=VALUE`` (repeatable): a knob for an UNSPECIFIED NMR behaviour."""
+    p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a knob for an UNSPECIFIED NMR behaviour (docs/obligations.md)")

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from nmrcheck import control, inputs
+from nmrcheck.commands.types import knob_arg, spec_args
 from nmrcheck.distributed.cluster import Pool, WorkerLost, connect
 from nmrcheck.distributed.tasks import swarm_task
 from nmrcheck.engines import swarm
@@ -46,12 +47,8 @@ def add_arguments(sp: argparse.ArgumentParser, positive, seconds) -> None:
                     help="the swarm's seed: the same seed gives the same runs (default 0)")
     sp.add_argument("--time", type=seconds, metavar="T",
                     help="stop every run after T seconds (the runs then depend on the machine)")
-    sp.add_argument("--spec", action="append", default=[], metavar="FILE",
-                    help="add the properties of a spec file (repeatable)")
-    sp.add_argument("--no-bundled-specs", action="store_true",
-                    help="do not apply specs/lifecycle.spec")
-    sp.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
-                    help="set a knob for an UNSPECIFIED NMR behaviour (docs/obligations.md)")
+    spec_args(sp)
+    knob_arg(sp)
     sp.add_argument("--ray", metavar="ADDRESS",
                     help="run each search as a Ray task: 'local' starts Ray on this machine's "
                     "cores, any other address joins that cluster (docs/distributed.md)")

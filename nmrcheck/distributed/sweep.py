@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from nmrcheck import control
+from nmrcheck.commands.types import spec_args
 from nmrcheck.distributed.checks import Checks
 from nmrcheck.distributed.cluster import connect
 from nmrcheck.engines.common.checker import Limits
@@ -47,10 +48,7 @@ def add_arguments(sp: argparse.ArgumentParser, positive, seconds) -> None:
                     help="a knob and the values to check it with (repeatable)")
     sp.add_argument("--instances", action="append", default=[], metavar="DRIVER=LO..HI",
                     help="instance counts of a replicated driver: 2..6, or 2,4 (repeatable)")
-    sp.add_argument("--spec", action="append", default=[], metavar="FILE",
-                    help="add the properties of a spec file (repeatable)")
-    sp.add_argument("--no-bundled-specs", action="store_true",
-                    help="do not apply specs/lifecycle.spec")
+    spec_args(sp)
     sp.add_argument("--property", action="append", default=[], metavar="NAME",
                     help="report only this property (repeatable)")
     sp.add_argument("--engine", choices=ENGINES, default="auto", help="as for check")

@@ -240,11 +240,19 @@ class Exploration:
         return d
 
 
+_VIEW: list[tuple[TransitionSystem, list, TransitionSystem]] = []  # the last view made
+
+
 def safety_view(ts: TransitionSystem) -> TransitionSystem:
-    """``ts`` with its safety properties only (the ones a state search decides)."""
+    """``ts`` with its safety properties only (the ones a state search decides). The last
+    view is remembered, so the probe and the search of one check share one compiled system."""
     if not any(p.kind in LIVENESS_KINDS for p in ts.properties):
         return ts
-    return replace(ts, properties=[p for p in ts.properties if p.kind not in LIVENESS_KINDS])
+    if _VIEW and _VIEW[0][0] is ts and _VIEW[0][1] == ts.properties:
+        return _VIEW[0][2]
+    view = replace(ts, properties=[p for p in ts.properties if p.kind not in LIVENESS_KINDS])
+    _VIEW[:] = [(ts, list(ts.properties), view)]
+    return view
 
 
 @dataclass

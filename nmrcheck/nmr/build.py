@@ -1077,10 +1077,40 @@ def _context_checks(
 
 
 def _binding_env(comp: Compiler, b: BindingInst) -> None:
+    """NMR's own actions on binding ``b``: it offers the binding, calls each side's detach
+    callback, then calls the cleanup callbacks or, where there are none, drops the binding."""
+    _offer(comp, b)
+    for side in SIDES:
+        _detach_call(comp, b, side)
+    bv = comp.bvars[b.id]
+    both_done = E.and_(
+        comp.is_(bv.phase, "DETACHING"),
+        comp.is_(bv.side["client"], "DONE"),
+        comp.is_(bv.side["provider"], "DONE"),
+    )
+    has = {s: comp.cleanup_cb[(b.id, s)] for s in SIDES}
+    if any(has.values()):
+        _cleanup_calls(comp, b, both_done, has)
+    else:
+        _drop_binding(comp, b, both_done)
+
+
+def _callback_meta(drv: str, routine: str, b: BindingInst) -> dict:
+    """The trace metadata of NMR calling ``routine`` of driver ``drv`` for binding ``b``."""
+    return {
+        "text": f"calls {drv} {routine}(binding {b.name})",
+        "kind": "callback",
+        "callee": drv,
+        "routine": routine,
+        "binding": b.name,
+    }
+
+
+def _offer(comp: Compiler, b: BindingInst) -> None:
+    """NMR offers ``b`` once both registrations are active: it calls ClientAttachProvider."""
     bv = comp.bvars[b.id]
     cs, ps = comp.reg_state[b.client.id], comp.reg_state[b.provider.id]
     phase = bv.phase
-    cdrv, pdrv = b.client.driver.name, b.provider.driver.name
     offer = Path()
     offer.set(phase, comp.val(phase, "OFFERED"))
     offer.set(bv.slot["client"].pc, _c(comp.entries[(b.id, "ClientAttachProvider")]))
@@ -1099,102 +1129,100 @@ def _binding_env(comp: Compiler, b: BindingInst) -> None:
         f"NMR offers {b.name}",
         E.and_(comp.is_(phase, "NONE"), comp.is_(cs, "ACTIVE"), comp.is_(ps, "ACTIVE")),
         offer,
-        {
-            "text": f"calls {cdrv} ClientAttachProvider(binding {b.name})",
-            "kind": "callback",
-            "callee": cdrv,
-            "routine": "ClientAttachProvider",
-            "binding": b.name,
-        },
+        _callback_meta(b.client.driver.name, "ClientAttachProvider", b),
         checks,
     )
+
+
+def _detach_guard(comp: Compiler, b: BindingInst, side: str) -> Expr:
+    """When NMR calls the detach callback of ``side``: a registration of a live binding is
+    being deregistered, or the binding is detaching and ``side`` was not called yet (the
+    provider after the client, as the option ``detach_order`` has it)."""
+    bv = comp.bvars[b.id]
+    cs, ps = comp.reg_state[b.client.id], comp.reg_state[b.provider.id]
     deregistering = E.or_(comp.is_(cs, "DEREG_PENDING"), comp.is_(ps, "DEREG_PENDING"))
     order = comp.options["detach_order"]
-    for side in SIDES:
-        sv = bv.side[side]
-        drv = cdrv if side == "client" else pdrv
-        guard = E.or_(
-            E.and_(comp.is_(phase, "LIVE"), deregistering),
-            E.and_(comp.is_(phase, "DETACHING"), comp.is_(sv, "NOT_CALLED")),
-        )
-        if side == "provider" and order == "client_first":
-            # usersim: the client's callback has returned before the provider's is called
-            guard = E.and_(guard, comp.is_in(bv.side["client"], ("PENDING", "DONE")))
-        elif side == "provider" and order == "client_done_first":
-            guard = E.and_(guard, comp.is_(bv.side["client"], "DONE"))
+    guard = E.or_(
+        E.and_(comp.is_(bv.phase, "LIVE"), deregistering),
+        E.and_(comp.is_(bv.phase, "DETACHING"), comp.is_(bv.side[side], "NOT_CALLED")),
+    )
+    if side == "provider" and order == "client_first":
+        # usersim: the client's callback has returned before the provider's is called
+        guard = E.and_(guard, comp.is_in(bv.side["client"], ("PENDING", "DONE")))
+    elif side == "provider" and order == "client_done_first":
+        guard = E.and_(guard, comp.is_(bv.side["client"], "DONE"))
+    return guard
+
+
+def _detach_call(comp: Compiler, b: BindingInst, side: str) -> None:
+    """NMR calls the detach callback of ``side`` of ``b``."""
+    bv = comp.bvars[b.id]
+    sv = bv.side[side]
+    drv = b.side_reg(side).driver.name
+    guard = _detach_guard(comp, b, side)
+    p = Path()
+    p.set(bv.phase, comp.val(bv.phase, "DETACHING"))
+    p.set(sv, comp.val(sv, "IN_CALLBACK"))
+    p.set(bv.slot[side].pc, _c(comp.entries[(b.id, DETACH[side])]))
+    _invoke(
+        comp,
+        b,
+        side,
+        f"NMR calls {DETACH[side]} for {b.name}",
+        guard,
+        p,
+        _callback_meta(drv, DETACH[side], b),
+        _context_checks(comp, b, side, DETACH[side]),
+    )
+
+
+def _cleanup_calls(comp: Compiler, b: BindingInst, both_done: Expr, has: dict[str, bool]) -> None:
+    """Both sides of ``b`` detached: cleanup starts, and NMR calls each cleanup callback that
+    ``has`` says is there (a side without one is done at once)."""
+    bv = comp.bvars[b.id]
+    phase = bv.phase
+    p = Path()
+    p.set(phase, comp.val(phase, "CLEANUP"))
+    for s in SIDES:
+        p.set(bv.clean[s], comp.val(bv.clean[s], "NOT_CALLED" if has[s] else "DONE"))
+    _checked(
+        comp,
+        f"NMR: both sides of {b.name} detached",
+        both_done,
+        p,
+        {"text": f"both sides of {b.name} detached; cleanup starts", "kind": "nmr"},
+        [],
+    )
+    for s in SIDES:
+        if not has[s]:
+            continue
         p = Path()
-        p.set(phase, comp.val(phase, "DETACHING"))
-        p.set(sv, comp.val(sv, "IN_CALLBACK"))
-        p.set(bv.slot[side].pc, _c(comp.entries[(b.id, DETACH[side])]))
+        p.set(bv.clean[s], comp.val(bv.clean[s], "RUNNING"))
+        p.set(bv.slot[s].pc, _c(comp.entries[(b.id, CLEANUP[s])]))
         _invoke(
             comp,
             b,
-            side,
-            f"NMR calls {DETACH[side]} for {b.name}",
-            guard,
+            s,
+            f"NMR calls {CLEANUP[s]} for {b.name}",
+            E.and_(comp.is_(phase, "CLEANUP"), comp.is_(bv.clean[s], "NOT_CALLED")),
             p,
-            {
-                "text": f"calls {drv} {DETACH[side]}(binding {b.name})",
-                "kind": "callback",
-                "callee": drv,
-                "routine": DETACH[side],
-                "binding": b.name,
-            },
-            _context_checks(comp, b, side, DETACH[side]),
+            _callback_meta(b.side_reg(s).driver.name, CLEANUP[s], b),
+            _context_checks(comp, b, s, CLEANUP[s]),
         )
-    both_done = E.and_(
-        comp.is_(phase, "DETACHING"),
-        comp.is_(bv.side["client"], "DONE"),
-        comp.is_(bv.side["provider"], "DONE"),
-    )
-    has = {s: comp.cleanup_cb[(b.id, s)] for s in SIDES}
-    if any(has.values()):
-        p = Path()
-        p.set(phase, comp.val(phase, "CLEANUP"))
-        for s in SIDES:
-            p.set(bv.clean[s], comp.val(bv.clean[s], "NOT_CALLED" if has[s] else "DONE"))
+
+
+def _drop_binding(comp: Compiler, b: BindingInst, both_done: Expr) -> None:
+    """Both sides of ``b`` detached and neither has a cleanup callback: the binding is gone."""
+    for p in _gone(comp, b, Path()):
         _checked(
             comp,
-            f"NMR: both sides of {b.name} detached",
+            f"NMR: {b.name} gone",
             both_done,
             p,
-            {"text": f"both sides of {b.name} detached; cleanup starts", "kind": "nmr"},
+            {
+                "text": f"both sides of {b.name} detached; no cleanup callbacks; "
+                "binding GONE",
+                "kind": "nmr",
+            },
             [],
         )
-        for s in SIDES:
-            if not has[s]:
-                continue
-            drv = cdrv if s == "client" else pdrv
-            p = Path()
-            p.set(bv.clean[s], comp.val(bv.clean[s], "RUNNING"))
-            p.set(bv.slot[s].pc, _c(comp.entries[(b.id, CLEANUP[s])]))
-            _invoke(
-                comp,
-                b,
-                s,
-                f"NMR calls {CLEANUP[s]} for {b.name}",
-                E.and_(comp.is_(phase, "CLEANUP"), comp.is_(bv.clean[s], "NOT_CALLED")),
-                p,
-                {
-                    "text": f"calls {drv} {CLEANUP[s]}(binding {b.name})",
-                    "kind": "callback",
-                    "callee": drv,
-                    "routine": CLEANUP[s],
-                    "binding": b.name,
-                },
-                _context_checks(comp, b, s, CLEANUP[s]),
-            )
-    else:
-        for p in _gone(comp, b, Path()):
-            _checked(
-                comp,
-                f"NMR: {b.name} gone",
-                both_done,
-                p,
-                {
-                    "text": f"both sides of {b.name} detached; no cleanup callbacks; "
-                    "binding GONE",
-                    "kind": "nmr",
-                },
-                [],
-            )

@@ -76,104 +76,141 @@ def build(comp: Compiler) -> None:
 
 # -- state layout ---------------------------------------------------------------------------------
 def _layout(comp: Compiler) -> None:
+    """The state variables and threads of the whole design: drivers, bindings and tasks."""
     design = comp.design
     for d in design.drivers:
-        comp.drv_state[d.id] = comp.enum_var(f"{d.name}.state", V.DRIVER_STATES, "LOADING")
-        comp.main[d.id] = _slot(comp, d.name, d.name)
-        for v in d.decl.vars:
-            if v.per_binding:
-                continue
-            ty = comp.type_of(v.type, d)
-            init = comp.const_value(v.init, ty) if v.init is not None else ty.lo
-            idx = comp.new_var(f"{d.name}.{v.name}", ty, init)
-            comp.dvars[(d.id, v.name)] = idx
-            if v.init is None:  # uninitialised until assigned (REG-2)
-                comp.init_flag[idx] = comp.bool_var(f"{d.name}.{v.name}.initialized")
-        for lk in d.decl.locks:
-            if not lk.per_binding:
-                idx = _thread_var(comp, f"{d.name}.{lk.name}")
-                comp.locks[(d.id, lk.name)] = idx
-                comp.lock_passive[idx] = lk.passive
-        comp.completion_locks[d.id] = threads.completion_locks(d.decl)
-        comp.npi_locks[d.id] = threads.npi_path_locks(d.decl)
-        for r in d.regs:
-            comp.reg_state[r.id] = comp.enum_var(f"{r.name}.state", V.REG_STATES)
-            comp.reg_unload[r.id] = comp.bool_var(f"{r.name}.dereg_in_unload")
-            comp.reg_data[r.id] = comp.bool_var(f"{r.name}.data_freed")
-            comp.reg_caller[r.id] = _thread_var(comp, f"{r.name}.caller")
-            if r.decl.name in api.handles_used_by_binding_code(d.decl):
-                # REG-6: NMR may call back before NmrRegister* has stored the handle
-                comp.reg_stored[r.id] = comp.bool_var(f"{r.name}.handle_stored")
+        _layout_driver(comp, d)
     for b in design.bindings:
-        n = b.name
-        bv = BindingVars(
-            phase=comp.enum_var(f"{n}.phase", V.PHASES),
-            side={s: comp.enum_var(f"{n}.{s[0]}s", V.SIDE_STATES) for s in SIDES},
-            pend={s: comp.bool_var(f"{n}.{s[0]}_pending_returned") for s in SIDES},
-            clean={s: comp.enum_var(f"{n}.{s[0]}_cleanup", V.CLEANUP_STATES) for s in SIDES},
-            attach_ret=comp.new_var(f"{n}.attach_status", STATUS_TY, 0),
-            slot={},
-            ctx={
-                s: comp.enum_var(f"{n}.{'cbc' if s == 'client' else 'pbc'}", CTX_STATES)
-                for s in SIDES
-            },
-            inflight={
-                s: comp.new_var(
-                    f"{n}.{'c2p' if s == 'client' else 'p2c'}",
-                    Ty("int", 0, int(comp.options["max_inflight"])),
-                    0,
-                )
-                for s in SIDES
-            },
-        )
-        comp.bvars[b.id] = bv
-        for s in SIDES:
-            attach = _routine(b.side_reg(s).driver, ATTACH[s], b.side_reg(s).decl.name)
-            comp.explicit_alloc[(b.id, s)] = attach is not None and allocates(attach.body)
-            # a NULL cleanup pointer means NMR calls nothing
-            reg = b.side_reg(s)
-            comp.cleanup_cb[(b.id, s)] = _routine(reg.driver, CLEANUP[s], reg.decl.name) is not None
-        comp.nestable[b.id] = any(
-            threads.callbacks_can_block(b.side_reg(s).driver.decl) for s in SIDES
-        )
-        for s in SIDES:
-            drv = b.side_reg(s).driver
-            bv.slot[s] = _slot(comp, f"{n}/{s}", drv.name, n, nestable=True)
-            for v in drv.decl.vars:
-                if v.per_binding:
-                    ty = comp.type_of(v.type, drv)
-                    init = comp.const_value(v.init, ty) if v.init is not None else ty.lo
-                    vname = f"{n}.{'cbc' if s == 'client' else 'pbc'}.{v.name}"
-                    idx = comp.new_var(vname, ty, init)
-                    bv.user[(s, v.name)] = idx
-                    if v.init is None:  # uninitialised until assigned (ATT-4)
-                        comp.init_flag[idx] = comp.bool_var(f"{vname}.initialized")
-            for lk in drv.decl.locks:
-                if lk.per_binding:
-                    idx = _thread_var(comp, f"{n}.{'cbc' if s == 'client' else 'pbc'}.{lk.name}")
-                    comp.block[(b.id, s, lk.name)] = idx
-                    comp.lock_passive[idx] = lk.passive
+        _layout_binding(comp, b)
     for d in design.drivers:
-        for t in d.decl.tasks:
-            if t.per_binding:
-                for r in d.regs:
-                    if t.reg is not None and r.decl.name != t.reg:
-                        continue
-                    for b in r.bindings:
-                        side = r.role
-                        owner = f"{b.name}/{side}.{t.name}"
-                        key = (d.id, t.name, b.id, side)
-                        comp.tasks[key] = _slot(comp, owner, d.name, b.name)
-                        _task_slot(comp, comp.tasks[key], t, d, b, side)
-                        if t.kind in QUEUED:
-                            comp.queued[key] = comp.bool_var(f"{owner}.queued")
-            else:
-                owner = f"{d.name}.{t.name}"
-                comp.tasks[(d.id, t.name)] = _slot(comp, owner, d.name)
-                _task_slot(comp, comp.tasks[(d.id, t.name)], t, d, None, None)
-                if t.kind in QUEUED:
-                    comp.queued[(d.id, t.name)] = comp.bool_var(f"{owner}.queued")
+        _layout_tasks(comp, d)
     _layout_kernel(comp)
+
+
+def _user_var(comp: Compiler, v: A.VarDecl, d: DriverInst, name: str) -> int:
+    """Variable ``v`` of driver ``d`` as the state variable ``name``; one declared without a
+    value gets a flag of whether it was assigned yet (REG-2, ATT-4)."""
+    ty = comp.type_of(v.type, d)
+    init = comp.const_value(v.init, ty) if v.init is not None else ty.lo
+    idx = comp.new_var(name, ty, init)
+    if v.init is None:  # uninitialised until assigned
+        comp.init_flag[idx] = comp.bool_var(f"{name}.initialized")
+    return idx
+
+
+def _lock_var(comp: Compiler, lk: A.LockDecl, name: str) -> int:
+    """Lock ``lk`` as the thread variable ``name`` (0, or its holder)."""
+    idx = _thread_var(comp, name)
+    comp.lock_passive[idx] = lk.passive
+    return idx
+
+
+def _layout_driver(comp: Compiler, d: DriverInst) -> None:
+    """Driver ``d``'s state, main thread, global variables and locks, and registrations."""
+    comp.drv_state[d.id] = comp.enum_var(f"{d.name}.state", V.DRIVER_STATES, "LOADING")
+    comp.main[d.id] = _slot(comp, d.name, d.name)
+    for v in d.decl.vars:
+        if not v.per_binding:
+            comp.dvars[(d.id, v.name)] = _user_var(comp, v, d, f"{d.name}.{v.name}")
+    for lk in d.decl.locks:
+        if not lk.per_binding:
+            comp.locks[(d.id, lk.name)] = _lock_var(comp, lk, f"{d.name}.{lk.name}")
+    comp.completion_locks[d.id] = threads.completion_locks(d.decl)
+    comp.npi_locks[d.id] = threads.npi_path_locks(d.decl)
+    for r in d.regs:
+        comp.reg_state[r.id] = comp.enum_var(f"{r.name}.state", V.REG_STATES)
+        comp.reg_unload[r.id] = comp.bool_var(f"{r.name}.dereg_in_unload")
+        comp.reg_data[r.id] = comp.bool_var(f"{r.name}.data_freed")
+        comp.reg_caller[r.id] = _thread_var(comp, f"{r.name}.caller")
+        if r.decl.name in api.handles_used_by_binding_code(d.decl):
+            # REG-6: NMR may call back before NmrRegister* has stored the handle
+            comp.reg_stored[r.id] = comp.bool_var(f"{r.name}.handle_stored")
+
+
+def _ctx_name(side: str) -> str:
+    """The name of the binding context of ``side`` in state variable names."""
+    return "cbc" if side == "client" else "pbc"
+
+
+def _binding_vars(comp: Compiler, n: str) -> BindingVars:
+    """NMR's state of binding ``n``: its phase, each side's progress and context, the calls
+    in flight each way."""
+    return BindingVars(
+        phase=comp.enum_var(f"{n}.phase", V.PHASES),
+        side={s: comp.enum_var(f"{n}.{s[0]}s", V.SIDE_STATES) for s in SIDES},
+        pend={s: comp.bool_var(f"{n}.{s[0]}_pending_returned") for s in SIDES},
+        clean={s: comp.enum_var(f"{n}.{s[0]}_cleanup", V.CLEANUP_STATES) for s in SIDES},
+        attach_ret=comp.new_var(f"{n}.attach_status", STATUS_TY, 0),
+        slot={},
+        ctx={s: comp.enum_var(f"{n}.{_ctx_name(s)}", CTX_STATES) for s in SIDES},
+        inflight={
+            s: comp.new_var(
+                f"{n}.{'c2p' if s == 'client' else 'p2c'}",
+                Ty("int", 0, int(comp.options["max_inflight"])),
+                0,
+            )
+            for s in SIDES
+        },
+    )
+
+
+def _layout_binding(comp: Compiler, b: BindingInst) -> None:
+    """Binding ``b``'s state, what its callbacks do, and each side's thread, per-binding
+    variables and locks."""
+    n = b.name
+    bv = comp.bvars[b.id] = _binding_vars(comp, n)
+    for s in SIDES:
+        reg = b.side_reg(s)
+        attach = _routine(reg.driver, ATTACH[s], reg.decl.name)
+        comp.explicit_alloc[(b.id, s)] = attach is not None and allocates(attach.body)
+        # a NULL cleanup pointer means NMR calls nothing
+        comp.cleanup_cb[(b.id, s)] = _routine(reg.driver, CLEANUP[s], reg.decl.name) is not None
+    comp.nestable[b.id] = any(
+        threads.callbacks_can_block(b.side_reg(s).driver.decl) for s in SIDES
+    )
+    for s in SIDES:
+        drv = b.side_reg(s).driver
+        bv.slot[s] = _slot(comp, f"{n}/{s}", drv.name, n, nestable=True)
+        for v in drv.decl.vars:
+            if v.per_binding:
+                vname = f"{n}.{_ctx_name(s)}.{v.name}"
+                bv.user[(s, v.name)] = _user_var(comp, v, drv, vname)
+        for lk in drv.decl.locks:
+            if lk.per_binding:
+                idx = _lock_var(comp, lk, f"{n}.{_ctx_name(s)}.{lk.name}")
+                comp.block[(b.id, s, lk.name)] = idx
+
+
+def _layout_tasks(comp: Compiler, d: DriverInst) -> None:
+    """A thread for each task of driver ``d``: one per binding side of a per-binding task."""
+    for t in d.decl.tasks:
+        if not t.per_binding:
+            _task(comp, (d.id, t.name), f"{d.name}.{t.name}", t, d, None, None)
+            continue
+        for r in d.regs:
+            if t.reg is not None and r.decl.name != t.reg:
+                continue
+            for b in r.bindings:
+                side = r.role
+                key = (d.id, t.name, b.id, side)
+                _task(comp, key, f"{b.name}/{side}.{t.name}", t, d, b, side)
+
+
+def _task(
+    comp: Compiler,
+    key: tuple,
+    owner: str,
+    t: A.TaskDecl,
+    d: DriverInst,
+    b: BindingInst | None,
+    side: str | None,
+) -> None:
+    """The thread of task ``t`` under ``key``, and whether it is queued (a kind that code
+    queues)."""
+    comp.tasks[key] = _slot(comp, owner, d.name, b.name if b is not None else None)
+    _task_slot(comp, comp.tasks[key], t, d, b, side)
+    if t.kind in QUEUED:
+        comp.queued[key] = comp.bool_var(f"{owner}.queued")
 
 
 def _task_slot(
@@ -201,7 +238,7 @@ def _layout_kernel(comp: Compiler) -> None:
             comp.slot_src[comp.bvars[b.id].slot[s].id] = (reg.driver, b, s, _callbacks(reg))
             for decl in reg.driver.decl.prims:
                 if decl.per_binding:
-                    name = f"{b.name}.{'cbc' if s == 'client' else 'pbc'}.{decl.name}"
+                    name = f"{b.name}.{_ctx_name(s)}.{decl.name}"
                     prim = prims.declare(comp, decl, name)
                     prim.binding, prim.side = b.id, s
                     comp.bprims[(b.id, s, decl.name)] = prim

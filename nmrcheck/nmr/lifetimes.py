@@ -21,6 +21,7 @@ from nmrcheck.ir import expr as E
 from nmrcheck.lang import ast as A
 from nmrcheck.nmr import vocab as V
 from nmrcheck.nmr.context import Compiler, RoutineContext
+from nmrcheck.nmr.design import BindingInst
 from nmrcheck.nmr.paths import Path
 
 CTX_STATES = ("NONE", "VALID", "FREED")
@@ -167,105 +168,141 @@ def npi_call(
     (``who``: the binding and side that call, when not the code's own)."""
     comp = rc.c
     b, side = who if who is not None else (rc.scope.binding, rc.scope.side)
-    text = f"{call.func}()"
+    if not _npi_call_well_formed(comp, call, b):
+        return []
+    bv = comp.bvars[b.id]
+    peer_drv = b.side_reg(other(side)).driver
+    path.notes.append(
+        f"{call.func}(): {'calls into' if begin else 'call returns from'} {peer_drv.name}"
+    )
+    out: list[tuple[Path, object]] = []
+    if begin:
+        path, out = _npi_attached(comp, b, side, call, path)
+        if path is None:
+            return out
+    alive, faults = _npi_peer_alive(comp, b, side, call, path)
+    out += faults
+    if alive is None:
+        return out
+    if begin:
+        return out + _npi_begin(rc, b, side, call, alive)
+    return out + _npi_end(comp, bv.inflight[side], call, alive)
+
+
+def _fault(path: Path, code: str, msg: str, pos: A.Pos) -> tuple[Path, object]:
+    """``path`` halts, violating ``code`` with ``msg`` at ``pos``."""
+    return (path.fail(code, msg, pos), "fault")
+
+
+def _npi_call_well_formed(comp: Compiler, call: A.Call, b: BindingInst | None) -> bool:
+    """Whether the call has a binding and no argument (else the design is rejected)."""
     if b is None:
         comp.fail(
             call.pos, f"{call.func}() needs a binding: use it in a callback or a binding task"
         )
-        return []
+        return False
     if call.args and call.func != "npi_call":
         comp.fail(call.pos, f"{call.func}() takes no argument")
-        return []
+        return False
+    return True
+
+
+def _npi_attached(
+    comp: Compiler, b: BindingInst, side: str, call: A.Call, path: Path
+) -> tuple[Path | None, list[tuple[Path, object]]]:
+    """A call needs the peer's dispatch table: the binding must be attached (CALL-2).
+    Returns the path where it is, and the faults."""
+    bv = comp.bvars[b.id]
+    attached, detached = path.split(comp.is_in(bv.phase, CALLABLE[side], path))
+    out: list[tuple[Path, object]] = []
+    if detached is not None:
+        comp.rule("CALL-2")
+        msg = f"calls through {b.name}, which is not attached (no dispatch table)"
+        out.append(_fault(detached, "CALL-2", msg, call.pos))
+    return attached, out
+
+
+def _npi_peer_alive(
+    comp: Compiler, b: BindingInst, side: str, call: A.Call, path: Path
+) -> tuple[Path | None, list[tuple[Path, object]]]:
+    """The call runs in the peer: its image must be loaded (CALL-3) and its binding context
+    not freed. Returns the path where both hold, and the faults."""
     bv = comp.bvars[b.id]
     peer = other(side)
     peer_drv = b.side_reg(peer).driver
-    count = bv.inflight[side]
     out: list[tuple[Path, object]] = []
-    path.notes.append(f"{text}: {'calls into' if begin else 'call returns from'} {peer_drv.name}")
-    # a call needs the peer dispatch table: the binding must be attached (CALL-2)
-    if begin:
-        attached, detached = path.split(comp.is_in(bv.phase, CALLABLE[side], path))
-        if detached is not None:
-            comp.rule("CALL-2")
-            out.append(
-                (
-                    detached.fail(
-                        "CALL-2",
-                        f"calls through {b.name}, which is not attached (no dispatch table)",
-                        call.pos,
-                    ),
-                    "fault",
-                )
-            )
-        if attached is None:
-            return out
-        path = attached
-    # the call runs in the peer: its image and its binding context must be alive
     unloaded, alive = path.split(comp.is_(comp.drv_state[peer_drv.id], "UNLOADED", path))
     if unloaded is not None:
         comp.rule("CALL-3")
-        out.append(
-            (
-                unloaded.fail(
-                    "CALL-3", f"calls into {peer_drv.name}, whose image is unloaded", call.pos
-                ),
-                "fault",
-            )
-        )
+        msg = f"calls into {peer_drv.name}, whose image is unloaded"
+        out.append(_fault(unloaded, "CALL-3", msg, call.pos))
     if alive is None:
-        return out
+        return None, out
     freed, alive = alive.split(comp.is_(bv.ctx[peer], "FREED", alive))
     if freed is not None:
-        out.append(
-            (
-                freed.fail(
-                    uaf(comp),
-                    f"the call uses {peer_drv.name}'s binding context, which it has freed",
-                    call.pos,
-                ),
-                "fault",
+        msg = f"the call uses {peer_drv.name}'s binding context, which it has freed"
+        out.append(_fault(freed, uaf(comp), msg, call.pos))
+    return alive, out
+
+
+def _npi_begin(
+    rc: RoutineContext, b: BindingInst, side: str, call: A.Call, path: Path
+) -> list[tuple[Path, object]]:
+    """The call starts: one more in flight, by the state of the calling side's detach.
+
+    A call that starts while the detach callback runs is the callback's to account for (it
+    must then pend, DET-2); the doc's own sample has that window. From the callback's return
+    on, a new call breaks CALL-1 unless the thread took its counted reference before that
+    return; after the side is done, CALL-2."""
+    comp = rc.c
+    bv = comp.bvars[b.id]
+    count = bv.inflight[side]
+    peer_drv = b.side_reg(other(side)).driver
+    out: list[tuple[Path, object]] = []
+    for lab, p in comp.split_state(path, bv.side[side], V.SIDE_STATES).items():
+        if lab in ("DONE", "COMPLETED_EARLY"):
+            comp.rule("CALL-2")
+            p.flag(
+                "CALL-2",
+                f"starts a call into {peer_drv.name} after its own side of "
+                f"{b.name} finished detaching",
+                call.pos,
             )
+        elif lab == "PENDING":
+            out += _npi_begin_pending(rc, peer_drv.name, count, call, p)
+            continue
+        out += _count(rc, count, p, call)
+    return out
+
+
+def _npi_begin_pending(
+    rc: RoutineContext, peer: str, count: int, call: A.Call, p: Path
+) -> list[tuple[Path, object]]:
+    """The call starts after the side's detach callback returned STATUS_PENDING: CALL-1
+    unless the thread holds a reference counted before that."""
+    rc.c.rule("CALL-1")
+    covered, bare = p.split(holds_reference(rc, p))
+    if bare is not None:
+        bare.flag(
+            "CALL-1",
+            f"starts a call into {peer} after its detach callback "
+            "returned STATUS_PENDING, without a reference counted before that",
+            call.pos,
         )
-    if alive is None:
-        return out
-    if begin:
-        sv = bv.side[side]
-        for lab, p in comp.split_state(alive, sv, V.SIDE_STATES).items():
-            # A call that starts while the detach callback runs is the callback's to account
-            # for (it must then pend, DET-2); the doc's own sample has that window. From the
-            # callback's return on, a new call breaks CALL-1 unless the thread took its
-            # counted reference before that return; after the side is done, CALL-2.
-            if lab in ("DONE", "COMPLETED_EARLY"):
-                comp.rule("CALL-2")
-                p.flag(
-                    "CALL-2",
-                    f"starts a call into {peer_drv.name} after its own side of "
-                    f"{b.name} finished detaching",
-                    call.pos,
-                )
-            elif lab == "PENDING":
-                comp.rule("CALL-1")
-                covered, bare = p.split(holds_reference(rc, p))
-                if bare is not None:
-                    bare.flag(
-                        "CALL-1",
-                        f"starts a call into {peer_drv.name} after its detach callback "
-                        "returned STATUS_PENDING, without a reference counted before that",
-                        call.pos,
-                    )
-                out += [x for q in (covered, bare) if q for x in _count(rc, count, q, call)]
-                continue
-            out += _count(rc, count, p, call)
-        return out
-    some, none = alive.split(E.lt(E.const(0), comp.rd(count, alive)))
+    return [x for q in (covered, bare) if q for x in _count(rc, count, q, call)]
+
+
+def _npi_end(comp: Compiler, count: int, call: A.Call, path: Path) -> list[tuple[Path, object]]:
+    """The call returns: one call fewer in flight on ``count`` (none in flight is a range
+    error)."""
+    out: list[tuple[Path, object]] = []
+    some, none = path.split(E.lt(E.const(0), comp.rd(count, path)))
     if some is not None:
         some.set(count, E.sub(comp.rd(count, some), E.const(1)))
         out.append((some, "next"))
     if none is not None:
         comp.builtin_rule("range", "every assignment stays within the variable's declared range")
-        out.append(
-            (none.fail("range", "npi_call_end() without a call in flight", call.pos), "fault")
-        )
+        out.append(_fault(none, "range", "npi_call_end() without a call in flight", call.pos))
     return out
 
 

@@ -287,28 +287,34 @@ def _initialize(rc, call, prim: Prim, path: Path, target, text: str) -> Outcomes
     path.notes.append(text)
     busy = E.or_(E.lt(E.const(0), comp.rd(refs, path)), comp.is_(st, "RUNNING_DOWN", path))
     bad, ok = path.split(busy)
+    why = "is in use (references held, or a thread waits)"
+    return _to_active(rc, call, prim, ok, bad, f"{text} while {prim.name} {why}")
+
+
+def _reinit(rc, call, prim: Prim, path: Path, target, text: str) -> Outcomes:
+    """ExReInitializeRundownProtection: a rundown that has run down is ACTIVE again (one
+    that has not is misuse)."""
+    comp = rc.c
+    st = prim.vars["state"]
+    path.notes.append(text)
+    done, not_done = path.split(comp.is_(st, "RUN_DOWN", path))
+    why = "is not run down (the wait has not returned)"
+    return _to_active(rc, call, prim, done, not_done, f"{text} while {prim.name} {why}")
+
+
+def _to_active(
+    rc: RoutineContext, call: A.Call, prim: Prim, ok: Path | None, bad: Path | None, msg: str
+) -> Outcomes:
+    """(Re)initialising rundown ``prim``: on ``ok`` it is ACTIVE; ``bad`` halts with
+    ``msg``, misuse of the rundown."""
+    comp = rc.c
+    st = prim.vars["state"]
     out: Outcomes = []
     if ok is not None:
         ok.set(st, comp.val(st, "ACTIVE"))
         out.append((ok, "next"))
     if bad is not None:
-        msg = f"{text} while {prim.name} is in use (references held, or a thread waits)"
         out.append((bad.fail(rule(comp, "rundown"), msg, call.pos), "fault"))
-    return out
-
-
-def _reinit(rc, call, prim: Prim, path: Path, target, text: str) -> Outcomes:
-    comp = rc.c
-    st = prim.vars["state"]
-    path.notes.append(text)
-    done, not_done = path.split(comp.is_(st, "RUN_DOWN", path))
-    out: Outcomes = []
-    if done is not None:
-        done.set(st, comp.val(st, "ACTIVE"))
-        out.append((done, "next"))
-    if not_done is not None:
-        msg = f"{text} while {prim.name} is not run down (the wait has not returned)"
-        out.append((not_done.fail(rule(comp, "rundown"), msg, call.pos), "fault"))
     return out
 
 

@@ -67,15 +67,9 @@ def acquire(
 ) -> list[tuple[Path, object]]:
     """``acquire(L)``: blocks while another thread holds L (or threads hold it shared); a
     thread that already holds L deadlocks on itself, which is reported at once."""
-    path, out = _lock_alive(comp, rc, call, idx, path, text)
+    path, out = _may_take(comp, rc, call, idx, path, text)
     if path is None:
         return out
-    if comp.lock_passive.get(idx, False):
-        ok, faults = needs_passive(comp, rc, path, text, call.pos)
-        out += faults
-        if ok is None:
-            return out
-        path = ok
     mine = comp.shared.get((idx, rc.slot.id))
     if mine is not None:
         again, path = path.split(E.eq(comp.rd(mine, path), E.const(1)))
@@ -132,6 +126,18 @@ def _lock_rule(comp: Compiler) -> str:
     )
 
 
+def _may_take(
+    comp: Compiler, rc: RoutineContext, call: A.Call, idx: int, path: Path, text: str
+) -> tuple[Path | None, list[tuple[Path, object]]]:
+    """Where lock ``idx`` may be taken: its object is alive (_lock_alive) and, for a lock
+    taken at PASSIVE_LEVEL only, the thread runs there. Returns that path, and the faults."""
+    path, out = _lock_alive(comp, rc, call, idx, path, text)
+    if path is not None and comp.lock_passive.get(idx, False):
+        path, faults = needs_passive(comp, rc, path, text, call.pos)
+        out += faults
+    return path, out
+
+
 def _lock_alive(
     comp: Compiler, rc: RoutineContext, call: A.Call, idx: int, path: Path, text: str
 ) -> tuple[Path | None, list[tuple[Path, object]]]:
@@ -161,14 +167,9 @@ def acquire_shared(
     if bit is None:  # only locks that can be taken shared get shared bits (see build)
         comp.fail(call.args[0].pos, _NOT_SHAREABLE.format(name=name))
         return []
-    path, out = _lock_alive(comp, rc, call, idx, path, text)
+    path, out = _may_take(comp, rc, call, idx, path, text)
     if path is None:
         return out
-    if comp.lock_passive.get(idx, False):
-        path, faults = needs_passive(comp, rc, path, text, call.pos)
-        out += faults
-        if path is None:
-            return out
     me = E.add(thread_of(comp, rc.slot, path), E.const(1))
     held = comp.rd(idx, path)
     again, path = path.split(E.or_(E.eq(comp.rd(bit, path), E.const(1)), E.eq(held, me)))

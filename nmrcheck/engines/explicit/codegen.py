@@ -187,6 +187,48 @@ class _Item:
     rest: tuple[Expr, ...]
 
 
+def _pin_run(items: list[_Item], k: int) -> tuple[int, int]:
+    """The field pinned by ``items[k]`` that the longest run of items from ``k`` pins too,
+    with each value in one stretch, and the end of that run; ``(-1, k + 1)`` when no run is
+    longer than one item."""
+    best_var, best_end = -1, k + 1
+    for i in items[k].pins:
+        j, vals = k, [items[k].pins[i]]
+        while j < len(items) and i in items[j].pins:
+            v = items[j].pins[i]
+            if v != vals[-1]:
+                if v in vals:
+                    break
+                vals.append(v)
+            j += 1
+        if j > best_end:
+            best_var, best_end = i, j
+    return best_var, best_end
+
+
+def _conj_run(items: list[_Item], k: int) -> tuple[Expr | None, int]:
+    """The conjunct of ``items[k]`` that the longest run of items from ``k`` has too, and
+    the end of that run; ``(None, k + 1)`` when no run is longer than one item."""
+    best_conj, conj_end = None, k + 1
+    for c in items[k].rest:
+        j = k
+        while j < len(items) and any(x is c for x in items[j].rest):
+            j += 1
+        if j > conj_end:
+            best_conj, conj_end = c, j
+    return best_conj, conj_end
+
+
+def _solo_test(one: _Item) -> tuple[int, Expr | None]:
+    """An action with one test of one variable gets a block of its own, for an ``else``:
+    ``(field, None)`` for a pin, ``(-1, conjunct)`` for a conjunct, else ``(-1, None)``."""
+    if not one.pins and len(one.rest) == 1 and len(free_vars(one.rest[0])) == 1:
+        return -1, one.rest[0]
+    if not one.rest and len(one.pins) == 1:
+        return next(iter(one.pins)), None
+    return -1, None
+
+
 class _Gen:
     """Emits the generated source; ``bound`` maps a variable to the local holding its field."""
 
@@ -499,86 +541,88 @@ class _Gen:
         items = self.narrow(items, known)
         k = 0
         while k < len(items):
-            best_var, best_end = -1, k + 1
-            for i in items[k].pins:
-                j, vals = k, [items[k].pins[i]]
-                while j < len(items) and i in items[j].pins:
-                    v = items[j].pins[i]
-                    if v != vals[-1]:
-                        if v in vals:
-                            break
-                        vals.append(v)
-                    j += 1
-                if j > best_end:
-                    best_var, best_end = i, j
-            best_conj, conj_end = None, k + 1
-            for c in items[k].rest:
-                j = k
-                while j < len(items) and any(x is c for x in items[j].rest):
-                    j += 1
-                if j > conj_end:
-                    best_conj, conj_end = c, j
-            one, solo = items[k], False
-            if best_var < 0 and best_conj is None and k + 1 < len(items):
-                # one action, one test of one variable: a block of its own, for an else
-                if not one.pins and len(one.rest) == 1 and len(free_vars(one.rest[0])) == 1:
-                    best_conj, solo = one.rest[0], True
-                elif not one.rest and len(one.pins) == 1:
-                    best_var = next(iter(one.pins))
-            if best_conj is not None and (conj_end > best_end or solo):
-                c = best_conj
-                run = [
-                    _Item(it.ai, it.pins, tuple(x for x in it.rest if x is not c))
-                    for it in items[k:conj_end]
-                ]
-                self.lines.append(f"{indent}if {self.py(c, bound, True)}:")
-                self.lines.append(f"{indent}    pass")  # dropped below when the run emits
-                n = len(self.lines)
-                # a test of one variable: inside, the values of it that pass; the items after
-                # the run that no such value enables go to an else
-                fv = free_vars(c)
-                i = next(iter(fv)) if len(fv) == 1 else -1
-                vals = self.possible(i, known) if i >= 0 else None
-                yes = no = ()
-                if vals is not None:
-                    yes = tuple(v for v in vals if evaluate(c, {i: v}))  # type: ignore[arg-type]
-                    no = tuple(v for v in vals if v not in yes)
-                self.emit_seq(run, known, bound, indent + "    ",
-                              narrowed=(i, yes) if vals is not None else None)
-                if len(self.lines) > n:
-                    del self.lines[n - 1]
-                k = conj_end
-                if vals is not None:
-                    k = self.emit_else(items, conj_end, i, yes, no, known, bound, indent)
-                continue
-            if best_var < 0:
-                self.emit_action(items[k], known, bound, indent)
-                k += 1
-                continue
-            i = best_var
-            run = items[k:best_end]
-            first = True
-            chain = tuple(dict.fromkeys(it.pins[i] for it in run))
-            for v in chain:
-                sub = [
-                    _Item(it.ai, {x: y for x, y in it.pins.items() if x != i}, it.rest)
-                    for it in run
-                    if it.pins[i] == v
-                ]
-                # the first test reads the field into a local for the others and what follows
-                test = self.pin_test(i, v, bound, True)
-                self.lines.append(f"{indent}{'if' if first else 'elif'} {test}:")
-                first = False
-                n = len(self.lines)
-                self.emit_seq(sub, {**known, i: v}, bound, indent + "    ")
-                if len(self.lines) == n:
-                    self.lines.append(f"{indent}    pass")
-            vals = self.possible(i, known)
-            if vals is None:
-                k = best_end
-                continue
-            no = tuple(v for v in vals if v not in chain)
-            k = self.emit_else(items, best_end, i, chain, no, known, bound, indent)
+            k = self.emit_group(items, k, known, bound, indent)
+
+    def emit_group(
+        self, items: list[_Item], k: int, known: dict[int, int], bound: dict[int, str],
+        indent: str,
+    ) -> int:
+        """Emit ``items[k]`` with the items after it that share the test it has in common
+        with most of them (a field it pins, or a conjunct). Returns the index of the first
+        item left."""
+        best_var, best_end = _pin_run(items, k)
+        best_conj, conj_end = _conj_run(items, k)
+        solo = False
+        if best_var < 0 and best_conj is None and k + 1 < len(items):
+            best_var, best_conj = _solo_test(items[k])
+            solo = best_conj is not None
+        if best_conj is not None and (conj_end > best_end or solo):
+            return self.emit_conj(items, k, conj_end, best_conj, known, bound, indent)
+        if best_var < 0:
+            self.emit_action(items[k], known, bound, indent)
+            return k + 1
+        return self.emit_chain(items, k, best_end, best_var, known, bound, indent)
+
+    def emit_conj(
+        self, items: list[_Item], k: int, end: int, c: Expr, known: dict[int, int],
+        bound: dict[int, str], indent: str,
+    ) -> int:
+        """Emit ``items[k:end]``, which all have conjunct ``c``, under one test of it. Where
+        ``c`` tests one variable, the items after them that no value passing it enables go
+        to an ``else``. Returns the index of the first item left."""
+        run = [
+            _Item(it.ai, it.pins, tuple(x for x in it.rest if x is not c))
+            for it in items[k:end]
+        ]
+        self.lines.append(f"{indent}if {self.py(c, bound, True)}:")
+        self.lines.append(f"{indent}    pass")  # dropped below when the run emits
+        n = len(self.lines)
+        # a test of one variable: inside, the values of it that pass; the items after
+        # the run that no such value enables go to an else
+        fv = free_vars(c)
+        i = next(iter(fv)) if len(fv) == 1 else -1
+        vals = self.possible(i, known) if i >= 0 else None
+        yes = no = ()
+        if vals is not None:
+            yes = tuple(v for v in vals if evaluate(c, {i: v}))  # type: ignore[arg-type]
+            no = tuple(v for v in vals if v not in yes)
+        self.emit_seq(run, known, bound, indent + "    ",
+                      narrowed=(i, yes) if vals is not None else None)
+        if len(self.lines) > n:
+            del self.lines[n - 1]
+        if vals is None:
+            return end
+        return self.emit_else(items, end, i, yes, no, known, bound, indent)
+
+    def emit_chain(
+        self, items: list[_Item], k: int, end: int, i: int, known: dict[int, int],
+        bound: dict[int, str], indent: str,
+    ) -> int:
+        """Emit ``items[k:end]``, which all pin field ``i``, as an if/elif chain over its
+        values; the items after them that no value of the chain enables go to an ``else``.
+        Returns the index of the first item left."""
+        run = items[k:end]
+        first = True
+        chain = tuple(dict.fromkeys(it.pins[i] for it in run))
+        for v in chain:
+            sub = [
+                _Item(it.ai, {x: y for x, y in it.pins.items() if x != i}, it.rest)
+                for it in run
+                if it.pins[i] == v
+            ]
+            # the first test reads the field into a local for the others and what follows
+            test = self.pin_test(i, v, bound, True)
+            self.lines.append(f"{indent}{'if' if first else 'elif'} {test}:")
+            first = False
+            n = len(self.lines)
+            self.emit_seq(sub, {**known, i: v}, bound, indent + "    ")
+            if len(self.lines) == n:
+                self.lines.append(f"{indent}    pass")
+        vals = self.possible(i, known)
+        if vals is None:
+            return end
+        no = tuple(v for v in vals if v not in chain)
+        return self.emit_else(items, end, i, chain, no, known, bound, indent)
 
     def emit_else(self, items: list[_Item], k: int, i: int, yes: tuple[int, ...],
                   no: tuple[int, ...], known: dict[int, int], bound: dict[int, str],

@@ -539,6 +539,51 @@ def _both(a: z3.BoolRef, b: z3.BoolRef, ctx: z3.Context) -> z3.BoolRef:
 # -- Spacer ---------------------------------------------------------------------------------------
 
 
+@dataclass
+class _SpacerRun:
+    """One Spacer check of property ``p`` on its cone of influence ``slc`` (started at
+    ``start``), and how its results are reported."""
+
+    ts: TransitionSystem
+    p: Property
+    budget: Budget
+    shortest: bool
+    background: _Background | None
+    slc: Slice
+    start: float
+
+    @property
+    def strategy(self) -> str:
+        """The strategy as the results' figures name it."""
+        return "spacer, strengthened by an inferred invariant" if self.background else "spacer"
+
+    def stats(self, answer: str) -> dict[str, object]:
+        """The figures of a result: Spacer's ``answer``, the slice, the time taken."""
+        return {
+            "strategy": self.strategy,
+            "spacer": answer,
+            "slice": self.slc.describe(self.ts),
+            "seconds": round(time.monotonic() - self.start, 3),
+        }
+
+    def unknown(self, reason: str) -> PropertyResult:
+        """Open, for ``reason`` (the run control's reason when it stops the run)."""
+        return _unknown(self.p, self.budget.stopped() or reason, self.stats("unknown"))
+
+
+@dataclass
+class _Clauses:
+    """Spacer's fixedpoint with the Horn clauses of a cone; ``now`` is ``Inv(s)``.
+
+    ``terms`` are what the clauses were built from. They must live as long as the query and
+    what follows it: Z3 reuses the ids of freed terms, and Spacer's search (its invariant, and
+    whether it finishes in time) depends on the ids."""
+
+    fp: z3.Fixedpoint
+    now: z3.BoolRef
+    terms: list[object]
+
+
 def _spacer(
     ts: TransitionSystem,
     p: Property,
@@ -546,26 +591,16 @@ def _spacer(
     shortest: bool,
     background: _Background | None,
 ) -> PropertyResult:
+    """Property ``p`` by Spacer on its cone of influence (strengthened by ``background``, an
+    inferred invariant, when there is one): a re-checked proof, a run, or unknown."""
     start = time.monotonic()
     slc = cone(ts, [safe(p)])
     closed = background is not None or (
         finite.encodable(ts, slc) and finite.domains_closed(ts, slc, budget)
     )
-    strategy = "spacer, strengthened by an inferred invariant" if background else "spacer"
-
-    def stats(answer: str) -> dict[str, object]:
-        return {
-            "strategy": strategy,
-            "spacer": answer,
-            "slice": slc.describe(ts),
-            "seconds": round(time.monotonic() - start, 3),
-        }
-
-    def unknown(reason: str) -> PropertyResult:  # the run control's reason when it stops
-        return _unknown(p, budget.stopped() or reason, stats("unknown"))
-
+    run = _SpacerRun(ts, p, budget, shortest, background, slc, start)
     if budget.expired():
-        return unknown("timeout before Spacer started")
+        return run.unknown("timeout before Spacer started")
     ctx = z3.Context()
     cur = state_constants(tuple(v.name for v in ts.vars), ctx)
     # A relation needs an argument: a slice without variables gets a constant 0 one.
@@ -576,7 +611,31 @@ def _spacer(
         known = background.within(ts, slc, cur, ctx)
     elif closed:
         known = [formula(ts, slc, [], [], cur, ctx)]
+    horn = _spacer_rules(run, inv, args, cur, known)  # kept to the end: see _Clauses
+    if horn is None:
+        return run.unknown("timeout before Spacer started")
+    fp = horn.fp
+    try:
+        answer = budget.query(fp, z3.And(horn.now, *known, encode_bool(goal(p), cur, ctx)))
+    except z3.Z3Exception as ex:  # a timeout surfaces as an exception ("canceled")
+        return run.unknown(f"Spacer gave up: {_text(ex)}")
+    if answer == z3.unsat:
+        return _spacer_proved(run, fp, inv, args, cur, known)
+    if answer == z3.sat:
+        return _spacer_refuted(run, fp)
+    return run.unknown(f"Spacer gave up: {fp.reason_unknown() or 'unknown'}")
 
+
+def _spacer_rules(
+    run: _SpacerRun,
+    inv: z3.FuncDeclRef,
+    args: list[z3.ArithRef],
+    cur: list[z3.ArithRef],
+    known: list[z3.BoolRef],
+) -> _Clauses | None:
+    """Spacer with the Horn clauses of the cone (see the module documentation): ``Inv`` of
+    the initial state, and a rule per action; None when the time runs out first."""
+    ts, slc, ctx = run.ts, run.slc, inv.ctx
     fp = z3.Fixedpoint(ctx=ctx)
     fp.set(engine="spacer")
     # Keep Inv intact so its interpretation is an invariant over exactly the state variables.
@@ -592,8 +651,8 @@ def _spacer(
     now = _apply(inv, args)
     memo: dict[tuple[int, bool], z3.ExprRef] = {}
     for index in slc.actions:
-        if budget.expired():
-            return unknown("timeout before Spacer started")
+        if run.budget.expired():
+            return None
         a = ts.actions[index]
         nxt = list(args)
         for i, e in a.updates:
@@ -601,50 +660,58 @@ def _spacer(
                 nxt[position[i]] = encode_int(e, cur, ctx, memo)
         body = [now, not_halted, encode_bool(a.guard, cur, ctx, memo), *known]
         fp.rule(_apply(inv, nxt), body, name=f"{_RULE}{index}")
-    try:
-        answer = budget.query(fp, z3.And(now, *known, encode_bool(goal(p), cur, ctx)))
-    except z3.Z3Exception as ex:  # a timeout surfaces as an exception ("canceled")
-        return unknown(f"Spacer gave up: {_text(ex)}")
+    return _Clauses(fp, now, [not_halted, memo])
 
-    if answer == z3.unsat:
-        cover = z3.substitute_vars(fp.get_cover_delta(-1, inv), *args)
-        if background is not None:
-            whole = mk_and([cover, background.formula(ts, cur, ctx)], ctx)
-        else:
-            whole = mk_and([cover, *known], ctx)
-        cert = make_certificate(ts, p, whole)
-        ((ok, message),) = recheck(ts, [(p, cert)], budget)
-        if ok is None:
-            return unknown(f"the re-check of Spacer's invariant did not finish ({message})")
-        if not ok:
-            if background is not None:  # should not happen; retry without the help
-                return _spacer(ts, p, budget, shortest, None)
-            raise InternalError(f"pdr: Spacer's invariant for {p.name!r} fails re-check: {message}")
-        how = (
-            "PDR (Spacer), strengthened by an inferred invariant" if background else "PDR (Spacer)"
-        )
-        return _proved(p, cert, f"proved by {how}; inductive invariant re-checked", stats("unsat"))
-    if answer == z3.sat:
-        # Spacer's derivation names the rules (actions) along its counterexample; Z3's rule
-        # transformations may merge rules, so the run is only a hint until it replays. BMC
-        # then looks for a shorter one (so that, like BMC, PDR reports a shortest run).
-        hint = _spacer_trace(ts, p, fp)
-        if hint is not None and not shortest:
-            return found(p, hint, ENGINE, stats("sat"), how="Spacer's counterexample, a run")
-        r, trace, why = shortest_run(ts, goal(p), budget, None if hint is None else len(hint))
-        if r == z3.sat:
-            assert trace is not None
-            return found(p, trace, ENGINE, stats("sat"))
-        what = "a violation" if p.kind == INVARIANT else "a witness"
-        if hint is None:
-            if r == z3.unsat:
-                raise InternalError(f"pdr: Spacer found {what} of {p.name!r}, BMC says {why}")
-            return unknown(f"Spacer found {what} but no run was extracted: {why}")
-        if r == z3.unsat:  # no shorter run: Spacer's is a shortest one
-            return found(p, hint, ENGINE, stats("sat"))
-        note = f"Spacer's counterexample (a shorter one was not ruled out: {why}), a run"
-        return found(p, hint, ENGINE, stats("sat"), how=note)
-    return unknown(f"Spacer gave up: {fp.reason_unknown() or 'unknown'}")
+
+def _spacer_proved(
+    run: _SpacerRun,
+    fp: z3.Fixedpoint,
+    inv: z3.FuncDeclRef,
+    args: list[z3.ArithRef],
+    cur: list[z3.ArithRef],
+    known: list[z3.BoolRef],
+) -> PropertyResult:
+    """Spacer proved the property: its invariant (with what was known) as a certificate,
+    re-checked by a fresh solver."""
+    ts, p, background, ctx = run.ts, run.p, run.background, inv.ctx
+    cover = z3.substitute_vars(fp.get_cover_delta(-1, inv), *args)
+    if background is not None:
+        whole = mk_and([cover, background.formula(ts, cur, ctx)], ctx)
+    else:
+        whole = mk_and([cover, *known], ctx)
+    cert = make_certificate(ts, p, whole)
+    ((ok, message),) = recheck(ts, [(p, cert)], run.budget)
+    if ok is None:
+        return run.unknown(f"the re-check of Spacer's invariant did not finish ({message})")
+    if not ok:
+        if background is not None:  # should not happen; retry without the help
+            return _spacer(ts, p, run.budget, run.shortest, None)
+        raise InternalError(f"pdr: Spacer's invariant for {p.name!r} fails re-check: {message}")
+    how = "PDR (Spacer), strengthened by an inferred invariant" if background else "PDR (Spacer)"
+    return _proved(p, cert, f"proved by {how}; inductive invariant re-checked", run.stats("unsat"))
+
+
+def _spacer_refuted(run: _SpacerRun, fp: z3.Fixedpoint) -> PropertyResult:
+    """Spacer found a counterexample. Its derivation names the rules (actions) along it; Z3's
+    rule transformations may merge rules, so the run is only a hint until it replays. BMC
+    then looks for a shorter one (so that, like BMC, PDR reports a shortest run)."""
+    ts, p = run.ts, run.p
+    hint = _spacer_trace(ts, p, fp)
+    if hint is not None and not run.shortest:
+        return found(p, hint, ENGINE, run.stats("sat"), how="Spacer's counterexample, a run")
+    r, trace, why = shortest_run(ts, goal(p), run.budget, None if hint is None else len(hint))
+    if r == z3.sat:
+        assert trace is not None
+        return found(p, trace, ENGINE, run.stats("sat"))
+    what = "a violation" if p.kind == INVARIANT else "a witness"
+    if hint is None:
+        if r == z3.unsat:
+            raise InternalError(f"pdr: Spacer found {what} of {p.name!r}, BMC says {why}")
+        return run.unknown(f"Spacer found {what} but no run was extracted: {why}")
+    if r == z3.unsat:  # no shorter run: Spacer's is a shortest one
+        return found(p, hint, ENGINE, run.stats("sat"))
+    note = f"Spacer's counterexample (a shorter one was not ruled out: {why}), a run"
+    return found(p, hint, ENGINE, run.stats("sat"), how=note)
 
 
 def _apply(f: z3.FuncDeclRef, args: Sequence[z3.ExprRef]) -> z3.BoolRef:

@@ -59,7 +59,9 @@ def test_every_subcommand_rejects_a_bad_input_file(files, kind):
         assert code == 2, (argv, code)
 
 
-@pytest.mark.parametrize("kind", ("no_folder", "folder", "under_a_file"))
+@pytest.mark.parametrize("kind", ("no_folder",  # 0.5 s each: the first in the fast tier
+                                  pytest.param("folder", marks=pytest.mark.slow),
+                                  pytest.param("under_a_file", marks=pytest.mark.slow)))
 def test_every_output_option_rejects_a_path_it_cannot_write(files, kind):
     bad = files[kind]
     commands = [["check", MODEL, f"--{o}", bad] for o in ("certificate", "itf", "mermaid")]
@@ -109,6 +111,7 @@ def test_an_escaping_exception_is_the_internal_error_report(monkeypatch):
     assert "nmrcheck graph " in r.err and "Traceback" not in r.err
 
 
+@pytest.mark.slow  # two processes, 2 s: full suite only
 def test_json_stdout_is_the_same_byte_for_byte_on_every_run():
     argv = [sys.executable, "-m", "nmrcheck", "check", MODEL, "--json"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -3,6 +3,7 @@ before the detach callback returned STATUS_PENDING covers a call made in a later
 
 from __future__ import annotations
 
+import pytest
 from support import check_text
 
 from nmrcheck.traces.steps import describe
@@ -146,6 +147,7 @@ def _two_wrappers(text: str) -> str:
     return text[:end] + task.replace("CallProvider", "CallProvider2") + text[end:]
 
 
+@pytest.mark.slow  # 2 s: full suite only
 def test_a_reference_counted_after_the_pending_return_does_not_cover_the_call():
     # the wrapper no longer checks the list: it can count after the detach returned
     check = "    if (!on_list) {\n      release(ListLock)\n      return\n    }\n"

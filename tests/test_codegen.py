@@ -4,6 +4,7 @@ offsets (``lo``), counters updated by deltas, conjuncts shared by consecutive ac
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -80,6 +81,9 @@ def designs(draw):
     return ts
 
 
+# 200 random designs, 3 to 5 s: full suite only (tests/test_ir.py compares the generated
+# successors with the interpreter in the fast tier)
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(designs())
 def test_generated_functions_match_the_interpreter(ts):

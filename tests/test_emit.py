@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from nmrcheck.engines.explicit import emit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +60,7 @@ def test_dump_generated_writes_the_search_code_with_action_labels(tmp_path: Path
     assert plain.stdout == run.stdout
 
 
+@pytest.mark.slow  # full suite only (one model in the fast tier)
 def test_dump_generated_with_several_models_one_folder_each(tmp_path: Path) -> None:
     other = ROOT / "models" / "patterns" / "progcons-free-in-detach.nmr"
     run = _dump(tmp_path, MODEL, other)

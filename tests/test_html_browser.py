@@ -91,6 +91,7 @@ def test_rendered_dom(report):
     assert "DRG-2" in drg2 and "<svg" in drg2
 
 
+@pytest.mark.slow  # a chromium run, 2 s: full suite only
 def test_screenshot_is_not_blank(report):
     d, page = report
     png = d / "shot.png"

@@ -339,11 +339,14 @@ def test_symbolic_engines_on_the_command_line_search_lassos():
 
 
 # -- explicit and symbolic agree ------------------------------------------------------------------
-AGREE = [
+AGREE = [  # about 0.5 to 2 s each: the first in the fast tier
     ("models/seeds/detach-pending-never-completed.nmr", 12),
-    ("models/seeds/detach-pending.nmr", 10),
-    ("models/liveness/ebpf-1511-teardown-needs-memory.nmr", 18),
-    ("models/liveness/teardown-waits-for-memory-fair.nmr", 10),
+    pytest.param("models/seeds/detach-pending.nmr", 10, marks=pytest.mark.slow),
+    # 2 s (a lasso search to depth 18): full suite only
+    pytest.param("models/liveness/ebpf-1511-teardown-needs-memory.nmr", 18,
+                 marks=pytest.mark.slow),
+    pytest.param("models/liveness/teardown-waits-for-memory-fair.nmr", 10,
+                 marks=pytest.mark.slow),
 ]
 
 

@@ -55,14 +55,36 @@ def pos(text: str, needle: str, nth: int = 0, shift: int = 0) -> dict:
     return {"line": line, "character": at - (text.rfind("\n", 0, at) + 1)}
 
 
-@pytest.fixture
-def lsp():
-    client = LspClient()
-    client.start({"searchOnSave": True, "maxStates": 20000, "timeout": 20})
-    yield client
+SETTINGS = {"searchOnSave": True, "maxStates": 20000, "timeout": 20}
+
+
+def _end(client: LspClient) -> None:
     if client.proc.poll() is None:
         client.proc.kill()
         client.proc.wait()
+
+
+@pytest.fixture
+def lsp():
+    client = LspClient()
+    client.start(SETTINGS)
+    yield client
+    _end(client)
+
+
+@pytest.fixture(scope="module")
+def design(tmp_path_factory):
+    """One server with DESIGN open, shared by the tests that only ask about it (hover, go to
+    definition, completion): a server costs about 1 s to start. It must shut down cleanly."""
+    client = LspClient()
+    try:
+        client.start(SETTINGS)
+        path = tmp_path_factory.mktemp("lsp") / "g.nmr"
+        path.write_text(DESIGN)
+        yield client, client.open(path)
+        assert client.stop() == 0
+    finally:
+        _end(client)
 
 
 def cli_errors(path: Path) -> list[tuple[int, int, str]]:
@@ -77,10 +99,12 @@ def lsp_errors(diags: list) -> list[tuple[int, int, str]]:
              d["message"]) for d in diags if d["severity"] == ERROR]
 
 
-@pytest.mark.parametrize("mistake", [
+@pytest.mark.parametrize("mistake", [  # a server each (about 1 s): the first in the fast tier
     ("queue(Done)", "queue(Dne)"),                       # an unknown work item
-    ("count = count + 1", "count = count + = 1"),        # a syntax error
-    ("NmrWaitForProviderDeregisterComplete(Prov)", "NmrWaitForClientDeregisterComplete(Prov)"),
+    pytest.param(("count = count + 1", "count = count + = 1"),  # a syntax error
+                 marks=pytest.mark.slow),
+    pytest.param(("NmrWaitForProviderDeregisterComplete(Prov)",
+                  "NmrWaitForClientDeregisterComplete(Prov)"), marks=pytest.mark.slow),
 ])
 def test_diagnostics_on_open_are_the_cli_s_errors(lsp, tmp_path, mistake):
     bad = tmp_path / "bad.nmr"
@@ -92,6 +116,7 @@ def test_diagnostics_on_open_are_the_cli_s_errors(lsp, tmp_path, mistake):
     assert lsp.stop() == 0
 
 
+@pytest.mark.slow  # a server each (about 1 s): full suite only
 def test_columns_are_utf16_as_lsp_counts_them(lsp, tmp_path):
     bad = tmp_path / "wide.nmr"
     bad.write_text(DESIGN.replace("    count = count + 1", "    /* 🙂 */ count = count + = 1"))
@@ -101,6 +126,7 @@ def test_columns_are_utf16_as_lsp_counts_them(lsp, tmp_path):
     assert diag["message"] == msg
 
 
+@pytest.mark.slow  # a server each (about 1 s): full suite only
 def test_diagnostics_follow_changes(lsp, tmp_path):
     path = tmp_path / "d.nmr"
     path.write_text(DESIGN)
@@ -136,6 +162,7 @@ def test_save_adds_the_bounded_search_verdict(lsp, tmp_path):
     assert drg2[0]["range"]["start"]["line"] == step_line - 1
 
 
+@pytest.mark.slow  # a server each (about 1 s): full suite only
 def test_save_of_a_holding_design_says_so(lsp, tmp_path):
     path = tmp_path / "ok.nmr"
     path.write_text(DESIGN)
@@ -154,10 +181,8 @@ def hover(lsp, uri, text, needle, nth=0, shift=1) -> str:
     return r["contents"]["value"] if r else ""
 
 
-def test_hover_gives_meaning_and_section(lsp, tmp_path):
-    path = tmp_path / "h.nmr"
-    path.write_text(DESIGN)
-    uri = lsp.open(path)
+def test_hover_gives_meaning_and_section(design):
+    lsp, uri = design
     api = hover(lsp, uri, DESIGN, "NmrDeregisterProvider")
     assert "NmrDeregisterProvider(R)" in api and "nmr-semantics.md §2.1" in api
     cb = hover(lsp, uri, DESIGN, "ProviderDetachClient")
@@ -167,7 +192,6 @@ def test_hover_gives_meaning_and_section(lsp, tmp_path):
     assert "returns before Unload returns" in ob  # the statement of vocab.OBLIGATIONS
     assert hover(lsp, uri, DESIGN, "count", shift=2).startswith("**variable count: 0..3**")
     assert hover(lsp, uri, DESIGN, "    ", shift=1) == ""
-    assert lsp.stop() == 0
 
 
 @pytest.mark.parametrize("use, decl", [
@@ -179,10 +203,8 @@ def test_hover_gives_meaning_and_section(lsp, tmp_path):
     (("status", 0), ("status", 0)),          # an implicit NTSTATUS local
     (("N\n", 1), ("N  //", 0)),              # an NPI
 ])
-def test_go_to_definition(lsp, tmp_path, use, decl):
-    path = tmp_path / "g.nmr"
-    path.write_text(DESIGN)
-    uri = lsp.open(path)
+def test_go_to_definition(design, use, decl):
+    lsp, uri = design
     r = lsp.request("textDocument/definition", {"textDocument": {"uri": uri},
                                                 "position": pos(DESIGN, *use)})
     start = pos(DESIGN, *decl)
@@ -191,6 +213,7 @@ def test_go_to_definition(lsp, tmp_path, use, decl):
         "line": start["line"], "character": start["character"] + len(word)}}}
 
 
+@pytest.mark.slow  # a server each (about 1 s): full suite only
 def test_go_to_a_driver_from_a_spec(lsp, tmp_path):
     model = tmp_path / "m.nmr"
     model.write_text(DESIGN)
@@ -214,10 +237,8 @@ def labels(lsp, uri, position) -> set[str]:
     return {i["label"] for i in items}
 
 
-def test_completion_offers_what_is_valid_at_the_cursor(lsp, tmp_path):
-    path = tmp_path / "c.nmr"
-    path.write_text(DESIGN)
-    uri = lsp.open(path)
+def test_completion_offers_what_is_valid_at_the_cursor(design):
+    lsp, uri = design
     members = labels(lsp, uri, pos(DESIGN, "  spinlock L"))  # a member of provider P
     assert {"ProviderAttachClient", "ProviderCleanupBindingContext", "DriverEntry"} <= members
     assert not members & {"ClientDetachProvider", "Unload", "ProviderDetachClient"}
@@ -235,9 +256,9 @@ def test_completion_offers_what_is_valid_at_the_cursor(lsp, tmp_path):
     assert "NmrWaitForClientDeregisterComplete(Cli)" not in attach  # DRG-6: not in a callback
     work = labels(lsp, uri, pos(DESIGN, "NmrClientDetachProviderComplete"))
     assert {"NmrClientDetachProviderComplete(binding)", "npi_call_begin()"} <= work
-    assert lsp.stop() == 0
 
 
+@pytest.mark.slow  # a server each (about 1 s): full suite only
 def test_completion_works_while_the_text_does_not_parse(lsp, tmp_path):
     path = tmp_path / "typing.nmr"
     text = DESIGN.replace("    release(L)\n", "    release(L)\n    Nmr\n")
@@ -248,6 +269,7 @@ def test_completion_works_while_the_text_does_not_parse(lsp, tmp_path):
     assert "NmrDeregisterProvider(Prov)" in got
 
 
+@pytest.mark.slow  # a server each (about 1 s): full suite only
 def test_the_bound_on_save_comes_from_the_settings(tmp_path):
     client = LspClient()
     try:

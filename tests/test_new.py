@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from support import ROOT, run_cli
+from support import ROOT, heavy_design, run_cli
 
 from nmrcheck.patterns import PATTERNS
 
@@ -25,7 +25,9 @@ def test_the_issue_s_patterns_are_there():
     assert {"pending-detach", "rundown", "client-and-provider", "subcomponent"} <= names
 
 
-@pytest.mark.parametrize("name", [p.name for p in PATTERNS])
+@pytest.mark.parametrize("name", [  # those of the designs but D5: full suite only
+    pytest.param(p.name, marks=[pytest.mark.slow] if heavy_design(ROOT / "models" / p.model)
+                 else []) for p in PATTERNS])
 def test_every_pattern_holds_as_generated(name, tmp_path):
     out = tmp_path / "design.nmr"
     r = run_cli("new", name, str(out))

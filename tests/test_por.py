@@ -17,7 +17,8 @@ from nmrcheck.ir import INVARIANT, REACHABLE, Action, Property, Slot, Transition
 from nmrcheck.ir import expr as E
 from nmrcheck.nmr.load import load
 from nmrcheck.traces.replay import check_replays
-from tests.support import ROOT
+from tests.ahead import ahead, selected
+from tests.support import ROOT, model_params, sweep_slow
 from tests.test_codegen import designs
 
 CATALOGUE = sorted((ROOT / "models").rglob("*.nmr"))
@@ -41,22 +42,45 @@ def _answers(result):
     }
 
 
-@pytest.mark.parametrize(
-    "path", CATALOGUE + BENCH, ids=[str(p.relative_to(ROOT)) for p in CATALOGUE + BENCH]
-)
-def test_reduced_search_finds_what_the_full_one_finds(path):
+def _slow(path) -> bool:
+    """The reduced search (stubborn sets, in Python) costs 4 to 13 s on a large design, 0.5 to
+    2 s on the other heavy models and the 2-instance bench models: those, and the obligation
+    models, are in the full suite only (``sweep_slow``); the seeds, bugs, liveness models,
+    small designs (D5) and 1-instance bench models stand for them in the fast tier."""
+    return sweep_slow(path) or path.stem.endswith("-2")
+
+
+def reduced_and_full(path) -> dict:
+    """The full and the reduced search of ``path``, what the test compares of them; run ahead
+    in a worker process (tests/ahead.py: the reduced search of a large design takes 10 s)."""
     ts = _load(path)
     want, full = check(ts, hangs=False)
-    # what the user gets: the same verdicts, traces just as short, and they replay
     got, ex = por.check(ts, hangs=False, por="on")
-    assert _answers(got) == _answers(want)
     note = got.stats["por"]
-    assert note["used"] and note["reduced_states"] <= len(full.states)
-    if "rerun" not in note:  # the exploration is the reduced one: real states only
-        assert ex.complete and set(ex.states) <= set(full.states)
-    for r in got.results:
-        if r.trace is not None:
-            check_replays(ts, r.trace)
+    return {"want": _answers(want), "got": _answers(got), "note": note,
+            "full_states": len(full.states),
+            # the exploration is the reduced one (no rerun): real states only
+            "real": "rerun" in note or (ex.complete and set(ex.states) <= set(full.states)),
+            "traces": [r.trace for r in got.results if r.trace is not None]}
+
+
+@pytest.fixture(scope="module")
+def searched(request):
+    with ahead(reduced_and_full, {p: (p,) for p in selected(request)}) as work:
+        yield work
+
+
+@pytest.mark.parametrize("path", model_params(CATALOGUE + BENCH, slow=_slow))
+def test_reduced_search_finds_what_the_full_one_finds(path, searched):
+    run = searched.get(path)
+    # what the user gets: the same verdicts, traces just as short, and they replay
+    assert run["got"] == run["want"]
+    note = run["note"]
+    assert note["used"] and note["reduced_states"] <= run["full_states"]
+    assert run["real"], "the reduced search stored a state the full one does not reach"
+    ts = _load(path)
+    for trace in run["traces"]:
+        check_replays(ts, trace)
 
 
 def test_off_with_hang_detection_and_on_request():

@@ -37,7 +37,9 @@ def save_json(tmp_path, *models):
     return path, r.json
 
 
-@pytest.mark.parametrize("model", SEEDS_WITH_BUGS)
+# about 1 s each: the first in the fast tier, all of them in the full suite
+@pytest.mark.parametrize("model", SEEDS_WITH_BUGS[:1] + [
+    pytest.param(m, marks=pytest.mark.slow) for m in SEEDS_WITH_BUGS[1:]])
 def test_itf_and_json_replay_to_the_violation(tmp_path, model):
     ts = load(model)
     res = check_all(ts)

@@ -141,6 +141,7 @@ def test_interactive_lists_steps_goes_back_and_stops_at_a_violation():
     assert term.close() == 1
 
 
+@pytest.mark.slow  # a terminal session, 1.5 to 2 s: full suite only
 def test_interactive_random_choice_follows_the_seed():
     def two_random_steps() -> str:
         term = PtySession("simulate", HOLDS, "--interactive", "--seed", "11")

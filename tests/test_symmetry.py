@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from support import ROOT, run_cli
+from support import ROOT, model_params, run_cli, sweep_slow
 
 from nmrcheck.engines.common.results import HANG
 from nmrcheck.engines.explicit.checker import check
@@ -117,8 +117,9 @@ def test_hang_under_symmetry(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", ["bench/models/provider-clients-3.nmr", "bench/models/multi-npi-3.nmr"]
-)
+    "name", [pytest.param("bench/models/provider-clients-3.nmr", marks=pytest.mark.slow),
+             pytest.param("bench/models/multi-npi-3.nmr", marks=pytest.mark.slow)]
+)  # 1.5 to 2 s each: full suite only
 def test_representative_is_a_function_of_the_orbit(name):
     ts = without_liveness(_load(ROOT / name))
     sym, why = analyse(ts)
@@ -273,7 +274,8 @@ def test_two_replicated_drivers():
         assert all(sym.canon(sym.apply(s, m)) == rep for m in mappings(sym))
 
 
-@pytest.mark.parametrize("source", ["multi-npi-3", "two-groups"])
+@pytest.mark.parametrize("source", [pytest.param("multi-npi-3", marks=pytest.mark.slow),
+                                    "two-groups"])
 def test_incremental_representative_of_a_successor_is_the_representative(source):
     # canon_next and canon_map_next (the search's per-successor step, which looks at the one
     # instance an action changed) agree with the full canon on every successor of sampled
@@ -327,8 +329,9 @@ def test_generated_expansion_explores_like_the_general_loop(name, with_symmetry)
     assert cut.states == fused.states[: len(fused.states) // 2]
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "models").rglob("*.nmr")),
-                         ids=lambda p: str(p.relative_to(ROOT)))
+# the heavy and the obligation models: full suite only
+@pytest.mark.parametrize("path", model_params(sorted((ROOT / "models").rglob("*.nmr")),
+                                              slow=sweep_slow))
 def test_generated_expansion_finds_what_the_general_loop_finds(path):
     # every catalogue model, with its violations: the same first state for every property
     ts = without_liveness(_load(path))

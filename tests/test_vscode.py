@@ -195,6 +195,7 @@ def test_the_client_starts_nmrcheck_lsp():
     assert seen["clientOptions"]["initializationOptions"]["maxStates"] == 500
 
 
+@pytest.mark.slow  # npm packaging, 2 s: full suite only
 def test_the_extension_packages_into_a_vsix(tmp_path):
     modules = node_modules()
     out = tmp_path / "nmrcheck.vsix"

@@ -17,14 +17,14 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support import run_cli  # noqa: E402
+from support import check_json, run_cli  # noqa: E402
 
 
 def outputs(model: Path) -> dict[str, str]:
     """The default text report and the ``--continue --json`` report of ``model``."""
     rel = str(model.relative_to(ROOT))
     text = run_cli("check", rel)
-    full = run_cli("check", "--continue", "--json", rel)
+    full = check_json(rel)  # once per session: tests/test_catalogue.py reads it too
     return {"txt": f"exit {text.code}\n{text.out}", "json": f"exit {full.code}\n{full.out}"}
 
 

@@ -12,6 +12,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from mutate import mutate  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from ahead import ahead  # noqa: E402
+
 from nmrcheck.engines.explicit.checker import check  # noqa: E402
 from nmrcheck.engines.explicit.search import Limits
 from nmrcheck.errors import InputError  # noqa: E402
@@ -34,9 +37,14 @@ def corpus(seed: int, n: int):
         yield src.name, text
 
 
-def test_malformed_corpus_never_crashes():
+def check_corpus(start: int, stop: int) -> tuple[int, int]:
+    """Entries ``start`` to ``stop - 1`` of the corpus: (models checked, positioned errors).
+    The two halves run side by side in worker processes (tests/ahead.py; 15 to 20 s in all);
+    a failed assertion or an uncaught exception there fails the test with its traceback."""
     checked = errors = 0
-    for name, text in corpus(20261122, COUNT):
+    for k, (name, text) in enumerate(corpus(20261122, stop)):
+        if k < start:
+            continue
         try:
             ts = load_text(text, "m.nmr")
         except InputError as exc:
@@ -48,8 +56,16 @@ def test_malformed_corpus_never_crashes():
                 assert "Traceback" not in f.message
             continue
         result, _ = check(ts, Limits(max_states=300))
-        assert result.exit_code in (0, 1, 3)
+        assert result.exit_code in (0, 1, 3), (name, result.exit_code, text)
         checked += 1
+    return checked, errors
+
+
+def test_malformed_corpus_never_crashes():
+    half = COUNT // 2
+    with ahead(check_corpus, {"first": (0, half), "second": (half, COUNT)}) as runs:
+        (c1, e1), (c2, e2) = runs.get("first"), runs.get("second")
+    checked, errors = c1 + c2, e1 + e2
     assert checked + errors == COUNT
     # the mutator must exercise both sides: errors and models that still check
     assert checked > 50 and errors > 1000

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -17,6 +19,7 @@ def big_model(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # a process of its own, 1.5 s: full suite only
 def test_ctrl_c_prints_partial_summary_and_exits_130(tmp_path):
     model = big_model(tmp_path)
     proc = subprocess.Popen(

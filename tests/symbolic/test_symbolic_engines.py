@@ -173,6 +173,7 @@ def test_k_induction_exhaustive_when_every_run_stops() -> None:
     assert r.stats["step"] == "failed at k=1..2"
 
 
+@pytest.mark.slow  # 2 s: full suite only (k-induction on small systems in the fast tier)
 def test_k_induction_answers_a_seed_whose_runs_all_stop_quickly() -> None:
     """models/seeds/detach-pending.nmr: its properties are only about 15-inductive and the
     deep steps are hard (over 9 minutes at depth 40 before); its runs all stop within 17
@@ -214,6 +215,7 @@ def test_property_selection() -> None:
         bmc(ts, ["nope"])
 
 
+@pytest.mark.slow  # two processes: full suite only (tests/test_cli.py runs two in the fast tier)
 def test_deterministic_traces_across_runs_and_hash_seeds() -> None:
     ts = peterson(buggy=True)
     first = [r.trace for r in bmc(ts)] + [r.trace for r in pdr(ts)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 import z3
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -39,6 +40,9 @@ def expr_and_state(draw):  # type: ignore[no-untyped-def]
     return ts, e, state
 
 
+# 150 random expressions, 2 to 3 s: full suite only (tests/symbolic/test_symbolic_encode.py
+# compares the encoding with the interpreter in the fast tier)
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, database=None, derandomize=True)
 @given(expr_and_state())
 def test_value_distributions_agree_with_evaluate(case) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,10 @@ import re
 import time
 from pathlib import Path
 
+import pytest
+
 from nmrcheck.engines.common.results import BOUNDED, HOLDS, HOLDS_BOUNDED, PROVED, VIOLATED
+from nmrcheck.engines.explicit.sample import reachable_states
 from nmrcheck.engines.symbolic import (
     bmc,
     check_certificate,
@@ -53,6 +56,7 @@ def test_pdr_proves_unload_waits_for_bindings(tmp_path) -> None:  # type: ignore
     assert ok, message
 
 
+@pytest.mark.slow  # full suite only (PDR on this seed: test_pdr_proves_unload_waits_for_bindings)
 def test_pdr_proves_every_safety_property_of_a_seed() -> None:
     ts = seed("provider-unload")
     results = pdr(ts, timeout=120)
@@ -64,10 +68,13 @@ def test_pdr_proves_every_safety_property_of_a_seed() -> None:
     assert check_certificate(ts, results[-1].certificate)[0]
 
 
+@pytest.mark.slow  # 1.5 to 3 s: full suite only
 def test_pdr_with_more_clients_than_explicit_search_can_take() -> None:
-    """Six clients (millions of states): the facts come from the two-client design."""
+    """Six clients (millions of states): the facts come from the two-client design. Sampled
+    with the explicit engine's sampler, as ``nmrcheck check --engine pdr`` does (the reference
+    one, the default of ``pdr``, spends 12 s trying to sample the six-client instance)."""
     ts = provider_unload(6)
-    (r,) = pdr(ts, [PROPERTY], timeout=120)
+    (r,) = pdr(ts, [PROPERTY], timeout=120, sampler=reachable_states)
     assert r.verdict == HOLDS and r.coverage == PROVED, r.reason
     assert "smaller instance" in r.reason
     ok, message = check_certificate(ts, r.certificate)
@@ -89,6 +96,7 @@ def test_spacer_strategy_on_a_seed() -> None:
     assert r.verdict == HOLDS and r.stats["strategy"] == "spacer"
 
 
+@pytest.mark.slow  # 2 s: full suite only
 def test_bmc_depth_40() -> None:
     ts = seed("provider-unload")
     start = time.monotonic()

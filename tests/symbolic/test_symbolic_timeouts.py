@@ -41,6 +41,7 @@ def test_spacer_cancelled(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     assert r.verdict == UNKNOWN and r.reason == "Spacer gave up: canceled"
 
 
+@pytest.mark.slow  # 3 to 4 s of Spacer runs: full suite only
 def test_real_timeouts_on_a_hard_system() -> None:
     """wide(100): its violation needs 34 steps of arithmetic the solvers find hard."""
     ts = wide(100)

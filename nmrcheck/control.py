@@ -223,6 +223,8 @@ class Control:
             yield self
         finally:
             done.set()
+            with contextlib.suppress(OSError):  # wake the watchdog now, not at its next tick
+                os.write(write_fd, b"\0")
             watcher.join()
             signal.set_wakeup_fd(old_fd)
             for s, h in old.items():

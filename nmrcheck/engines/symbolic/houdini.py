@@ -183,19 +183,26 @@ class _Houdini:
 
     def _refute(self, s: z3.Solver, guard: z3.BoolRef,
                 obligations: list[tuple[bool, int, z3.BoolRef]], ctx: z3.Context) -> bool | None:
-        """Drops every candidate the action can falsify; whether any went (``None``: unknown)."""
+        """Drops every candidate the action can falsify; whether any went (``None``: unknown,
+        also when a stop cancels Z3 while it builds the query or reads the model)."""
         dropped = False
         while obligations:
             self.queries += 1
             s.push()
-            s.add(guard, mk_or([f for _, _, f in obligations], ctx))
-            r, _ = self.budget.check(s)
-            broken: list[_Ref] = []
-            if r == z3.sat:
-                m = s.model()
-                broken = [(c, k) for c, k, f in obligations
-                          if z3.is_true(m.eval(f, model_completion=True))]
-            s.pop()
+            try:
+                s.add(guard, mk_or([f for _, _, f in obligations], ctx))
+                r, _ = self.budget.check(s)
+                broken: list[_Ref] = []
+                if r == z3.sat:
+                    m = s.model()
+                    broken = [(c, k) for c, k, f in obligations
+                              if z3.is_true(m.eval(f, model_completion=True))]
+            except z3.Z3Exception as ex:
+                if "cancel" not in str(ex.value).lower():
+                    raise
+                return None
+            finally:
+                s.pop()
             if r == z3.unsat:
                 return dropped
             if r != z3.sat or not broken:

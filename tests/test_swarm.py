@@ -7,7 +7,7 @@ import pytest
 from support import run_cli
 
 from nmrcheck.engines import swarm
-from nmrcheck.engines.explicit.probe import replay
+from nmrcheck.engines.explicit.probe import prepare, replay
 from nmrcheck.engines.explicit.search import Limits, explore
 from nmrcheck.nmr.load import load
 
@@ -25,7 +25,7 @@ def test_the_same_seed_plans_the_same_runs_and_another_seed_others():
 
 @pytest.mark.parametrize("kind", swarm.KINDS)
 def test_each_kind_meets_a_violation_that_replays(kind):
-    target = swarm.prepare(load(BUG))
+    target = prepare(load(BUG))
     spec = swarm.RunSpec(0, kind, 12345, depth=60, budget=50_000)
     r = swarm.run(target, spec)
     assert r.found is not None and r.found.broken
@@ -36,7 +36,7 @@ def test_each_kind_meets_a_violation_that_replays(kind):
 
 @pytest.mark.parametrize("kind", swarm.KINDS)
 def test_a_run_is_a_function_of_its_spec(kind):
-    target = swarm.prepare(load(HOLDS))
+    target = prepare(load(HOLDS))
     spec = swarm.RunSpec(3, kind, 99, depth=20, budget=3_000)
     one, two = swarm.run(target, spec), swarm.run(target, spec)
     assert (one.visited, one.sketch) == (two.visited, two.sketch)
@@ -44,7 +44,7 @@ def test_a_run_is_a_function_of_its_spec(kind):
 
 
 def test_a_depth_bound_keeps_runs_shallow():
-    target = swarm.prepare(load(BUG))
+    target = prepare(load(BUG))
     r = swarm.run(target, swarm.RunSpec(0, "dfs", 1, depth=2, budget=10_000))
     assert r.found is None  # client-unload-no-wait breaks nothing in two steps
     assert 0 < r.visited < 50
@@ -53,7 +53,7 @@ def test_a_depth_bound_keeps_runs_shallow():
 def test_the_union_estimate_is_close_to_the_exhaustive_count():
     ts = load(HOLDS)
     exhaustive = len(explore(ts, Limits(), keep_edges=False).states)
-    target = swarm.prepare(ts)
+    target = prepare(ts)
     runs = [swarm.run(target, s) for s in swarm.plan(6, 60, 0, budget=20_000)]
     estimate = swarm.distinct_states([r.sketch for r in runs])
     assert abs(estimate - exhaustive) <= 0.03 * exhaustive

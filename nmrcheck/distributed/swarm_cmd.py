@@ -23,6 +23,7 @@ from nmrcheck.distributed.cluster import Pool, WorkerLost, connect
 from nmrcheck.distributed.tasks import swarm_task
 from nmrcheck.engines import swarm
 from nmrcheck.engines.common.results import HANG, CheckResult
+from nmrcheck.engines.explicit import probe
 from nmrcheck.engines.explicit.search import safety_view
 from nmrcheck.ir import INVARIANT, LIVENESS_KINDS, TransitionSystem
 from nmrcheck.traces.replay import check_replays
@@ -115,7 +116,7 @@ def _violation(ts: TransitionSystem, run: swarm.RunResult, specs: list[swarm.Run
                args: argparse.Namespace) -> CheckResult:
     """The report of the first violation: shortened, proved shortest where possible (as
     found, when a stop cuts that short), every trace replayed on the model."""
-    target = swarm.prepare(ts)
+    target = probe.prepare(ts)
     try:
         with control.current().abortable():
             short, ex = swarm.shortest(target, run.found)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from nmrcheck import control
 from nmrcheck.engines import swarm
 from nmrcheck.engines.common.results import HANG, UNKNOWN, CheckResult, PropertyResult
+from nmrcheck.engines.explicit import probe
 from nmrcheck.engines.run import Plan
 from nmrcheck.engines.run import run as run_engines
 from nmrcheck.ir import TransitionSystem
@@ -63,7 +64,7 @@ def stopped_result(ts: TransitionSystem, plan: Plan, reason: str,
     return CheckResult(results, "explicit", {"complete": False, "interrupted": interrupted})
 
 
-_TARGETS: dict[str, swarm.Target] = {}  # per worker process: systems compiled for runs
+_TARGETS: dict[str, probe.Target] = {}  # per worker process: systems compiled for runs
 
 
 def swarm_task(ts: TransitionSystem, key: str, spec: swarm.RunSpec,
@@ -72,5 +73,5 @@ def swarm_task(ts: TransitionSystem, key: str, spec: swarm.RunSpec,
     target = _TARGETS.get(key)
     if target is None:
         _TARGETS.clear()
-        target = _TARGETS[key] = swarm.prepare(ts)
+        target = _TARGETS[key] = probe.prepare(ts)
     return swarm.run(target, spec, deadline)

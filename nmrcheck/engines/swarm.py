@@ -32,16 +32,15 @@ import numpy as np
 from nmrcheck import control
 from nmrcheck.engines.common.results import PARTIAL, UNKNOWN, VIOLATED, CheckResult, PropertyResult
 from nmrcheck.engines.explicit import probe
-from nmrcheck.engines.explicit.codegen import Compiled, compile_system
+from nmrcheck.engines.explicit.probe import Target
 from nmrcheck.engines.explicit.search import (
     STOPPED_AT_VIOLATION,
     Exploration,
     Limits,
     explore,
-    safety_view,
 )
 from nmrcheck.engines.explicit.symmetry import analyse as analyse_symmetry
-from nmrcheck.ir import INVARIANT, TransitionSystem
+from nmrcheck.ir import INVARIANT
 from nmrcheck.ir.trace import Trace
 
 KINDS = ("dfs", "walk", "bitstate")
@@ -81,17 +80,6 @@ class RunResult:
     stopped: str = ""
 
 
-@dataclass
-class Target:
-    """A system prepared for runs: its safety view compiled, the initial packed state and
-    the mask of the invariants to look for."""
-
-    ts: TransitionSystem
-    comp: Compiled
-    initial: int
-    stop_mask: int
-
-
 def plan(runs: int, depth: int, seed: int, budget: int = RUN_STATES) -> list[RunSpec]:
     """The runs of a swarm of ``runs`` runs: kinds in turn, each seed derived from ``seed``
     and the run's index (the same ``seed`` gives the same runs)."""
@@ -100,17 +88,6 @@ def plan(runs: int, depth: int, seed: int, budget: int = RUN_STATES) -> list[Run
         derived = random.Random(f"nmrcheck-swarm:{seed}:{i}").getrandbits(63)
         out.append(RunSpec(i, KINDS[i % len(KINDS)], derived, depth, budget))
     return out
-
-
-def prepare(ts: TransitionSystem) -> Target:
-    """Compile the safety view of ``ts`` for runs."""
-    view = safety_view(ts)
-    comp = compile_system(view)
-    stop = 0
-    for pi, p in enumerate(view.properties):
-        if p.kind == INVARIANT:
-            stop |= 1 << pi
-    return Target(view, comp, comp.layout.pack(view.initial_state()), stop)
 
 
 def run(target: Target, spec: RunSpec, deadline: float | None = None) -> RunResult:

@@ -28,7 +28,6 @@ from nmrcheck.engines.common.results import (
 from nmrcheck.engines.explicit import hangs as hang_detection
 from nmrcheck.engines.explicit import liveness, probe
 from nmrcheck.engines.explicit.arrays import Graph
-from nmrcheck.engines.explicit.codegen import compile_system
 from nmrcheck.engines.explicit.search import (
     STOPPED_AT_VIOLATION,
     Exploration,
@@ -144,15 +143,11 @@ def _unknown(name: str, ex: Exploration, what: str = "") -> PropertyResult:
 
 def _probe(ts: TransitionSystem) -> probe.Found | None:
     """A cheap depth-first search for a violated invariant, shortened (:mod:`.probe`)."""
-    view = safety_view(ts)
-    comp = compile_system(view)
-    stop = 0
-    for pi, p in enumerate(view.properties):
-        if p.kind == INVARIANT:
-            stop |= 1 << pi
-    initial = comp.layout.pack(view.initial_state())
-    found = probe.probe(comp, initial, stop) if stop else None
-    return probe.shorten(comp, initial, found) if found is not None else None
+    target = probe.prepare(ts)
+    if not target.stop_mask:
+        return None
+    found = probe.probe(target.comp, target.initial, target.stop_mask)
+    return probe.shorten(target.comp, target.initial, found) if found is not None else None
 
 
 SHORTEST_SECONDS = 10.0  # at most this long to prove a probe's counterexample shortest

@@ -16,7 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from nmrcheck import control
-from nmrcheck.engines.explicit.codegen import Compiled
+from nmrcheck.engines.explicit.codegen import Compiled, compile_system
+from nmrcheck.engines.explicit.search import safety_view
+from nmrcheck.ir import INVARIANT, TransitionSystem
 
 PROBE_STATES = 4096  # states the deep search may store before it gives up
 
@@ -29,6 +31,28 @@ class Found:
     actions: list[int]
     states: list[int]
     broken: int
+
+
+@dataclass
+class Target:
+    """A system prepared for deep searches and runs: its safety view compiled, the initial
+    packed state and the mask of the invariants to look for."""
+
+    ts: TransitionSystem
+    comp: Compiled
+    initial: int
+    stop_mask: int
+
+
+def prepare(ts: TransitionSystem) -> Target:
+    """Compile the safety view of ``ts`` for deep searches and runs."""
+    view = safety_view(ts)
+    comp = compile_system(view)
+    stop = 0
+    for pi, p in enumerate(view.properties):
+        if p.kind == INVARIANT:
+            stop |= 1 << pi
+    return Target(view, comp, comp.layout.pack(view.initial_state()), stop)
 
 
 def probe(comp: Compiled, initial: int, stop_mask: int, budget: int = PROBE_STATES,

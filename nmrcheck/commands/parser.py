@@ -9,6 +9,7 @@ from nmrcheck import __version__
 from nmrcheck.commands import outputs, replay
 from nmrcheck.commands.types import positive as _positive
 from nmrcheck.commands.types import seconds as _seconds
+from nmrcheck.commands.types import spec_args
 from nmrcheck.distributed import swarm_cmd, sweep
 from nmrcheck.engines.run import ENGINES
 from nmrcheck.errors import InputError
@@ -59,16 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _model_args(sp: argparse.ArgumentParser) -> None:
     """The options of every subcommand that loads a model: specs, limits and knobs."""
-    sp.add_argument(
-        "--spec",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="add the properties of a spec file (repeatable)",
-    )
-    sp.add_argument(
-        "--no-bundled-specs", action="store_true", help="do not apply specs/lifecycle.spec"
-    )
+    spec_args(sp)
     sp.add_argument(
         "--max-states",
         type=_positive,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
+from nmrcheck.commands.types import spec_args
 from nmrcheck.engines.common.paths import TooLarge, shortest_path
 from nmrcheck.engines.common.results import HANG
 from nmrcheck.errors import InputError
@@ -38,16 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="replay the trace of this property (a --json report may hold several)",
     )
-    parser.add_argument(
-        "--spec",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="add the properties of a spec file (default for ITF: the specs it was saved with)",
-    )
-    parser.add_argument(
-        "--no-bundled-specs", action="store_true", help="do not apply specs/lifecycle.spec"
-    )
+    spec_args(parser, "add the properties of a spec file (default for ITF: the specs it was "
+                      "saved with)")
     parser.add_argument(
         "--option",
         action="append",

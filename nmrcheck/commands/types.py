@@ -28,10 +28,10 @@ def seconds(text: str) -> float:
             f"not a positive, finite number of seconds: {text!r}") from None
 
 
-def spec_args(p: argparse.ArgumentParser) -> None:
+def spec_args(p: argparse.ArgumentParser,
+              spec_help: str = "add the properties of a spec file (repeatable)") -> None:
     """``--spec FILE`` (repeatable) and ``--no-bundled-specs``."""
-    p.add_argument("--spec", action="append", default=[], metavar="FILE",
-                   help="add the properties of a spec file (repeatable)")
+    p.add_argument("--spec", action="append", default=[], metavar="FILE", help=spec_help)
     p.add_argument("--no-bundled-specs", action="store_true",
                    help="do not apply specs/lifecycle.spec")
 

@@ -13,6 +13,9 @@ from nmrcheck.nmr.context import Compiler, RoutineContext, locks_in_scope
 from nmrcheck.nmr.paths import Path
 from nmrcheck.nmr.unparse import unparse
 
+_LOCK_CALLS = {"acquire": threads.acquire, "release": threads.release,
+               "acquire_shared": threads.acquire_shared, "release_shared": threads.release_shared}
+
 
 def builtin(
     comp: Compiler,
@@ -77,23 +80,14 @@ def builtin(
         comp.fail(call.pos, f"{f}() takes one name")
         return []
     name = args[0].id
-    if f in ("acquire", "release"):
+    lock_call = _LOCK_CALLS.get(f)
+    if lock_call is not None:
         idx = comp.lock_var(rc.scope, name)
         if idx is None:
             locks = [n for n, _ in locks_in_scope(comp, rc.scope)]
             comp.fail(args[0].pos, comp.unknown_name(rc.scope, name, "lock", locks))
             return []
-        if f == "acquire":
-            return threads.acquire(comp, rc, call, name, idx, path, text)
-        return threads.release(comp, rc, call, name, idx, path, text)
-    if f in ("acquire_shared", "release_shared"):
-        idx = comp.lock_var(rc.scope, name)
-        if idx is None:
-            locks = [n for n, _ in locks_in_scope(comp, rc.scope)]
-            comp.fail(args[0].pos, comp.unknown_name(rc.scope, name, "lock", locks))
-            return []
-        fn = threads.acquire_shared if f == "acquire_shared" else threads.release_shared
-        return fn(comp, rc, call, name, idx, path, text)
+        return lock_call(comp, rc, call, name, idx, path, text)
     # queue(W)
     q = comp.queue_var(rc.scope, name)
     if q is None:

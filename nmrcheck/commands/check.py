@@ -234,6 +234,7 @@ def _plan(args: argparse.Namespace, ts: TransitionSystem, limits: Limits, err: T
         hangs=want_hang,
         properties=tuple(args.property),
         symmetry=args.symmetry,
+        cores=args.cores,
         por=args.por,
         keep_going=args.keep_going,
         dump_generated=_dump_dir(args, model),

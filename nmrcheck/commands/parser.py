@@ -7,6 +7,7 @@ import sys
 
 from nmrcheck import __version__
 from nmrcheck.commands import outputs, replay
+from nmrcheck.commands.types import cores as _cores
 from nmrcheck.commands.types import positive as _positive
 from nmrcheck.commands.types import seconds as _seconds
 from nmrcheck.commands.types import spec_args
@@ -116,6 +117,14 @@ def _check_search_args(c: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto (default): explore one state per permutation of the instances of a "
         "replicated driver (driver X[N]) where that is sound for every property; off",
+    )
+    c.add_argument(
+        "--cores",
+        type=_cores,
+        default=0,
+        metavar="N",
+        help="processes the explicit engine may use: 1, or 2 (default: 2 where the machine "
+        "has two cores; the result is the same)",
     )
     c.add_argument(
         "--por",

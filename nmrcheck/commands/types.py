@@ -19,6 +19,14 @@ def positive(text: str) -> int:
     return v
 
 
+def cores(text: str) -> int:
+    """1 or 2: the processes the explicit engine may use."""
+    v = positive(text)
+    if v > 2:
+        raise argparse.ArgumentTypeError(f"the explicit engine uses at most 2 processes: {text!r}")
+    return v
+
+
 def seconds(text: str) -> float:
     """A positive, finite number of seconds."""
     try:

@@ -34,6 +34,7 @@ class Options:
     hangs: bool = True  # decide hang freedom (explicit search only)
     properties: tuple[str, ...] = ()  # only these (all when empty)
     symmetry: str = "auto"  # auto: reduce by replicated drivers where sound; off
+    cores: int = 0  # processes the explicit engine may use: 1, or 0 for two where there are
     por: str = "off"  # partial-order reduction: auto, on (where sound) or off
     keep_going: bool = False  # decide every property, past the first violation
     dump_generated: str | None = None  # write the explicit engine's generated Python here

@@ -216,3 +216,23 @@ def renamed(values: np.ndarray, pids: np.ndarray, rename) -> np.ndarray:
         images = np.array([rename(v, p) for v in uniq.tolist()], dtype=np.uint64)
         out[rows] = images[inv.reshape(-1)]
     return out
+
+
+def renumber_edges(packed: bytes, n0: int, index: Sequence[int], m0: int,
+                   maps: Sequence[int]) -> bytes:
+    """Edges packed as ints (``codegen.EDGE_SHIFT``) with targets ``n0 + k`` renamed to
+    ``index[k]`` and instance mappings ``m0 + k`` to ``maps[k]``."""
+    v = np.frombuffer(packed, dtype=np.uint64).copy()
+    dst = v >> np.uint64(EDGE_SHIFT)
+    sel = dst >= np.uint64(n0)
+    if sel.any():
+        to = np.asarray(index, dtype=np.uint64)[(dst[sel] - np.uint64(n0)).astype(np.int64)]
+        v[sel] = (to << np.uint64(EDGE_SHIFT)) | (v[sel] & np.uint64(0xFFFF_FFFF))
+    if maps:
+        low = np.uint64(0xFFFF)
+        pid = v & low
+        sel = pid >= np.uint64(m0)
+        if sel.any():
+            to = np.asarray(maps, dtype=np.uint64)[(pid[sel] - np.uint64(m0)).astype(np.int64)]
+            v[sel] = (v[sel] & ~low) | to
+    return v.tobytes()

@@ -9,6 +9,7 @@ timed in the run control, which also stops any of them early.
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Callable
 from typing import Any
 
@@ -25,8 +26,8 @@ from nmrcheck.engines.common.results import (
     CheckResult,
     PropertyResult,
 )
+from nmrcheck.engines.explicit import halves, liveness, probe
 from nmrcheck.engines.explicit import hangs as hang_detection
-from nmrcheck.engines.explicit import liveness, probe
 from nmrcheck.engines.explicit.arrays import Graph
 from nmrcheck.engines.explicit.search import (
     STOPPED_AT_VIOLATION,
@@ -53,6 +54,7 @@ def check(
     explorer: Callable[..., Exploration] | None = None,
     stop_at_violation: bool = False,
     liveness_props: bool = True,
+    cores: int = 0,
 ) -> tuple[CheckResult, Exploration]:
     """Decide every property of ``ts`` (and hang freedom) by exhaustive exploration.
 
@@ -74,6 +76,9 @@ def check(
         properties not decided by then are ``unknown``.
     liveness_props : bool
         Decide the liveness properties of ``ts`` (otherwise they are left out).
+    cores : int
+        1: one process; 0: a second process where the machine has a second core (large
+        levels of the search are split, hang detection runs beside liveness: :mod:`.halves`).
     """
     ctl = control.current()
     live = liveness.liveness_properties(ts) if liveness_props else []
@@ -97,6 +102,7 @@ def check(
                 ex = (explorer or explore)(
                     ts, limits, keep_edges=hangs or bool(live), progress=progress,
                     symmetry=sym, stop_at_violation=stop_at_violation,
+                    split=halves.usable(cores),
                 )
             shortest = None
     except control.Stopped as stop:  # before the search had anything to show
@@ -123,7 +129,7 @@ def check(
     results = _safety(ts, ex, shortest)
     if found is not None:
         stats["probe"] = {"steps": len(found.actions), "proved_shortest": shortest is None}
-    results += _on_the_graph(ts, ex, hangs, live)
+    results += _on_the_graph(ts, ex, hangs, live, halves.usable(cores))
     if live:
         stats["liveness"] = {"properties": len(live), "fairness_groups": len(ts.fairness),
                              "reduced": sym is not None}
@@ -207,8 +213,7 @@ def _trace_of(ex: Exploration, found: probe.Found) -> Trace:
     return Trace(tuple(unpack(x) for x in found.states), tuple(found.actions))
 
 
-def _hang_result(ts: TransitionSystem, ex: Exploration, g: Graph) -> PropertyResult:
-    found = hang_detection.find_hangs(ex, len(ts.slots), g)
+def _hang_result(ts: TransitionSystem, ex: Exploration, found: dict[int, int]) -> PropertyResult:
     if not found:
         return PropertyResult(HANG, HOLDS, "explicit", EXHAUSTIVE)
     first = min(found.values())
@@ -225,8 +230,8 @@ def _hang_result(ts: TransitionSystem, ex: Exploration, g: Graph) -> PropertyRes
     return r
 
 
-def _on_the_graph(ts: TransitionSystem, ex: Exploration, hangs: bool,
-                  live: list) -> list[PropertyResult]:
+def _on_the_graph(ts: TransitionSystem, ex: Exploration, hangs: bool, live: list,
+                  two: bool) -> list[PropertyResult]:
     """Hang freedom and the liveness properties, decided on the explored graph (its
     strongly connected components once for both); what a stop leaves undecided is
     unknown."""
@@ -237,21 +242,55 @@ def _on_the_graph(ts: TransitionSystem, ex: Exploration, hangs: bool,
         return [_unknown(name, ex, " (it needs the whole graph)") for name in names]
     ctl = control.current()
     out: list[PropertyResult] = []
+    beside = None
     try:
         with ctl.abortable():
             with ctl.timed("components"):
                 g = Graph(ex.first, ex.dst, ex.act, ex.perm)  # type: ignore[arg-type]
-            if hangs:
+            if two and hangs and live and len(g.dst) >= BESIDE_FROM:
+                beside = _hangs_beside(ex, len(ts.slots), g)
+            elif hangs:
                 with ctl.timed("hangs"):
-                    out.append(_hang_result(ts, ex, g))
+                    out.append(_hang_result(ts, ex, hang_detection.find_hangs(
+                        ex, len(ts.slots), g)))
+            decided = []
             if live:
                 with ctl.timed("liveness"):
-                    out += liveness.decide(ts, ex, live, g)
+                    decided = liveness.decide(ts, ex, live, g)
+            if beside is not None:
+                with ctl.timed("hangs"):  # the wait for it, after liveness
+                    found, beside = _hangs_of(beside), None
+                    out.append(_hang_result(ts, ex, found))
+            out += decided
     except control.Stopped as stop:
         done = {r.property for r in out}
         out += [PropertyResult(name, UNKNOWN, "explicit", PARTIAL, reason=stop.reason)
                 for name in names if name not in done]
+    finally:
+        if beside is not None:
+            beside.stop()
     return out
+
+
+BESIDE_FROM = 1 << 20  # edges from which hang detection runs in a second process
+
+
+def _hangs_beside(ex: Exploration, nslots: int, g: Graph) -> halves.Child:
+    """Hang detection in a forked child, beside the liveness check of this process."""
+    def work() -> bytes:
+        try:
+            return marshal.dumps(hang_detection.find_hangs(ex, nslots, g))
+        except control.Stopped as stop:
+            return marshal.dumps(stop.reason)
+
+    return halves.Child.start(work)
+
+
+def _hangs_of(child: halves.Child) -> dict[int, int]:
+    found = marshal.loads(child.result())
+    if isinstance(found, str):
+        raise control.Stopped(found)
+    return found
 
 
 def _stopped(ts: TransitionSystem, stop: control.Stopped, hangs: bool,

@@ -23,7 +23,7 @@ class Explicit:
         try:
             result, _ = por_check.check(
                 restricted(ts, options), options.limits, options.progress, options.hangs,
-                por=options.por, symmetry=options.symmetry,
+                por=options.por, symmetry=options.symmetry, cores=options.cores,
                 stop_at_violation=not options.keep_going,
             )
         finally:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 
 from nmrcheck import control
 from nmrcheck.engines.common.checker import Limits
-from nmrcheck.engines.explicit import arrays
+from nmrcheck.engines.explicit import arrays, halves
 from nmrcheck.engines.explicit.codegen import (
     ACTION_SHIFT,
     EDGE_SHIFT,
@@ -323,6 +323,7 @@ def explore(
     stop_at_violation: bool = False,
     max_depth: int | None = None,
     generated: bool = True,
+    split: bool | None = None,
 ) -> Exploration:
     """Explore every reachable state of ``ts`` breadth first.
 
@@ -353,6 +354,9 @@ def explore(
     generated : bool
         Expand with a generated loop (the default: fastest for all but tiny searches; it
         costs a fraction of a second to generate) rather than the general one.
+    split : bool, optional
+        Expand each large level in two processes (:mod:`.halves`; the same result as one
+        process, state for state). Default: where the machine has a second core.
 
     Returns
     -------
@@ -368,6 +372,7 @@ def explore(
     if reduce is not None and keep_edges:
         raise ValueError("partial-order reduction keeps no edges")
     limits = limits or Limits()
+    split = halves.usable() if split is None else split
     ts = safety_view(ts)
     with control.current().abortable():  # generating code for a large design takes a while
         comp = compile_system(ts)
@@ -393,9 +398,9 @@ def explore(
     try:
         store.new(s0, -1, -1)
         if keep_edges:
-            _edge_loop(ts, ex, store, limits, progress, start)
+            _edge_loop(ts, ex, store, limits, progress, start, split)
         elif reduce is None and generated:
-            _fused(ts, ex, store, limits, progress, start)
+            _fused(ts, ex, store, limits, progress, start, split)
         else:
             _general(ts, ex, store, limits, progress, start, reduce)
     except Full:  # the initial state itself violates an invariant
@@ -425,7 +430,7 @@ def _why_full(ex: Exploration, store: _Store, limits: Limits) -> str:
 
 
 def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Limits,
-               progress: Callable[[dict], None] | None, start: float) -> None:
+               progress: Callable[[dict], None] | None, start: float, split: bool) -> None:
     """The loop of :func:`explore` that keeps every edge: one generated function
     (``codegen.compile_edge_expander``) expands a block of states, appending each edge as
     one int; the edges are split into their arrays at the end (:mod:`.arrays`)."""
@@ -466,22 +471,43 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
         names["slow"] = slow
     with control.current().abortable():
         expand = compile_edge_expander(ts, canon_of, names, prelude)[0]
+    masks = ex.waiting.masks
+
+    def half(lo: int, hi: int) -> tuple[Callable[[], int], halves.Child]:
+        n0, rows = len(states), (len(first), len(packed), len(masks), len(frames.maps))
+
+        def work() -> bytes:
+            halves.quiet(store)
+            expand(states, lo, hi, look, new, E, F, W)
+            return halves.new_rows(store, n0, rows, first, packed, masks, frames)
+
+        child = halves.Child.start(work)
+        return lambda: halves.merge_rows(child.result(), store, n0, rows, first, packed,
+                                         masks, frames), child
+
     i = depth = 0
-    level_end = 1
+    level_end = end = 1
     ticker = _Ticker(limits, start, progress)
+    child = None
     try:
         while i < len(states):
             if i == level_end:
                 depth += 1
-                level_end = len(states)
+                level_end = end = len(states)
                 ticker.levels.append(level_end)
+                if split and level_end - i >= halves.MIN_LEVEL and store.level(ex, depth):
+                    end = i + (level_end - i) // 2
+                    merge, child = half(end, level_end)
             if not store.level(ex, depth):
                 break
-            hi = min(level_end, i + 1024)
+            hi = min(end, i + 1024)
             full = expand(states, i, hi, look, new, E, F, W)
+            if full < 0 and hi == end and child is not None:
+                full, child = merge(), None
+                hi = level_end
             if full >= 0:  # the state being expanded is cut off: its edges go
                 i = full
-                _cut(first, packed, ex.waiting.masks, i)
+                _cut(first, packed, masks, i)
                 ex.complete, ex.stop_reason = False, _why_full(ex, store, limits)
                 break
             i = hi
@@ -490,10 +516,13 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
                 ex.complete, ex.stop_reason = False, reason
                 break
     except KeyboardInterrupt:  # anywhere: keep the states expanded in full
-        i = len(ex.waiting.masks)
-        _cut(first, packed, ex.waiting.masks, i)
+        i = len(masks)
+        _cut(first, packed, masks, i)
         _consistent(store)
         ex.complete, ex.stop_reason, ex.interrupted = False, control.INTERRUPTED, True
+    finally:
+        if child is not None:
+            child.stop()
     first.append(len(packed))
     ex.expanded = len(first) - 1
     ex.transitions = len(packed)
@@ -530,7 +559,7 @@ def _consistent(store: _Store) -> None:
 
 
 def _fused(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Limits,
-           progress: Callable[[dict], None] | None, start: float) -> None:
+           progress: Callable[[dict], None] | None, start: float, split: bool) -> None:
     """The loop of :func:`explore` without edges and without partial-order reduction: one
     generated function (``codegen.compile_expander``) expands a block of states, with each
     successor looked up where it is made."""
@@ -553,20 +582,39 @@ def _fused(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Limits,
         names["slow"] = slow
     with control.current().abortable():
         expand = compile_expander(ts, canon_of, names, prelude)[0]
+    def half(lo: int, hi: int) -> tuple[Callable[[], tuple[int, int]], halves.Child]:
+        n0 = len(states)
+
+        def work() -> bytes:
+            halves.quiet(store)
+            counts = array("I", [expand(states, k, k + 1, seen, new)[0] for k in range(lo, hi)])
+            return halves.counted(counts, store, n0)
+
+        child = halves.Child.start(work)
+        return lambda: halves.merge_counted(child.result(), store, lo), child
+
     i = depth = transitions = 0
-    level_end = 1
+    level_end = end = 1
     ticker = _Ticker(limits, start, progress)
+    child = None
     try:
         while i < len(states):
             if i == level_end:
                 depth += 1
-                level_end = len(states)
+                level_end = end = len(states)
                 ticker.levels.append(level_end)
+                if split and level_end - i >= halves.MIN_LEVEL and store.level(ex, depth):
+                    end = i + (level_end - i) // 2
+                    merge, child = half(end, level_end)
             if not store.level(ex, depth):
                 break
-            hi = min(level_end, i + 1024)
+            hi = min(end, i + 1024)
             n, full = expand(states, i, hi, seen, new)
             transitions += n
+            if full < 0 and hi == end and child is not None:
+                (n, full), child = merge(), None
+                transitions += n
+                hi = level_end
             if full >= 0:  # counted like the general loop: every transition of that state
                 transitions += len(comp.successors(states[full])[0])
                 i = full
@@ -580,6 +628,9 @@ def _fused(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Limits,
     except KeyboardInterrupt:
         _consistent(store)
         ex.complete, ex.stop_reason, ex.interrupted = False, control.INTERRUPTED, True
+    finally:
+        if child is not None:
+            child.stop()
     if ticker.ctl.interrupted:
         ex.interrupted = True
     ex.transitions, ex.expanded = transitions, i

@@ -1,0 +1,196 @@
+"""A breadth-first level expanded in two halves at once: the second by a forked child.
+
+A level's states are expanded in index order; a sequential search numbers the new states in
+the order it finds them. Here a child process, forked at the start of a large level, expands
+the second half of the level on its copy of the store while this process expands the first
+half. The child sends back what it appended (its new states with their parent and action,
+and, with edges, its rows of edges); :func:`merge_states` and :func:`merge_edges` then store
+its new states in its order, each one unless this process found it first, and renumber its
+edges. The result is the sequential search's, state for state and edge for edge (the same
+numbering, parents, edges and order), so verdicts and traces do not depend on the split.
+
+Only where ``os.fork`` exists (not on Windows) and the machine has a second core.
+"""
+
+from __future__ import annotations
+
+import gc
+import marshal
+import os
+import signal
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from nmrcheck import control
+from nmrcheck.engines.explicit.frames import Frames
+from nmrcheck.errors import InternalError
+
+
+class _Store(Protocol):
+    """What this module reads and sets of the search's store (``search._Store``)."""
+
+    states: list[int]
+    parent: array
+    via: array
+    index: dict[int, int] | None
+    seen: set[int] | None
+    found_in: Callable[[int, int], int]
+    stop_mask: int
+    cap: int
+
+    def new(self, t: int, a: int, i: int) -> int: ...
+
+MIN_LEVEL = 4096  # smaller levels are expanded in one process (a fork costs about 1 ms)
+
+
+def usable(cores: int = 0) -> bool:
+    """Whether a second process may work: ``cores`` (the user's ``--cores``; 0: as many as
+    there are) is not 1, ``os.fork`` exists and the machine has a second core."""
+    have = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return cores != 1 and hasattr(os, "fork") and (have or 1) >= 2
+
+
+@dataclass
+class Child:
+    """A forked child expanding the second half of a level; ``fd`` reads what it sends."""
+
+    pid: int
+    fd: int
+
+    @staticmethod
+    def start(work: Callable[[], bytes]) -> Child:
+        """Fork a child that runs ``work`` and sends the bytes it returns."""
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into the caller's code
+            code = 1
+            try:
+                os.close(r)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                gc.disable()
+                control.current().progress = None  # this process shows the progress
+                view = memoryview(work())
+                while view:
+                    view = view[os.write(w, view):]
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        return Child(pid, r)
+
+    def result(self) -> bytes:
+        """What the child sent, once it has exited."""
+        chunks = []
+        while chunk := os.read(self.fd, 1 << 20):
+            chunks.append(chunk)
+        os.close(self.fd)
+        _, status = os.waitpid(self.pid, 0)
+        if status != 0:
+            raise InternalError(f"the process expanding half a level failed (status {status})")
+        return b"".join(chunks)
+
+    def stop(self) -> None:
+        """End the child without its result."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.close(self.fd)
+        os.waitpid(self.pid, 0)
+
+
+def _nothing(t: int, seen: int) -> int:
+    return 0
+
+
+def quiet(store: _Store) -> None:
+    """In the child: store new states without evaluating properties or stopping (this
+    process evaluates them when it stores the child's states)."""
+    store.found_in, store.stop_mask, store.cap = _nothing, 0, -1
+
+
+def new_states(store: _Store, n0: int) -> bytes:
+    """The child's new states (from index ``n0``) with their parents and actions."""
+    return marshal.dumps((store.states[n0:], store.parent[n0:].tobytes(),
+                          store.via[n0:].tobytes()))
+
+
+def counted(counts: array, store: _Store, n0: int) -> bytes:
+    """What a child of the search without edges sends: the transitions of each state it
+    expanded, and its new states."""
+    return marshal.dumps((counts.tobytes(), new_states(store, n0)))
+
+
+def merge_counted(data: bytes, store: _Store, lo: int) -> tuple[int, int]:
+    """Store the states of a child that expanded from state ``lo`` on (:func:`counted`);
+    returns the transitions to count and the state cut off by a stop (or -1), whose own
+    transitions are not counted, as the generated loop does."""
+    counts_b, state_data = marshal.loads(data)
+    counts = array("I")
+    counts.frombytes(counts_b)
+    full = merge_states(state_data, store)[1]
+    return sum(counts[:full - lo] if full >= 0 else counts), full
+
+
+def merge_states(data: bytes, store: _Store) -> tuple[list[int], int]:
+    """Store the child's new states in its order, each unless already stored; returns the
+    index of each (0 past a stop) and the state whose expansion was cut off by a stop
+    (``search.Full``), or -1."""
+    from nmrcheck.engines.explicit.codegen import Full
+
+    states, par_b, via_b = marshal.loads(data)
+    par, via = array("i"), array("i")
+    par.frombytes(par_b)
+    via.frombytes(via_b)
+    index = [0] * len(states)
+    look = store.index.get if store.index is not None else None
+    new, seen = store.new, store.seen
+    k = 0
+    try:
+        if look is not None:
+            for k, t in enumerate(states):
+                j = look(t)
+                index[k] = new(t, via[k], par[k]) if j is None else j
+        else:
+            for k, t in enumerate(states):
+                if t not in seen:
+                    new(t, via[k], par[k])
+    except Full:
+        return index, par[k]
+    return index, -1
+
+
+def new_rows(store: _Store, n0: int, rows: tuple[int, int, int, int], first: array,
+             packed: array, masks: array | list, frames: Frames) -> bytes:
+    """The child's new states and its rows of edges: what was appended to ``first``,
+    ``packed``, ``masks`` and ``frames.maps`` past their lengths ``rows`` at the fork."""
+    f0, e0, w0, m0 = rows
+    tail = masks[w0:]
+    return marshal.dumps((new_states(store, n0), first[f0:].tobytes(),
+                          packed[e0:].tobytes(),
+                          tail.tobytes() if isinstance(tail, array) else tail, frames.maps[m0:]))
+
+
+def merge_rows(data: bytes, store: _Store, n0: int, rows: tuple[int, int, int, int],
+               first: array, packed: array, masks: array | list, frames: Frames) -> int:
+    """Store the child's states (:func:`merge_states`) and append its rows of edges,
+    renumbered (states and instance mappings); returns the state cut off by a stop, or -1."""
+    from nmrcheck.engines.explicit.arrays import renumber_edges
+
+    state_data, first_b, packed_b, tail, maps = marshal.loads(data)
+    index, full = merge_states(state_data, store)
+    f0, e0, w0, m0 = rows
+    child_first = array("I")
+    child_first.frombytes(first_b)
+    shift = len(packed) - e0
+    first.extend(x + shift for x in child_first)
+    packed.frombytes(renumber_edges(packed_b, n0, index, m0,
+                                    [frames.id_of(m) for m in maps]))
+    if isinstance(masks, array):
+        masks.frombytes(tail)
+    else:
+        masks.extend(tail)
+    return full

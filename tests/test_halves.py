@@ -38,10 +38,14 @@ def _both(ts, **kw) -> tuple[tuple, tuple]:
                  for split in (False, True))
 
 
-@pytest.fixture
-def small_levels(monkeypatch):
-    """Split every level of two states or more, so that small models are split too."""
+@pytest.fixture(params=[0.5, pytest.param(0.1, marks=pytest.mark.slow),
+                        pytest.param(0.9, marks=pytest.mark.slow)],
+                ids=["half", "child-little", "child-most"])
+def small_levels(monkeypatch, request):
+    """Split every level of two states or more, so that small models are split too, the
+    first one at different places (the next ones where the measured speeds say)."""
     monkeypatch.setattr(halves, "MIN_LEVEL", 2)
+    monkeypatch.setattr(halves, "FIRST_SHARE", request.param)
 
 
 @pytest.mark.parametrize("model", MODELS)

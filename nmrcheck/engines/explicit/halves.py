@@ -18,10 +18,12 @@ import gc
 import marshal
 import os
 import signal
+import struct
+import time
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from nmrcheck import control
 from nmrcheck.engines.explicit.frames import Frames
@@ -43,6 +45,7 @@ class _Store(Protocol):
     def new(self, t: int, a: int, i: int) -> int: ...
 
 MIN_LEVEL = 4096  # smaller levels are expanded in one process (a fork costs about 1 ms)
+FIRST_SHARE = 0.5  # the child's part of the first level split
 
 
 def usable(cores: int = 0) -> bool:
@@ -54,10 +57,12 @@ def usable(cores: int = 0) -> bool:
 
 @dataclass
 class Child:
-    """A forked child expanding the second half of a level; ``fd`` reads what it sends."""
+    """A forked child doing part of the work; ``fd`` reads what it sends, ``seconds`` is
+    how long its work took (known with its result)."""
 
     pid: int
     fd: int
+    seconds: float = 0.0
 
     @staticmethod
     def start(work: Callable[[], bytes]) -> Child:
@@ -72,7 +77,9 @@ class Child:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 gc.disable()
                 control.current().progress = None  # this process shows the progress
-                view = memoryview(work())
+                t0 = time.perf_counter()
+                data = work()
+                view = memoryview(data + struct.pack("<d", time.perf_counter() - t0))
                 while view:
                     view = view[os.write(w, view):]
                 code = 0
@@ -88,9 +95,11 @@ class Child:
             chunks.append(chunk)
         os.close(self.fd)
         _, status = os.waitpid(self.pid, 0)
-        if status != 0:
+        data = b"".join(chunks)
+        if status != 0 or len(data) < 8:
             raise InternalError(f"the process expanding half a level failed (status {status})")
-        return b"".join(chunks)
+        self.seconds = struct.unpack("<d", data[-8:])[0]
+        return data[:-8]
 
     def stop(self) -> None:
         """End the child without its result."""
@@ -100,6 +109,50 @@ class Child:
             pass
         os.close(self.fd)
         os.waitpid(self.pid, 0)
+
+
+class Split:
+    """The levels of one search: which are split, where, and the child of the running one.
+
+    The child's share of a level follows the two processes' measured speeds on the levels
+    before (the child is slower while it copies the pages it writes, and either may share
+    its core with other work), so that both halves end at about the same time."""
+
+    def __init__(self, on: bool) -> None:
+        self.on, self.share = on, FIRST_SHARE
+        self.child: Child | None = None
+        self._merge: Callable[[], Any] | None = None
+        self._lo = self._end = self._hi = 0
+        self._t0 = 0.0
+
+    def begin(self, lo: int, hi: int, start: Callable[[int, int], tuple[Child, Callable]]) -> int:
+        """Where this process stops expanding the level ``lo..hi``: its end, or the start of
+        the child's part, a child being started by ``start(mid, hi)`` (returning it and the
+        function that merges its result)."""
+        if not self.on or hi - lo < MIN_LEVEL:
+            return hi
+        mid = hi - min(hi - lo - 1, max(1, round((hi - lo) * self.share)))
+        self.child, self._merge = start(mid, hi)
+        self._lo, self._end, self._hi, self._t0 = lo, mid, hi, time.perf_counter()
+        return mid
+
+    def finish(self) -> Any:
+        """The child's merged result (this process has expanded its part)."""
+        mine = time.perf_counter() - self._t0
+        child, merge = self.child, self._merge
+        assert child is not None and merge is not None
+        self.child = self._merge = None
+        out = merge()
+        if mine > 0 and child.seconds > 0:  # states per second, each process
+            rp, rc = (self._end - self._lo) / mine, (self._hi - self._end) / child.seconds
+            self.share = min(0.75, max(0.25, rc / (rp + rc)))
+        return out
+
+    def stop(self) -> None:
+        """End a running child (the search stops before its part is merged)."""
+        if self.child is not None:
+            self.child.stop()
+            self.child = self._merge = None
 
 
 def _nothing(t: int, seen: int) -> int:

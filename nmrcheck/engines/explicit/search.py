@@ -473,7 +473,7 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
         expand = compile_edge_expander(ts, canon_of, names, prelude)[0]
     masks = ex.waiting.masks
 
-    def half(lo: int, hi: int) -> tuple[Callable[[], int], halves.Child]:
+    def half(lo: int, hi: int) -> tuple[halves.Child, Callable[[], int]]:
         n0, rows = len(states), (len(first), len(packed), len(masks), len(frames.maps))
 
         def work() -> bytes:
@@ -482,29 +482,26 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
             return halves.new_rows(store, n0, rows, first, packed, masks, frames)
 
         child = halves.Child.start(work)
-        return lambda: halves.merge_rows(child.result(), store, n0, rows, first, packed,
-                                         masks, frames), child
+        return child, lambda: halves.merge_rows(child.result(), store, n0, rows, first,
+                                                packed, masks, frames)
 
     i = depth = 0
     level_end = end = 1
     ticker = _Ticker(limits, start, progress)
-    child = None
+    two = halves.Split(split)
     try:
         while i < len(states):
             if i == level_end:
                 depth += 1
-                level_end = end = len(states)
+                level_end = len(states)
                 ticker.levels.append(level_end)
-                if split and level_end - i >= halves.MIN_LEVEL and store.level(ex, depth):
-                    end = i + (level_end - i) // 2
-                    merge, child = half(end, level_end)
+                end = two.begin(i, level_end, half) if store.level(ex, depth) else level_end
             if not store.level(ex, depth):
                 break
             hi = min(end, i + 1024)
             full = expand(states, i, hi, look, new, E, F, W)
-            if full < 0 and hi == end and child is not None:
-                full, child = merge(), None
-                hi = level_end
+            if full < 0 and hi == end < level_end:
+                full, hi = two.finish(), level_end
             if full >= 0:  # the state being expanded is cut off: its edges go
                 i = full
                 _cut(first, packed, masks, i)
@@ -521,8 +518,7 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
         _consistent(store)
         ex.complete, ex.stop_reason, ex.interrupted = False, control.INTERRUPTED, True
     finally:
-        if child is not None:
-            child.stop()
+        two.stop()
     first.append(len(packed))
     ex.expanded = len(first) - 1
     ex.transitions = len(packed)
@@ -582,7 +578,7 @@ def _fused(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Limits,
         names["slow"] = slow
     with control.current().abortable():
         expand = compile_expander(ts, canon_of, names, prelude)[0]
-    def half(lo: int, hi: int) -> tuple[Callable[[], tuple[int, int]], halves.Child]:
+    def half(lo: int, hi: int) -> tuple[halves.Child, Callable[[], tuple[int, int]]]:
         n0 = len(states)
 
         def work() -> bytes:
@@ -591,30 +587,27 @@ def _fused(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Limits,
             return halves.counted(counts, store, n0)
 
         child = halves.Child.start(work)
-        return lambda: halves.merge_counted(child.result(), store, lo), child
+        return child, lambda: halves.merge_counted(child.result(), store, lo)
 
     i = depth = transitions = 0
     level_end = end = 1
     ticker = _Ticker(limits, start, progress)
-    child = None
+    two = halves.Split(split)
     try:
         while i < len(states):
             if i == level_end:
                 depth += 1
-                level_end = end = len(states)
+                level_end = len(states)
                 ticker.levels.append(level_end)
-                if split and level_end - i >= halves.MIN_LEVEL and store.level(ex, depth):
-                    end = i + (level_end - i) // 2
-                    merge, child = half(end, level_end)
+                end = two.begin(i, level_end, half) if store.level(ex, depth) else level_end
             if not store.level(ex, depth):
                 break
             hi = min(end, i + 1024)
             n, full = expand(states, i, hi, seen, new)
             transitions += n
-            if full < 0 and hi == end and child is not None:
-                (n, full), child = merge(), None
+            if full < 0 and hi == end < level_end:
+                (n, full), hi = two.finish(), level_end
                 transitions += n
-                hi = level_end
             if full >= 0:  # counted like the general loop: every transition of that state
                 transitions += len(comp.successors(states[full])[0])
                 i = full
@@ -629,8 +622,7 @@ def _fused(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Limits,
         _consistent(store)
         ex.complete, ex.stop_reason, ex.interrupted = False, control.INTERRUPTED, True
     finally:
-        if child is not None:
-            child.stop()
+        two.stop()
     if ticker.ctl.interrupted:
         ex.interrupted = True
     ex.transitions, ex.expanded = transitions, i

@@ -17,10 +17,23 @@ BIG = "bench/models/provider-clients-4.nmr"  # about 10 s of search on this mach
 
 
 def start(*args: str) -> subprocess.Popen:
+    """The command in a process group of its own (a terminal's Ctrl-C reaches the group)."""
     return subprocess.Popen(
         [sys.executable, "-m", "nmrcheck", "check", *args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
     )
+
+
+def nothing_left(proc: subprocess.Popen) -> bool:
+    """No process of the command's group is left (the search's second process included)."""
+    for _ in range(50):
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def finish(proc: subprocess.Popen, limit: float) -> tuple[int, str, str, float]:
@@ -30,13 +43,18 @@ def finish(proc: subprocess.Popen, limit: float) -> tuple[int, str, str, float]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum, word", [(signal.SIGINT, "interrupted"),
-                                          (signal.SIGTERM, "terminated")])
-def test_a_signal_stops_the_search_with_a_partial_report_and_exit_130(signum, word):
+@pytest.mark.parametrize("signum, word, group", [
+    (signal.SIGINT, "interrupted", False), (signal.SIGTERM, "terminated", False),
+    (signal.SIGINT, "interrupted", True)], ids=["sigint", "sigterm", "ctrl-c-to-the-group"])
+def test_a_signal_stops_the_search_with_a_partial_report_and_exit_130(signum, word, group):
     proc = start(BIG, "--json")
-    time.sleep(3.0)  # loading is done: the search runs
-    proc.send_signal(signum)
+    time.sleep(3.0)  # loading is done: the search runs, its large levels in two processes
+    if group:
+        os.killpg(proc.pid, signum)
+    else:
+        proc.send_signal(signum)
     code, out, err, took = finish(proc, 60)
+    assert nothing_left(proc)
     assert code == 130 and took < 3.0, (code, took, err)
     doc = json.loads(out)
     assert doc["exit_code"] == 130
@@ -49,8 +67,10 @@ def test_a_signal_stops_the_search_with_a_partial_report_and_exit_130(signum, wo
 @pytest.mark.slow
 def test_a_timeout_counts_every_phase_and_ends_with_exit_3():
     t0 = time.monotonic()
-    code, out, err, _ = finish(start(BIG, "--timeout", "2"), 60)
+    proc = start(BIG, "--timeout", "2")
+    code, out, err, _ = finish(proc, 60)
     assert code == 3 and time.monotonic() - t0 < 5.0, (code, err)
+    assert nothing_left(proc)
     assert "unknown (time limit 2 s reached" in out
     assert err.rstrip().endswith("exit 3")
 

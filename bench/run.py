@@ -9,7 +9,9 @@ For each design and N, in one run and alternating on the same machine, end to en
   search (symmetry-reduced where sound) that decides every obligation, the model's assert,
   the bundled spec with its 7 liveness properties (fair cycles on the same graph) and hang
   detection, and stops at the first violation (a depth-first probe, then a breadth-first
-  search bounded by what it found, for a shortest counterexample);
+  search bounded by what it found, for a shortest counterexample); on a machine with two
+  cores it uses both (large levels of the search in two processes, hangs beside liveness);
+* ``nmrcheck 1 core``: the same with ``--cores 1``, one process;
 * ``nmrcheck safety``: ``nmrcheck check MODEL --engine explicit --no-hang --no-bundled-specs
   --spec bench/safety.spec``: an exhaustive explicit search, whatever its size, of exactly the
   properties the Promela twin checks (the obligations, the model's assert, the four
@@ -61,6 +63,7 @@ SAFETY_ARGS = ["--engine", "explicit", "--no-hang", "--no-bundled-specs", "--spe
 UNREDUCED = ["--symmetry", "off", "--por", "off"]
 NMR_ARGS: dict[str, list[str]] = {  # variant -> arguments after MODEL (SAFETY: safety.spec)
     "nmrcheck": [],
+    "nmrcheck 1 core": ["--cores", "1"],
     "nmrcheck safety": SAFETY_ARGS,
     "nmrcheck safety unreduced": SAFETY_ARGS + UNREDUCED,
 }
@@ -510,8 +513,8 @@ def main(argv: list[str] | None = None) -> int:
         pml = family.PROMELA / f"{design}-{n}.pml"
         reps: dict[str, list[Run]] = {}
         for _ in range(args.repeat):
-            order = ["nmrcheck", "spin", "nmrcheck safety", "spin -DNOREDUCE",
-                     "nmrcheck safety unreduced"]
+            order = ["nmrcheck", "spin", "nmrcheck 1 core", "nmrcheck safety",
+                     "spin -DNOREDUCE", "nmrcheck safety unreduced"]
             for variant in order:
                 if variant not in wanted:
                     continue

@@ -46,6 +46,7 @@ def small_levels(monkeypatch, request):
     first one at different places (the next ones where the measured speeds say)."""
     monkeypatch.setattr(halves, "MIN_LEVEL", 2)
     monkeypatch.setattr(halves, "FIRST_SHARE", request.param)
+    monkeypatch.setattr(halves, "PAUSE", 0)  # split every level, paying or not
 
 
 @pytest.mark.parametrize("model", MODELS)

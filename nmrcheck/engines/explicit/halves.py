@@ -46,6 +46,7 @@ class _Store(Protocol):
 
 MIN_LEVEL = 4096  # smaller levels are expanded in one process (a fork costs about 1 ms)
 FIRST_SHARE = 0.5  # the child's part of the first level split
+PAUSE = 3  # levels not split after a split that did not pay
 
 
 def usable(cores: int = 0) -> bool:
@@ -116,10 +117,12 @@ class Split:
 
     The child's share of a level follows the two processes' measured speeds on the levels
     before (the child is slower while it copies the pages it writes, and either may share
-    its core with other work), so that both halves end at about the same time."""
+    its core with other work), so that both halves end at about the same time. A split that
+    took longer than this process alone would have (the second core busy with other work)
+    stops the splitting for the next :data:`PAUSE` levels."""
 
     def __init__(self, on: bool) -> None:
-        self.on, self.share = on, FIRST_SHARE
+        self.on, self.share, self.pause = on, FIRST_SHARE, 0
         self.child: Child | None = None
         self._merge: Callable[[], Any] | None = None
         self._lo = self._end = self._hi = 0
@@ -130,6 +133,9 @@ class Split:
         the child's part, a child being started by ``start(mid, hi)`` (returning it and the
         function that merges its result)."""
         if not self.on or hi - lo < MIN_LEVEL:
+            return hi
+        if self.pause:
+            self.pause -= 1
             return hi
         mid = hi - min(hi - lo - 1, max(1, round((hi - lo) * self.share)))
         self.child, self._merge = start(mid, hi)
@@ -146,6 +152,8 @@ class Split:
         if mine > 0 and child.seconds > 0:  # states per second, each process
             rp, rc = (self._end - self._lo) / mine, (self._hi - self._end) / child.seconds
             self.share = min(0.75, max(0.25, rc / (rp + rc)))
+            if time.perf_counter() - self._t0 > (self._hi - self._lo) / rp:
+                self.pause = PAUSE
         return out
 
     def stop(self) -> None:

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "NO_COLOR": "1",
        "PYTHONPATH": str(ROOT)}
 SLOW_CHECK = "bench/models/provider-clients-3.nmr"  # a check of about 3 s
+CHECKING = b"ray::CheckWorker.check"  # the title of a worker process running a check
 
 
 def nmrcheck(*argv: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -122,6 +123,18 @@ def test_check_of_the_catalogue_on_ray_prints_what_one_process_prints(cluster):
     assert nmrcheck("check", *models[:12], "--json", "--ray", cluster).stdout == json_alone.stdout
 
 
+def test_a_bad_model_on_ray_is_exit_2_before_anything_is_printed(cluster, tmp_path):
+    bad = tmp_path / "bad.nmr"
+    bad.write_text("npi X\ndriver D {\n  client C of Y\n}\n")
+    models = sorted(glob.glob("models/seeds/*.nmr", root_dir=ROOT))
+    argv = ("check", *models[:3], str(bad), *models[3:], str(tmp_path / "missing.nmr"))
+    alone, spread = nmrcheck(*argv), nmrcheck(*argv, "--ray", cluster)
+    assert alone.returncode == spread.returncode == 2
+    assert spread.stdout == alone.stdout == ""
+    assert spread.stderr == alone.stderr
+    assert str(bad) in spread.stderr
+
+
 def test_sweep_on_ray_prints_what_one_process_prints(cluster):
     argv = ("sweep", "models/seeds/provider-unload-no-wait.nmr", "--option",
             "detach_order=any,client_first", "--instances", "ExampleClient=1..3")
@@ -156,11 +169,11 @@ def test_swarm_on_ray_prints_what_one_process_prints(cluster, model, code):
 
 
 def _kill_task_worker(proc: subprocess.Popen, times: int) -> int:
-    """SIGKILL the worker running ``check_task`` up to ``times`` times; returns how many."""
+    """SIGKILL the worker running a check up to ``times`` times; returns how many."""
     killed, seen = 0, set()
     deadline = time.monotonic() + 120
     while killed < times and proc.poll() is None and time.monotonic() < deadline:
-        for pid in _pids_with(b"ray::check_task"):
+        for pid in _pids_with(CHECKING):
             if pid not in seen:
                 seen.add(pid)
                 time.sleep(0.5)  # mid-run: the check is under way
@@ -220,17 +233,17 @@ def test_local_cluster_answers_and_ctrl_c_leaves_no_process_behind():
 def test_ctrl_c_cancels_the_checks_on_a_joined_cluster(cluster):
     proc = _start("check", SLOW_CHECK, SLOW_CHECK, "--ray", cluster)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not _pids_with(b"ray::check_task"):
+    while time.monotonic() < deadline and not _pids_with(CHECKING):
         time.sleep(0.05)
-    assert _pids_with(b"ray::check_task"), "no check task started"
+    assert _pids_with(CHECKING), "no check started"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "interrupted" in out
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and _pids_with(b"ray::check_task"):
+    while time.monotonic() < deadline and _pids_with(b"ray::CheckWorker"):
         time.sleep(0.2)
-    assert _pids_with(b"ray::check_task") == []
+    assert _pids_with(b"ray::CheckWorker") == []
 
 
 def test_timeout_is_one_deadline_for_every_task(cluster):

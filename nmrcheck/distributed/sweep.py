@@ -22,7 +22,7 @@ from typing import TextIO
 
 from nmrcheck import control
 from nmrcheck.commands.types import spec_args
-from nmrcheck.distributed.checks import Checks
+from nmrcheck.distributed.checks import CompiledChecks
 from nmrcheck.distributed.cluster import connect
 from nmrcheck.engines.common.checker import Limits
 from nmrcheck.engines.common.results import HANG, PROOF_FAILED, CheckResult
@@ -179,7 +179,7 @@ def run(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: TextIO)
     worst, rows = 0, []
     try:
         with ctl.installed():
-            checks = Checks(pool, args.max_memory)
+            checks = CompiledChecks(pool, args.max_memory)
             for c, ts in systems:
                 checks.submit(label(c), ts, _plan(args))
             for c, ts in systems:
@@ -204,7 +204,7 @@ def run(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: TextIO)
     return code
 
 
-def _answer(checks: Checks, config: Sequence[tuple[str, str, str]], ts: TransitionSystem,
+def _answer(checks: CompiledChecks, config: Sequence[tuple[str, str, str]], ts: TransitionSystem,
             args: argparse.Namespace, err: TextIO) -> CheckResult:
     """One configuration's answer, its traces replayed, only the properties asked for."""
     name = label(config)

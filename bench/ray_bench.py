@@ -2,6 +2,7 @@
 
     python3 bench/ray_bench.py              # every section (about 10 minutes on 2 cores)
     python3 bench/ray_bench.py --quick      # the swarm and the catalogue only
+    python3 bench/ray_bench.py --catalogue  # the catalogue only (--repeat N: N rounds)
 
 Each row runs this checkout's `python3 -m nmrcheck ...` as a process of its own and gives its
 wall time (and its CPU time, with its children's: Ray's workers and processes started by
@@ -110,7 +111,8 @@ def compare(title: str, argv: list[str], head: str) -> list[tuple[str, float, fl
         rows.append((how, wall, cpu, last))
     one = rows[0][1]
     print(f"\nspeed-up over one process: --ray local {one / rows[1][1]:.2f}x, "
-          f"--ray HEAD {one / rows[2][1]:.2f}x (free cores after these runs: {free_cores()})")
+          f"--ray HEAD {one / rows[2][1]:.2f}x (free cores after these runs: {free_cores()}, "
+          f"load average {Path('/proc/loadavg').read_text().split()[0]})")
     return rows
 
 
@@ -182,6 +184,9 @@ def projection(times: list[tuple[float, float, str]], rows: list) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="the swarm and the catalogue only")
+    ap.add_argument("--catalogue", action="store_true", help="the catalogue only")
+    ap.add_argument("--repeat", type=int, default=1, metavar="N",
+                    help="run the catalogue's comparison N times (the machine is shared)")
     args = ap.parse_args()
     up = Path("/proc/loadavg").read_text().split()[:3]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
@@ -194,15 +199,17 @@ def main() -> int:
         (tmp / f"{design}-6.nmr").write_text(nmr_text(design, 6))
     catalogue = sorted(glob.glob("models/*/*.nmr", root_dir=ROOT))
     with Head() as head:
-        compare("Swarm: time to the first counterexample, multi-npi-nowait-6",
-                ["swarm", str(tmp / "multi-npi-nowait-6.nmr")], head)
-        compare("Swarm: 8 runs that find nothing, multi-npi-6 (holds; too big to exhaust)",
-                ["swarm", str(tmp / "multi-npi-6.nmr"), "--walks", "8", "--depth", "400"],
-                head)
-        rows = compare(f"The catalogue: {len(catalogue)} models, default properties",
-                       ["check", *catalogue], head)
+        if not args.catalogue:
+            compare("Swarm: time to the first counterexample, multi-npi-nowait-6",
+                    ["swarm", str(tmp / "multi-npi-nowait-6.nmr")], head)
+            compare("Swarm: 8 runs that find nothing, multi-npi-6 (holds; too big to exhaust)",
+                    ["swarm", str(tmp / "multi-npi-6.nmr"), "--walks", "8", "--depth", "400"],
+                    head)
+        for _ in range(max(1, args.repeat)):
+            rows = compare(f"The catalogue: {len(catalogue)} models, default properties",
+                           ["check", *catalogue], head)
         projection(per_model_seconds(catalogue), rows)
-        if not args.quick:
+        if not (args.quick or args.catalogue):
             family = [f"bench/models/{d}-{n}.nmr" for d in ("provider-clients", "multi-npi")
                       for n in (2, 3, 4)]
             rows = compare("A heavier catalogue: the scaling family, N = 2 to 4",

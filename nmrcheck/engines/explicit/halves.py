@@ -4,10 +4,12 @@ A level's states are expanded in index order; a sequential search numbers the ne
 the order it finds them. Here a child process, forked at the start of a large level, expands
 the second half of the level on its copy of the store while this process expands the first
 half. The child sends back what it appended (its new states with their parent and action,
-and, with edges, its rows of edges); :func:`merge_states` and :func:`merge_edges` then store
+and, with edges, its rows of edges); :func:`merge_states` and :func:`merge_rows` then store
 its new states in its order, each one unless this process found it first, and renumber its
 edges. The result is the sequential search's, state for state and edge for edge (the same
 numbering, parents, edges and order), so verdicts and traces do not depend on the split.
+:class:`Split` decides which levels are split, and where. (The checker also runs hang
+detection in a :class:`Child`, beside the liveness check.)
 
 Only where ``os.fork`` exists (not on Windows) and the machine has a second core.
 """
@@ -20,6 +22,7 @@ import os
 import signal
 import struct
 import time
+import traceback
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +46,7 @@ class _Store(Protocol):
     cap: int
 
     def new(self, t: int, a: int, i: int) -> int: ...
+
 
 MIN_LEVEL = 4096  # smaller levels are expanded in one process (a fork costs about 1 ms)
 FIRST_SHARE = 0.5  # the child's part of the first level split
@@ -84,6 +88,8 @@ class Child:
                 while view:
                     view = view[os.write(w, view):]
                 code = 0
+            except Exception:  # shown; this process then reports an internal error
+                traceback.print_exc()
             finally:
                 os._exit(code)
         os.close(w)

@@ -140,7 +140,7 @@ class Lanes:
         ctl = control.current()
         stopped_at = None
         while not job.done:
-            self._step(index)
+            self._step()
             if not job.done and ctl.poll():
                 stopped_at = stopped_at or time.monotonic()
                 if ctl.interrupted or time.monotonic() - stopped_at > GRACE_SECONDS:
@@ -159,12 +159,12 @@ class Lanes:
                 pass
 
     # -- scheduling ----------------------------------------------------------------------
-    def _step(self, wanted: int | None = None) -> None:
+    def _step(self) -> None:
         """Take what the workers answered and give free workers a check; if none answered,
-        do one thing of the driver's own (check ``wanted`` first), or wait a little."""
+        do one thing of the driver's own, or wait a little."""
         refs = [ref for lane in self.lanes for ref, _ in lane.loading[:1]]
         refs += [lane.running[0] for lane in self.lanes if lane.running]
-        own = self._own_work(wanted)
+        own = self._own_work()
         ready = []
         if refs:
             ready, _ = self.ray.wait(refs, num_returns=1,
@@ -181,15 +181,14 @@ class Lanes:
         else:
             self._compiled([own], [self._here(own)])
 
-    def _own_work(self, wanted: int | None) -> int | None:
-        """The driver's next model to compile, else to check: ``wanted``, else its cheapest,
-        else the cheapest left of a worker (the driver has every system), or None."""
+    def _own_work(self) -> int | None:
+        """The driver's next model to compile, else to check: its cheapest, else the
+        cheapest left of a worker (the driver has every system), or None. Only cheap checks,
+        so that a worker that answers meanwhile waits little for its next one."""
         for i in self.local:
             if i not in self.systems:
                 return i
         ready = [i for i in range(len(self.jobs)) if self._ready(i)]
-        if wanted in ready:
-            return wanted
         mine = [i for i in ready if self.jobs[i].home == LOCAL] or ready
         return min(mine, key=lambda i: (self.jobs[i].cost, i), default=None)
 

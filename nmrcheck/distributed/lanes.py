@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nmrcheck import control
@@ -199,7 +199,8 @@ class Lanes:
         phases, progress = ctl.phases, ctl.progress
         ctl.phases, ctl.progress = {}, None
         try:
-            outcome = check_task(self.systems[index], job.plan, None, None, own_control=False)
+            outcome = check_task(self.systems[index], replace(job.plan, cores=1), None, None,
+                                 own_control=False)  # one core: the workers have the others
             outcome.phases = ctl.phases
         finally:
             ctl.phases, ctl.progress = phases, progress

@@ -49,6 +49,8 @@ def check_task(ts: TransitionSystem, plan: Plan, limit: tuple[float, float] | No
             ctl.deadline = time.monotonic() + max(MIN_SECONDS, limit[1] - time.time())
     notices: list[str] = []
     plan = replace(plan, notice=notices.append, progress=None)
+    if own_control:  # a Ray worker: Ray runs one beside the other on each CPU
+        plan = replace(plan, cores=1)
     with ctl.installed() if own_control else contextlib.nullcontext():
         try:
             result = run_engines(ts, plan)

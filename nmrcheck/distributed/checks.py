@@ -65,13 +65,7 @@ class CompiledChecks:
             outcome: Outcome = self.pool.result(self._tickets[name])
         except WorkerLost:
             return stopped_result(ts, plan, LOST)
-        ctl = control.current()
-        for phase, seconds in outcome.phases.items():
-            ctl.phases[phase] = ctl.phases.get(phase, 0.0) + seconds
-        for text in outcome.notices:
-            if notice is not None:
-                notice(text)
-        return outcome.result
+        return _taken(outcome, notice)
 
 
 class Checks:

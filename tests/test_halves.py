@@ -87,3 +87,14 @@ def test_hangs_beside_liveness_decide_what_one_process_decides(model, monkeypatc
     assert [(r.property, r.verdict, r.trace, r.stats) for r in one.results] == \
         [(r.property, r.verdict, r.trace, r.stats) for r in two.results]
     assert any(r.property == "no_hang" for r in one.results)
+
+
+def test_no_level_is_split_once_this_process_holds_half_the_memory_limit():
+    def start(lo, hi):
+        raise AssertionError("a child was started")
+
+    assert halves.Split(True, memory_mb=1).begin(0, 100_000, start) == 100_000
+    started = []
+    two = halves.Split(True, memory_mb=1 << 30)
+    end = two.begin(0, 100_000, lambda lo, hi: started.append((lo, hi)) or (None, None))
+    assert started == [(end, 100_000)] and 0 < end < 100_000

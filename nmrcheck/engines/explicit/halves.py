@@ -125,10 +125,13 @@ class Split:
     before (the child is slower while it copies the pages it writes, and either may share
     its core with other work), so that both halves end at about the same time. A split that
     took longer than this process alone would have (the second core busy with other work)
-    stops the splitting for the next :data:`PAUSE` levels."""
+    stops the splitting for the next :data:`PAUSE` levels. No level is split once this
+    process holds half of ``memory_mb`` (the child's copies of the pages it writes are not
+    counted by the memory limit, which watches this process)."""
 
-    def __init__(self, on: bool) -> None:
+    def __init__(self, on: bool, memory_mb: int | None = None) -> None:
         self.on, self.share, self.pause = on, FIRST_SHARE, 0
+        self.memory_mb = memory_mb
         self.child: Child | None = None
         self._merge: Callable[[], Any] | None = None
         self._lo = self._end = self._hi = 0
@@ -142,6 +145,8 @@ class Split:
             return hi
         if self.pause:
             self.pause -= 1
+            return hi
+        if self.memory_mb is not None and control.resident_mb() > self.memory_mb / 2:
             return hi
         mid = hi - min(hi - lo - 1, max(1, round((hi - lo) * self.share)))
         self.child, self._merge = start(mid, hi)

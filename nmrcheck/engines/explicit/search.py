@@ -423,6 +423,12 @@ def _levels(ex: Exploration, i: int, depth: int, level_end: int) -> None:
     ex.max_depth = depth + 1 if n > level_end else depth
 
 
+def _memory_bound(limits: Limits) -> int:
+    """The memory limit of the search: the given one, the run control's, or the default."""
+    return (limits.max_memory_mb or control.current().max_memory_mb
+            or control.default_memory_mb())
+
+
 def _why_full(ex: Exploration, store: _Store, limits: Limits) -> str:
     if store.stopped_at >= 0:
         return STOPPED_AT_VIOLATION
@@ -488,7 +494,7 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
     i = depth = 0
     level_end = end = 1
     ticker = _Ticker(limits, start, progress)
-    two = halves.Split(split)
+    two = halves.Split(split, _memory_bound(limits))
     try:
         while i < len(states):
             if i == level_end:
@@ -592,7 +598,7 @@ def _fused(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Limits,
     i = depth = transitions = 0
     level_end = end = 1
     ticker = _Ticker(limits, start, progress)
-    two = halves.Split(split)
+    two = halves.Split(split, _memory_bound(limits))
     try:
         while i < len(states):
             if i == level_end:

@@ -72,10 +72,10 @@ def test_a_stop_inside_the_childs_half_cuts_where_one_process_cuts(edges, small_
     "models/patterns/progcons-detach-count-then-flag.nmr",  # a hang, and liveness
     "bench/models/provider-clients-2.nmr",  # none, under symmetry
 ])
-def test_hangs_beside_liveness_decide_what_one_process_decides(model, monkeypatch):
+def test_atoms_and_hangs_beside_liveness_decide_what_one_process_decides(model, monkeypatch):
     from nmrcheck.engines.explicit import checker
 
-    monkeypatch.setattr(checker, "BESIDE_FROM", 0)  # every graph: hangs in a second process
+    monkeypatch.setattr(checker, "BESIDE_FROM", 0)  # every graph: atoms, hangs in a child
     started, start = [], halves.Child.start
     monkeypatch.setattr(halves.Child, "start", staticmethod(
         lambda work: started.append(1) or start(work)))

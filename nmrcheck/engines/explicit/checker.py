@@ -10,6 +10,7 @@ timed in the run control, which also stops any of them early.
 from __future__ import annotations
 
 import marshal
+from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -242,12 +243,15 @@ def _on_the_graph(ts: TransitionSystem, ex: Exploration, hangs: bool, live: list
         return [_unknown(name, ex, " (it needs the whole graph)") for name in names]
     ctl = control.current()
     out: list[PropertyResult] = []
-    beside = None
+    beside = atoms = None
     try:
         with ctl.abortable():
+            big = two and len(ex.dst) >= BESIDE_FROM  # type: ignore[arg-type]
+            if big and live:
+                atoms = _atoms_beside(ts, ex, live)
             with ctl.timed("components"):
                 g = Graph(ex.first, ex.dst, ex.act, ex.perm)  # type: ignore[arg-type]
-            if two and hangs and live and len(g.dst) >= BESIDE_FROM:
+            if big and hangs and live:
                 beside = _hangs_beside(ex, len(ts.slots), g)
             elif hangs:
                 with ctl.timed("hangs"):
@@ -256,7 +260,8 @@ def _on_the_graph(ts: TransitionSystem, ex: Exploration, hangs: bool, live: list
             decided = []
             if live:
                 with ctl.timed("liveness"):
-                    decided = liveness.decide(ts, ex, live, g)
+                    given, atoms = (None, None) if atoms is None else (_atoms_of(atoms), None)
+                    decided = liveness.decide(ts, ex, live, g, given)
             if beside is not None:
                 with ctl.timed("hangs"):  # the wait for it, after liveness
                     found, beside = _hangs_of(beside), None
@@ -267,12 +272,13 @@ def _on_the_graph(ts: TransitionSystem, ex: Exploration, hangs: bool, live: list
         out += [PropertyResult(name, UNKNOWN, "explicit", PARTIAL, reason=stop.reason)
                 for name in names if name not in done]
     finally:
-        if beside is not None:
-            beside.stop()
+        for child in (beside, atoms):
+            if child is not None:
+                child.stop()
     return out
 
 
-BESIDE_FROM = 1 << 20  # edges from which hang detection runs in a second process
+BESIDE_FROM = 1 << 20  # edges from which the liveness atoms and hangs run in a second process
 
 
 def _hangs_beside(ex: Exploration, nslots: int, g: Graph) -> halves.Child:
@@ -284,6 +290,28 @@ def _hangs_beside(ex: Exploration, nslots: int, g: Graph) -> halves.Child:
             return marshal.dumps(stop.reason)
 
     return halves.Child.start(work)
+
+
+def _atoms_beside(ts: TransitionSystem, ex: Exploration, live: list) -> halves.Child:
+    """The liveness atoms of every state (:func:`liveness.state_atoms`) in a forked child,
+    beside the components of this process."""
+    def work() -> bytes:
+        return marshal.dumps(tuple(a.tobytes() if isinstance(a, array) else a
+                                   for a in liveness.state_atoms(ts, ex, live)))
+
+    return halves.Child.start(work)
+
+
+def _atoms_of(child: halves.Child) -> liveness.Atoms:
+    def arr(x: bytes | list[int]) -> array | list[int]:
+        if isinstance(x, list):
+            return x
+        a = array("Q")
+        a.frombytes(x)
+        return a
+
+    t, b = marshal.loads(child.result())
+    return arr(t), arr(b)
 
 
 def _hangs_of(child: halves.Child) -> dict[int, int]:

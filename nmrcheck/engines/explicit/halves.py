@@ -101,6 +101,7 @@ class Child:
         while chunk := os.read(self.fd, 1 << 20):
             chunks.append(chunk)
         os.close(self.fd)
+        self.fd = -1
         _, status = os.waitpid(self.pid, 0)
         data = b"".join(chunks)
         if status != 0 or len(data) < 8:
@@ -109,7 +110,9 @@ class Child:
         return data[:-8]
 
     def stop(self) -> None:
-        """End the child without its result."""
+        """End the child without its result (nothing to do once its result was read)."""
+        if self.fd < 0:
+            return
         try:
             os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:

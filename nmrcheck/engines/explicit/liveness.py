@@ -194,20 +194,37 @@ def _atoms(su: _Setup) -> Callable[[int], tuple[int, int]]:
 
 
 # -- step 1: pending instances -------------------------------------------------------------------
-def pending(su: _Setup, atoms: Callable[[int], tuple[int, int]],
-            g: Graph) -> tuple[list[int], list[int]]:
-    """``(pend, trig)``: per state, the instances pending there (a trigger of theirs lies
-    behind on a path where their target stays false), and those triggered there. Bit masks
-    spread along the edges a frontier at a time, as whole vectors."""
-    ex = su.ex
-    n = len(ex.states)
-    width = len(su.insts)
-    ts_, bs_ = (array("Q"), array("Q")) if width <= 64 else ([], [])
+Atoms = tuple[array | list[int], array | list[int]]
+
+
+def state_atoms(ts: TransitionSystem, ex: Exploration, props: Sequence[Property]) -> Atoms:
+    """Per state of ``ex``, the instances of ``props`` triggered there and those whose
+    target is false there (what :func:`pending` starts from; :func:`decide` takes them
+    made elsewhere, e.g. in a second process while the components are computed)."""
+    su = _setup(ts, ex, props)
+    return _state_atoms(su, _atoms(su))
+
+
+def _state_atoms(su: _Setup, atoms: Callable[[int], tuple[int, int]]) -> Atoms:
+    ts_, bs_ = (array("Q"), array("Q")) if len(su.insts) <= 64 else ([], [])
     t_add, b_add = ts_.append, bs_.append
-    for s in ex.states:
+    for s in su.ex.states:
         t, b = atoms(s)
         t_add(t)
         b_add(b)
+    return ts_, bs_
+
+
+def pending(su: _Setup, atoms: Callable[[int], tuple[int, int]] | Atoms,
+            g: Graph) -> tuple[list[int], list[int]]:
+    """``(pend, trig)``: per state, the instances pending there (a trigger of theirs lies
+    behind on a path where their target stays false), and those triggered there. Bit masks
+    spread along the edges a frontier at a time, as whole vectors. ``atoms``: the function
+    of a state, or its values on every state (:func:`state_atoms`)."""
+    ex = su.ex
+    n = len(ex.states)
+    width = len(su.insts)
+    ts_, bs_ = _state_atoms(su, atoms) if callable(atoms) else atoms
     trig, bad = masks(ts_, width), masks(bs_, width)
     del ts_, bs_
     once = 0
@@ -802,15 +819,16 @@ def build_lasso(su: _Setup, w: Witness, pend: list[int], trig: list[int]) -> Las
 
 # -- the properties of a system ----------------------------------------------------------------
 def decide(ts: TransitionSystem, ex: Exploration, props: Sequence[Property],
-           g: Graph | None = None) -> list[PropertyResult]:
+           g: Graph | None = None, atoms: Atoms | None = None) -> list[PropertyResult]:
     """Decide the liveness properties ``props`` of ``ts`` on the complete exploration ``ex``
     (with edges; symmetry-reduced or not; ``g``: it as arrays with its components, when
-    made already). A violation comes with a replayed, fair lasso."""
+    made already; ``atoms``: :func:`state_atoms`, when made already). A violation comes
+    with a replayed, fair lasso."""
     if not props:
         return []
     g = g or Graph(ex.first, ex.dst, ex.act, ex.perm)  # type: ignore[arg-type]
     su = _setup(ts, ex, props)
-    pend, trig = pending(su, _atoms(su), g)
+    pend, trig = pending(su, _atoms(su) if atoms is None else atoms, g)
     witnesses = find_witnesses(su, pend, (1 << len(su.insts)) - 1, g)
     results = []
     for k, p in enumerate(props):

@@ -5,10 +5,17 @@ from __future__ import annotations
 from array import array
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nmrcheck.engines.explicit.arrays import Graph, enabled_groups, split_edges
+from nmrcheck.engines.explicit.arrays import (
+    Graph,
+    distinct,
+    distinct_inverse,
+    enabled_groups,
+    split_edges,
+)
 from nmrcheck.engines.explicit.codegen import ACTION_SHIFT, EDGE_SHIFT
 from nmrcheck.engines.explicit.scc import tarjan
 
@@ -77,3 +84,14 @@ def test_components_and_their_levels_match_tarjan(g, with_scipy):
         for e in range(first[s], first[s + 1]):
             a, b = graph.label[s], graph.label[dst[e]]
             assert a == b or level_of[b] < level_of[a]
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 5, 1000])
+@pytest.mark.parametrize("dtype", [np.uint64, np.int64, np.uint16])
+def test_distinct_values_are_numpys_unique(n, dtype):
+    a = np.random.default_rng(n).integers(0, 7, n).astype(dtype)
+    assert np.array_equal(distinct(a), np.unique(a))
+    values, inverse = distinct_inverse(a)
+    want_values, want_inverse = np.unique(a, return_inverse=True)
+    assert np.array_equal(values, want_values)
+    assert np.array_equal(inverse, want_inverse.reshape(-1))

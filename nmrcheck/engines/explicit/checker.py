@@ -278,7 +278,7 @@ def _on_the_graph(ts: TransitionSystem, ex: Exploration, hangs: bool, live: list
     return out
 
 
-BESIDE_FROM = 1 << 20  # edges from which the liveness atoms and hangs run in a second process
+BESIDE_FROM = 1 << 18  # edges from which the liveness atoms and hangs run in a second process
 
 
 def _hangs_beside(ex: Exploration, nslots: int, g: Graph) -> halves.Child:

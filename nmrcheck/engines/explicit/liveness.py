@@ -71,7 +71,7 @@ from nmrcheck.engines.common.results import (
     PropertyResult,
 )
 from nmrcheck.engines.explicit import emit
-from nmrcheck.engines.explicit.arrays import Graph, masks, renamed
+from nmrcheck.engines.explicit.arrays import Graph, distinct, masks, renamed
 from nmrcheck.engines.explicit.frames import Frames, Orbits, Renaming
 from nmrcheck.engines.explicit.scc import has_cycle, tarjan
 from nmrcheck.engines.explicit.search import Exploration, Limits, explore
@@ -240,7 +240,7 @@ def pending(su: _Setup, atoms: Callable[[int], tuple[int, int]] | Atoms,
     rounds = 0
     while front.size:
         grown = [_spread(g, part, pend, bad, rename) for part in g.chunks(front)]
-        front = np.unique(np.concatenate(grown))
+        front = distinct(np.concatenate(grown))
         rounds += 1
         if not rounds & 0x3F and ctl.tick(done=rounds, total=rounds, unit="rounds, pending"):
             raise control.Stopped(ctl.reason, ctl.interrupted)

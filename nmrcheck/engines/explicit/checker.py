@@ -79,7 +79,8 @@ def check(
         Decide the liveness properties of ``ts`` (otherwise they are left out).
     cores : int
         1: one process; 0: a second process where the machine has a second core (large
-        levels of the search are split, hang detection runs beside liveness: :mod:`.halves`).
+        levels of the search are split, and on large graphs the liveness atoms and hang
+        detection run beside the components and the liveness check: :mod:`.halves`).
     """
     ctl = control.current()
     live = liveness.liveness_properties(ts) if liveness_props else []
@@ -260,7 +261,8 @@ def _on_the_graph(ts: TransitionSystem, ex: Exploration, hangs: bool, live: list
             decided = []
             if live:
                 with ctl.timed("liveness"):
-                    given, atoms = (None, None) if atoms is None else (_atoms_of(atoms), None)
+                    given = None if atoms is None else _atoms_of(atoms)
+                    atoms = None
                     decided = liveness.decide(ts, ex, live, g, given)
             if beside is not None:
                 with ctl.timed("hangs"):  # the wait for it, after liveness
@@ -303,6 +305,7 @@ def _atoms_beside(ts: TransitionSystem, ex: Exploration, live: list) -> halves.C
 
 
 def _atoms_of(child: halves.Child) -> liveness.Atoms:
+    """What :func:`_atoms_beside` computed."""
     def arr(x: bytes | list[int]) -> array | list[int]:
         if isinstance(x, list):
             return x

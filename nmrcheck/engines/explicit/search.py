@@ -584,6 +584,7 @@ def _fused(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Limits,
         names["slow"] = slow
     with control.current().abortable():
         expand = compile_expander(ts, canon_of, names, prelude)[0]
+
     def half(lo: int, hi: int) -> tuple[halves.Child, Callable[[], tuple[int, int]]]:
         n0 = len(states)
 

@@ -4,6 +4,9 @@ actions, edges, instance mappings, counts, stops and properties found."""
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 
 from nmrcheck.engines.common.checker import Limits
@@ -98,3 +101,17 @@ def test_no_level_is_split_once_this_process_holds_half_the_memory_limit():
     two = halves.Split(True, memory_mb=1 << 30)
     end = two.begin(0, 100_000, lambda lo, hi: started.append((lo, hi)) or (None, None))
     assert started == [(end, 100_000)] and 0 < end < 100_000
+
+
+@pytest.mark.parametrize("signum, word", [(signal.SIGINT, "interrupted"),
+                                          (signal.SIGTERM, "terminated")])
+def test_a_child_ended_by_a_signal_is_a_stop_not_an_internal_error(signum, word):
+    """A Ctrl-C reaches the whole process group: the child may die of it before this
+    process has seen its own."""
+    from nmrcheck import control
+
+    child = halves.Child.start(lambda: os.kill(os.getpid(), signum) or b"")
+    with pytest.raises(control.Stopped) as stop:
+        child.result()
+    assert stop.value.interrupted and stop.value.reason.startswith(word)
+    child.stop()  # nothing left to do

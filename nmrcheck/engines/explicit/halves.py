@@ -96,7 +96,8 @@ class Child:
         return Child(pid, r)
 
     def result(self) -> bytes:
-        """What the child sent, once it has exited."""
+        """What the child sent, once it has exited; :class:`control.Stopped` when a signal
+        (SIGINT, SIGTERM) ended it."""
         chunks = []
         while chunk := os.read(self.fd, 1 << 20):
             chunks.append(chunk)
@@ -104,6 +105,9 @@ class Child:
         self.fd = -1
         _, status = os.waitpid(self.pid, 0)
         data = b"".join(chunks)
+        if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGINT, signal.SIGTERM):
+            term = os.WTERMSIG(status) == signal.SIGTERM  # a Ctrl-C to the process group
+            raise control.Stopped(control.TERMINATED if term else control.INTERRUPTED, True)
         if status != 0 or len(data) < 8:
             raise InternalError(f"the process expanding half a level failed (status {status})")
         self.seconds = struct.unpack("<d", data[-8:])[0]

@@ -518,8 +518,8 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
             if reason:
                 ex.complete, ex.stop_reason = False, reason
                 break
-    except KeyboardInterrupt:  # anywhere: keep the states expanded in full
-        i = len(masks)
+    except (KeyboardInterrupt, control.Stopped):  # a signal, here or to the child
+        i = len(masks)  # keep the states expanded in full
         _cut(first, packed, masks, i)
         _consistent(store)
         ex.complete, ex.stop_reason, ex.interrupted = False, control.INTERRUPTED, True
@@ -625,7 +625,7 @@ def _fused(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Limits,
             if reason:
                 ex.complete, ex.stop_reason = False, reason
                 break
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, control.Stopped):  # a signal, here or to the child
         _consistent(store)
         ex.complete, ex.stop_reason, ex.interrupted = False, control.INTERRUPTED, True
     finally:

@@ -459,22 +459,7 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
     if sym is not None:
         canon_of, fns, prelude = sym.stepper(ts, maps=True)
         names.update(fns)
-        succ, canon_map, busy = comp.successors, sym.canon_map, comp.busy
-
-        def slow(s: int, i: int) -> None:
-            out, en = succ(s)
-            if en < 0:
-                W(0)
-                return
-            for a, t in out:
-                u, m = canon_map(t)
-                j = look(u)
-                if j is None:
-                    j = new(u, a, i)
-                E(j << EDGE_SHIFT | a << ACTION_SHIFT | frames.id_of(m))
-            W(busy(s) & ~en)
-
-        names["slow"] = slow
+        names["slow"] = _edge_slow_path(comp, sym, frames, look, new, E, W)
     with control.current().abortable():
         expand = compile_edge_expander(ts, canon_of, names, prelude)[0]
     masks = ex.waiting.masks
@@ -533,6 +518,31 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
     if ticker.ctl.interrupted:
         ex.interrupted = True
     _levels(ex, i, depth, level_end)
+
+
+def _edge_slow_path(comp: Compiled, sym: Symmetry, frames: Frames,
+                    look: Callable[[int], int | None], new: Callable[[int, int, int], int],
+                    E: Callable[[int], None], W: Callable[[int], None],
+                    ) -> Callable[[int, int], None]:
+    """``slow(s, i)``: state ``i`` expanded by the general code, for the states the
+    generated loop of :func:`_edge_loop` hands over (whose instance keys do not settle the
+    representatives of their successors); it appends their edges and waiting mask."""
+    succ, canon_map, busy = comp.successors, sym.canon_map, comp.busy
+
+    def slow(s: int, i: int) -> None:
+        out, en = succ(s)
+        if en < 0:
+            W(0)
+            return
+        for a, t in out:
+            u, m = canon_map(t)
+            j = look(u)
+            if j is None:
+                j = new(u, a, i)
+            E(j << EDGE_SHIFT | a << ACTION_SHIFT | frames.id_of(m))
+        W(busy(s) & ~en)
+
+    return slow
 
 
 def action_groups(ts: TransitionSystem) -> list[int]:

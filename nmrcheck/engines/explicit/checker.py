@@ -307,11 +307,7 @@ def _atoms_beside(ts: TransitionSystem, ex: Exploration, live: list) -> halves.C
 def _atoms_of(child: halves.Child) -> liveness.Atoms:
     """What :func:`_atoms_beside` computed."""
     def arr(x: bytes | list[int]) -> array | list[int]:
-        if isinstance(x, list):
-            return x
-        a = array("Q")
-        a.frombytes(x)
-        return a
+        return x if isinstance(x, list) else halves.from_bytes("Q", x)
 
     t, b = marshal.loads(child.result())
     return arr(t), arr(b)

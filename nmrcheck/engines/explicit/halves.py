@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from nmrcheck import control
+from nmrcheck.engines.explicit.arrays import renumber_edges
+from nmrcheck.engines.explicit.codegen import Full
 from nmrcheck.engines.explicit.frames import Frames
 from nmrcheck.errors import InternalError
 
@@ -181,6 +183,13 @@ class Split:
             self.child = self._merge = None
 
 
+def from_bytes(code: str, data: bytes) -> array:
+    """An array of type ``code`` holding ``data`` (what a child sent of one)."""
+    out = array(code)
+    out.frombytes(data)
+    return out
+
+
 def _nothing(t: int, seen: int) -> int:
     return 0
 
@@ -208,8 +217,7 @@ def merge_counted(data: bytes, store: _Store, lo: int) -> tuple[int, int]:
     returns the transitions to count and the state cut off by a stop (or -1), whose own
     transitions are not counted, as the generated loop does."""
     counts_b, state_data = marshal.loads(data)
-    counts = array("I")
-    counts.frombytes(counts_b)
+    counts = from_bytes("I", counts_b)
     full = merge_states(state_data, store)[1]
     return sum(counts[:full - lo] if full >= 0 else counts), full
 
@@ -218,12 +226,8 @@ def merge_states(data: bytes, store: _Store) -> tuple[list[int], int]:
     """Store the child's new states in its order, each unless already stored; returns the
     index of each (0 past a stop) and the state whose expansion was cut off by a stop
     (``search.Full``), or -1."""
-    from nmrcheck.engines.explicit.codegen import Full
-
     states, par_b, via_b = marshal.loads(data)
-    par, via = array("i"), array("i")
-    par.frombytes(par_b)
-    via.frombytes(via_b)
+    par, via = from_bytes("i", par_b), from_bytes("i", via_b)
     index = [0] * len(states)
     look = store.index.get if store.index is not None else None
     new, seen = store.new, store.seen
@@ -257,13 +261,10 @@ def merge_rows(data: bytes, store: _Store, n0: int, rows: tuple[int, int, int, i
                first: array, packed: array, masks: array | list, frames: Frames) -> int:
     """Store the child's states (:func:`merge_states`) and append its rows of edges,
     renumbered (states and instance mappings); returns the state cut off by a stop, or -1."""
-    from nmrcheck.engines.explicit.arrays import renumber_edges
-
     state_data, first_b, packed_b, tail, maps = marshal.loads(data)
     index, full = merge_states(state_data, store)
     f0, e0, w0, m0 = rows
-    child_first = array("I")
-    child_first.frombytes(first_b)
+    child_first = from_bytes("I", first_b)
     shift = len(packed) - e0
     first.extend(x + shift for x in child_first)
     packed.frombytes(renumber_edges(packed_b, n0, index, m0,

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nmrcheck.engines.explicit.codegen import compile_system
-from nmrcheck.engines.explicit.search import explore
+from nmrcheck.engines.explicit.search import explore, safety_view
 from nmrcheck.ir import INVARIANT, REACHABLE, Action, Property, Slot, TransitionSystem, evaluate
 from nmrcheck.ir import expr as E
 
@@ -143,3 +143,23 @@ def test_wide_field_is_not_enumerated():
         values = comp.layout.unpack(s)
         want = sorted((a, ts.fire(a, values)) for a in ts.enabled(values))
         assert sorted((a, comp.layout.unpack(t)) for a, t in comp.successors(s)[0]) == want
+
+
+def test_the_probe_and_the_search_share_one_decision_tree(monkeypatch):
+    from support import ROOT
+
+    from nmrcheck.engines.explicit import checker, codegen
+    from nmrcheck.nmr.load import load
+
+    emitted = []
+    real = codegen._emit_tree
+    monkeypatch.setattr(codegen, "_emit_tree", lambda gen: emitted.append(1) or real(gen))
+    ts = load(str(ROOT / "models/seeds/detach-pending.nmr"))
+    checker.check(ts, cores=1)
+    assert len(emitted) == 1  # the probe's successors and the search's expander
+    # the same system with one more action: a new tree, which has it
+    ts.actions.append(Action("env: idle", E.TRUE, ()))
+    view = safety_view(ts)  # what the probe compiles: remembered, and so is its code
+    assert "env: idle" in compile_system(view).source and len(emitted) == 2
+    checker.check(ts, cores=1)
+    assert len(emitted) == 2

@@ -266,12 +266,17 @@ class _Gen:
             else:
                 self.sets[i] = before
 
+    def free(self, e: Expr) -> tuple[int, ...]:
+        """The variables ``e`` reads, ascending (remembered: the tree asks again and again)."""
+        fv = self._free.get(e.uid)
+        if fv is None:
+            fv = self._free[e.uid] = tuple(sorted(free_vars(e)))
+        return fv
+
     def decide(self, c: Expr, known: dict[int, int]) -> Expr:
         """``c``, or TRUE or FALSE when it has that value for every value its (at most two)
         variables can have on this path."""
-        fv = self._free.get(c.uid)
-        if fv is None:
-            fv = self._free[c.uid] = tuple(sorted(free_vars(c)))
+        fv = self.free(c)
         if not fv or len(fv) > 2:
             return c
         poss = tuple(self.possible(i, known) for i in fv)
@@ -417,8 +422,7 @@ class _Gen:
         """``e`` with the variables the path knows replaced by their values (constants fold)."""
         if not known:
             return e
-        fv = free_vars(e)
-        sub = {i: self._const(i, v) for i, v in known.items() if i in fv}
+        sub = {i: self._const(i, known[i]) for i in self.free(e) if i in known}
         return substitute(e, sub) if sub else e
 
     def _const(self, i: int, v: int) -> Expr:
@@ -643,9 +647,51 @@ class _Gen:
         return e
 
 
+@dataclass(frozen=True)
+class _Visit:
+    """Where the tree hands on a successor: what each generator emits there differs."""
+
+    ai: int
+    new: str
+    indent: str
+
+
+class _TreeGen(_Gen):
+    """Emits the decision tree once, with a :class:`_Visit` where each successor goes."""
+
+    def visit(self, ai: int, new: str, indent: str) -> list:
+        return [_Visit(ai, new, indent)]
+
+
+_TREE: list[tuple[tuple, list]] = []  # the last tree emitted, with what it was emitted from
+
+
 def emit_tree(gen: _Gen, base: str) -> None:
     """Emit the decision tree of every action's guard at indentation ``base``; each enabled
-    action's successor goes to ``gen.visit``."""
+    action's successor goes to ``gen.visit``.
+
+    The tree is a function of the (immutable) actions and variables and of the halted
+    states: the probe and the search of one check, and the views of one system, share it,
+    emitted once."""
+    ts = gen.ts
+    made_of = (*ts.actions, None, *ts.vars, None, ts.halted)
+    if not (_TREE and _same(_TREE[0][0], made_of)):
+        tree = _TreeGen(ts, gen.lay)
+        _emit_tree(tree)
+        _TREE[:] = [(made_of, tree.lines)]
+    lines = gen.lines
+    for line in _TREE[0][1]:
+        if isinstance(line, str):
+            lines.append(base + line)
+        else:
+            lines += gen.visit(line.ai, line.new, base + line.indent)
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+
+
+def _emit_tree(gen: _TreeGen) -> None:
     ts = gen.ts
     facts = running_facts(ts)
     groups: dict[int, dict[int, list[_Item]]] = {}
@@ -669,10 +715,10 @@ def emit_tree(gen: _Gen, base: str) -> None:
         if var in facts:
             vals = [v for v in sorted(groups[var]) if v == facts[var]]
             for v in vals:
-                gen.emit_seq(groups[var][v], dict(facts), top, base, share=True)
+                gen.emit_seq(groups[var][v], dict(facts), top, "", share=True)
             continue
-        _emit_chain(gen, var, groups[var], facts, top, base)
-    gen.emit_seq(loose, dict(facts), top, base, share=True)
+        _emit_chain(gen, var, groups[var], facts, top, "")
+    gen.emit_seq(loose, dict(facts), top, "", share=True)
 
 
 def _emit_chain(gen: _Gen, var: int, by_val: dict[int, list[_Item]], facts: dict[int, int],
@@ -694,16 +740,17 @@ def _emit_chain(gen: _Gen, var: int, by_val: dict[int, list[_Item]], facts: dict
             lines.append(base + "    pass")
 
 
-_LAST: list[tuple[TransitionSystem, list, Compiled]] = []  # the last system compiled
+_LAST: list[tuple[tuple, Compiled]] = []  # the last system compiled, and what it was made of
 
 
 def compile_system(ts: TransitionSystem) -> Compiled:
     """Generate and compile the successor, busy and property functions of ``ts`` (the last
     system compiled is remembered: a check compiles its system once for all its searches)."""
-    if _LAST and _LAST[0][0] is ts and _LAST[0][1] == ts.properties:
-        return _LAST[0][2]
+    made_of = (*ts.actions, None, *ts.vars, None, ts.halted, *ts.slots, None, *ts.properties)
+    if _LAST and _same(_LAST[0][0], made_of):
+        return _LAST[0][1]
     comp = _compile_system(ts)
-    _LAST[:] = [(ts, list(ts.properties), comp)]
+    _LAST[:] = [(made_of, comp)]
     return comp
 
 

@@ -9,17 +9,16 @@ Exit codes: 0 every property holds, 1 a property is violated, 2 bad input or usa
 from __future__ import annotations
 
 import argparse
+import atexit
+import os
 import sys
+import threading
 from collections.abc import Sequence
 from typing import TextIO
 
 from nmrcheck import __version__
-from nmrcheck.commands import EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, outputs, replay
-from nmrcheck.commands.certify import cmd_certify
-from nmrcheck.commands.check import cmd_check
-from nmrcheck.commands.graph import cmd_graph
+from nmrcheck.commands import EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED
 from nmrcheck.commands.parser import build_parser
-from nmrcheck.distributed import swarm_cmd, sweep
 from nmrcheck.errors import InputError, InternalError
 
 
@@ -31,20 +30,8 @@ def main(
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        args = build_parser().parse_args(argv)
-        if args.command == "check":
-            return cmd_check(args, argv, out, err)
-        if args.command == "swarm":
-            return swarm_cmd.run(args, argv, out, err)
-        if args.command == "sweep":
-            return sweep.run(args, argv, out, err)
-        if args.command == "replay":
-            return replay.run(args, out, err)
-        if args.command == "certify":
-            return cmd_certify(args, out)
-        if args.command in ("simulate", "new", "lsp"):
-            return _editor_command(args, out, err)
-        return cmd_graph(args, out)
+        args = build_parser(argv).parse_args(argv)
+        return _command(args, argv, out, err)
     except InputError as exc:
         for f in exc.findings:
             err.write(f"{f}\n")
@@ -53,6 +40,8 @@ def main(
         err.write(f"nmrcheck: interrupted, exit {EXIT_INTERRUPTED}\n")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
+        from nmrcheck.commands import outputs
+
         return outputs.broken_pipe(out)
     except Exception as exc:  # noqa: BLE001 (every escaping exception is reported so)
         what = str(exc) if isinstance(exc, InternalError) else f"{type(exc).__name__}: {exc}"
@@ -62,6 +51,36 @@ def main(
             "  This is a bug in nmrcheck, not in your model; please report it.\n"
         )
         return EXIT_INTERNAL
+
+
+def _command(args: argparse.Namespace, argv: list[str], out: TextIO, err: TextIO) -> int:
+    """Run the subcommand; only its own modules are imported (start-up time is part of
+    every run)."""
+    if args.command == "check":
+        from nmrcheck.commands.check import cmd_check
+
+        return cmd_check(args, argv, out, err)
+    if args.command == "swarm":
+        from nmrcheck.distributed import swarm_cmd
+
+        return swarm_cmd.run(args, argv, out, err)
+    if args.command == "sweep":
+        from nmrcheck.distributed import sweep
+
+        return sweep.run(args, argv, out, err)
+    if args.command == "replay":
+        from nmrcheck.commands import replay
+
+        return replay.run(args, out, err)
+    if args.command == "certify":
+        from nmrcheck.commands.certify import cmd_certify
+
+        return cmd_certify(args, out)
+    if args.command in ("simulate", "new", "lsp"):
+        return _editor_command(args, out, err)
+    from nmrcheck.commands.graph import cmd_graph
+
+    return cmd_graph(args, out)
 
 
 def _editor_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -80,4 +99,20 @@ def _editor_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def run() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    code = main()
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
+           if t is not threading.main_thread()):
+        sys.exit(code)  # Python's exit waits for them
+    # as Python's own exit, but without freeing every object one by one first (about
+    # 50 ms after a large search): the operating system takes the memory back at once
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # the reader went away before the last of the report
+        from nmrcheck.commands import outputs
+
+        code = outputs.broken_pipe(sys.stdout)
+    except (OSError, ValueError):
+        sys.exit(code)  # Python's exit reports what went wrong with the stream
+    os._exit(code)

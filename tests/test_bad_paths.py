@@ -99,12 +99,12 @@ def test_certificates_of_assert_and_error_properties_get_safe_file_names(tmp_pat
 
 
 def test_an_escaping_exception_is_the_internal_error_report(monkeypatch):
-    import nmrcheck.cli as cli
+    from nmrcheck.commands import graph
 
     def boom(*_a, **_k):
         raise RecursionError("deep")
 
-    monkeypatch.setattr(cli, "cmd_graph", boom)
+    monkeypatch.setattr(graph, "cmd_graph", boom)
     r = run_cli("graph", MODEL)
     assert r.code == 4
     assert "internal error: RecursionError: deep" in r.err

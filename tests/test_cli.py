@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -184,3 +185,25 @@ def test_graph_svg_when_graphviz_is_installed(tmp_path):
     assert text.lstrip().startswith("<?xml") or "<svg" in text[:400]
     assert "<svg" in text and text.count("<g id=\"node") == 310
     assert 'stroke="red"' in text
+
+
+def test_console_script_writes_the_whole_report_before_it_exits(tmp_path):
+    # the process ends without Python's teardown: what it printed must all be there
+    seed = "models/seeds/subcomponent-unload-no-wait.nmr"
+    out = tmp_path / "report.json"
+    with out.open("w") as fh:
+        proc = subprocess.run([sys.executable, "-m", "nmrcheck", "check", seed, "--json"],
+                              stdout=fh, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.returncode == 1
+    assert json.loads(out.read_text()) == json.loads(run_cli("check", seed, "--json").out)
+    assert "exit 1" in proc.stderr
+
+
+def test_console_script_reader_gone_is_a_quiet_exit_141():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nmrcheck", "check", "models/seeds/subcomponent-unload-no-wait.nmr"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    proc.stdout.close()  # before the report is written: its writes meet a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert "Traceback" not in err and "Exception ignored" not in err

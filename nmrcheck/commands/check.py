@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
@@ -121,9 +122,7 @@ def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: T
     ctl = control.Control(args.timeout, args.max_memory or control.default_memory_mb())
     ctl.progress = _progress(err, args.progress or err.isatty())
     limits = Limits(args.max_states)
-    from nmrcheck.distributed.checks import checking
-
-    with checking(args.ray, args.max_memory) as remote, ctl.installed():
+    with _remote(args) as remote, ctl.installed():
         run = _Run(args, argv, out, err, ctl, limits, remote)
         try:  # every model and output path, before any search
             with ctl.abortable(), ctl.timed("load"):
@@ -143,6 +142,16 @@ def cmd_check(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: T
     if args.json:
         _write_json(out, run.docs, _exit(run.worst, ctl.interrupted))
     return _exit(run.worst, ctl.interrupted)
+
+
+def _remote(args: argparse.Namespace) -> AbstractContextManager[Checks | None]:
+    """The checks on Ray of ``--ray ADDRESS`` (None without it: Ray's side is then not even
+    imported, start-up time being part of every check)."""
+    if args.ray is None:
+        return nullcontext()
+    from nmrcheck.distributed.checks import checking
+
+    return checking(args.ray, args.max_memory)
 
 
 def _search(run: _Run, model: str) -> tuple[TransitionSystem | None, CheckResult]:

@@ -23,12 +23,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from nmrcheck.engines.common.results import CheckResult
 from nmrcheck.errors import Finding, InputError
 from nmrcheck.ir import TransitionSystem
-from nmrcheck.report import html, itf, mermaid, sarif, text
+
+if TYPE_CHECKING:
+    from nmrcheck.report.sarif import SarifLog
 
 OPTIONS = ("itf", "mermaid", "sarif", "html")
 ITF_SUFFIX = ".itf.json"
@@ -61,7 +63,7 @@ class _Run:
     count: int = 0
     mermaid: list[str] = field(default_factory=list)
     html: list[str] = field(default_factory=list)
-    sarif: sarif.SarifLog = field(default_factory=sarif.SarifLog)
+    sarif: SarifLog | None = None
     announced: set[str] = field(default_factory=set)
 
 
@@ -178,6 +180,9 @@ def write(
     """Write every output file ``args`` asks for, for one checked model."""
     if not any(getattr(args, o, None) for o in OPTIONS):
         return
+    # imported only when a file is asked for: start-up time is part of every check
+    from nmrcheck.report import html, itf, mermaid, sarif, text
+
     run = _run(args)
     models = list(getattr(args, "models", None) or [model])
     index = run.count
@@ -197,6 +202,8 @@ def write(
         doc = "# nmrcheck counterexamples\n\n" + "\n".join(run.mermaid)
         _save(args.mermaid, doc.rstrip("\n") + "\n", run, err)
     if getattr(args, "sarif", None):
+        if run.sarif is None:
+            run.sarif = sarif.SarifLog()
         run.sarif.add(ts, result, model, lambda m, p: text.reproduce(argv, m, p))
         _save(args.sarif, run.sarif.render(), run, err)
     if getattr(args, "html", None):

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 
 from nmrcheck import __version__
-from nmrcheck.commands import outputs, replay
 from nmrcheck.commands.types import cores as _cores
 from nmrcheck.commands.types import positive as _positive
 from nmrcheck.commands.types import seconds as _seconds
 from nmrcheck.commands.types import spec_args
-from nmrcheck.distributed import swarm_cmd, sweep
 from nmrcheck.engines.run import ENGINES
 from nmrcheck.errors import InputError
 
@@ -25,38 +24,55 @@ class _Parser(argparse.ArgumentParser):
         raise InputError(f"usage: {message}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``nmrcheck``: one subparser per subcommand."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of ``nmrcheck``: one subparser per subcommand.
+
+    With ``argv``, only the subcommand it names gets its options, so only that command's
+    modules are imported (start-up time is part of every run); ``nmrcheck --help`` lists
+    the subcommands from their one-line help either way."""
     p = _Parser(prog="nmrcheck", description="Model checker for Windows NMR lifecycle designs.")
     p.add_argument("--version", action="version", version=f"nmrcheck {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    named = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
+    for name, help_, options in _COMMANDS:
+        sp = sub.add_parser(name, help=help_)
+        if named is None or named == name:
+            options(sp)
+    return p
 
-    c = sub.add_parser("check", help="check the properties of one or more models")
+
+def _check(c: argparse.ArgumentParser) -> None:
+    from nmrcheck.commands import outputs
+
     c.add_argument("models", nargs="+", metavar="MODEL")
     _model_args(c)
     _check_report_args(c)
     _check_search_args(c)
+    outputs.add_arguments(c)
 
-    cf = sub.add_parser("certify", help="re-check a saved proof certificate against a model")
+
+def _certify(cf: argparse.ArgumentParser) -> None:
     cf.add_argument("certificate", metavar="FILE")
     cf.add_argument("model", metavar="MODEL")
     _model_args(cf)
-    outputs.add_arguments(c)
 
-    sw = sub.add_parser("swarm", help="many randomised bounded searches for a violation "
-                        "(designs too big to exhaust; never a proof)")
+
+def _swarm(sw: argparse.ArgumentParser) -> None:
+    from nmrcheck.distributed import swarm_cmd
+
     swarm_cmd.add_arguments(sw, _positive, _seconds)
 
-    sp = sub.add_parser("sweep", help="check one model under every knob setting and instance "
-                        "count given")
+
+def _sweep(sp: argparse.ArgumentParser) -> None:
+    from nmrcheck.distributed import sweep
+
     sweep.add_arguments(sp, _positive, _seconds)
 
-    rp = sub.add_parser("replay", help="re-execute a saved trace (JSON or ITF) on a model")
-    replay.add_arguments(rp)
 
-    _graph_parser(sub)
-    _editor_subparsers(sub)
-    return p
+def _replay(rp: argparse.ArgumentParser) -> None:
+    from nmrcheck.commands import replay
+
+    replay.add_arguments(rp)
 
 
 def _model_args(sp: argparse.ArgumentParser) -> None:
@@ -176,9 +192,7 @@ def _check_search_args(c: argparse.ArgumentParser) -> None:
     )
 
 
-def _graph_parser(sub: argparse._SubParsersAction) -> None:
-    """``graph``: explore a small model and print its reachable graph."""
-    g = sub.add_parser("graph", help="explore a small model and print its reachable graph")
+def _graph(g: argparse.ArgumentParser) -> None:
     g.add_argument("model", metavar="MODEL")
     _model_args(g)
     g.add_argument("--dot", action="store_true", help="print the graph as Graphviz DOT")
@@ -189,16 +203,35 @@ def _graph_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
 
 
-def _editor_subparsers(sub: argparse._SubParsersAction) -> None:
-    """``simulate``, ``new`` and ``lsp`` (issue 18): each module adds its own arguments."""
+# ``simulate``, ``new`` and ``lsp`` (issue 18): each module adds its own arguments
+def _simulate(sp: argparse.ArgumentParser) -> None:
     from nmrcheck import simulate
-    from nmrcheck.lsp import cli as lsp_cli
+
+    simulate.add_arguments(sp)
+
+
+def _new(sp: argparse.ArgumentParser) -> None:
     from nmrcheck.patterns import cli as new_cli
 
-    simulate.add_arguments(sub.add_parser(
-        "simulate", help="one random run of a model (--seed S), or pick each step "
-        "(--interactive)"))
-    new_cli.add_arguments(sub.add_parser(
-        "new", help="start a design from a catalogue pattern (--list shows them)"))
-    lsp_cli.add_arguments(sub.add_parser(
-        "lsp", help="the language server for editors (LSP over stdio)"))
+    new_cli.add_arguments(sp)
+
+
+def _lsp(sp: argparse.ArgumentParser) -> None:
+    from nmrcheck.lsp import cli as lsp_cli
+
+    lsp_cli.add_arguments(sp)
+
+
+_COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
+    ("check", "check the properties of one or more models", _check),
+    ("certify", "re-check a saved proof certificate against a model", _certify),
+    ("swarm", "many randomised bounded searches for a violation (designs too big to exhaust; "
+     "never a proof)", _swarm),
+    ("sweep", "check one model under every knob setting and instance count given", _sweep),
+    ("replay", "re-execute a saved trace (JSON or ITF) on a model", _replay),
+    ("graph", "explore a small model and print its reachable graph", _graph),
+    ("simulate", "one random run of a model (--seed S), or pick each step (--interactive)",
+     _simulate),
+    ("new", "start a design from a catalogue pattern (--list shows them)", _new),
+    ("lsp", "the language server for editors (LSP over stdio)", _lsp),
+]

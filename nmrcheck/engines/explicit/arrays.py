@@ -75,11 +75,10 @@ def enabled_groups(first: Sequence[int], act: array,
 
 
 # -- the graph as numpy arrays ------------------------------------------------------------------
-class Graph:
-    """The complete explored graph as numpy arrays (views of the exploration's own arrays,
-    not copies): ``first`` (int64, n + 1), ``dst`` and ``src`` per edge, ``act``, ``perm``
-    (None without symmetry), and the strongly connected components: ``label`` per state,
-    ``size`` per component, ``inner`` per edge (both ends in one component)."""
+class Edges:
+    """The complete explored graph's edges as numpy arrays (views of the exploration's own
+    arrays, not copies): ``first`` (int64, n + 1), ``dst`` and ``src`` per edge, ``act``
+    and ``perm`` (None without symmetry)."""
 
     def __init__(self, first: array, dst: array, act: array, perm: array | None) -> None:
         self.first = np.frombuffer(first, dtype=np.uint32).astype(np.int64)
@@ -89,24 +88,6 @@ class Graph:
         self.perm = None if perm is None else np.frombuffer(perm, dtype=np.uint16)
         counts = np.diff(self.first)
         self.src = np.repeat(np.arange(self.n, dtype=np.uint32), counts)
-        self.ncomp, self.label = _strong_components(self.n, self.first, self.dst)
-        self.size = np.bincount(self.label, minlength=self.ncomp)
-        self.inner = np.empty(len(self.dst), dtype=bool)
-        for lo in range(0, len(self.dst), CHUNK):  # in parts: two label arrays per edge
-            hi = lo + CHUNK
-            self.inner[lo:hi] = self.label[self.src[lo:hi]] == self.label[self.dst[lo:hi]]
-        loops = np.zeros(self.ncomp, dtype=bool)
-        loops[self.label[self.src[self.inner & (self.src == self.dst)]]] = True
-        self.cyclic = (self.size > 1) | loops  # per component: it holds a cycle
-        self._order: np.ndarray | None = None
-
-    def members(self, comps: np.ndarray) -> list[list[int]]:
-        """The states of each component of ``comps`` (ascending), as Python lists."""
-        if self._order is None:
-            self._order = np.argsort(self.label, kind="stable")
-            self._starts = np.concatenate(([0], np.cumsum(self.size)))
-        order, starts = self._order, self._starts
-        return [order[starts[c]:starts[c + 1]].tolist() for c in comps.tolist()]
 
     def edges_of(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The edges leaving ``states``, grouped by state in its order: (edge numbers,
@@ -128,6 +109,32 @@ class Graph:
             return [states]
         cuts = np.searchsorted(ends, np.arange(limit, int(ends[-1]), limit), "right")
         return [part for part in np.split(states, distinct(cuts)) if len(part)]
+
+
+class Graph(Edges):
+    """The edges (:class:`Edges`) with the strongly connected components: ``label`` per
+    state, ``size`` per component, ``inner`` per edge (both ends in one component)."""
+
+    def __init__(self, first: array, dst: array, act: array, perm: array | None) -> None:
+        super().__init__(first, dst, act, perm)
+        self.ncomp, self.label = _strong_components(self.n, self.first, self.dst)
+        self.size = np.bincount(self.label, minlength=self.ncomp)
+        self.inner = np.empty(len(self.dst), dtype=bool)
+        for lo in range(0, len(self.dst), CHUNK):  # in parts: two label arrays per edge
+            hi = lo + CHUNK
+            self.inner[lo:hi] = self.label[self.src[lo:hi]] == self.label[self.dst[lo:hi]]
+        loops = np.zeros(self.ncomp, dtype=bool)
+        loops[self.label[self.src[self.inner & (self.src == self.dst)]]] = True
+        self.cyclic = (self.size > 1) | loops  # per component: it holds a cycle
+        self._order: np.ndarray | None = None
+
+    def members(self, comps: np.ndarray) -> list[list[int]]:
+        """The states of each component of ``comps`` (ascending), as Python lists."""
+        if self._order is None:
+            self._order = np.argsort(self.label, kind="stable")
+            self._starts = np.concatenate(([0], np.cumsum(self.size)))
+        order, starts = self._order, self._starts
+        return [order[starts[c]:starts[c + 1]].tolist() for c in comps.tolist()]
 
     def sinks_first(self) -> list[np.ndarray]:
         """The components in levels: each level's components reach only components of the

@@ -10,7 +10,6 @@ timed in the run control, which also stops any of them early.
 from __future__ import annotations
 
 import marshal
-from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +28,7 @@ from nmrcheck.engines.common.results import (
 )
 from nmrcheck.engines.explicit import halves, liveness, probe
 from nmrcheck.engines.explicit import hangs as hang_detection
-from nmrcheck.engines.explicit.arrays import Graph
+from nmrcheck.engines.explicit.arrays import Edges, Graph
 from nmrcheck.engines.explicit.search import (
     STOPPED_AT_VIOLATION,
     Exploration,
@@ -79,8 +78,8 @@ def check(
         Decide the liveness properties of ``ts`` (otherwise they are left out).
     cores : int
         1: one process; 0: a second process where the machine has a second core (large
-        levels of the search are split, and on large graphs the liveness atoms and hang
-        detection run beside the components and the liveness check: :mod:`.halves`).
+        levels of the search are split, and on large graphs the pending step of liveness and
+        hang detection run beside the components and the liveness check: :mod:`.halves`).
     """
     ctl = control.current()
     live = liveness.liveness_properties(ts) if liveness_props else []
@@ -244,12 +243,12 @@ def _on_the_graph(ts: TransitionSystem, ex: Exploration, hangs: bool, live: list
         return [_unknown(name, ex, " (it needs the whole graph)") for name in names]
     ctl = control.current()
     out: list[PropertyResult] = []
-    beside = atoms = None
+    beside = pend = None
     try:
         with ctl.abortable():
             big = two and len(ex.dst) >= BESIDE_FROM  # type: ignore[arg-type]
             if big and live:
-                atoms = _atoms_beside(ts, ex, live)
+                pend = _pending_beside(ts, ex, live)
             with ctl.timed("components"):
                 g = Graph(ex.first, ex.dst, ex.act, ex.perm)  # type: ignore[arg-type]
             if big and hangs and live:
@@ -261,8 +260,8 @@ def _on_the_graph(ts: TransitionSystem, ex: Exploration, hangs: bool, live: list
             decided = []
             if live:
                 with ctl.timed("liveness"):
-                    given = None if atoms is None else _atoms_of(atoms)
-                    atoms = None
+                    given = None if pend is None else _pending_of(pend)
+                    pend = None
                     decided = liveness.decide(ts, ex, live, g, given)
             if beside is not None:
                 with ctl.timed("hangs"):  # the wait for it, after liveness
@@ -274,13 +273,13 @@ def _on_the_graph(ts: TransitionSystem, ex: Exploration, hangs: bool, live: list
         out += [PropertyResult(name, UNKNOWN, "explicit", PARTIAL, reason=stop.reason)
                 for name in names if name not in done]
     finally:
-        for child in (beside, atoms):
+        for child in (beside, pend):
             if child is not None:
                 child.stop()
     return out
 
 
-BESIDE_FROM = 1 << 18  # edges from which the liveness atoms and hangs run in a second process
+BESIDE_FROM = 1 << 18  # edges from which liveness's pending step and hangs run in a second process
 
 
 def _hangs_beside(ex: Exploration, nslots: int, g: Graph) -> halves.Child:
@@ -294,23 +293,26 @@ def _hangs_beside(ex: Exploration, nslots: int, g: Graph) -> halves.Child:
     return halves.Child.start(work)
 
 
-def _atoms_beside(ts: TransitionSystem, ex: Exploration, live: list) -> halves.Child:
-    """The liveness atoms of every state (:func:`liveness.state_atoms`) in a forked child,
-    beside the components of this process."""
+def _pending_beside(ts: TransitionSystem, ex: Exploration, live: list) -> halves.Child:
+    """The pending liveness instances of every state (:func:`liveness.state_pending`: it
+    needs the edges, not the components) in a forked child, beside the components of this
+    process."""
     def work() -> bytes:
-        return marshal.dumps(tuple(a.tobytes() if isinstance(a, array) else a
-                                   for a in liveness.state_atoms(ts, ex, live)))
+        edges = Edges(ex.first, ex.dst, ex.act, ex.perm)  # type: ignore[arg-type]
+        try:
+            return marshal.dumps(liveness.state_pending(ts, ex, live, edges))
+        except control.Stopped as stop:
+            return marshal.dumps(stop.reason)
 
     return halves.Child.start(work)
 
 
-def _atoms_of(child: halves.Child) -> liveness.Atoms:
-    """What :func:`_atoms_beside` computed."""
-    def arr(x: bytes | list[int]) -> array | list[int]:
-        return x if isinstance(x, list) else halves.from_bytes("Q", x)
-
-    t, b = marshal.loads(child.result())
-    return arr(t), arr(b)
+def _pending_of(child: halves.Child) -> tuple[list[int], list[int]]:
+    """What :func:`_pending_beside` computed."""
+    got = marshal.loads(child.result())
+    if isinstance(got, str):
+        raise control.Stopped(got)
+    return got
 
 
 def _hangs_of(child: halves.Child) -> dict[int, int]:

@@ -71,7 +71,7 @@ from nmrcheck.engines.common.results import (
     PropertyResult,
 )
 from nmrcheck.engines.explicit import emit
-from nmrcheck.engines.explicit.arrays import Graph, distinct, masks, renamed
+from nmrcheck.engines.explicit.arrays import Edges, Graph, distinct, masks, renamed
 from nmrcheck.engines.explicit.frames import Frames, Orbits, Renaming
 from nmrcheck.engines.explicit.scc import has_cycle, tarjan
 from nmrcheck.engines.explicit.search import Exploration, Limits, explore
@@ -194,18 +194,17 @@ def _atoms(su: _Setup) -> Callable[[int], tuple[int, int]]:
 
 
 # -- step 1: pending instances -------------------------------------------------------------------
-Atoms = tuple[array | list[int], array | list[int]]
-
-
-def state_atoms(ts: TransitionSystem, ex: Exploration, props: Sequence[Property]) -> Atoms:
-    """Per state of ``ex``, the instances of ``props`` triggered there and those whose
-    target is false there (what :func:`pending` starts from; :func:`decide` takes them
-    made elsewhere, e.g. in a second process while the components are computed)."""
+def state_pending(ts: TransitionSystem, ex: Exploration, props: Sequence[Property],
+                  g: Edges) -> tuple[list[int], list[int]]:
+    """:func:`pending` for the instances of ``props`` on the edges ``g`` of ``ex``: it needs
+    no components, so :func:`decide` takes it made elsewhere (in a second process while this
+    one computes the components)."""
     su = _setup(ts, ex, props)
-    return _state_atoms(su, _atoms(su))
+    return pending(su, _atoms(su), g)
 
 
-def _state_atoms(su: _Setup, atoms: Callable[[int], tuple[int, int]]) -> Atoms:
+def _state_atoms(su: _Setup, atoms: Callable[[int], tuple[int, int]]
+                 ) -> tuple[array | list[int], array | list[int]]:
     ts_, bs_ = (array("Q"), array("Q")) if len(su.insts) <= 64 else ([], [])
     t_add, b_add = ts_.append, bs_.append
     for s in su.ex.states:
@@ -215,16 +214,16 @@ def _state_atoms(su: _Setup, atoms: Callable[[int], tuple[int, int]]) -> Atoms:
     return ts_, bs_
 
 
-def pending(su: _Setup, atoms: Callable[[int], tuple[int, int]] | Atoms,
-            g: Graph) -> tuple[list[int], list[int]]:
+def pending(su: _Setup, atoms: Callable[[int], tuple[int, int]],
+            g: Edges) -> tuple[list[int], list[int]]:
     """``(pend, trig)``: per state, the instances pending there (a trigger of theirs lies
     behind on a path where their target stays false), and those triggered there. Bit masks
     spread along the edges a frontier at a time, as whole vectors. ``atoms``: the function
-    of a state, or its values on every state (:func:`state_atoms`)."""
+    of a state (:func:`_atoms`)."""
     ex = su.ex
     n = len(ex.states)
     width = len(su.insts)
-    ts_, bs_ = _state_atoms(su, atoms) if callable(atoms) else atoms
+    ts_, bs_ = _state_atoms(su, atoms)
     trig, bad = masks(ts_, width), masks(bs_, width)
     del ts_, bs_
     once = 0
@@ -247,7 +246,7 @@ def pending(su: _Setup, atoms: Callable[[int], tuple[int, int]] | Atoms,
     return pend.tolist(), trig.tolist()
 
 
-def _spread(g: Graph, states: np.ndarray, pend: np.ndarray, bad: np.ndarray,
+def _spread(g: Edges, states: np.ndarray, pend: np.ndarray, bad: np.ndarray,
             rename: Callable[[int, int], int]) -> np.ndarray:
     """Pass the pending bits of ``states`` on along their edges; the states that gained."""
     edges, owner = g.edges_of(states)
@@ -819,16 +818,17 @@ def build_lasso(su: _Setup, w: Witness, pend: list[int], trig: list[int]) -> Las
 
 # -- the properties of a system ----------------------------------------------------------------
 def decide(ts: TransitionSystem, ex: Exploration, props: Sequence[Property],
-           g: Graph | None = None, atoms: Atoms | None = None) -> list[PropertyResult]:
+           g: Graph | None = None,
+           given: tuple[list[int], list[int]] | None = None) -> list[PropertyResult]:
     """Decide the liveness properties ``props`` of ``ts`` on the complete exploration ``ex``
     (with edges; symmetry-reduced or not; ``g``: it as arrays with its components, when
-    made already; ``atoms``: :func:`state_atoms`, when made already). A violation comes
+    made already; ``given``: :func:`state_pending`, when made already). A violation comes
     with a replayed, fair lasso."""
     if not props:
         return []
     g = g or Graph(ex.first, ex.dst, ex.act, ex.perm)  # type: ignore[arg-type]
     su = _setup(ts, ex, props)
-    pend, trig = pending(su, _atoms(su) if atoms is None else atoms, g)
+    pend, trig = pending(su, _atoms(su), g) if given is None else given
     witnesses = find_witnesses(su, pend, (1 << len(su.insts)) - 1, g)
     results = []
     for k, p in enumerate(props):

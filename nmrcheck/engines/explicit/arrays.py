@@ -117,7 +117,7 @@ class Graph(Edges):
 
     def __init__(self, first: array, dst: array, act: array, perm: array | None) -> None:
         super().__init__(first, dst, act, perm)
-        self.ncomp, self.label = _strong_components(self.n, self.first, self.dst)
+        self.ncomp, self.label = _strong_components(self.n, first, dst)
         self.size = np.bincount(self.label, minlength=self.ncomp)
         self.inner = np.empty(len(self.dst), dtype=bool)
         for lo in range(0, len(self.dst), CHUNK):  # in parts: two label arrays per edge
@@ -177,18 +177,20 @@ def _rows(keys: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.
 SCIPY_FROM = 1 << 20  # edges from which scipy's components pay for its import (0.3-0.4 s)
 
 
-def _strong_components(n: int, first: np.ndarray, dst: np.ndarray) -> tuple[int, np.ndarray]:
-    """Component labels: Tarjan in Python for a small graph, scipy's (in C) for a large
-    one."""
+def _strong_components(n: int, first: array, dst: array) -> tuple[int, np.ndarray]:
+    """Component labels: Tarjan in Python for a small graph (on the exploration's own
+    arrays, which Python indexes faster than numpy's), scipy's (in C) for a large one."""
     if len(dst) < SCIPY_FROM:
         from nmrcheck.engines.explicit.scc import tarjan
 
-        comp, comps = tarjan(n, first.tolist(), dst)
+        comp, comps = tarjan(n, first, dst)
         return len(comps), np.frombuffer(comp, dtype=np.int32).copy()
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
 
-    m = csr_matrix((np.ones(len(dst), dtype=np.int8), dst, first), shape=(n, n))
+    starts = np.frombuffer(first, dtype=np.uint32).astype(np.int64)
+    ends = np.frombuffer(dst, dtype=np.uint32)
+    m = csr_matrix((np.ones(len(ends), dtype=np.int8), ends, starts), shape=(n, n))
     ncomp, label = connected_components(m, directed=True, connection="strong")
     return int(ncomp), label.astype(np.int32)
 

@@ -250,6 +250,11 @@ def renamed(values: np.ndarray, pids: np.ndarray, rename) -> np.ndarray:
     return out
 
 
+def shifted(offsets: bytes, shift: int) -> bytes:
+    """Edge offsets (``uint32``, as ``Exploration.first`` holds them) moved by ``shift``."""
+    return (np.frombuffer(offsets, dtype=np.uint32) + np.uint32(shift)).tobytes()
+
+
 def renumber_edges(packed: bytes, n0: int, index: Sequence[int], m0: int,
                    maps: Sequence[int]) -> bytes:
     """Edges packed as ints (``codegen.EDGE_SHIFT``) with targets ``n0 + k`` renamed to

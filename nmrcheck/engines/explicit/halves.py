@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from nmrcheck import control
-from nmrcheck.engines.explicit.arrays import renumber_edges
+from nmrcheck.engines.explicit.arrays import renumber_edges, shifted
 from nmrcheck.engines.explicit.codegen import Full
 from nmrcheck.engines.explicit.frames import Frames
 from nmrcheck.errors import InternalError
@@ -47,7 +47,7 @@ class _Store(Protocol):
     stop_mask: int
     cap: int
 
-    def new(self, t: int, a: int, i: int) -> int: ...
+    def new(self, t: int, a: int, i: int, found: int = -1) -> int: ...
 
 
 MIN_LEVEL = 4096  # smaller levels are expanded in one process (a fork costs about 1 ms)
@@ -194,22 +194,29 @@ def _nothing(t: int, seen: int) -> int:
     return 0
 
 
-def quiet(store: _Store) -> None:
-    """In the child: store new states without evaluating properties or stopping (this
-    process evaluates them when it stores the child's states)."""
+def quiet(store: _Store) -> Callable[[int, int], int]:
+    """In the child: store new states without evaluating properties or stopping (where a
+    stop falls is this process's to decide, when it stores the child's states); returns the
+    store's own property check, for :func:`new_states`."""
+    found = store.found_in
     store.found_in, store.stop_mask, store.cap = _nothing, 0, -1
+    return found
 
 
-def new_states(store: _Store, n0: int) -> bytes:
-    """The child's new states (from index ``n0``) with their parents and actions."""
-    return marshal.dumps((store.states[n0:], store.parent[n0:].tobytes(),
-                          store.via[n0:].tobytes()))
+def new_states(store: _Store, n0: int, found: Callable[[int, int], int]) -> bytes:
+    """The child's new states (from index ``n0``) with their parents and actions, and the
+    properties ``found`` at each (by position, where there are any): this process then
+    stores them without evaluating a property."""
+    states = store.states[n0:]
+    hits = {k: m for k, t in enumerate(states) if (m := found(t, 0))}
+    return marshal.dumps((states, store.parent[n0:].tobytes(), store.via[n0:].tobytes(),
+                          hits))
 
 
-def counted(counts: array, store: _Store, n0: int) -> bytes:
+def counted(counts: array, store: _Store, n0: int, found: Callable[[int, int], int]) -> bytes:
     """What a child of the search without edges sends: the transitions of each state it
     expanded, and its new states."""
-    return marshal.dumps((counts.tobytes(), new_states(store, n0)))
+    return marshal.dumps((counts.tobytes(), new_states(store, n0, found)))
 
 
 def merge_counted(data: bytes, store: _Store, lo: int) -> tuple[int, int]:
@@ -223,36 +230,37 @@ def merge_counted(data: bytes, store: _Store, lo: int) -> tuple[int, int]:
 
 
 def merge_states(data: bytes, store: _Store) -> tuple[list[int], int]:
-    """Store the child's new states in its order, each unless already stored; returns the
-    index of each (0 past a stop) and the state whose expansion was cut off by a stop
-    (``search.Full``), or -1."""
-    states, par_b, via_b = marshal.loads(data)
+    """Store the child's new states in its order, each unless already stored, with the
+    properties it found at them; returns the index of each (0 past a stop) and the state
+    whose expansion was cut off by a stop (``search.Full``), or -1."""
+    states, par_b, via_b, hits = marshal.loads(data)
     par, via = from_bytes("i", par_b), from_bytes("i", via_b)
     index = [0] * len(states)
     look = store.index.get if store.index is not None else None
-    new, seen = store.new, store.seen
+    new, seen, hit = store.new, store.seen, hits.get
     k = 0
     try:
         if look is not None:
             for k, t in enumerate(states):
                 j = look(t)
-                index[k] = new(t, via[k], par[k]) if j is None else j
+                index[k] = new(t, via[k], par[k], hit(k, 0)) if j is None else j
         else:
             for k, t in enumerate(states):
                 if t not in seen:
-                    new(t, via[k], par[k])
+                    new(t, via[k], par[k], hit(k, 0))
     except Full:
         return index, par[k]
     return index, -1
 
 
-def new_rows(store: _Store, n0: int, rows: tuple[int, int, int, int], first: array,
-             packed: array, masks: array | list, frames: Frames) -> bytes:
+def new_rows(store: _Store, n0: int, found: Callable[[int, int], int],
+             rows: tuple[int, int, int, int], first: array, packed: array,
+             masks: array | list, frames: Frames) -> bytes:
     """The child's new states and its rows of edges: what was appended to ``first``,
     ``packed``, ``masks`` and ``frames.maps`` past their lengths ``rows`` at the fork."""
     f0, e0, w0, m0 = rows
     tail = masks[w0:]
-    return marshal.dumps((new_states(store, n0), first[f0:].tobytes(),
+    return marshal.dumps((new_states(store, n0, found), first[f0:].tobytes(),
                           packed[e0:].tobytes(),
                           tail.tobytes() if isinstance(tail, array) else tail, frames.maps[m0:]))
 
@@ -264,9 +272,7 @@ def merge_rows(data: bytes, store: _Store, n0: int, rows: tuple[int, int, int, i
     state_data, first_b, packed_b, tail, maps = marshal.loads(data)
     index, full = merge_states(state_data, store)
     f0, e0, w0, m0 = rows
-    child_first = from_bytes("I", first_b)
-    shift = len(packed) - e0
-    first.extend(x + shift for x in child_first)
+    first.frombytes(shifted(first_b, len(packed) - e0))
     packed.frombytes(renumber_edges(packed_b, n0, index, m0,
                                     [frames.id_of(m) for m in maps]))
     if isinstance(masks, array):

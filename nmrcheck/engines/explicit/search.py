@@ -290,8 +290,9 @@ class _Store:
             pi += 1
         self.seen_mask |= m
 
-    def new(self, t: int, a: int, i: int) -> int:
-        """Store ``t``, reached from state ``i`` by action ``a``; returns its index."""
+    def new(self, t: int, a: int, i: int, found: int = -1) -> int:
+        """Store ``t``, reached from state ``i`` by action ``a``; returns its index.
+        ``found``: the properties found at ``t``, when known already (``found_in(t, 0)``)."""
         states = self.states
         j = len(states)
         if j == self.cap:
@@ -304,7 +305,7 @@ class _Store:
             self.seen.add(t)  # type: ignore[union-attr]
         self.parent.append(i)
         self.via.append(a)
-        m = self.found_in(t, self.seen_mask)
+        m = self.found_in(t, self.seen_mask) if found < 0 else found & ~self.seen_mask
         if m:
             self.record(m, j)
             if m & self.stop_mask:
@@ -468,9 +469,9 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
         n0, rows = len(states), (len(first), len(packed), len(masks), len(frames.maps))
 
         def work() -> bytes:
-            halves.quiet(store)
+            found = halves.quiet(store)
             expand(states, lo, hi, look, new, E, F, W)
-            return halves.new_rows(store, n0, rows, first, packed, masks, frames)
+            return halves.new_rows(store, n0, found, rows, first, packed, masks, frames)
 
         child = halves.Child.start(work)
         return child, lambda: halves.merge_rows(child.result(), store, n0, rows, first,
@@ -599,9 +600,9 @@ def _fused(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Limits,
         n0 = len(states)
 
         def work() -> bytes:
-            halves.quiet(store)
+            found = halves.quiet(store)
             counts = array("I", [expand(states, k, k + 1, seen, new)[0] for k in range(lo, hi)])
-            return halves.counted(counts, store, n0)
+            return halves.counted(counts, store, n0, found)
 
         child = halves.Child.start(work)
         return child, lambda: halves.merge_counted(child.result(), store, lo)

@@ -207,3 +207,21 @@ def test_console_script_reader_gone_is_a_quiet_exit_141():
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141
     assert "Traceback" not in err and "Exception ignored" not in err
+
+
+def test_a_check_imports_neither_the_other_commands_nor_the_unasked_formats():
+    # start-up is part of every run: the parser fills only the named subcommand, and the
+    # output formats and Ray's side load when asked for
+    code = ("import io, sys\n"
+            "from nmrcheck.cli import main\n"
+            "main(['check', 'models/seeds/detach-pending.nmr'], io.StringIO(), io.StringIO())\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('nmrcheck.'))))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, check=True)
+    loaded = set(proc.stdout.split())
+    assert "nmrcheck.commands.check" in loaded and "nmrcheck.engines.explicit.search" in loaded
+    for other in ("nmrcheck.distributed.swarm_cmd", "nmrcheck.distributed.sweep",
+                  "nmrcheck.distributed.checks", "nmrcheck.commands.replay",
+                  "nmrcheck.commands.certify", "nmrcheck.simulate", "nmrcheck.lsp.cli",
+                  "nmrcheck.report.html", "nmrcheck.report.sarif", "nmrcheck.report.itf"):
+        assert other not in loaded, other

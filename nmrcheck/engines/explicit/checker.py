@@ -300,9 +300,12 @@ def _pending_beside(ts: TransitionSystem, ex: Exploration, live: list) -> halves
     def work() -> bytes:
         edges = Edges(ex.first, ex.dst, ex.act, ex.perm)  # type: ignore[arg-type]
         try:
-            return marshal.dumps(liveness.state_pending(ts, ex, live, edges))
+            pend, trig = liveness.state_pending(ts, ex, live, edges)
         except control.Stopped as stop:
             return marshal.dumps(stop.reason)
+        if pend.dtype == object:  # more than 64 instances: Python ints
+            return marshal.dumps((pend.tolist(), trig.tolist()))
+        return marshal.dumps((pend.tobytes(), trig.tobytes()))  # faster than lists of ints
 
     return halves.Child.start(work)
 
@@ -312,7 +315,10 @@ def _pending_of(child: halves.Child) -> tuple[list[int], list[int]]:
     got = marshal.loads(child.result())
     if isinstance(got, str):
         raise control.Stopped(got)
-    return got
+    pend, trig = got
+    if isinstance(pend, bytes):
+        return halves.from_bytes("Q", pend).tolist(), halves.from_bytes("Q", trig).tolist()
+    return pend, trig
 
 
 def _hangs_of(child: halves.Child) -> dict[int, int]:

@@ -190,7 +190,7 @@ def _atoms(su: _Setup) -> AtomFn:
 
 # -- step 1: pending instances -------------------------------------------------------------------
 def state_pending(ts: TransitionSystem, ex: Exploration, props: Sequence[Property],
-                  g: Edges) -> tuple[list[int], list[int]]:
+                  g: Edges) -> tuple[np.ndarray, np.ndarray]:
     """:func:`pending` for the instances of ``props`` on the edges ``g`` of ``ex``: it needs
     no components, so :func:`decide` takes it made elsewhere (in a second process while this
     one computes the components)."""
@@ -216,11 +216,12 @@ def _state_atoms(su: _Setup, atoms: AtomFn) -> tuple[array | list[int], array | 
     return ts_, bs_
 
 
-def pending(su: _Setup, atoms: AtomFn, g: Edges) -> tuple[list[int], list[int]]:
+def pending(su: _Setup, atoms: AtomFn, g: Edges) -> tuple[np.ndarray, np.ndarray]:
     """``(pend, trig)``: per state, the instances pending there (a trigger of theirs lies
-    behind on a path where their target stays false), and those triggered there. Bit masks
-    spread along the edges a frontier at a time, as whole vectors. ``atoms``: the function
-    of a state and the bits it reads (:func:`_atoms`)."""
+    behind on a path where their target stays false), and those triggered there, as bit
+    masks (``uint64``; Python ints past 64 instances). They spread along the edges a
+    frontier at a time, as whole vectors. ``atoms``: the function of a state and the bits
+    it reads (:func:`_atoms`)."""
     ex = su.ex
     n = len(ex.states)
     width = len(su.insts)
@@ -244,7 +245,7 @@ def pending(su: _Setup, atoms: AtomFn, g: Edges) -> tuple[list[int], list[int]]:
         rounds += 1
         if not rounds & 0x3F and ctl.tick(done=rounds, total=rounds, unit="rounds, pending"):
             raise control.Stopped(ctl.reason, ctl.interrupted)
-    return pend.tolist(), trig.tolist()
+    return pend, trig
 
 
 def _spread(g: Edges, states: np.ndarray, pend: np.ndarray, bad: np.ndarray,
@@ -829,7 +830,7 @@ def decide(ts: TransitionSystem, ex: Exploration, props: Sequence[Property],
         return []
     g = g or Graph(ex.first, ex.dst, ex.act, ex.perm)  # type: ignore[arg-type]
     su = _setup(ts, ex, props)
-    pend, trig = pending(su, _atoms(su), g) if given is None else given
+    pend, trig = [a.tolist() for a in pending(su, _atoms(su), g)] if given is None else given
     witnesses = find_witnesses(su, pend, (1 << len(su.insts)) - 1, g)
     results = []
     for k, p in enumerate(props):

@@ -115,3 +115,15 @@ def test_a_child_ended_by_a_signal_is_a_stop_not_an_internal_error(signum, word)
         child.result()
     assert stop.value.interrupted and stop.value.reason.startswith(word)
     child.stop()  # nothing left to do
+
+
+def test_a_limit_met_in_a_child_is_the_same_stop_here():
+    from nmrcheck import control
+
+    def work() -> bytes:
+        raise control.Stopped("time limit reached (5 s)")
+
+    child = halves.Child.start(work)
+    with pytest.raises(control.Stopped) as stop:
+        child.result()
+    assert stop.value.reason == "time limit reached (5 s)" and not stop.value.interrupted

@@ -261,12 +261,10 @@ def _on_the_graph(ts: TransitionSystem, ex: Exploration, hangs: bool, live: list
             if live:
                 with ctl.timed("liveness"):
                     given = None if pend is None else _pending_of(pend)
-                    pend = None
                     decided = liveness.decide(ts, ex, live, g, given)
             if beside is not None:
                 with ctl.timed("hangs"):  # the wait for it, after liveness
-                    found, beside = _hangs_of(beside), None
-                    out.append(_hang_result(ts, ex, found))
+                    out.append(_hang_result(ts, ex, marshal.loads(beside.result())))
             out += decided
     except control.Stopped as stop:
         done = {r.property for r in out}
@@ -284,13 +282,8 @@ BESIDE_FROM = 1 << 18  # edges from which liveness's pending step and hangs run 
 
 def _hangs_beside(ex: Exploration, nslots: int, g: Graph) -> halves.Child:
     """Hang detection in a forked child, beside the liveness check of this process."""
-    def work() -> bytes:
-        try:
-            return marshal.dumps(hang_detection.find_hangs(ex, nslots, g))
-        except control.Stopped as stop:
-            return marshal.dumps(stop.reason)
-
-    return halves.Child.start(work)
+    return halves.Child.start(
+        lambda: marshal.dumps(hang_detection.find_hangs(ex, nslots, g)))
 
 
 def _pending_beside(ts: TransitionSystem, ex: Exploration, live: list) -> halves.Child:
@@ -299,10 +292,7 @@ def _pending_beside(ts: TransitionSystem, ex: Exploration, live: list) -> halves
     process."""
     def work() -> bytes:
         edges = Edges(ex.first, ex.dst, ex.act, ex.perm)  # type: ignore[arg-type]
-        try:
-            pend, trig = liveness.state_pending(ts, ex, live, edges)
-        except control.Stopped as stop:
-            return marshal.dumps(stop.reason)
+        pend, trig = liveness.state_pending(ts, ex, live, edges)
         if pend.dtype == object:  # more than 64 instances: Python ints
             return marshal.dumps((pend.tolist(), trig.tolist()))
         return marshal.dumps((pend.tobytes(), trig.tobytes()))  # faster than lists of ints
@@ -312,20 +302,10 @@ def _pending_beside(ts: TransitionSystem, ex: Exploration, live: list) -> halves
 
 def _pending_of(child: halves.Child) -> tuple[list[int], list[int]]:
     """What :func:`_pending_beside` computed."""
-    got = marshal.loads(child.result())
-    if isinstance(got, str):
-        raise control.Stopped(got)
-    pend, trig = got
+    pend, trig = marshal.loads(child.result())
     if isinstance(pend, bytes):
         return halves.from_bytes("Q", pend).tolist(), halves.from_bytes("Q", trig).tolist()
     return pend, trig
-
-
-def _hangs_of(child: halves.Child) -> dict[int, int]:
-    found = marshal.loads(child.result())
-    if isinstance(found, str):
-        raise control.Stopped(found)
-    return found
 
 
 def _stopped(ts: TransitionSystem, stop: control.Stopped, hangs: bool,

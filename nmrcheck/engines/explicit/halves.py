@@ -85,8 +85,11 @@ class Child:
                 gc.disable()
                 control.current().progress = None  # this process shows the progress
                 t0 = time.perf_counter()
-                data = work()
-                view = memoryview(data + struct.pack("<d", time.perf_counter() - t0))
+                try:
+                    data, seconds = work(), time.perf_counter() - t0
+                except control.Stopped as stop:  # a limit met in the child: sent as a stop
+                    data, seconds = stop.reason.encode(), -1.0
+                view = memoryview(data + struct.pack("<d", seconds))
                 while view:
                     view = view[os.write(w, view):]
                 code = 0
@@ -99,7 +102,7 @@ class Child:
 
     def result(self) -> bytes:
         """What the child sent, once it has exited; :class:`control.Stopped` when a signal
-        (SIGINT, SIGTERM) ended it."""
+        (SIGINT, SIGTERM) ended it or its work raised it (a time or memory limit)."""
         chunks = []
         while chunk := os.read(self.fd, 1 << 20):
             chunks.append(chunk)
@@ -113,6 +116,8 @@ class Child:
         if status != 0 or len(data) < 8:
             raise InternalError(f"the process expanding half a level failed (status {status})")
         self.seconds = struct.unpack("<d", data[-8:])[0]
+        if self.seconds < 0:
+            raise control.Stopped(data[:-8].decode())
         return data[:-8]
 
     def stop(self) -> None:

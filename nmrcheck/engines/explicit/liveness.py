@@ -824,8 +824,8 @@ def decide(ts: TransitionSystem, ex: Exploration, props: Sequence[Property],
            given: tuple[list[int], list[int]] | None = None) -> list[PropertyResult]:
     """Decide the liveness properties ``props`` of ``ts`` on the complete exploration ``ex``
     (with edges; symmetry-reduced or not; ``g``: it as arrays with its components, when
-    made already; ``given``: :func:`state_pending`, when made already). A violation comes
-    with a replayed, fair lasso."""
+    made already; ``given``: ``(pend, trig)`` as lists, when :func:`state_pending` made them
+    already, in another process). A violation comes with a replayed, fair lasso."""
     if not props:
         return []
     g = g or Graph(ex.first, ex.dst, ex.act, ex.perm)  # type: ignore[arg-type]

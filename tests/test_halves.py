@@ -4,13 +4,12 @@ actions, edges, instance mappings, counts, stops and properties found."""
 
 from __future__ import annotations
 
-import os
-import signal
+from types import SimpleNamespace
 
 import pytest
 
 from nmrcheck.engines.common.checker import Limits
-from nmrcheck.engines.explicit import halves
+from nmrcheck.engines.explicit import forks, halves
 from nmrcheck.engines.explicit.search import explore, safety_view
 from nmrcheck.engines.explicit.symmetry import analyse
 from nmrcheck.nmr.load import load
@@ -24,7 +23,7 @@ MODELS = [
     "bench/models/provider-clients-2.nmr",  # symmetry, with instance mappings on edges
     "bench/models/multi-npi-2.nmr",
 ]
-pytestmark = pytest.mark.skipif(not halves.usable(), reason="needs os.fork and two cores")
+pytestmark = pytest.mark.skipif(not forks.usable(), reason="needs os.fork and two cores")
 
 
 def _exploration(ex) -> tuple:
@@ -79,8 +78,8 @@ def test_atoms_and_hangs_beside_liveness_decide_what_one_process_decides(model, 
     from nmrcheck.engines.explicit import checker
 
     monkeypatch.setattr(checker, "BESIDE_FROM", 0)  # every graph: atoms, hangs in a child
-    started, start = [], halves.Child.start
-    monkeypatch.setattr(halves.Child, "start", staticmethod(
+    started, start = [], forks.Child.start
+    monkeypatch.setattr(forks.Child, "start", staticmethod(
         lambda work: started.append(1) or start(work)))
     ts = load(str(ROOT / model))
     one = checker.check(ts, symmetry="auto", cores=1)[0]
@@ -92,38 +91,40 @@ def test_atoms_and_hangs_beside_liveness_decide_what_one_process_decides(model, 
     assert any(r.property == "no_hang" for r in one.results)
 
 
-def test_no_level_is_split_once_this_process_holds_half_the_memory_limit():
-    def start(lo, hi):
-        raise AssertionError("a child was started")
+class _Part:
+    """A part that records what this process asks (no twin is forked: ``Twin.start`` is
+    replaced)."""
 
-    assert halves.Split(True, memory_mb=1).begin(0, 100_000, start) == 100_000
-    started = []
-    two = halves.Split(True, memory_mb=1 << 30)
-    end = two.begin(0, 100_000, lambda lo, hi: started.append((lo, hi)) or (None, None))
-    assert started == [(end, 100_000)] and 0 < end < 100_000
+    def __init__(self) -> None:
+        self.asked: list[tuple[int, int]] = []
 
+    def fork(self) -> None:
+        pass
 
-@pytest.mark.parametrize("signum, word", [(signal.SIGINT, "interrupted"),
-                                          (signal.SIGTERM, "terminated")])
-def test_a_child_ended_by_a_signal_is_a_stop_not_an_internal_error(signum, word):
-    """A Ctrl-C reaches the whole process group: the child may die of it before this
-    process has seen its own."""
-    from nmrcheck import control
-
-    child = halves.Child.start(lambda: os.kill(os.getpid(), signum) or b"")
-    with pytest.raises(control.Stopped) as stop:
-        child.result()
-    assert stop.value.interrupted and stop.value.reason.startswith(word)
-    child.stop()  # nothing left to do
+    def ask(self, mid: int, hi: int) -> bytes:
+        self.asked.append((mid, hi))
+        return b""
 
 
-def test_a_limit_met_in_a_child_is_the_same_stop_here():
-    from nmrcheck import control
+def test_no_level_is_split_once_this_process_holds_half_the_memory_limit(monkeypatch):
+    twins = []
+    monkeypatch.setattr(halves.Twin, "start", staticmethod(
+        lambda part: twins.append(part) or SimpleNamespace(ask=lambda data: None,
+                                                            stop=lambda: None)))
+    part = _Part()
+    assert halves.Split(True, 1, part).begin(0, 100_000) == 100_000
+    assert not twins and not part.asked
+    two = halves.Split(True, 1 << 30, part)
+    end = two.begin(0, 100_000)
+    assert part.asked == [(end, 100_000)] and 0 < end < 100_000 and twins == [part]
 
-    def work() -> bytes:
-        raise control.Stopped("time limit reached (5 s)")
 
-    child = halves.Child.start(work)
-    with pytest.raises(control.Stopped) as stop:
-        child.result()
-    assert stop.value.reason == "time limit reached (5 s)" and not stop.value.interrupted
+def test_one_twin_serves_every_split_level_of_a_search(monkeypatch, small_levels):
+    started, start = [], halves.Twin.start
+    monkeypatch.setattr(halves.Twin, "start", staticmethod(
+        lambda part: started.append(1) or start(part)))
+    asked, ask = [], halves.Twin.ask
+    monkeypatch.setattr(halves.Twin, "ask", lambda self, data: asked.append(1) or ask(self, data))
+    ts = load(str(ROOT / "bench/models/multi-npi-2.nmr"))
+    one, two = _both(ts, keep_edges=True)
+    assert one == two and started == [1] and len(asked) > 10

@@ -250,6 +250,13 @@ def renamed(values: np.ndarray, pids: np.ndarray, rename) -> np.ndarray:
     return out
 
 
+def from_bytes(code: str, data: bytes) -> array:
+    """An array of type ``code`` holding ``data`` (what another process sent of one)."""
+    out = array(code)
+    out.frombytes(data)
+    return out
+
+
 def shifted(offsets: bytes, shift: int) -> bytes:
     """Edge offsets (``uint32``, as ``Exploration.first`` holds them) moved by ``shift``."""
     return (np.frombuffer(offsets, dtype=np.uint32) + np.uint32(shift)).tobytes()

@@ -26,7 +26,7 @@ from nmrcheck.engines.common.results import (
     CheckResult,
     PropertyResult,
 )
-from nmrcheck.engines.explicit import halves, liveness, probe
+from nmrcheck.engines.explicit import arrays, forks, liveness, probe
 from nmrcheck.engines.explicit import hangs as hang_detection
 from nmrcheck.engines.explicit.arrays import Edges, Graph
 from nmrcheck.engines.explicit.search import (
@@ -79,7 +79,7 @@ def check(
     cores : int
         1: one process; 0: a second process where the machine has a second core (large
         levels of the search are split, and on large graphs the pending step of liveness and
-        hang detection run beside the components and the liveness check: :mod:`.halves`).
+        hang detection run beside the components and the liveness check: :mod:`.forks`).
     """
     ctl = control.current()
     live = liveness.liveness_properties(ts) if liveness_props else []
@@ -103,7 +103,7 @@ def check(
                 ex = (explorer or explore)(
                     ts, limits, keep_edges=hangs or bool(live), progress=progress,
                     symmetry=sym, stop_at_violation=stop_at_violation,
-                    split=halves.usable(cores),
+                    split=forks.usable(cores),
                 )
             shortest = None
     except control.Stopped as stop:  # before the search had anything to show
@@ -130,7 +130,7 @@ def check(
     results = _safety(ts, ex, shortest)
     if found is not None:
         stats["probe"] = {"steps": len(found.actions), "proved_shortest": shortest is None}
-    results += _on_the_graph(ts, ex, hangs, live, halves.usable(cores))
+    results += _on_the_graph(ts, ex, hangs, live, forks.usable(cores))
     if live:
         stats["liveness"] = {"properties": len(live), "fairness_groups": len(ts.fairness),
                              "reduced": sym is not None}
@@ -280,13 +280,13 @@ def _on_the_graph(ts: TransitionSystem, ex: Exploration, hangs: bool, live: list
 BESIDE_FROM = 1 << 18  # edges from which liveness's pending step and hangs run in a second process
 
 
-def _hangs_beside(ex: Exploration, nslots: int, g: Graph) -> halves.Child:
+def _hangs_beside(ex: Exploration, nslots: int, g: Graph) -> forks.Child:
     """Hang detection in a forked child, beside the liveness check of this process."""
-    return halves.Child.start(
+    return forks.Child.start(
         lambda: marshal.dumps(hang_detection.find_hangs(ex, nslots, g)))
 
 
-def _pending_beside(ts: TransitionSystem, ex: Exploration, live: list) -> halves.Child:
+def _pending_beside(ts: TransitionSystem, ex: Exploration, live: list) -> forks.Child:
     """The pending liveness instances of every state (:func:`liveness.state_pending`: it
     needs the edges, not the components) in a forked child, beside the components of this
     process."""
@@ -297,14 +297,14 @@ def _pending_beside(ts: TransitionSystem, ex: Exploration, live: list) -> halves
             return marshal.dumps((pend.tolist(), trig.tolist()))
         return marshal.dumps((pend.tobytes(), trig.tobytes()))  # faster than lists of ints
 
-    return halves.Child.start(work)
+    return forks.Child.start(work)
 
 
-def _pending_of(child: halves.Child) -> tuple[list[int], list[int]]:
+def _pending_of(child: forks.Child) -> tuple[list[int], list[int]]:
     """What :func:`_pending_beside` computed."""
     pend, trig = marshal.loads(child.result())
     if isinstance(pend, bytes):
-        return halves.from_bytes("Q", pend).tolist(), halves.from_bytes("Q", trig).tolist()
+        return arrays.from_bytes("Q", pend).tolist(), arrays.from_bytes("Q", trig).tolist()
     return pend, trig
 
 

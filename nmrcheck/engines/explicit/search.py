@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 
 from nmrcheck import control
 from nmrcheck.engines.common.checker import Limits
-from nmrcheck.engines.explicit import arrays, halves
+from nmrcheck.engines.explicit import arrays, forks, halves
 from nmrcheck.engines.explicit.codegen import (
     ACTION_SHIFT,
     EDGE_SHIFT,
@@ -373,7 +373,7 @@ def explore(
     if reduce is not None and keep_edges:
         raise ValueError("partial-order reduction keeps no edges")
     limits = limits or Limits()
-    split = halves.usable() if split is None else split
+    split = forks.usable() if split is None else split
     ts = safety_view(ts)
     with control.current().abortable():  # generating code for a large design takes a while
         comp = compile_system(ts)
@@ -465,29 +465,19 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
         expand = compile_edge_expander(ts, canon_of, names, prelude)[0]
     masks = ex.waiting.masks
 
-    def half(lo: int, hi: int) -> tuple[halves.Child, Callable[[], int]]:
-        n0, rows = len(states), (len(first), len(packed), len(masks), len(frames.maps))
-
-        def work() -> bytes:
-            found = halves.quiet(store)
-            expand(states, lo, hi, look, new, E, F, W)
-            return halves.new_rows(store, n0, found, rows, first, packed, masks, frames)
-
-        child = halves.Child.start(work)
-        return child, lambda: halves.merge_rows(child.result(), store, n0, rows, first,
-                                                packed, masks, frames)
-
+    part = halves.EdgeHalf(store, lambda lo, hi: expand(states, lo, hi, look, new, E, F, W),
+                           first, packed, masks, frames)
     i = depth = 0
     level_end = end = 1
     ticker = _Ticker(limits, start, progress)
-    two = halves.Split(split, _memory_bound(limits))
+    two = halves.Split(split, _memory_bound(limits), part)
     try:
         while i < len(states):
             if i == level_end:
                 depth += 1
                 level_end = len(states)
                 ticker.levels.append(level_end)
-                end = two.begin(i, level_end, half) if store.level(ex, depth) else level_end
+                end = two.begin(i, level_end) if store.level(ex, depth) else level_end
             if not store.level(ex, depth):
                 break
             hi = min(end, i + 1024)
@@ -504,7 +494,7 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
             if reason:
                 ex.complete, ex.stop_reason = False, reason
                 break
-    except (KeyboardInterrupt, control.Stopped):  # a signal, here or to the child
+    except (KeyboardInterrupt, control.Stopped):  # a signal, here or to the twin
         i = len(masks)  # keep the states expanded in full
         _cut(first, packed, masks, i)
         _consistent(store)
@@ -596,28 +586,18 @@ def _fused(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Limits,
     with control.current().abortable():
         expand = compile_expander(ts, canon_of, names, prelude)[0]
 
-    def half(lo: int, hi: int) -> tuple[halves.Child, Callable[[], tuple[int, int]]]:
-        n0 = len(states)
-
-        def work() -> bytes:
-            found = halves.quiet(store)
-            counts = array("I", [expand(states, k, k + 1, seen, new)[0] for k in range(lo, hi)])
-            return halves.counted(counts, store, n0, found)
-
-        child = halves.Child.start(work)
-        return child, lambda: halves.merge_counted(child.result(), store, lo)
-
+    part = halves.CountHalf(store, lambda k: expand(states, k, k + 1, seen, new)[0])
     i = depth = transitions = 0
     level_end = end = 1
     ticker = _Ticker(limits, start, progress)
-    two = halves.Split(split, _memory_bound(limits))
+    two = halves.Split(split, _memory_bound(limits), part)
     try:
         while i < len(states):
             if i == level_end:
                 depth += 1
                 level_end = len(states)
                 ticker.levels.append(level_end)
-                end = two.begin(i, level_end, half) if store.level(ex, depth) else level_end
+                end = two.begin(i, level_end) if store.level(ex, depth) else level_end
             if not store.level(ex, depth):
                 break
             hi = min(end, i + 1024)
@@ -636,7 +616,7 @@ def _fused(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Limits,
             if reason:
                 ex.complete, ex.stop_reason = False, reason
                 break
-    except (KeyboardInterrupt, control.Stopped):  # a signal, here or to the child
+    except (KeyboardInterrupt, control.Stopped):  # a signal, here or to the twin
         _consistent(store)
         ex.complete, ex.stop_reason, ex.interrupted = False, control.INTERRUPTED, True
     finally:

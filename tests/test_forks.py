@@ -1,0 +1,104 @@
+"""Processes forked to work beside this one (engines/explicit/forks.py): a signal that ends
+one, or a limit met in its work, is the same stop here; any other failure is an internal
+error; a twin answers request after request from the state it keeps."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from nmrcheck import control
+from nmrcheck.engines.explicit import forks
+from nmrcheck.errors import InternalError
+
+pytestmark = pytest.mark.skipif(not forks.usable(), reason="needs os.fork and two cores")
+
+
+class _Counter:
+    """A served twin that keeps a running total (state kept between requests), and fails as
+    a request says."""
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    def enter(self) -> None:
+        self.total = 100  # set in the twin only
+
+    def serve(self, request: bytes) -> bytes:
+        if request == b"sigint":
+            os.kill(os.getpid(), signal.SIGINT)
+        if request == b"sigterm":
+            os.kill(os.getpid(), signal.SIGTERM)
+        if request == b"limit":
+            raise control.Stopped("time limit reached (5 s)")
+        if request == b"bug":
+            raise ValueError("a bug in the twin")
+        self.total += int(request[:1])
+        return str(self.total).encode() + b" " * len(request)
+
+    def tidy(self) -> None:
+        self.total += 1
+
+
+def test_a_twin_keeps_its_state_between_requests():
+    counter = _Counter()
+    twin = forks.Twin.start(counter)
+    try:
+        answers = []
+        for k in (1, 2, 3):
+            twin.ask(str(k).encode() * 200_000)  # more than a pipe holds, both ways
+            answer = twin.answer()
+            assert len(answer) > 200_000
+            answers.append(int(answer))
+        assert answers == [101, 104, 108]  # tidy ran after each answer
+        assert counter.total == 0 and twin.seconds >= 0
+    finally:
+        twin.stop()
+
+
+@pytest.mark.parametrize("signum, word", [(b"sigint", "interrupted"), (b"sigterm", "terminated")])
+def test_a_twin_ended_by_a_signal_is_a_stop(signum, word):
+    twin = forks.Twin.start(_Counter())
+    twin.ask(signum)
+    with pytest.raises(control.Stopped) as stop:
+        twin.answer()
+    assert stop.value.interrupted and stop.value.reason.startswith(word)
+    twin.stop()
+
+
+def test_a_limit_met_in_a_twin_is_the_same_stop_and_a_bug_an_internal_error():
+    twin = forks.Twin.start(_Counter())
+    try:
+        twin.ask(b"limit")
+        with pytest.raises(control.Stopped) as stop:
+            twin.answer()
+        assert stop.value.reason == "time limit reached (5 s)" and not stop.value.interrupted
+        twin.ask(b"bug")
+        with pytest.raises(InternalError):
+            twin.answer()
+    finally:
+        twin.stop()
+
+
+@pytest.mark.parametrize("signum, word", [(signal.SIGINT, "interrupted"),
+                                          (signal.SIGTERM, "terminated")])
+def test_a_child_ended_by_a_signal_is_a_stop_not_an_internal_error(signum, word):
+    """A Ctrl-C reaches the whole process group: the child may die of it before this
+    process has seen its own."""
+    child = forks.Child.start(lambda: os.kill(os.getpid(), signum) or b"")
+    with pytest.raises(control.Stopped) as stop:
+        child.result()
+    assert stop.value.interrupted and stop.value.reason.startswith(word)
+    child.stop()  # nothing left to do
+
+
+def test_a_limit_met_in_a_child_is_the_same_stop_here():
+    def work() -> bytes:
+        raise control.Stopped("time limit reached (5 s)")
+
+    child = forks.Child.start(work)
+    with pytest.raises(control.Stopped) as stop:
+        child.result()
+    assert stop.value.reason == "time limit reached (5 s)" and not stop.value.interrupted

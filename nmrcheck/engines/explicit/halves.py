@@ -74,10 +74,12 @@ class Part(Protocol):
 class Split:
     """The levels of one search: which are split, where, and the twin that expands its part.
 
-    The twin's share of a level follows the two processes' measured speeds on the levels
-    before (either may share its core with other work), so that both parts end at about the
-    same time. A split that took longer than this process alone would have (the second core
-    busy with other work) stops the splitting for the next :data:`PAUSE` levels. No level is
+    The twin's share of a level follows the two processes' speeds measured on the levels
+    before (each level's figures weigh as much as all the earlier ones together: either
+    process may share its core with other work), so that both parts end at about the same
+    time. A split that took a tenth longer than this process alone would have (the second
+    core busy with other work) stops the splitting for the next :data:`PAUSE` levels; not
+    the twin's first, which is slow while its pages are copied. No level is
     split once this process holds half of ``memory_mb``, and the twin then ends (its memory,
     at most about this process's, is not counted by the memory limit, which watches this
     process)."""
@@ -89,6 +91,7 @@ class Split:
         self.twin: Twin | None = None
         self._lo = self._end = self._hi = 0
         self._t0 = 0.0
+        self._speeds = [0.0, 0.0, 0.0, 0.0]  # states and seconds, this process and the twin
 
     def begin(self, lo: int, hi: int) -> int:
         """Where this process stops expanding the level ``lo..hi``: its end, or the start of
@@ -116,10 +119,16 @@ class Split:
         mine = time.perf_counter() - self._t0
         assert self.twin is not None and self.part is not None
         out = self.part.merge(self.twin.answer())
-        if mine > 0 and self.twin.seconds > 0:  # states per second, each process
-            rp, rc = (self._end - self._lo) / mine, (self._hi - self._end) / self.twin.seconds
+        if mine > 0 and self.twin.seconds > 0:
+            first = not self._speeds[1]
+            sp = self._speeds = [x / 2 for x in self._speeds]
+            for k, x in enumerate((self._end - self._lo, mine,
+                                   self._hi - self._end, self.twin.seconds)):
+                sp[k] += x
+            rp, rc = sp[0] / sp[1], sp[2] / sp[3]  # states per second, each process
             self.share = min(0.75, max(0.25, rc / (rp + rc)))
-            if time.perf_counter() - self._t0 > (self._hi - self._lo) / rp:
+            took = time.perf_counter() - self._t0
+            if not first and took > 1.1 * (self._hi - self._lo) / rp:
                 self.pause = PAUSE
         return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 
@@ -21,7 +22,7 @@ class _Counter:
     a request says."""
 
     def __init__(self) -> None:
-        self.total = 0
+        self.total = self.spare = 0
 
     def enter(self) -> None:
         self.total = 100  # set in the twin only
@@ -33,6 +34,8 @@ class _Counter:
             os.kill(os.getpid(), signal.SIGTERM)
         if request == b"limit":
             raise control.Stopped("time limit reached (5 s)")
+        if request == b"spare":
+            return str(self.spare).encode()
         if request == b"bug":
             raise ValueError("a bug in the twin")
         self.total += int(request[:1])
@@ -40,6 +43,10 @@ class _Counter:
 
     def tidy(self) -> None:
         self.total += 1
+
+    def idle(self) -> bool:
+        self.spare += 1
+        return self.spare < 1000
 
 
 def test_a_twin_keeps_its_state_between_requests():
@@ -54,6 +61,16 @@ def test_a_twin_keeps_its_state_between_requests():
             answers.append(int(answer))
         assert answers == [101, 104, 108]  # tidy ran after each answer
         assert counter.total == 0 and twin.seconds >= 0
+    finally:
+        twin.stop()
+
+
+def test_a_twin_works_on_its_own_while_no_request_waits_and_stops_when_done():
+    twin = forks.Twin.start(_Counter())
+    try:
+        time.sleep(0.3)  # far longer than 1,000 steps of idle work
+        twin.ask(b"spare")
+        assert twin.answer() == b"1000"
     finally:
         twin.stop()
 

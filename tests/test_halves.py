@@ -74,7 +74,8 @@ def test_a_stop_inside_the_childs_half_cuts_where_one_process_cuts(edges, small_
     "models/patterns/progcons-detach-count-then-flag.nmr",  # a hang, and liveness
     "bench/models/provider-clients-2.nmr",  # none, under symmetry
 ])
-def test_atoms_and_hangs_beside_liveness_decide_what_one_process_decides(model, monkeypatch):
+def test_atoms_and_hangs_beside_liveness_decide_what_one_process_decides(model, monkeypatch,
+                                                                         small_levels):
     from nmrcheck.engines.explicit import checker
 
     monkeypatch.setattr(checker, "BESIDE_FROM", 0)  # every graph: atoms, hangs in a child
@@ -128,3 +129,23 @@ def test_one_twin_serves_every_split_level_of_a_search(monkeypatch, small_levels
     ts = load(str(ROOT / "bench/models/multi-npi-2.nmr"))
     one, two = _both(ts, keep_edges=True)
     assert one == two and started == [1] and len(asked) > 10
+
+
+@pytest.mark.parametrize("model", [
+    "models/liveness/progcons-both-unload.nmr",
+    "models/patterns/progcons-detach-count-then-flag.nmr",
+    "bench/models/provider-clients-2.nmr",  # under symmetry
+])
+def test_the_atoms_the_twin_makes_while_it_waits_are_every_states_atoms(model, small_levels):
+    from nmrcheck.engines.explicit.liveness import AtomTable, liveness_properties, loaded
+
+    ts = load(str(ROOT / model))
+    live = liveness_properties(ts)
+    assert live
+    sym = analyse(ts)[0]
+    ex = explore(ts, symmetry=sym, split=True, beside=lambda ex: AtomTable.of(ts, ex, live))
+    assert ex.complete and ex.atoms is not None
+    here = AtomTable.of(ts, ex, live)
+    here.extend(len(ex.states))
+    assert [list(a) for a in loaded(ex.atoms)] == [list(here.trig), list(here.bad)]
+    assert explore(ts, symmetry=sym, split=False).atoms is None

@@ -103,7 +103,7 @@ def check(
                 ex = (explorer or explore)(
                     ts, limits, keep_edges=hangs or bool(live), progress=progress,
                     symmetry=sym, stop_at_violation=stop_at_violation,
-                    split=forks.usable(cores),
+                    split=forks.usable(cores), beside=_atoms_beside(ts, live),
                 )
             shortest = None
     except control.Stopped as stop:  # before the search had anything to show
@@ -275,6 +275,14 @@ def _on_the_graph(ts: TransitionSystem, ex: Exploration, hangs: bool, live: list
             if child is not None:
                 child.stop()
     return out
+
+
+def _atoms_beside(ts: TransitionSystem, live: list) -> Callable | None:
+    """The atoms of the liveness properties ``live`` at every state, for the twin of a split
+    search to compute while it would wait (``explore``'s ``beside``)."""
+    if not live:
+        return None
+    return lambda ex: liveness.AtomTable.of(ts, ex, live)
 
 
 BESIDE_FROM = 1 << 18  # edges from which liveness's pending step and hangs run in a second process

@@ -53,6 +53,22 @@ FIRST_SHARE = 0.5  # the twin's part of the first level split
 PAUSE = 3  # levels not split after a split that did not pay
 
 
+IDLE_BLOCK = 2048  # states of the twin's work between two looks for a request
+
+
+class Beside(Protocol):
+    """Work on the stored states in index order that the twin does while it would wait:
+    ``done`` states so far, ``extend(hi)`` does them up to ``hi``, ``dump()`` sends what it
+    made."""
+
+    @property
+    def done(self) -> int: ...
+
+    def extend(self, hi: int) -> None: ...
+
+    def dump(self) -> bytes: ...
+
+
 class Part(Protocol):
     """One loop's split of a level: this process's side (``fork`` just before the twin is
     forked, ``ask`` for the twin's part ``mid..hi``, ``merge`` its answer) and the twin's
@@ -69,6 +85,11 @@ class Part(Protocol):
     def serve(self, request: bytes) -> bytes: ...
 
     def tidy(self) -> None: ...
+
+    def idle(self) -> bool: ...
+
+    @property
+    def gathers(self) -> bool: ...
 
 
 class Split:
@@ -131,6 +152,14 @@ class Split:
             if not first and took > 1.1 * (self._hi - self._lo) / rp:
                 self.pause = PAUSE
         return out
+
+    def gather(self) -> bytes | None:
+        """What the twin's work beside made of every stored state (the search is complete),
+        or None when no twin ran."""
+        if self.twin is None or self.part is None or not self.part.gathers:
+            return None
+        self.twin.ask(self.part.ask(-1, -1))
+        return self.twin.answer()
 
     def stop(self) -> None:
         """End the twin (the search is over, or stops before its part is merged)."""
@@ -200,6 +229,15 @@ class _Half:
         hits = {k: m for k, t in enumerate(states) if (m := found(t, 0))}
         return marshal.dumps((states, store.parent.tobytes(), store.via.tobytes(), hits))
 
+    def idle(self) -> bool:
+        """Work beside, while the twin waits for a request: False, nothing to do."""
+        return False
+
+    @property
+    def gathers(self) -> bool:
+        """Whether the twin works beside (:meth:`Split.gather`)."""
+        return False
+
     def tidy(self) -> None:
         """Drop the twin's new states: the next request brings them, merged, in order."""
         store, n0 = self.store, self.n0
@@ -244,10 +282,12 @@ class EdgeHalf(_Half):
     met first; ``trans`` maps its mapping ids to this process's."""
 
     def __init__(self, store: _Store, expand: Callable[[int, int], int], first: array,
-                 packed: array, masks: array | list, frames: Frames) -> None:
+                 packed: array, masks: array | list, frames: Frames,
+                 beside: Callable[[], Beside] | None = None) -> None:
         super().__init__(store)
         self.expand, self.first, self.packed, self.masks = expand, first, packed, masks
         self.frames, self.trans, self.sent = frames, [0], 0
+        self.beside, self.work = beside, None
 
     def fork(self) -> None:
         super().fork()
@@ -257,6 +297,19 @@ class EdgeHalf(_Half):
         super().enter()
         self.sent = len(self.frames.maps)
         self._empty()
+        self.work = self.beside() if self.beside is not None else None
+
+    @property
+    def gathers(self) -> bool:
+        return self.beside is not None
+
+    def idle(self) -> bool:
+        """A block of the work beside (on the states of the last request), if any is left."""
+        work, n = self.work, len(self.store.states)
+        if work is None or work.done >= n:
+            return False
+        work.extend(min(n, work.done + IDLE_BLOCK))
+        return work.done < n
 
     def _empty(self) -> None:
         del self.first[:]
@@ -264,7 +317,15 @@ class EdgeHalf(_Half):
         del self.masks[:]
 
     def serve(self, request: bytes) -> bytes:
-        self.expand(*self.sync(request))
+        """The twin's part of a level, or (``mid`` -1: the search is complete) what its work
+        beside made of every state."""
+        mid, hi = self.sync(request)
+        if mid < 0:
+            if self.work is None:
+                return b""
+            self.work.extend(len(self.store.states))
+            return self.work.dump()
+        self.expand(mid, hi)
         maps, self.sent = self.frames.maps[self.sent:], len(self.frames.maps)
         masks = self.masks
         return marshal.dumps((self.new_states(), self.first.tobytes(), self.packed.tobytes(),

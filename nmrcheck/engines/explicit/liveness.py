@@ -50,6 +50,7 @@ last state equals ``states[loop_start - 1]``, so that the run goes on from the l
 
 from __future__ import annotations
 
+import marshal
 import time
 from array import array
 from collections import deque
@@ -71,7 +72,7 @@ from nmrcheck.engines.common.results import (
     PropertyResult,
 )
 from nmrcheck.engines.explicit import emit
-from nmrcheck.engines.explicit.arrays import Edges, Graph, distinct, masks, renamed
+from nmrcheck.engines.explicit.arrays import Edges, Graph, distinct, from_bytes, masks, renamed
 from nmrcheck.engines.explicit.frames import Frames, Orbits, Renaming
 from nmrcheck.engines.explicit.scc import has_cycle, tarjan
 from nmrcheck.engines.explicit.search import Exploration, Limits, explore
@@ -194,38 +195,76 @@ def state_pending(ts: TransitionSystem, ex: Exploration, props: Sequence[Propert
     """:func:`pending` for the instances of ``props`` on the edges ``g`` of ``ex``: it needs
     no components, so :func:`decide` takes it made elsewhere (in a second process while this
     one computes the components)."""
-    su = _setup(ts, ex, props)
-    return pending(su, _atoms(su), g)
+    return pending(_setup(ts, ex, props), g)
 
 
-def _state_atoms(su: _Setup, atoms: AtomFn) -> tuple[array | list[int], array | list[int]]:
-    """``atoms`` of every state, remembered by the bits they read (states share them: 7,632
-    values for 82,255 states of multi-npi-3); the loop is the hot part of liveness."""
-    f, mask = atoms
-    ts_, bs_ = (array("Q"), array("Q")) if len(su.insts) <= 64 else ([], [])
-    t_add, b_add = ts_.append, bs_.append
-    memo: dict[int, tuple[int, int]] = {}
-    look = memo.get
-    for s in su.ex.states:
-        key = s & mask
-        got = look(key)
-        if got is None:
-            got = memo[key] = f(s)
-        t_add(got[0])
-        b_add(got[1])
-    return ts_, bs_
+class AtomTable:
+    """The atoms (:func:`_atoms`) of the states of an exploration, in index order, computed
+    a block at a time, each once per value of the bits they read (states share them: 7,632
+    values for 82,255 states of multi-npi-3): the hot part of liveness. The twin of a split
+    search fills one while it would wait (``search.explore``'s ``beside``), so that the
+    exploration has them when the search ends (``Exploration.atoms``, :meth:`dump`)."""
+
+    def __init__(self, su: _Setup) -> None:
+        self.states = su.ex.states
+        self.f, self.mask = _atoms(su)
+        narrow = len(su.insts) <= 64
+        self.trig: array | list[int] = array("Q") if narrow else []
+        self.bad: array | list[int] = array("Q") if narrow else []
+        self.memo: dict[int, tuple[int, int]] = {}
+
+    @staticmethod
+    def of(ts: TransitionSystem, ex: Exploration, props: Sequence[Property]) -> AtomTable:
+        return AtomTable(_setup(ts, ex, props))
+
+    @property
+    def done(self) -> int:
+        return len(self.trig)
+
+    def extend(self, hi: int) -> None:
+        """The atoms of the states up to ``hi``."""
+        f, mask, memo = self.f, self.mask, self.memo
+        t_add, b_add = self.trig.append, self.bad.append
+        look = memo.get
+        for s in self.states[self.done:hi]:
+            key = s & mask
+            got = look(key)
+            if got is None:
+                got = memo[key] = f(s)
+            t_add(got[0])
+            b_add(got[1])
+
+    def dump(self) -> bytes:
+        """The atoms as bytes (:func:`loaded`)."""
+        trig, bad = self.trig, self.bad
+        if isinstance(trig, array) and isinstance(bad, array):
+            return marshal.dumps((trig.tobytes(), bad.tobytes()))  # faster than lists
+        return marshal.dumps((trig, bad))
 
 
-def pending(su: _Setup, atoms: AtomFn, g: Edges) -> tuple[np.ndarray, np.ndarray]:
+def loaded(data: bytes) -> tuple[array | list[int], array | list[int]]:
+    """What :meth:`AtomTable.dump` made: the trigger and bad masks of every state."""
+    trig, bad = marshal.loads(data)
+    if isinstance(trig, bytes):
+        return from_bytes("Q", trig), from_bytes("Q", bad)
+    return trig, bad
+
+
+def pending(su: _Setup, g: Edges) -> tuple[np.ndarray, np.ndarray]:
     """``(pend, trig)``: per state, the instances pending there (a trigger of theirs lies
     behind on a path where their target stays false), and those triggered there, as bit
     masks (``uint64``; Python ints past 64 instances). They spread along the edges a
-    frontier at a time, as whole vectors. ``atoms``: the function of a state and the bits
-    it reads (:func:`_atoms`)."""
+    frontier at a time, as whole vectors. The atoms of the states are the exploration's
+    (``ex.atoms``) where the search made them, else made here."""
     ex = su.ex
     n = len(ex.states)
     width = len(su.insts)
-    ts_, bs_ = _state_atoms(su, atoms)
+    if ex.atoms is not None:
+        ts_, bs_ = loaded(ex.atoms)
+    else:
+        table = AtomTable(su)
+        table.extend(n)
+        ts_, bs_ = table.trig, table.bad
     trig, bad = masks(ts_, width), masks(bs_, width)
     del ts_, bs_
     once = 0
@@ -830,7 +869,7 @@ def decide(ts: TransitionSystem, ex: Exploration, props: Sequence[Property],
         return []
     g = g or Graph(ex.first, ex.dst, ex.act, ex.perm)  # type: ignore[arg-type]
     su = _setup(ts, ex, props)
-    pend, trig = [a.tolist() for a in pending(su, _atoms(su), g)] if given is None else given
+    pend, trig = [a.tolist() for a in pending(su, g)] if given is None else given
     witnesses = find_witnesses(su, pend, (1 << len(su.insts)) - 1, g)
     results = []
     for k, p in enumerate(props):

@@ -153,6 +153,7 @@ class Exploration:
     expanded: int = 0  # states expanded (a prefix of ``states``)
     groups: array | list = field(default_factory=list)  # per state: fairness groups enabled
     stopped_at: int = -1  # the violating state the search stopped at, or -1
+    atoms: bytes | None = None  # what ``explore``'s ``beside`` made, when the twin made it
 
     # -- the edges in the forms other code reads -----------------------------------------
     @property
@@ -325,6 +326,7 @@ def explore(
     max_depth: int | None = None,
     generated: bool = True,
     split: bool | None = None,
+    beside: Callable[[Exploration], halves.Beside] | None = None,
 ) -> Exploration:
     """Explore every reachable state of ``ts`` breadth first.
 
@@ -358,6 +360,10 @@ def explore(
     split : bool, optional
         Expand each large level in two processes (:mod:`.halves`; the same result as one
         process, state for state). Default: where the machine has a second core.
+    beside : callable, optional
+        ``beside(ex)``: work on the stored states in index order (:class:`halves.Beside`)
+        that the twin of a split search with edges does while it would wait; what it made
+        is ``atoms`` when the search is complete (None when no twin ran).
 
     Returns
     -------
@@ -399,7 +405,7 @@ def explore(
     try:
         store.new(s0, -1, -1)
         if keep_edges:
-            _edge_loop(ts, ex, store, limits, progress, start, split)
+            _edge_loop(ts, ex, store, limits, progress, start, split, beside)
         elif reduce is None and generated:
             _fused(ts, ex, store, limits, progress, start, split)
         else:
@@ -437,7 +443,8 @@ def _why_full(ex: Exploration, store: _Store, limits: Limits) -> str:
 
 
 def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Limits,
-               progress: Callable[[dict], None] | None, start: float, split: bool) -> None:
+               progress: Callable[[dict], None] | None, start: float, split: bool,
+               beside: Callable[[Exploration], halves.Beside] | None = None) -> None:
     """The loop of :func:`explore` that keeps every edge: one generated function
     (``codegen.compile_edge_expander``) expands a block of states, appending each edge as
     one int; the edges are split into their arrays at the end (:mod:`.arrays`)."""
@@ -466,7 +473,8 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
     masks = ex.waiting.masks
 
     part = halves.EdgeHalf(store, lambda lo, hi: expand(states, lo, hi, look, new, E, F, W),
-                           first, packed, masks, frames)
+                           first, packed, masks, frames,
+                           (lambda: beside(ex)) if beside is not None else None)
     i = depth = 0
     level_end = end = 1
     ticker = _Ticker(limits, start, progress)
@@ -494,6 +502,8 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
             if reason:
                 ex.complete, ex.stop_reason = False, reason
                 break
+        if ex.complete:
+            ex.atoms = two.gather()
     except (KeyboardInterrupt, control.Stopped):  # a signal, here or to the twin
         i = len(masks)  # keep the states expanded in full
         _cut(first, packed, masks, i)

@@ -177,6 +177,16 @@ def _rows(keys: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.
 SCIPY_FROM = 1 << 20  # edges from which scipy's components pay for its import (0.3-0.4 s)
 
 
+def prepare(edges: int) -> bool:
+    """Import what the components of a graph of ``edges`` edges or more need (scipy, from
+    :data:`SCIPY_FROM`): a search calls it while it would wait anyway; True once done."""
+    if edges < SCIPY_FROM:
+        return False
+    import scipy.sparse.csgraph  # noqa: F401
+
+    return True
+
+
 def _strong_components(n: int, first: array, dst: array) -> tuple[int, np.ndarray]:
     """Component labels: Tarjan in Python for a small graph (on the exploration's own
     arrays, which Python indexes faster than numpy's), scipy's (in C) for a large one."""

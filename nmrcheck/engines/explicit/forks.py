@@ -219,6 +219,10 @@ class Twin:
         except BrokenPipeError:
             raise self._gone() from None
 
+    def ready(self) -> bool:
+        """Whether the answer to the last request has started to come."""
+        return bool(select.select([self.answer_fd], [], [], 0)[0])
+
     def answer(self) -> bytes:
         """The answer to the last request; :class:`control.Stopped` as for a :class:`Child`."""
         data = _message(self.answer_fd)

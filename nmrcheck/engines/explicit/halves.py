@@ -98,17 +98,18 @@ class Split:
     The twin's share of a level follows the two processes' speeds measured on the levels
     before (each level's figures weigh as much as all the earlier ones together: either
     process may share its core with other work), so that both parts end at about the same
-    time. A split that took a tenth longer than this process alone would have (the second
-    core busy with other work) stops the splitting for the next :data:`PAUSE` levels; not
-    the twin's first, which is slow while its pages are copied. No level is
-    split once this process holds half of ``memory_mb``, and the twin then ends (its memory,
-    at most about this process's, is not counted by the memory limit, which watches this
-    process)."""
+    time. While this process waits for the twin, ``meanwhile()`` does what it will need
+    later (once: it returns True when done). A split that took a tenth longer than this
+    process alone would have (the second core busy with other work) stops the splitting
+    for the next :data:`PAUSE` levels; not the twin's first, which is slow while its pages
+    are copied. No level is split once this process holds half of ``memory_mb``, and the
+    twin then ends (its memory, at most about this process's, is not counted by the memory
+    limit, which watches this process)."""
 
-    def __init__(self, on: bool, memory_mb: int | None = None,
-                 part: Part | None = None) -> None:
+    def __init__(self, on: bool, memory_mb: int | None = None, part: Part | None = None,
+                 meanwhile: Callable[[], bool] | None = None) -> None:
         self.on, self.share, self.pause = on and part is not None, FIRST_SHARE, 0
-        self.memory_mb, self.part = memory_mb, part
+        self.memory_mb, self.part, self.meanwhile = memory_mb, part, meanwhile
         self.twin: Twin | None = None
         self._lo = self._end = self._hi = 0
         self._t0 = 0.0
@@ -139,6 +140,8 @@ class Split:
         """The twin's merged answer (this process has expanded its part)."""
         mine = time.perf_counter() - self._t0
         assert self.twin is not None and self.part is not None
+        if self.meanwhile is not None and not self.twin.ready() and self.meanwhile():
+            self.meanwhile = None
         out = self.part.merge(self.twin.answer())
         if mine > 0 and self.twin.seconds > 0:
             first = not self._speeds[1]

@@ -478,7 +478,8 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
     i = depth = 0
     level_end = end = 1
     ticker = _Ticker(limits, start, progress)
-    two = halves.Split(split, _memory_bound(limits), part)
+    two = halves.Split(split, _memory_bound(limits), part,
+                       lambda: arrays.prepare(len(packed)))
     try:
         while i < len(states):
             if i == level_end:

@@ -120,6 +120,21 @@ def test_no_level_is_split_once_this_process_holds_half_the_memory_limit(monkeyp
     assert part.asked == [(end, 100_000)] and 0 < end < 100_000 and twins == [part]
 
 
+def test_what_this_process_needs_later_is_done_once_while_it_waits_for_the_twin(monkeypatch):
+    ready = [False, False, True]
+    monkeypatch.setattr(halves.Twin, "start", staticmethod(lambda part: SimpleNamespace(
+        ask=lambda data: None, ready=lambda: ready.pop(0), answer=lambda: b"", seconds=0.1,
+        stop=lambda: None)))
+    part = _Part()
+    part.merge = lambda answer: "merged"
+    calls = []
+    two = halves.Split(True, 1 << 30, part, lambda: calls.append(len(calls)) or len(calls) > 1)
+    for _ in range(3):  # not ready: not done yet; not ready: done; then not asked again
+        two.begin(0, 100_000)
+        assert two.finish() == "merged"
+    assert calls == [0, 1]
+
+
 def test_one_twin_serves_every_split_level_of_a_search(monkeypatch, small_levels):
     started, start = [], halves.Twin.start
     monkeypatch.setattr(halves.Twin, "start", staticmethod(

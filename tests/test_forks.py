@@ -56,7 +56,7 @@ def test_a_twin_keeps_its_state_between_requests():
         answers = []
         for k in (1, 2, 3):
             twin.ask(str(k).encode() * 200_000)  # more than a pipe holds, both ways
-            answer = twin.answer()
+            answer = bytes(twin.answer())
             assert len(answer) > 200_000
             answers.append(int(answer))
         assert answers == [101, 104, 108]  # tidy ran after each answer

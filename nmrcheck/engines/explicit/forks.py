@@ -50,12 +50,14 @@ def _timed(work: Callable[[], bytes]) -> bytes:
     return data + struct.pack("<d", seconds)
 
 
-def _untimed(data: bytes) -> tuple[bytes, float]:
-    """The bytes and seconds of :func:`_timed`; raises the stop it sent."""
+def _untimed(data: bytes | bytearray) -> tuple[memoryview, float]:
+    """The bytes (a view, not a copy: answers run to tens of MB) and seconds of
+    :func:`_timed`; raises the stop it sent."""
     seconds = struct.unpack("<d", data[-8:])[0]
+    view = memoryview(data)[:-8]
     if seconds < 0:
-        raise control.Stopped(data[:-8].decode())
-    return data[:-8], seconds
+        raise control.Stopped(bytes(view).decode())
+    return view, seconds
 
 
 def _write(fd: int, data: bytes) -> None:
@@ -64,7 +66,7 @@ def _write(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _read(fd: int, n: int) -> bytes | None:
+def _read(fd: int, n: int) -> bytearray | None:
     """``n`` bytes from ``fd``, or None when it ends first."""
     buf, got = bytearray(n), 0
     view = memoryview(buf)
@@ -73,7 +75,7 @@ def _read(fd: int, n: int) -> bytes | None:
         if not k:
             return None
         got += k
-    return bytes(buf)
+    return buf
 
 
 def _ended(status: int, what: str) -> Exception:
@@ -140,7 +142,7 @@ class Child:
         os.close(w)
         return Child(pid, r)
 
-    def result(self) -> bytes:
+    def result(self) -> memoryview:
         """What the child sent, once it has exited; :class:`control.Stopped` when a signal
         (SIGINT, SIGTERM) ended it or its work raised it (a time or memory limit)."""
         chunks = []
@@ -170,7 +172,7 @@ class Served(Protocol):
 
     def enter(self) -> None: ...
 
-    def serve(self, request: bytes) -> bytes: ...
+    def serve(self, request: bytearray) -> bytes: ...
 
     def tidy(self) -> None: ...
 
@@ -223,7 +225,7 @@ class Twin:
         """Whether the answer to the last request has started to come."""
         return bool(select.select([self.answer_fd], [], [], 0)[0])
 
-    def answer(self) -> bytes:
+    def answer(self) -> memoryview:
         """The answer to the last request; :class:`control.Stopped` as for a :class:`Child`."""
         data = _message(self.answer_fd)
         if data is None:
@@ -245,7 +247,7 @@ class Twin:
             self.ask_fd = self.answer_fd = -1
 
 
-def _message(fd: int) -> bytes | None:
+def _message(fd: int) -> bytearray | None:
     """One message (its length, then its bytes) from ``fd``; None when the pipe is closed."""
     head = _read(fd, 8)
     if head is None:

@@ -78,11 +78,11 @@ class Part(Protocol):
 
     def ask(self, mid: int, hi: int) -> bytes: ...
 
-    def merge(self, answer: bytes) -> Any: ...
+    def merge(self, answer: memoryview) -> Any: ...
 
     def enter(self) -> None: ...
 
-    def serve(self, request: bytes) -> bytes: ...
+    def serve(self, request: bytearray) -> bytes: ...
 
     def tidy(self) -> None: ...
 
@@ -156,7 +156,7 @@ class Split:
                 self.pause = PAUSE
         return out
 
-    def gather(self) -> bytes | None:
+    def gather(self) -> memoryview | None:
         """What the twin's work beside made of every stored state (the search is complete),
         or None when no twin ran."""
         if self.twin is None or self.part is None or not self.part.gathers:
@@ -209,7 +209,7 @@ class _Half:
         self.found = quiet(self.store)
         self.n0 = self.known
 
-    def sync(self, request: bytes) -> tuple[int, int]:
+    def sync(self, request: bytearray) -> tuple[int, int]:
         """Store the states of the request (this process's since the last one), then start
         this level's parents and actions anew; returns the part to expand."""
         mid, hi, sync = marshal.loads(request)
@@ -263,12 +263,12 @@ class CountHalf(_Half):
         super().__init__(store)
         self.count = count
 
-    def serve(self, request: bytes) -> bytes:
+    def serve(self, request: bytearray) -> bytes:
         mid, hi = self.sync(request)
         counts = array("I", [self.count(k) for k in range(mid, hi)])
         return marshal.dumps((counts.tobytes(), self.new_states()))
 
-    def merge(self, answer: bytes) -> tuple[int, int]:
+    def merge(self, answer: memoryview) -> tuple[int, int]:
         """Store the twin's states; returns the transitions to count and the state cut off
         by a stop (or -1), whose own transitions are not counted, as the generated loop
         does."""
@@ -319,7 +319,7 @@ class EdgeHalf(_Half):
         del self.packed[:]
         del self.masks[:]
 
-    def serve(self, request: bytes) -> bytes:
+    def serve(self, request: bytearray) -> bytes:
         """The twin's part of a level, or (``mid`` -1: the search is complete) what its work
         beside made of every state."""
         mid, hi = self.sync(request)
@@ -338,7 +338,7 @@ class EdgeHalf(_Half):
         super().tidy()
         self._empty()
 
-    def merge(self, answer: bytes) -> int:
+    def merge(self, answer: memoryview) -> int:
         """Store the twin's states (:func:`merge_states`) and append its rows of edges,
         renumbered (states and instance mappings); returns the state cut off by a stop, or
         -1."""

@@ -242,7 +242,7 @@ class AtomTable:
         return marshal.dumps((trig, bad))
 
 
-def loaded(data: bytes) -> tuple[array | list[int], array | list[int]]:
+def loaded(data: bytes | memoryview) -> tuple[array | list[int], array | list[int]]:
     """What :meth:`AtomTable.dump` made: the trigger and bad masks of every state."""
     trig, bad = marshal.loads(data)
     if isinstance(trig, bytes):

@@ -153,7 +153,7 @@ class Exploration:
     expanded: int = 0  # states expanded (a prefix of ``states``)
     groups: array | list = field(default_factory=list)  # per state: fairness groups enabled
     stopped_at: int = -1  # the violating state the search stopped at, or -1
-    atoms: bytes | None = None  # what ``explore``'s ``beside`` made, when the twin made it
+    atoms: memoryview | None = None  # what ``explore``'s ``beside`` made, when the twin made it
 
     # -- the edges in the forms other code reads -----------------------------------------
     @property
@@ -416,6 +416,11 @@ def explore(
     ex.found = store.found
     if store.stopped_at >= 0:
         ex.stopped_at = store.stopped_at
+    # The index or set of the states is not needed now, and the generated code's namespace
+    # (a reference cycle) holds it until a full collection: about 60 bytes a state.
+    for lookup in (store.index, store.seen):
+        if lookup is not None:
+            lookup.clear()
     ex.seconds = time.monotonic() - start
     return ex
 

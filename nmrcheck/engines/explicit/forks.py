@@ -81,8 +81,9 @@ def _read(fd: int, n: int) -> bytearray | None:
 def _ended(status: int, what: str) -> Exception:
     """Why a forked process that sent too little ended (its ``waitpid`` status): a stop for
     SIGINT and SIGTERM, else an internal error."""
+    # a Ctrl-C reaches the whole process group: the child may die of it first
     if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGINT, signal.SIGTERM):
-        term = os.WTERMSIG(status) == signal.SIGTERM  # a Ctrl-C to the process group
+        term = os.WTERMSIG(status) == signal.SIGTERM
         return control.Stopped(control.TERMINATED if term else control.INTERRUPTED, True)
     return InternalError(f"the process {what} failed (status {status})")
 

@@ -239,7 +239,9 @@ def test_ctrl_c_cancels_the_checks_on_a_joined_cluster(cluster):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert "interrupted" in out
+    # what was decided, marked interrupted; or, when the Ctrl-C came while the driver was
+    # still compiling its own share (a worker may start checking before), just that
+    assert "interrupted" in out or "interrupted (Ctrl-C) while loading" in err, err
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and _pids_with(b"ray::CheckWorker"):
         time.sleep(0.2)

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from nmrcheck import control
 from nmrcheck.engines.explicit.arrays import from_bytes, renumber_edges, shifted
 from nmrcheck.engines.explicit.codegen import Full
-from nmrcheck.engines.explicit.forks import Twin
+from nmrcheck.engines.explicit.forks import Served, Twin
 from nmrcheck.engines.explicit.frames import Frames
 
 
@@ -69,7 +69,7 @@ class Beside(Protocol):
     def dump(self) -> bytes: ...
 
 
-class Part(Protocol):
+class Part(Served, Protocol):
     """One loop's split of a level: this process's side (``fork`` just before the twin is
     forked, ``ask`` for the twin's part ``mid..hi``, ``merge`` its answer) and the twin's
     (:class:`forks.Served`)."""
@@ -79,14 +79,6 @@ class Part(Protocol):
     def ask(self, mid: int, hi: int) -> bytes: ...
 
     def merge(self, answer: memoryview) -> Any: ...
-
-    def enter(self) -> None: ...
-
-    def serve(self, request: bytearray) -> bytes: ...
-
-    def tidy(self) -> None: ...
-
-    def idle(self) -> bool: ...
 
     @property
     def gathers(self) -> bool: ...

@@ -4,6 +4,7 @@ actions, edges, instance mappings, counts, stops and properties found."""
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -69,6 +70,49 @@ def test_a_stop_inside_the_childs_half_cuts_where_one_process_cuts(edges, small_
         assert len(one[0]) == cap and one == two
 
 
+@pytest.fixture
+def slow_twin(monkeypatch, small_levels):
+    """A twin that pauses before each claim of two states, so this process, done with its
+    own part first, takes back the end of the twin's; returns the parts taken back."""
+    monkeypatch.setattr(halves, "CHUNK", 2)
+    front = forks.Claims.front
+    monkeypatch.setattr(forks.Claims, "front",
+                        lambda self, n: time.sleep(0.001) or front(self, n))
+    taken, side = [], halves._Half.side
+    monkeypatch.setattr(halves._Half, "side",
+                        lambda self, lo, hi: taken.append((lo, hi)) or side(self, lo, hi))
+    return taken
+
+
+@pytest.mark.parametrize("model", [MODELS[1], MODELS[4], MODELS[5]])
+@pytest.mark.parametrize("edges", [True, False], ids=["edges", "states"])
+def test_the_states_taken_back_from_the_twin_give_the_sequential_search(model, edges,
+                                                                         slow_twin):
+    one, two = _both(load(str(ROOT / model)), keep_edges=edges)
+    assert one == two and slow_twin
+
+
+@pytest.mark.parametrize("edges", [True, False], ids=["edges", "states"])
+def test_a_stop_in_a_part_taken_back_cuts_where_one_process_cuts(edges, slow_twin):
+    ts = load(str(ROOT / "models/bugs/ebpf-254-detach-while-classify.nmr"))
+    one, two = _both(ts, keep_edges=edges, stop_at_violation=True)
+    assert one == two
+    for cap in (40, 150, 300):
+        one, two = _both(ts, keep_edges=edges, limits=Limits(max_states=cap))
+        assert len(one[0]) == cap and one == two
+    assert slow_twin
+
+
+def test_claims_from_both_ends_meet_without_overlap():
+    claims = forks.Claims()
+    claims.reset(10, 30)
+    got = [claims.front(4), claims.back(3), claims.back(3), claims.front(4)]
+    assert got == [(10, 14), (27, 30), (24, 27), (14, 18)]
+    assert claims.back(100) == (18, 24) and claims.front(1) is None
+    assert claims.back(1) is None and claims.split() == 18
+    claims.close()
+
+
 @pytest.mark.parametrize("model", [
     "models/seeds/detach-pending-never-completed.nmr",  # a hang
     "models/patterns/progcons-detach-count-then-flag.nmr",  # a hang, and liveness
@@ -98,9 +142,17 @@ class _Part:
 
     def __init__(self) -> None:
         self.asked: list[tuple[int, int]] = []
+        self.taken: list[tuple[int, int]] = []
 
-    def fork(self) -> None:
+    def fork(self, claims) -> None:
         pass
+
+    def side(self, lo: int, hi: int) -> bytes:
+        self.taken.append((lo, hi))
+        return b"side"
+
+    def merge(self, answer) -> tuple[int, int]:
+        return (1, -1)
 
     def ask(self, mid: int, hi: int) -> bytes:
         self.asked.append((mid, hi))
@@ -126,12 +178,11 @@ def test_what_this_process_needs_later_is_done_once_while_it_waits_for_the_twin(
         ask=lambda data: None, ready=lambda: ready.pop(0), answer=lambda: b"", seconds=0.1,
         stop=lambda: None)))
     part = _Part()
-    part.merge = lambda answer: "merged"
     calls = []
     two = halves.Split(True, 1 << 30, part, lambda: calls.append(len(calls)) or len(calls) > 1)
     for _ in range(3):  # not ready: not done yet; not ready: done; then not asked again
         two.begin(0, 100_000)
-        assert two.finish() == "merged"
+        assert two.finish()[1] == -1
     assert calls == [0, 1]
 
 

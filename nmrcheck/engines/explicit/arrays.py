@@ -269,7 +269,10 @@ def from_bytes(code: str, data: bytes) -> array:
 
 def shifted(offsets: bytes, shift: int) -> bytes:
     """Edge offsets (``uint32``, as ``Exploration.first`` holds them) moved by ``shift``."""
-    return (np.frombuffer(offsets, dtype=np.uint32) + np.uint32(shift)).tobytes()
+    if not shift:
+        return bytes(offsets)
+    v = np.frombuffer(offsets, dtype=np.uint32)
+    return (v + np.uint32(shift) if shift > 0 else v - np.uint32(-shift)).tobytes()
 
 
 def renumber_edges(packed: bytes, n0: int, index: Sequence[int], m0: int,

@@ -11,6 +11,7 @@ Windows).
 from __future__ import annotations
 
 import gc
+import mmap
 import os
 import select
 import signal
@@ -246,6 +247,56 @@ class Twin:
         if self.ask_fd >= 0:
             _kill(self.pid, self.ask_fd, self.answer_fd)
             self.ask_fd = self.answer_fd = -1
+
+
+class Claims:
+    """A range of work items that this process and a forked twin claim from either end, a
+    few at a time: the twin from the front, this process from the back, so that neither
+    waits while the other has work left. Two numbers in memory shared across the fork, and a
+    lock (one byte in a pipe: whoever reads it holds the lock). Made before the fork."""
+
+    def __init__(self) -> None:
+        self._mem = mmap.mmap(-1, 16)
+        self._r, self._w = os.pipe()
+        os.write(self._w, b"x")
+
+    def reset(self, lo: int, hi: int) -> None:
+        """The range ``lo..hi``, all unclaimed (while the twin does not claim)."""
+        struct.pack_into("<qq", self._mem, 0, lo, hi)
+
+    def front(self, n: int) -> tuple[int, int] | None:
+        """Up to ``n`` items from the front (the twin), or None: every item is claimed."""
+        return self._claim(n, True)
+
+    def back(self, n: int) -> tuple[int, int] | None:
+        """Up to ``n`` items from the back (this process), or None."""
+        return self._claim(n, False)
+
+    def split(self) -> int:
+        """Where the front's claims end and the back's begin, once everything is claimed."""
+        return struct.unpack_from("<q", self._mem, 0)[0]
+
+    def _claim(self, n: int, front: bool) -> tuple[int, int] | None:
+        while not os.read(self._r, 1):  # the lock: the pipe's byte
+            pass
+        try:
+            lo, hi = struct.unpack_from("<qq", self._mem, 0)
+            if lo >= hi:
+                return None
+            if front:
+                got = (lo, min(hi, lo + n))
+                struct.pack_into("<q", self._mem, 0, got[1])
+            else:
+                got = (max(lo, hi - n), hi)
+                struct.pack_into("<q", self._mem, 8, got[0])
+            return got
+        finally:
+            os.write(self._w, b"x")
+
+    def close(self) -> None:
+        for fd in (self._r, self._w):
+            os.close(fd)
+        self._mem.close()
 
 
 def _message(fd: int) -> bytearray | None:

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from nmrcheck import control
 from nmrcheck.engines.explicit.arrays import from_bytes, renumber_edges, shifted
 from nmrcheck.engines.explicit.codegen import Full
-from nmrcheck.engines.explicit.forks import Served, Twin
+from nmrcheck.engines.explicit.forks import Claims, Served, Twin
 from nmrcheck.engines.explicit.frames import Frames
 
 
@@ -51,6 +51,9 @@ class _Store(Protocol):
 MIN_LEVEL = 4096  # smaller levels are expanded in one process
 FIRST_SHARE = 0.5  # the twin's part of the first level split
 PAUSE = 3  # levels not split after a split that did not pay
+CHUNK = 256  # states claimed at a time from the twin's part
+LEAD = 0.05  # the twin's part is this much larger than the speeds say: this process takes
+# back the end of it when it finishes first (a chunk the twin has not begun), not the other way
 
 
 IDLE_BLOCK = 2048  # states of the twin's work between two looks for a request
@@ -71,14 +74,18 @@ class Beside(Protocol):
 
 class Part(Served, Protocol):
     """One loop's split of a level: this process's side (``fork`` just before the twin is
-    forked, ``ask`` for the twin's part ``mid..hi``, ``merge`` its answer) and the twin's
-    (:class:`forks.Served`)."""
+    forked, ``ask`` for the twin's part ``mid..hi``, ``side`` to expand states ``lo..hi``
+    taken back from it, as the twin would, and ``merge`` an answer of either: each merge
+    returns a stop's cut, or -1 when there is none) and the twin's (:class:`forks.Served`,
+    claiming its states from ``claims``)."""
 
-    def fork(self) -> None: ...
+    def fork(self, claims: Claims) -> None: ...
 
     def ask(self, mid: int, hi: int) -> bytes: ...
 
-    def merge(self, answer: memoryview) -> Any: ...
+    def side(self, lo: int, hi: int) -> bytes: ...
+
+    def merge(self, answer: memoryview | bytes) -> tuple[int, int]: ...
 
     @property
     def gathers(self) -> bool: ...
@@ -103,6 +110,7 @@ class Split:
         self.on, self.share, self.pause = on and part is not None, FIRST_SHARE, 0
         self.memory_mb, self.part, self.meanwhile = memory_mb, part, meanwhile
         self.twin: Twin | None = None
+        self.claims: Claims | None = None
         self._lo = self._end = self._hi = 0
         self._t0 = 0.0
         self._speeds = [0.0, 0.0, 0.0, 0.0]  # states and seconds, this process and the twin
@@ -120,33 +128,54 @@ class Split:
             self.stop()
             return hi
         assert self.part is not None
-        mid = hi - min(hi - lo - 1, max(1, round((hi - lo) * self.share)))
+        share = min(0.75, self.share + LEAD)
+        mid = hi - min(hi - lo - 1, max(1, round((hi - lo) * share)))
         if self.twin is None:
-            self.part.fork()
+            self.claims = Claims()
+            self.part.fork(self.claims)
             self.twin = Twin.start(self.part)
+        assert self.claims is not None
+        self.claims.reset(mid, hi)
         self.twin.ask(self.part.ask(mid, hi))
         self._lo, self._end, self._hi, self._t0 = lo, mid, hi, time.perf_counter()
         return mid
 
-    def finish(self) -> Any:
-        """The twin's merged answer (this process has expanded its part)."""
+    def finish(self) -> tuple[int, int]:
+        """The twin's part, merged once this process has expanded its own: (what its merges
+        counted, the state cut off by a stop or -1). First this process expands what the
+        twin has not begun of its part, from the end, a chunk at a time."""
         mine = time.perf_counter() - self._t0
-        assert self.twin is not None and self.part is not None
+        assert self.twin is not None and self.part is not None and self.claims is not None
+        sides = []
+        while (got := self.claims.back(CHUNK)) is not None:
+            sides.append(self.part.side(*got))
         if self.meanwhile is not None and not self.twin.ready() and self.meanwhile():
             self.meanwhile = None
-        out = self.part.merge(self.twin.answer())
-        if mine > 0 and self.twin.seconds > 0:
-            first = not self._speeds[1]
-            sp = self._speeds = [x / 2 for x in self._speeds]
-            for k, x in enumerate((self._end - self._lo, mine,
-                                   self._hi - self._end, self.twin.seconds)):
-                sp[k] += x
-            rp, rc = sp[0] / sp[1], sp[2] / sp[3]  # states per second, each process
-            self.share = min(0.75, max(0.25, rc / (rp + rc)))
-            took = time.perf_counter() - self._t0
-            if not first and took > 1.1 * (self._hi - self._lo) / rp:
-                self.pause = PAUSE
-        return out
+        counted, cut = self.part.merge(self.twin.answer())
+        for answer in reversed(sides):  # in the order of their states
+            if cut >= 0:
+                break
+            n, cut = self.part.merge(answer)
+            counted += n
+        self._measure(mine, self.claims.split())
+        return counted, cut
+
+    def _measure(self, mine: float, split: int) -> None:
+        """The share of the next level, from this level's speeds (``split``: where the
+        twin's states ended)."""
+        assert self.twin is not None
+        if mine <= 0:
+            return
+        first = not self._speeds[1]
+        sp = self._speeds = [x / 2 for x in self._speeds]
+        for k, x in enumerate((self._end - self._lo, mine, split - self._end, self.twin.seconds)):
+            sp[k] += x
+        rp = sp[0] / sp[1]  # states per second, each process
+        rc = sp[2] / sp[3] if sp[3] > 0 else 0.0
+        self.share = min(0.75, max(0.25, rc / (rp + rc)))
+        took = time.perf_counter() - self._t0
+        if not first and took > 1.1 * (self._hi - self._lo) / rp:
+            self.pause = PAUSE
 
     def gather(self) -> memoryview | None:
         """What the twin's work beside made of every stored state (the search is complete),
@@ -161,44 +190,51 @@ class Split:
         if self.twin is not None:
             self.twin.stop()
             self.twin = None
-
-
-def _nothing(t: int, seen: int) -> int:
-    return 0
-
-
-def quiet(store: _Store) -> Callable[[int, int], int]:
-    """In the twin: store new states without evaluating properties or stopping (where a
-    stop falls is this process's to decide, when it stores the twin's states); returns the
-    store's own property check, for :func:`new_states`."""
-    found = store.found_in
-    store.found_in, store.stop_mask, store.cap = _nothing, 0, -1
-    return found
+        if self.claims is not None:
+            self.claims.close()
+            self.claims = None
 
 
 class _Half:
     """What both loops' parts share: keeping the twin's store in step with this process's
     (the twin holds ``states[:known]`` and their index or set after each request's sync),
-    and the twin's new states, sent with the properties found at them."""
+    expanding claimed states as the twin does (new states stored for the time of one answer
+    and sent with the properties found at them), and storing an answer's states."""
 
     def __init__(self, store: _Store) -> None:
         self.store = store
-        self.known = self.n0 = self.mid = 0
-        self.found: Callable[[int, int], int] = _nothing
+        self.known = self.n0 = 0
+        self.hits: dict[int, int] = {}  # position of a new state -> the properties found there
+        self.claims: Claims | None = None
 
     # -- this process ----------------------------------------------------------------
-    def fork(self) -> None:
-        self.known = len(self.store.states)
+    def fork(self, claims: Claims) -> None:
+        self.known, self.claims = len(self.store.states), claims
 
     def ask(self, mid: int, hi: int) -> bytes:
         states = self.store.states
-        self.n0, self.mid = len(states), mid
-        sync, self.known = states[self.known:], self.n0
+        sync, self.known = states[self.known:], len(states)
         return marshal.dumps((mid, hi, sync))
+
+    def side(self, lo: int, hi: int) -> bytes:
+        """States ``lo..hi`` expanded as the twin would expand them: the answer's new states
+        are dropped from the store again (:meth:`merge` stores them, in order)."""
+        store = self.store
+        saved = store.parent, store.via, store.found_in, store.stop_mask, store.cap
+        n0 = len(store.states)
+        store.parent, store.via, self.hits = array("i"), array("i"), {}
+        mark = self._mark()
+        try:
+            self._quiet()
+            return self._answer(n0, lo, self._expand(lo, hi, mark))
+        finally:
+            self._drop(n0)
+            self._unmark(mark)
+            store.parent, store.via, store.found_in, store.stop_mask, store.cap = saved
 
     # -- the twin ----------------------------------------------------------------------
     def enter(self) -> None:
-        self.found = quiet(self.store)
+        self._quiet()
         self.n0 = self.known
 
     def sync(self, request: bytearray) -> tuple[int, int]:
@@ -212,17 +248,14 @@ class _Half:
             store.seen.update(sync)  # type: ignore[union-attr]
         states += sync
         self.n0 = len(states)
-        store.parent, store.via = array("i"), array("i")
+        store.parent, store.via, self.hits = array("i"), array("i"), {}
         return mid, hi
 
-    def new_states(self) -> bytes:
-        """The twin's new states with their parents and actions, and the properties found at
-        each (by position, where there are any): this process then stores them without
-        evaluating a property."""
-        store, found = self.store, self.found
-        states = store.states[self.n0:]
-        hits = {k: m for k, t in enumerate(states) if (m := found(t, 0))}
-        return marshal.dumps((states, store.parent.tobytes(), store.via.tobytes(), hits))
+    def claimed(self, mid: int) -> bytes:
+        """The twin's answer: the states it claims of the part from ``mid`` on, expanded."""
+        assert self.claims is not None
+        rows = self._expand(mid, mid, self._mark(), self.claims)
+        return self._answer(self.n0, mid, rows)
 
     def idle(self) -> bool:
         """Work beside, while the twin waits for a request: False, nothing to do."""
@@ -235,7 +268,36 @@ class _Half:
 
     def tidy(self) -> None:
         """Drop the twin's new states: the next request brings them, merged, in order."""
-        store, n0 = self.store, self.n0
+        self._drop(self.n0)
+
+    # -- both ----------------------------------------------------------------------------
+    def _quiet(self) -> None:
+        """Store new states without evaluating properties for a stop or stopping (where a
+        stop falls is this process's to decide, when it stores the answer), noting the
+        properties found at each in ``hits``, by position."""
+        store = self.store
+        found = store.found_in
+
+        def note(t: int, seen: int) -> int:
+            m = found(t, 0)
+            if m:
+                self.hits[len(store.parent) - 1] = m  # new() appends, then asks
+            return 0
+
+        store.found_in, store.stop_mask, store.cap = note, 0, -1
+
+    def _answer(self, n0: int, lo: int, rows: Any) -> bytes:
+        """An answer: the new states (numbered from ``n0``) of expanding states from ``lo``
+        on, with their parents and actions and the properties found at each (by position,
+        where there are any: the merge stores them without evaluating a property), and
+        ``rows``, what the loop made of them."""
+        store = self.store
+        return marshal.dumps((n0, lo, store.states[n0:], store.parent.tobytes(),
+                              store.via.tobytes(), self.hits, rows))
+
+    def _drop(self, n0: int) -> None:
+        """Drop the states stored from ``n0`` on."""
+        store = self.store
         states = store.states
         if store.index is not None:
             index = store.index
@@ -245,36 +307,59 @@ class _Half:
             store.seen.difference_update(states[n0:])  # type: ignore[union-attr]
         del states[n0:]
 
+    def _merged(self, answer: memoryview | bytes) -> tuple[int, int, list[int], int, Any]:
+        """Store an answer's new states in its order, each unless already stored, with the
+        properties found at them; returns ``n0``, ``lo``, the index of each (0 past a stop),
+        the state whose expansion was cut off by a stop (``search.Full``) or -1, and the
+        answer's rows."""
+        n0, lo, states, par_b, via_b, hits, rows = marshal.loads(answer)
+        index, cut = merge_states(self.store, states, from_bytes("i", par_b),
+                                  from_bytes("i", via_b), hits)
+        return n0, lo, index, cut, rows
+
+    def _mark(self) -> Any:
+        return None
+
+    def _unmark(self, mark: Any) -> None:
+        pass
+
+    def _expand(self, lo: int, hi: int, mark: Any, claims: Claims | None = None) -> Any:
+        raise NotImplementedError
+
 
 class CountHalf(_Half):
     """The split of the loop without edges: ``count(k)`` expands state ``k`` and returns
-    its transitions. The twin sends the transitions of each state it expanded, and its new
-    states."""
+    its transitions. An answer's rows are the transitions of each state expanded."""
 
     def __init__(self, store: _Store, count: Callable[[int], int]) -> None:
         super().__init__(store)
         self.count = count
 
     def serve(self, request: bytearray) -> bytes:
-        mid, hi = self.sync(request)
-        counts = array("I", [self.count(k) for k in range(mid, hi)])
-        return marshal.dumps((counts.tobytes(), self.new_states()))
+        return self.claimed(self.sync(request)[0])
 
-    def merge(self, answer: memoryview) -> tuple[int, int]:
-        """Store the twin's states; returns the transitions to count and the state cut off
+    def _expand(self, lo: int, hi: int, mark: Any, claims: Claims | None = None) -> bytes:
+        count = self.count
+        counts = array("I", [count(k) for k in range(lo, hi)])
+        while claims is not None and (got := claims.front(CHUNK)) is not None:
+            counts.extend([count(k) for k in range(*got)])
+        return counts.tobytes()
+
+    def merge(self, answer: memoryview | bytes) -> tuple[int, int]:
+        """Store an answer's states; returns the transitions to count and the state cut off
         by a stop (or -1), whose own transitions are not counted, as the generated loop
         does."""
-        counts_b, state_data = marshal.loads(answer)
-        counts = from_bytes("I", counts_b)
-        full = merge_states(state_data, self.store)[1]
-        return sum(counts[:full - self.mid] if full >= 0 else counts), full
+        _, lo, _, cut, rows = self._merged(answer)
+        counts = from_bytes("I", rows)
+        return sum(counts[:cut - lo] if cut >= 0 else counts), cut
 
 
 class EdgeHalf(_Half):
     """The split of the loop that keeps every edge: ``expand(lo, hi)`` expands states
-    ``lo..hi``, appending to ``first``, ``packed``, ``masks`` and ``frames``. The twin sends
-    its rows of edges (its arrays start empty for each level), and the instance mappings it
-    met first; ``trans`` maps its mapping ids to this process's."""
+    ``lo..hi``, appending to ``first``, ``packed``, ``masks`` and ``frames``. An answer's
+    rows are those it appended (the twin's arrays start empty for each request), with the
+    instance mappings the twin met first; ``trans`` maps the twin's mapping ids to this
+    process's."""
 
     def __init__(self, store: _Store, expand: Callable[[int, int], int], first: array,
                  packed: array, masks: array | list, frames: Frames,
@@ -284,14 +369,14 @@ class EdgeHalf(_Half):
         self.frames, self.trans, self.sent = frames, [0], 0
         self.beside, self.work = beside, None
 
-    def fork(self) -> None:
-        super().fork()
+    def fork(self, claims: Claims) -> None:
+        super().fork(claims)
         self.trans = list(range(len(self.frames.maps)))
 
     def enter(self) -> None:
         super().enter()
         self.sent = len(self.frames.maps)
-        self._empty()
+        self._unmark((0, 0, 0))
         self.work = self.beside() if self.beside is not None else None
 
     @property
@@ -306,11 +391,6 @@ class EdgeHalf(_Half):
         work.extend(min(n, work.done + IDLE_BLOCK))
         return work.done < n
 
-    def _empty(self) -> None:
-        del self.first[:]
-        del self.packed[:]
-        del self.masks[:]
-
     def serve(self, request: bytearray) -> bytes:
         """The twin's part of a level, or (``mid`` -1: the search is complete) what its work
         beside made of every state."""
@@ -320,41 +400,62 @@ class EdgeHalf(_Half):
                 return b""
             self.work.extend(len(self.store.states))
             return self.work.dump()
-        self.expand(mid, hi)
-        maps, self.sent = self.frames.maps[self.sent:], len(self.frames.maps)
-        masks = self.masks
-        return marshal.dumps((self.new_states(), self.first.tobytes(), self.packed.tobytes(),
-                              masks.tobytes() if isinstance(masks, array) else masks, maps))
+        return self.claimed(mid)
 
     def tidy(self) -> None:
         super().tidy()
-        self._empty()
+        self._unmark((0, 0, 0))
 
-    def merge(self, answer: memoryview) -> int:
-        """Store the twin's states (:func:`merge_states`) and append its rows of edges,
-        renumbered (states and instance mappings); returns the state cut off by a stop, or
-        -1."""
-        state_data, first_b, packed_b, masks, maps = marshal.loads(answer)
-        index, full = merge_states(state_data, self.store)
-        self.trans += [self.frames.id_of(m) for m in maps]
-        ident = all(k == m for k, m in enumerate(self.trans))
+    def _mark(self) -> tuple[int, int, int]:
+        return len(self.first), len(self.packed), len(self.masks)
+
+    def _unmark(self, mark: tuple[int, int, int]) -> None:
+        del self.first[mark[0]:]
+        del self.packed[mark[1]:]
+        del self.masks[mark[2]:]
+
+    def _expand(self, lo: int, hi: int, mark: tuple[int, int, int],
+                claims: Claims | None = None) -> tuple:
+        """States ``lo..hi`` (and then what ``claims`` gives) expanded: the rows appended
+        since ``mark``, the edge offsets counted from its first edge, and the instance
+        mappings met first (None in this process: its own)."""
+        if hi > lo:
+            self.expand(lo, hi)
+        while claims is not None and (got := claims.front(CHUNK)) is not None:
+            self.expand(*got)
+        nf, npk, nm = mark
+        masks = self.masks[nm:]
+        maps = None
+        if claims is not None:
+            maps, self.sent = self.frames.maps[self.sent:], len(self.frames.maps)
+        return (shifted(self.first[nf:].tobytes(), -npk), self.packed[npk:].tobytes(),
+                masks.tobytes() if isinstance(masks, array) else masks, maps)
+
+    def merge(self, answer: memoryview | bytes) -> tuple[int, int]:
+        """Store an answer's states and append its rows of edges, renumbered (states, and the
+        twin's instance mappings); returns (0, the state cut off by a stop, or -1)."""
+        n0, _, index, cut, (first_b, packed_b, masks, maps) = self._merged(answer)
+        moved: list[int] = []
+        if maps is not None:
+            self.trans += [self.frames.id_of(m) for m in maps]
+            if not all(k == m for k, m in enumerate(self.trans)):
+                moved = self.trans[1:]
         first, packed = self.first, self.packed
         first.frombytes(shifted(first_b, len(packed)))
-        packed.frombytes(renumber_edges(packed_b, self.n0, index, 1,
-                                        [] if ident else self.trans[1:]))
+        packed.frombytes(renumber_edges(packed_b, n0, index, 1, moved))
         if isinstance(self.masks, array):
             self.masks.frombytes(masks)
         else:
             self.masks.extend(masks)
-        return full
+        return 0, cut
 
 
-def merge_states(data: bytes, store: _Store) -> tuple[list[int], int]:
-    """Store the twin's new states in its order, each unless already stored, with the
-    properties it found at them; returns the index of each (0 past a stop) and the state
-    whose expansion was cut off by a stop (``search.Full``), or -1."""
-    states, par_b, via_b, hits = marshal.loads(data)
-    par, via = from_bytes("i", par_b), from_bytes("i", via_b)
+def merge_states(store: _Store, states: list[int], par: array, via: array,
+                 hits: dict[int, int]) -> tuple[list[int], int]:
+    """Store ``states`` (another process's new states, with their parents, actions and the
+    properties found at them) in order, each unless already stored; returns the index of
+    each (0 past a stop) and the state whose expansion was cut off by a stop
+    (``search.Full``), or -1."""
     index = [0] * len(states)
     look = store.index.get if store.index is not None else None
     new, seen, hit = store.new, store.seen, hits.get

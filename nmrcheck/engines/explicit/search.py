@@ -25,6 +25,7 @@ from nmrcheck.engines.explicit.codegen import (
     EDGE_SHIFT,
     Compiled,
     Full,
+    busy_cache,
     compile_edge_expander,
     compile_expander,
     compile_system,
@@ -467,7 +468,7 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
         first.append(size())
 
     look, new = index.get, store.new
-    names: dict[str, object] = {"busy": comp.busy}
+    names: dict[str, object] = busy_cache(comp)
     canon_of, prelude = None, []
     if sym is not None:
         canon_of, fns, prelude = sym.stepper(ts, maps=True)
@@ -497,7 +498,7 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
             hi = min(end, i + 1024)
             full = expand(states, i, hi, look, new, E, F, W)
             if full < 0 and hi == end < level_end:
-                full, hi = two.finish(), level_end
+                (_, full), hi = two.finish(), level_end
             if full >= 0:  # the state being expanded is cut off: its edges go
                 i = full
                 _cut(first, packed, masks, i)

@@ -38,8 +38,16 @@ class _Counter:
             return str(self.spare).encode()
         if request == b"bug":
             raise ValueError("a bug in the twin")
+        if request.startswith(b"parts"):
+            return self._parts(int(request[5:]))
         self.total += int(request[:1])
         return str(self.total).encode() + b" " * len(request)
+
+    def _parts(self, n: int):
+        for k in range(n):
+            if k == 2 and n == 9:
+                raise control.Stopped("memory limit reached")
+            yield str(k).encode() * 100_000
 
     def tidy(self) -> None:
         self.total += 1
@@ -61,6 +69,21 @@ def test_a_twin_keeps_its_state_between_requests():
             answers.append(int(answer))
         assert answers == [101, 104, 108]  # tidy ran after each answer
         assert counter.total == 0 and twin.seconds >= 0
+    finally:
+        twin.stop()
+
+
+def test_an_answer_may_come_in_several_messages_and_a_stop_ends_them():
+    twin = forks.Twin.start(_Counter())
+    try:
+        twin.ask(b"parts3")
+        assert [bytes(twin.answer())[:2] for _ in range(3)] == [b"00", b"11", b"22"]
+        twin.ask(b"1")
+        assert int(twin.answer()) == 102  # tidied once, after the last message
+        twin.ask(b"parts9")
+        assert bytes(twin.answer())[:1] == b"0" and bytes(twin.answer())[:1] == b"1"
+        with pytest.raises(control.Stopped, match="memory limit"):
+            twin.answer()
     finally:
         twin.stop()
 

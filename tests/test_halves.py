@@ -46,10 +46,12 @@ def _both(ts, **kw) -> tuple[tuple, tuple]:
                 ids=["half", "child-little", "child-most"])
 def small_levels(monkeypatch, request):
     """Split every level of two states or more, so that small models are split too, the
-    first one at different places (the next ones where the measured speeds say)."""
+    first one at different places (the next ones where the measured speeds say), and the
+    twin's answers in messages of a few states."""
     monkeypatch.setattr(halves, "MIN_LEVEL", 2)
     monkeypatch.setattr(halves, "FIRST_SHARE", request.param)
     monkeypatch.setattr(halves, "PAUSE", 0)  # split every level, paying or not
+    monkeypatch.setattr(halves, "BATCH", 5)  # the twin's answers in several messages
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -151,8 +153,8 @@ class _Part:
         self.taken.append((lo, hi))
         return b"side"
 
-    def merge(self, answer) -> tuple[int, int]:
-        return (1, -1)
+    def merge(self, answer, acc) -> tuple[int, int, bool]:
+        return (1, -1, True)
 
     def ask(self, mid: int, hi: int) -> bytes:
         self.asked.append((mid, hi))
@@ -173,16 +175,17 @@ def test_no_level_is_split_once_this_process_holds_half_the_memory_limit(monkeyp
 
 
 def test_what_this_process_needs_later_is_done_once_while_it_waits_for_the_twin(monkeypatch):
-    ready = [False, False, True]
     monkeypatch.setattr(halves.Twin, "start", staticmethod(lambda part: SimpleNamespace(
-        ask=lambda data: None, ready=lambda: ready.pop(0), answer=lambda: b"", seconds=0.1,
+        ask=lambda data: None, ready=lambda: False, answer=lambda: b"", seconds=0.1,
         stop=lambda: None)))
+    monkeypatch.setattr(halves, "PAUSE", 0)
     part = _Part()
     calls = []
     two = halves.Split(True, 1 << 30, part, lambda: calls.append(len(calls)) or len(calls) > 1)
-    for _ in range(3):  # not ready: not done yet; not ready: done; then not asked again
-        two.begin(0, 100_000)
+    for _ in range(3):  # waits: not done yet; waits: done; then not asked again
+        mid = two.begin(0, 100_000)
         assert two.finish()[1] == -1
+        assert part.taken[-1][0] == mid  # it took back the twin's part before waiting
     assert calls == [0, 1]
 
 

@@ -10,6 +10,7 @@ Windows).
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import mmap
 import os
@@ -18,7 +19,7 @@ import signal
 import struct
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,12 +44,19 @@ def _in_child() -> None:
 
 def _timed(work: Callable[[], bytes]) -> bytes:
     """``work``'s bytes followed by the seconds it took, or a stop's reason and -1."""
+    return next(_timed_parts(work))
+
+
+def _timed_parts(work: Callable[[], bytes | Iterator[bytes]]) -> Iterator[bytes]:
+    """Each of the messages ``work`` makes (its bytes, or each that it yields) followed by
+    the seconds taken until then, or a stop's reason and -1."""
     t0 = time.perf_counter()
     try:
-        data, seconds = work(), time.perf_counter() - t0
+        out = work()
+        for data in (out,) if isinstance(out, (bytes, bytearray)) else out:
+            yield data + struct.pack("<d", time.perf_counter() - t0)
     except control.Stopped as stop:  # a limit met in the child: sent as a stop
-        data, seconds = stop.reason.encode(), -1.0
-    return data + struct.pack("<d", seconds)
+        yield stop.reason.encode() + struct.pack("<d", -1.0)
 
 
 def _untimed(data: bytes | bytearray) -> tuple[memoryview, float]:
@@ -168,13 +176,14 @@ class Child:
 
 class Served(Protocol):
     """What a :class:`Twin` does: ``enter()`` once, in the twin, after the fork; then for
-    each request, ``serve(request)`` returns the answer, and ``tidy()`` runs once it is
-    sent (while this process reads it). While no request waits, ``idle()`` does a little
+    each request, ``serve(request)`` returns the answer (or yields it in several messages,
+    each read by one :meth:`Twin.answer`), and ``tidy()`` runs once it is sent (while this
+    process reads it). While no request waits, ``idle()`` does a little
     work of its own (a few milliseconds), until it returns False: nothing left to do."""
 
     def enter(self) -> None: ...
 
-    def serve(self, request: bytearray) -> bytes: ...
+    def serve(self, request: bytearray) -> bytes | Iterator[bytes]: ...
 
     def tidy(self) -> None: ...
 
@@ -196,6 +205,7 @@ class Twin:
     def start(served: Served) -> Twin:
         ask_r, ask_w = os.pipe()
         ans_r, ans_w = os.pipe()
+        _widen(ans_w)
 
         def body() -> None:
             served.enter()
@@ -207,7 +217,8 @@ class Twin:
                 request = _message(ask_r)
                 if request is None:
                     break
-                _send(ans_w, _timed(lambda: served.serve(request)))  # noqa: B023
+                for data in _timed_parts(lambda: served.serve(request)):  # noqa: B023
+                    _send(ans_w, data)
                 served.tidy()
                 busy = True
 
@@ -228,7 +239,8 @@ class Twin:
         return bool(select.select([self.answer_fd], [], [], 0)[0])
 
     def answer(self) -> memoryview:
-        """The answer to the last request; :class:`control.Stopped` as for a :class:`Child`."""
+        """The answer to the last request (its next message); :class:`control.Stopped` as
+        for a :class:`Child`; ``seconds``: the twin's time on the request up to it."""
         data = _message(self.answer_fd)
         if data is None:
             raise self._gone()
@@ -252,17 +264,27 @@ class Twin:
 class Claims:
     """A range of work items that this process and a forked twin claim from either end, a
     few at a time: the twin from the front, this process from the back, so that neither
-    waits while the other has work left. Two numbers in memory shared across the fork, and a
-    lock (one byte in a pipe: whoever reads it holds the lock). Made before the fork."""
+    waits while the other has work left; and a flag this process raises when it starts
+    reading what the twin sends (until then the twin keeps it: a pipe holds little). Three
+    numbers in memory shared across the fork, and a lock (one byte in a pipe: whoever reads
+    it holds the lock). Made before the fork."""
 
     def __init__(self) -> None:
-        self._mem = mmap.mmap(-1, 16)
+        self._mem = mmap.mmap(-1, 24)
         self._r, self._w = os.pipe()
         os.write(self._w, b"x")
 
     def reset(self, lo: int, hi: int) -> None:
-        """The range ``lo..hi``, all unclaimed (while the twin does not claim)."""
-        struct.pack_into("<qq", self._mem, 0, lo, hi)
+        """The range ``lo..hi``, all unclaimed, the flag down (while the twin does not
+        claim)."""
+        struct.pack_into("<qqq", self._mem, 0, lo, hi, 0)
+
+    def listen(self) -> None:
+        """Raise the flag: this process reads what the twin sends from now on."""
+        struct.pack_into("<q", self._mem, 16, 1)
+
+    def listening(self) -> bool:
+        return struct.unpack_from("<q", self._mem, 16)[0] == 1
 
     def front(self, n: int) -> tuple[int, int] | None:
         """Up to ``n`` items from the front (the twin), or None: every item is claimed."""
@@ -297,6 +319,18 @@ class Claims:
         for fd in (self._r, self._w):
             os.close(fd)
         self._mem.close()
+
+
+PIPE_BYTES = 1 << 20  # a twin's answer pipe holds this much (Linux's default limit for a user)
+
+
+def _widen(fd: int) -> None:
+    """Let the pipe of ``fd`` hold :data:`PIPE_BYTES`, where the system allows, so a twin
+    sending a message while this process is busy goes on working."""
+    try:
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
+    except OSError:
+        pass
 
 
 def _message(fd: int) -> bytearray | None:

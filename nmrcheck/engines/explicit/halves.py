@@ -9,7 +9,10 @@ appended (its new states with their parent and action, and, with edges, its rows
 unless this process found it first, and renumber its edges. The result is the sequential
 search's, state for state and edge for edge (the same numbering, parents, edges and order),
 so verdicts and traces do not depend on the split. :class:`Split` decides which levels are
-split, and where.
+split, and where. The twin claims its part a chunk at a time (:class:`forks.Claims`); once
+this process has done its own part it merges the twin's answer message by message as it
+comes, and in between expands the chunks the twin has not begun, as the twin would (its
+answers merged after the twin's).
 
 The twin keeps its copy of the store in step: each request brings the states this process
 stored since the last one (the merged level), and once it has answered, the twin drops the
@@ -23,7 +26,7 @@ from __future__ import annotations
 import marshal
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from nmrcheck import control
@@ -52,7 +55,8 @@ MIN_LEVEL = 4096  # smaller levels are expanded in one process
 FIRST_SHARE = 0.5  # the twin's part of the first level split
 PAUSE = 3  # levels not split after a split that did not pay
 CHUNK = 256  # states claimed at a time from the twin's part
-LEAD = 0.05  # the twin's part is this much larger than the speeds say: this process takes
+BATCH = 2048  # states the twin expands between two messages of its answer
+LEAD = 0.1  # the twin's part is this much larger than the speeds say: this process takes
 # back the end of it when it finishes first (a chunk the twin has not begun), not the other way
 
 
@@ -75,9 +79,9 @@ class Beside(Protocol):
 class Part(Served, Protocol):
     """One loop's split of a level: this process's side (``fork`` just before the twin is
     forked, ``ask`` for the twin's part ``mid..hi``, ``side`` to expand states ``lo..hi``
-    taken back from it, as the twin would, and ``merge`` an answer of either: each merge
-    returns a stop's cut, or -1 when there is none) and the twin's (:class:`forks.Served`,
-    claiming its states from ``claims``)."""
+    taken back from it, as the twin would, and ``merge`` a message of either: it returns
+    what it counted, a stop's cut (or -1) and whether it was the answer's last) and the
+    twin's (:class:`forks.Served`, claiming its states from ``claims``)."""
 
     def fork(self, claims: Claims) -> None: ...
 
@@ -85,7 +89,7 @@ class Part(Served, Protocol):
 
     def side(self, lo: int, hi: int) -> bytes: ...
 
-    def merge(self, answer: memoryview | bytes) -> tuple[int, int]: ...
+    def merge(self, answer: memoryview | bytes, acc: array) -> tuple[int, int, bool]: ...
 
     @property
     def gathers(self) -> bool: ...
@@ -142,22 +146,31 @@ class Split:
 
     def finish(self) -> tuple[int, int]:
         """The twin's part, merged once this process has expanded its own: (what its merges
-        counted, the state cut off by a stop or -1). First this process expands what the
-        twin has not begun of its part, from the end, a chunk at a time."""
+        counted, the state cut off by a stop or -1). Until the twin's last message, this
+        process merges each one that has come, or else expands what the twin has not begun
+        of its part, from the end, a chunk at a time (merged last, in order)."""
         mine = time.perf_counter() - self._t0
-        assert self.twin is not None and self.part is not None and self.claims is not None
-        sides = []
-        while (got := self.claims.back(CHUNK)) is not None:
-            sides.append(self.part.side(*got))
-        if self.meanwhile is not None and not self.twin.ready() and self.meanwhile():
-            self.meanwhile = None
-        counted, cut = self.part.merge(self.twin.answer())
+        twin, part, claims = self.twin, self.part, self.claims
+        assert twin is not None and part is not None and claims is not None
+        claims.listen()
+        sides: list[bytes] = []
+        acc = array("q")  # the index of each of the twin's new states, so far
+        counted, cut, last = 0, -1, False
+        while not last and cut < 0:
+            if not twin.ready():
+                if (got := claims.back(CHUNK)) is not None:
+                    sides.append(part.side(*got))
+                    continue
+                if self.meanwhile is not None and self.meanwhile():
+                    self.meanwhile = None
+            n, cut, last = part.merge(twin.answer(), acc)
+            counted += n
         for answer in reversed(sides):  # in the order of their states
             if cut >= 0:
                 break
-            n, cut = self.part.merge(answer)
+            n, cut, _ = part.merge(answer, array("q"))
             counted += n
-        self._measure(mine, self.claims.split())
+        self._measure(mine, claims.split())
         return counted, cut
 
     def _measure(self, mine: float, split: int) -> None:
@@ -199,12 +212,14 @@ class _Half:
     """What both loops' parts share: keeping the twin's store in step with this process's
     (the twin holds ``states[:known]`` and their index or set after each request's sync),
     expanding claimed states as the twin does (new states stored for the time of one answer
-    and sent with the properties found at them), and storing an answer's states."""
+    and sent with the properties found at them), and storing an answer's states. What the
+    loop makes of each state expanded (its *rows*) is the subclass's."""
 
     def __init__(self, store: _Store) -> None:
         self.store = store
         self.known = self.n0 = 0
-        self.hits: dict[int, int] = {}  # position of a new state -> the properties found there
+        self.hits: dict[int, int] = {}  # new state (from ``base`` on) -> properties found
+        self.base = 0
         self.claims: Claims | None = None
 
     # -- this process ----------------------------------------------------------------
@@ -222,11 +237,12 @@ class _Half:
         store = self.store
         saved = store.parent, store.via, store.found_in, store.stop_mask, store.cap
         n0 = len(store.states)
-        store.parent, store.via, self.hits = array("i"), array("i"), {}
+        self._restart()
         mark = self._mark()
         try:
             self._quiet()
-            return self._answer(n0, lo, self._expand(lo, hi, mark))
+            self._run(lo, hi)
+            return self._message(n0, lo, self._rows(mark, True), True)
         finally:
             self._drop(n0)
             self._unmark(mark)
@@ -248,14 +264,21 @@ class _Half:
             store.seen.update(sync)  # type: ignore[union-attr]
         states += sync
         self.n0 = len(states)
-        store.parent, store.via, self.hits = array("i"), array("i"), {}
+        self._restart()
         return mid, hi
 
-    def claimed(self, mid: int) -> bytes:
-        """The twin's answer: the states it claims of the part from ``mid`` on, expanded."""
+    def claimed(self, mid: int) -> Iterator[bytes]:
+        """The twin's answer: the states it claims of the part from ``mid`` on, expanded; in
+        messages of about :data:`BATCH` states once this process listens."""
         assert self.claims is not None
-        rows = self._expand(mid, mid, self._mark(), self.claims)
-        return self._answer(self.n0, mid, rows)
+        claims = self.claims
+        mark, lo = self._mark(), mid
+        while (got := claims.front(CHUNK)) is not None:
+            self._run(*got)
+            if got[1] - lo >= BATCH and claims.listening():
+                yield self._message(self.n0, lo, self._rows(mark), False)
+                mark, lo = self._mark(), got[1]
+        yield self._message(self.n0, lo, self._rows(mark), True)
 
     def idle(self) -> bool:
         """Work beside, while the twin waits for a request: False, nothing to do."""
@@ -269,31 +292,38 @@ class _Half:
     def tidy(self) -> None:
         """Drop the twin's new states: the next request brings them, merged, in order."""
         self._drop(self.n0)
+        self._unmark(self._empty)
 
     # -- both ----------------------------------------------------------------------------
+    def _restart(self) -> None:
+        store = self.store
+        store.parent, store.via, self.hits, self.base = array("i"), array("i"), {}, 0
+
     def _quiet(self) -> None:
         """Store new states without evaluating properties for a stop or stopping (where a
         stop falls is this process's to decide, when it stores the answer), noting the
-        properties found at each in ``hits``, by position."""
+        properties found at each in ``hits``."""
         store = self.store
         found = store.found_in
 
         def note(t: int, seen: int) -> int:
             m = found(t, 0)
             if m:
-                self.hits[len(store.parent) - 1] = m  # new() appends, then asks
+                self.hits[len(store.parent) - 1 - self.base] = m  # new() appends, then asks
             return 0
 
         store.found_in, store.stop_mask, store.cap = note, 0, -1
 
-    def _answer(self, n0: int, lo: int, rows: Any) -> bytes:
-        """An answer: the new states (numbered from ``n0``) of expanding states from ``lo``
-        on, with their parents and actions and the properties found at each (by position,
-        where there are any: the merge stores them without evaluating a property), and
-        ``rows``, what the loop made of them."""
-        store = self.store
-        return marshal.dumps((n0, lo, store.states[n0:], store.parent.tobytes(),
-                              store.via.tobytes(), self.hits, rows))
+    def _message(self, n0: int, lo: int, rows: Any, last: bool) -> bytes:
+        """A message of an answer: the new states stored since the last one (the answer's
+        are numbered from ``n0``) by expanding states from ``lo`` on, with their parents and
+        actions and the properties found at each (by position, where there are any: the
+        merge stores them without evaluating a property), and ``rows``."""
+        store, k = self.store, self.base
+        out = marshal.dumps((last, n0, lo, store.states[n0 + k:], store.parent[k:].tobytes(),
+                             store.via[k:].tobytes(), self.hits, rows))
+        self.hits, self.base = {}, len(store.parent)
+        return out
 
     def _drop(self, n0: int) -> None:
         """Drop the states stored from ``n0`` on."""
@@ -307,23 +337,30 @@ class _Half:
             store.seen.difference_update(states[n0:])  # type: ignore[union-attr]
         del states[n0:]
 
-    def _merged(self, answer: memoryview | bytes) -> tuple[int, int, list[int], int, Any]:
-        """Store an answer's new states in its order, each unless already stored, with the
-        properties found at them; returns ``n0``, ``lo``, the index of each (0 past a stop),
-        the state whose expansion was cut off by a stop (``search.Full``) or -1, and the
-        answer's rows."""
-        n0, lo, states, par_b, via_b, hits, rows = marshal.loads(answer)
+    def _merged(self, answer: memoryview | bytes,
+                acc: array) -> tuple[bool, int, int, int, Any]:
+        """Store a message's new states in order, each unless already stored, with the
+        properties found at them; appends the index of each to ``acc`` (the answer's so far;
+        0 past a stop); returns whether it was the last, the answer's ``n0``, ``lo``, the
+        state whose expansion was cut off by a stop (``search.Full``) or -1, and the rows."""
+        last, n0, lo, states, par_b, via_b, hits, rows = marshal.loads(answer)
         index, cut = merge_states(self.store, states, from_bytes("i", par_b),
                                   from_bytes("i", via_b), hits)
-        return n0, lo, index, cut, rows
+        acc.extend(index)
+        return last, n0, lo, cut, rows
+
+    _empty: Any = None  # the mark of empty rows
 
     def _mark(self) -> Any:
-        return None
+        raise NotImplementedError
 
     def _unmark(self, mark: Any) -> None:
-        pass
+        raise NotImplementedError
 
-    def _expand(self, lo: int, hi: int, mark: Any, claims: Claims | None = None) -> Any:
+    def _run(self, lo: int, hi: int) -> None:
+        raise NotImplementedError
+
+    def _rows(self, mark: Any, own: bool = False) -> Any:
         raise NotImplementedError
 
 
@@ -331,27 +368,35 @@ class CountHalf(_Half):
     """The split of the loop without edges: ``count(k)`` expands state ``k`` and returns
     its transitions. An answer's rows are the transitions of each state expanded."""
 
+    _empty = 0
+
     def __init__(self, store: _Store, count: Callable[[int], int]) -> None:
         super().__init__(store)
-        self.count = count
+        self.count, self.counts = count, array("I")
 
-    def serve(self, request: bytearray) -> bytes:
+    def serve(self, request: bytearray) -> Iterator[bytes]:
         return self.claimed(self.sync(request)[0])
 
-    def _expand(self, lo: int, hi: int, mark: Any, claims: Claims | None = None) -> bytes:
-        count = self.count
-        counts = array("I", [count(k) for k in range(lo, hi)])
-        while claims is not None and (got := claims.front(CHUNK)) is not None:
-            counts.extend([count(k) for k in range(*got)])
-        return counts.tobytes()
+    def _mark(self) -> int:
+        return len(self.counts)
 
-    def merge(self, answer: memoryview | bytes) -> tuple[int, int]:
-        """Store an answer's states; returns the transitions to count and the state cut off
-        by a stop (or -1), whose own transitions are not counted, as the generated loop
-        does."""
-        _, lo, _, cut, rows = self._merged(answer)
+    def _unmark(self, mark: int) -> None:
+        del self.counts[mark:]
+
+    def _run(self, lo: int, hi: int) -> None:
+        count = self.count
+        self.counts.extend([count(k) for k in range(lo, hi)])
+
+    def _rows(self, mark: int, own: bool = False) -> bytes:
+        return self.counts[mark:].tobytes()
+
+    def merge(self, answer: memoryview | bytes, acc: array) -> tuple[int, int, bool]:
+        """Store a message's states; returns the transitions to count, the state cut off by
+        a stop (or -1), whose own transitions are not counted, as the generated loop does,
+        and whether it was the answer's last."""
+        last, _, lo, cut, rows = self._merged(answer, acc)
         counts = from_bytes("I", rows)
-        return sum(counts[:cut - lo] if cut >= 0 else counts), cut
+        return sum(counts[:cut - lo] if cut >= 0 else counts), cut, last
 
 
 class EdgeHalf(_Half):
@@ -360,6 +405,8 @@ class EdgeHalf(_Half):
     rows are those it appended (the twin's arrays start empty for each request), with the
     instance mappings the twin met first; ``trans`` maps the twin's mapping ids to this
     process's."""
+
+    _empty = (0, 0, 0)
 
     def __init__(self, store: _Store, expand: Callable[[int, int], int], first: array,
                  packed: array, masks: array | list, frames: Frames,
@@ -376,7 +423,7 @@ class EdgeHalf(_Half):
     def enter(self) -> None:
         super().enter()
         self.sent = len(self.frames.maps)
-        self._unmark((0, 0, 0))
+        self._unmark(self._empty)
         self.work = self.beside() if self.beside is not None else None
 
     @property
@@ -391,7 +438,7 @@ class EdgeHalf(_Half):
         work.extend(min(n, work.done + IDLE_BLOCK))
         return work.done < n
 
-    def serve(self, request: bytearray) -> bytes:
+    def serve(self, request: bytearray) -> bytes | Iterator[bytes]:
         """The twin's part of a level, or (``mid`` -1: the search is complete) what its work
         beside made of every state."""
         mid, hi = self.sync(request)
@@ -402,10 +449,6 @@ class EdgeHalf(_Half):
             return self.work.dump()
         return self.claimed(mid)
 
-    def tidy(self) -> None:
-        super().tidy()
-        self._unmark((0, 0, 0))
-
     def _mark(self) -> tuple[int, int, int]:
         return len(self.first), len(self.packed), len(self.masks)
 
@@ -414,27 +457,25 @@ class EdgeHalf(_Half):
         del self.packed[mark[1]:]
         del self.masks[mark[2]:]
 
-    def _expand(self, lo: int, hi: int, mark: tuple[int, int, int],
-                claims: Claims | None = None) -> tuple:
-        """States ``lo..hi`` (and then what ``claims`` gives) expanded: the rows appended
-        since ``mark``, the edge offsets counted from its first edge, and the instance
-        mappings met first (None in this process: its own)."""
-        if hi > lo:
-            self.expand(lo, hi)
-        while claims is not None and (got := claims.front(CHUNK)) is not None:
-            self.expand(*got)
+    def _run(self, lo: int, hi: int) -> None:
+        self.expand(lo, hi)
+
+    def _rows(self, mark: tuple[int, int, int], own: bool = False) -> tuple:
+        """The rows appended since ``mark``: edge offsets counted from its first edge, edges,
+        waiting masks, and the instance mappings met first (None: this process's own)."""
         nf, npk, nm = mark
         masks = self.masks[nm:]
         maps = None
-        if claims is not None:
+        if not own:
             maps, self.sent = self.frames.maps[self.sent:], len(self.frames.maps)
         return (shifted(self.first[nf:].tobytes(), -npk), self.packed[npk:].tobytes(),
                 masks.tobytes() if isinstance(masks, array) else masks, maps)
 
-    def merge(self, answer: memoryview | bytes) -> tuple[int, int]:
-        """Store an answer's states and append its rows of edges, renumbered (states, and the
-        twin's instance mappings); returns (0, the state cut off by a stop, or -1)."""
-        n0, _, index, cut, (first_b, packed_b, masks, maps) = self._merged(answer)
+    def merge(self, answer: memoryview | bytes, acc: array) -> tuple[int, int, bool]:
+        """Store a message's states and append its rows of edges, renumbered (states, and the
+        twin's instance mappings); returns (0, the state cut off by a stop or -1, whether it
+        was the answer's last)."""
+        last, n0, _, cut, (first_b, packed_b, masks, maps) = self._merged(answer, acc)
         moved: list[int] = []
         if maps is not None:
             self.trans += [self.frames.id_of(m) for m in maps]
@@ -442,12 +483,12 @@ class EdgeHalf(_Half):
                 moved = self.trans[1:]
         first, packed = self.first, self.packed
         first.frombytes(shifted(first_b, len(packed)))
-        packed.frombytes(renumber_edges(packed_b, n0, index, 1, moved))
+        packed.frombytes(renumber_edges(packed_b, n0, acc, 1, moved))
         if isinstance(self.masks, array):
             self.masks.frombytes(masks)
         else:
             self.masks.extend(masks)
-        return 0, cut
+        return 0, cut, last
 
 
 def merge_states(store: _Store, states: list[int], par: array, via: array,

@@ -14,12 +14,13 @@ when ``--ray`` is given.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -129,9 +130,10 @@ class RayPool(Pool):
                 pass
 
     def close(self) -> None:
-        self.cancel(list(range(len(self._refs))))
         try:
-            self.ray.shutdown()
+            with _ray_logs_muted():
+                self.cancel(list(range(len(self._refs))))
+                self.ray.shutdown()
         finally:
             sys.stdout = self._stdout
 
@@ -178,6 +180,23 @@ def _init(ray: Any, address: str, loopback: bool) -> None:
         ray.init(address=address, **common)
     else:  # workers elsewhere get this nmrcheck package uploaded
         ray.init(address=address, runtime_env={"py_modules": [str(PACKAGE)]}, **common)
+
+
+@contextlib.contextmanager
+def _ray_logs_muted() -> Iterator[None]:
+    """Standard error (the descriptor) to /dev/null: while tasks are cancelled and the
+    driver leaves, Ray's C++ core writes its own races there (``task_manager.cc: Failed to
+    push error to driver for task ...``), which say nothing to a user; nmrcheck prints
+    nothing meanwhile. Ray's log files keep them."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def _token_file() -> bool:

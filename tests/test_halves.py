@@ -205,9 +205,15 @@ def test_one_twin_serves_every_split_level_of_a_search(monkeypatch, small_levels
     "models/patterns/progcons-detach-count-then-flag.nmr",
     "bench/models/provider-clients-2.nmr",  # under symmetry
 ])
-def test_the_atoms_the_twin_makes_while_it_waits_are_every_states_atoms(model, small_levels):
-    from nmrcheck.engines.explicit.liveness import AtomTable, liveness_properties, loaded
+@pytest.mark.parametrize("block", [3, 1 << 20], ids=["shared", "one-side"])
+def test_the_atoms_the_twin_makes_while_it_waits_are_every_states_atoms(model, block,
+                                                                        small_levels,
+                                                                        monkeypatch):
+    """The twin makes them while it would wait; at the end it and this process share what
+    is left (a few states at a time), or one of them does it all."""
+    from nmrcheck.engines.explicit.liveness import AtomTable, liveness_properties
 
+    monkeypatch.setattr(halves, "IDLE_BLOCK", block)
     ts = load(str(ROOT / model))
     live = liveness_properties(ts)
     assert live
@@ -216,5 +222,5 @@ def test_the_atoms_the_twin_makes_while_it_waits_are_every_states_atoms(model, s
     assert ex.complete and ex.atoms is not None
     here = AtomTable.of(ts, ex, live)
     here.extend(len(ex.states))
-    assert [list(a) for a in loaded(ex.atoms)] == [list(here.trig), list(here.bad)]
+    assert [list(a) for a in ex.atoms] == [list(here.trig), list(here.bad)]
     assert explore(ts, symmetry=sym, split=False).atoms is None

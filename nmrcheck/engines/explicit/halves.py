@@ -65,15 +65,21 @@ IDLE_BLOCK = 2048  # states of the twin's work between two looks for a request
 
 class Beside(Protocol):
     """Work on the stored states in index order that the twin does while it would wait:
-    ``done`` states so far, ``extend(hi)`` does them up to ``hi``, ``dump()`` sends what it
-    made."""
+    ``done`` states so far, ``extend(hi)`` does them up to ``hi``, ``dump(hi)`` sends what it
+    made of the states up to ``hi``. When the search is complete this process does part of
+    what is left: ``part(lo, hi)`` makes that of states ``lo..hi`` (not kept) and
+    ``joined(dump, parts)`` puts the twin's and these parts together."""
 
     @property
     def done(self) -> int: ...
 
     def extend(self, hi: int) -> None: ...
 
-    def dump(self) -> bytes: ...
+    def dump(self, hi: int | None = None) -> bytes: ...
+
+    def part(self, lo: int, hi: int) -> Any: ...
+
+    def joined(self, data: memoryview, parts: list[Any]) -> Any: ...
 
 
 class Part(Served, Protocol):
@@ -93,6 +99,10 @@ class Part(Served, Protocol):
 
     @property
     def gathers(self) -> bool: ...
+
+    def beside_part(self, lo: int, hi: int) -> Any: ...
+
+    def gathered(self, answer: memoryview, mine: list[Any]) -> Any: ...
 
 
 class Split:
@@ -190,13 +200,20 @@ class Split:
         if not first and took > 1.1 * (self._hi - self._lo) / rp:
             self.pause = PAUSE
 
-    def gather(self) -> memoryview | None:
-        """What the twin's work beside made of every stored state (the search is complete),
-        or None when no twin ran."""
-        if self.twin is None or self.part is None or not self.part.gathers:
+    def gather(self, n: int) -> Any:
+        """What the work beside made of the ``n`` stored states (the search is complete), or
+        None when no twin ran: the twin ends what it has begun from the first state on while
+        this process does states from the last one back (:class:`forks.Claims`)."""
+        part, twin, claims = self.part, self.twin, self.claims
+        if twin is None or part is None or claims is None or not part.gathers:
             return None
-        self.twin.ask(self.part.ask(-1, -1))
-        return self.twin.answer()
+        claims.reset(0, n)
+        twin.ask(part.ask(-1, -1))
+        mine = []
+        while (got := claims.back(IDLE_BLOCK)) is not None:
+            mine.append(part.beside_part(*got))
+        mine.reverse()
+        return part.gathered(twin.answer(), mine)
 
     def stop(self) -> None:
         """End the twin (the search is over, or stops before its part is merged)."""
@@ -349,6 +366,12 @@ class _Half:
         acc.extend(index)
         return last, n0, lo, cut, rows
 
+    def beside_part(self, lo: int, hi: int) -> Any:
+        raise NotImplementedError  # only where ``gathers``
+
+    def gathered(self, answer: memoryview, mine: list[Any]) -> Any:
+        raise NotImplementedError  # only where ``gathers``
+
     _empty: Any = None  # the mark of empty rows
 
     def _mark(self) -> Any:
@@ -415,6 +438,7 @@ class EdgeHalf(_Half):
         self.expand, self.first, self.packed, self.masks = expand, first, packed, masks
         self.frames, self.trans, self.sent = frames, [0], 0
         self.beside, self.work = beside, None
+        self.mine: Beside | None = None  # this process's, at the end (:meth:`beside_part`)
 
     def fork(self, claims: Claims) -> None:
         super().fork(claims)
@@ -442,12 +466,29 @@ class EdgeHalf(_Half):
         """The twin's part of a level, or (``mid`` -1: the search is complete) what its work
         beside made of every state."""
         mid, hi = self.sync(request)
-        if mid < 0:
-            if self.work is None:
-                return b""
-            self.work.extend(len(self.store.states))
-            return self.work.dump()
-        return self.claimed(mid)
+        if mid >= 0:
+            return self.claimed(mid)
+        work, claims = self.work, self.claims
+        if work is None or claims is None:
+            return b""
+        if claims.front(max(1, work.done)) is not None:  # what it has done, then the rest
+            while (got := claims.front(IDLE_BLOCK)) is not None:
+                work.extend(got[1])
+        return work.dump(claims.split())
+
+    def beside_part(self, lo: int, hi: int) -> Any:
+        """In this process, the work beside on states ``lo..hi`` (:meth:`Split.gather`)."""
+        if self.mine is None:
+            assert self.beside is not None
+            self.mine = self.beside()
+        return self.mine.part(lo, hi)
+
+    def gathered(self, answer: memoryview, mine: list[Any]) -> Any:
+        """The twin's work beside (``answer``) followed by this process's parts."""
+        if self.mine is None:
+            assert self.beside is not None
+            self.mine = self.beside()
+        return self.mine.joined(answer, mine)
 
     def _mark(self) -> tuple[int, int, int]:
         return len(self.first), len(self.packed), len(self.masks)

@@ -203,7 +203,8 @@ class AtomTable:
     a block at a time, each once per value of the bits they read (states share them: 7,632
     values for 82,255 states of multi-npi-3): the hot part of liveness. The twin of a split
     search fills one while it would wait (``search.explore``'s ``beside``), so that the
-    exploration has them when the search ends (``Exploration.atoms``, :meth:`dump`)."""
+    exploration has them when the search ends (``Exploration.atoms``: :meth:`dump` and
+    :meth:`joined`)."""
 
     def __init__(self, su: _Setup) -> None:
         self.states = su.ex.states
@@ -223,23 +224,46 @@ class AtomTable:
 
     def extend(self, hi: int) -> None:
         """The atoms of the states up to ``hi``."""
+        trig, bad = self.part(self.done, hi)
+        self.trig += trig  # type: ignore[operator]
+        self.bad += bad  # type: ignore[operator]
+
+    def part(self, lo: int, hi: int) -> tuple[array | list[int], array | list[int]]:
+        """The atoms of the states ``lo..hi`` (trigger masks, bad masks), not kept."""
         f, mask, memo = self.f, self.mask, self.memo
-        t_add, b_add = self.trig.append, self.bad.append
+        trig, bad = self.trig[:0], self.bad[:0]
+        t_add, b_add = trig.append, bad.append
         look = memo.get
-        for s in self.states[self.done:hi]:
+        for s in self.states[lo:hi]:
             key = s & mask
             got = look(key)
             if got is None:
                 got = memo[key] = f(s)
             t_add(got[0])
             b_add(got[1])
+        return trig, bad
 
-    def dump(self) -> bytes:
-        """The atoms as bytes (:func:`loaded`)."""
-        trig, bad = self.trig, self.bad
-        if isinstance(trig, array) and isinstance(bad, array):
-            return marshal.dumps((trig.tobytes(), bad.tobytes()))  # faster than lists
-        return marshal.dumps((trig, bad))
+    def dump(self, hi: int | None = None) -> bytes:
+        """The atoms (of the states up to ``hi``, or all) as bytes (:func:`loaded`)."""
+        return _dumped(self.trig[:hi], self.bad[:hi])
+
+    def joined(self, data: bytes | memoryview,
+               parts: Sequence[tuple[array | list[int], array | list[int]]]
+               ) -> tuple[array | list[int], array | list[int]]:
+        """A dump (``data``) followed by ``parts`` (of :meth:`part`, in order): the trigger
+        and bad masks of the states of both."""
+        trig, bad = loaded(data)
+        for t, b in parts:
+            trig += t  # type: ignore[operator]
+            bad += b  # type: ignore[operator]
+        return trig, bad
+
+
+def _dumped(trig: array | list[int], bad: array | list[int]) -> bytes:
+    """Trigger and bad masks as bytes (:func:`loaded`)."""
+    if isinstance(trig, array) and isinstance(bad, array):
+        return marshal.dumps((trig.tobytes(), bad.tobytes()))  # faster than lists
+    return marshal.dumps((trig, bad))
 
 
 def loaded(data: bytes | memoryview) -> tuple[array | list[int], array | list[int]]:
@@ -260,7 +284,7 @@ def pending(su: _Setup, g: Edges) -> tuple[np.ndarray, np.ndarray]:
     n = len(ex.states)
     width = len(su.insts)
     if ex.atoms is not None:
-        ts_, bs_ = loaded(ex.atoms)
+        ts_, bs_ = ex.atoms
     else:
         table = AtomTable(su)
         table.extend(n)
@@ -547,7 +571,24 @@ def _plain_verdicts(su: _Setup, g: Graph, enabled: np.ndarray) -> np.ndarray:
         mapped = np.zeros(g.ncomp, dtype=bool)
         mapped[comp_e[g.perm[inner] != 0]] = True
         out[mapped] = VERDICT_UNKNOWN
+        if groups.dtype != object:
+            out[mapped & _never_fair(su, (top & ~en_all) | taken)] = 0
     return out
+
+
+def _never_fair(su: _Setup, missed: np.ndarray) -> np.ndarray:
+    """Per component, from the fairness groups some state of it does not enable or some
+    inner edge takes (``missed``, in the states' own numbering): whether a weak group is
+    always enabled and never taken there under *every* renaming of the groups by the
+    symmetry. Then no cycle of the real runs over it is fair whatever its monodromy (which
+    :func:`_judge` would compute): its closure of ``missed`` is within this one."""
+    orbits = su.orbits(set(range(1, len(su.ex.frames.maps))))
+    closed = missed.copy()
+    for o in set(orbits.of):
+        if o & (o - 1):  # an orbit of two groups or more
+            mask = missed.dtype.type(o)
+            closed[(missed & mask) != 0] |= mask
+    return (missed.dtype.type(su.weak) & ~closed) != 0
 
 
 def _bits(bits: int) -> list[int]:

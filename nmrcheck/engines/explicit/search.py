@@ -154,7 +154,7 @@ class Exploration:
     expanded: int = 0  # states expanded (a prefix of ``states``)
     groups: array | list = field(default_factory=list)  # per state: fairness groups enabled
     stopped_at: int = -1  # the violating state the search stopped at, or -1
-    atoms: memoryview | None = None  # what ``explore``'s ``beside`` made, when the twin made it
+    atoms: tuple | None = None  # what ``explore``'s ``beside`` made (its twin and itself)
 
     # -- the edges in the forms other code reads -----------------------------------------
     @property
@@ -510,7 +510,7 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
                 ex.complete, ex.stop_reason = False, reason
                 break
         if ex.complete:
-            ex.atoms = two.gather()
+            ex.atoms = two.gather(len(states))
     except (KeyboardInterrupt, control.Stopped):  # a signal, here or to the twin
         i = len(masks)  # keep the states expanded in full
         _cut(first, packed, masks, i)

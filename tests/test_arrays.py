@@ -13,7 +13,9 @@ from nmrcheck.engines.explicit.arrays import (
     Graph,
     distinct,
     distinct_inverse,
+    dump_masks,
     enabled_groups,
+    load_masks,
     split_edges,
 )
 from nmrcheck.engines.explicit.codegen import ACTION_SHIFT, EDGE_SHIFT
@@ -95,3 +97,11 @@ def test_distinct_values_are_numpys_unique(n, dtype):
     want_values, want_inverse = np.unique(a, return_inverse=True)
     assert np.array_equal(values, want_values)
     assert np.array_equal(inverse, want_inverse.reshape(-1))
+
+
+def test_masks_sent_to_another_process_come_back_the_same():
+    narrow = [array("Q", [0, 5, 2**64 - 1]), np.array([1, 2, 3], dtype=np.uint64)]
+    wide = [[0, 2**70, 3], np.array([2**65, 1], dtype=object)]
+    got = load_masks(dump_masks(*narrow, *wide))
+    assert [list(c) for c in got] == [[0, 5, 2**64 - 1], [1, 2, 3], [0, 2**70, 3], [2**65, 1]]
+    assert [type(c) for c in got] == [array, array, list, list]

@@ -9,6 +9,7 @@ actions it enables.
 
 from __future__ import annotations
 
+import marshal
 from array import array
 from collections.abc import Sequence
 
@@ -265,6 +266,25 @@ def from_bytes(code: str, data: bytes) -> array:
     out = array(code)
     out.frombytes(data)
     return out
+
+
+def dump_masks(*columns: array | np.ndarray | list[int]) -> bytes:
+    """Columns of bit masks, one per state, as bytes for another process
+    (:func:`load_masks`): ``uint64`` columns (``array('Q')`` or numpy) as their bytes,
+    faster than lists; Python ints (past 64 bits: lists, or numpy ``object`` arrays) as
+    lists."""
+    def one(c: array | np.ndarray | list[int]) -> bytes | list[int]:
+        if isinstance(c, array) or (isinstance(c, np.ndarray) and c.dtype != object):
+            return c.tobytes()
+        return c.tolist() if isinstance(c, np.ndarray) else list(c)
+
+    return marshal.dumps(tuple(one(c) for c in columns))
+
+
+def load_masks(data: bytes | memoryview) -> tuple[array | list[int], ...]:
+    """The columns :func:`dump_masks` sent: ``array('Q')`` or lists of ints."""
+    return tuple(from_bytes("Q", c) if isinstance(c, bytes) else c
+                 for c in marshal.loads(data))
 
 
 def shifted(offsets: bytes, shift: int) -> bytes:

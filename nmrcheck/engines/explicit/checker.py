@@ -300,20 +300,15 @@ def _pending_beside(ts: TransitionSystem, ex: Exploration, live: list) -> forks.
     process."""
     def work() -> bytes:
         edges = Edges(ex.first, ex.dst, ex.act, ex.perm)  # type: ignore[arg-type]
-        pend, trig = liveness.state_pending(ts, ex, live, edges)
-        if pend.dtype == object:  # more than 64 instances: Python ints
-            return marshal.dumps((pend.tolist(), trig.tolist()))
-        return marshal.dumps((pend.tobytes(), trig.tobytes()))  # faster than lists of ints
+        return arrays.dump_masks(*liveness.state_pending(ts, ex, live, edges))
 
     return forks.Child.start(work)
 
 
 def _pending_of(child: forks.Child) -> tuple[list[int], list[int]]:
     """What :func:`_pending_beside` computed."""
-    pend, trig = marshal.loads(child.result())
-    if isinstance(pend, bytes):
-        return arrays.from_bytes("Q", pend).tolist(), arrays.from_bytes("Q", trig).tolist()
-    return pend, trig
+    pend, trig = arrays.load_masks(child.result())
+    return list(pend), list(trig)
 
 
 def _stopped(ts: TransitionSystem, stop: control.Stopped, hangs: bool,

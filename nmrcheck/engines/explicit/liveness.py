@@ -50,7 +50,6 @@ last state equals ``states[loop_start - 1]``, so that the run goes on from the l
 
 from __future__ import annotations
 
-import marshal
 import time
 from array import array
 from collections import deque
@@ -72,7 +71,15 @@ from nmrcheck.engines.common.results import (
     PropertyResult,
 )
 from nmrcheck.engines.explicit import emit
-from nmrcheck.engines.explicit.arrays import Edges, Graph, distinct, from_bytes, masks, renamed
+from nmrcheck.engines.explicit.arrays import (
+    Edges,
+    Graph,
+    distinct,
+    dump_masks,
+    load_masks,
+    masks,
+    renamed,
+)
 from nmrcheck.engines.explicit.frames import Frames, Orbits, Renaming
 from nmrcheck.engines.explicit.scc import has_cycle, tarjan
 from nmrcheck.engines.explicit.search import Exploration, Limits, explore
@@ -244,34 +251,19 @@ class AtomTable:
         return trig, bad
 
     def dump(self, hi: int | None = None) -> bytes:
-        """The atoms (of the states up to ``hi``, or all) as bytes (:func:`loaded`)."""
-        return _dumped(self.trig[:hi], self.bad[:hi])
+        """The atoms (of the states up to ``hi``, or all) as bytes (:func:`.arrays.load_masks`)."""
+        return dump_masks(self.trig[:hi], self.bad[:hi])
 
     def joined(self, data: bytes | memoryview,
                parts: Sequence[tuple[array | list[int], array | list[int]]]
                ) -> tuple[array | list[int], array | list[int]]:
         """A dump (``data``) followed by ``parts`` (of :meth:`part`, in order): the trigger
         and bad masks of the states of both."""
-        trig, bad = loaded(data)
+        trig, bad = load_masks(data)
         for t, b in parts:
             trig += t  # type: ignore[operator]
             bad += b  # type: ignore[operator]
         return trig, bad
-
-
-def _dumped(trig: array | list[int], bad: array | list[int]) -> bytes:
-    """Trigger and bad masks as bytes (:func:`loaded`)."""
-    if isinstance(trig, array) and isinstance(bad, array):
-        return marshal.dumps((trig.tobytes(), bad.tobytes()))  # faster than lists
-    return marshal.dumps((trig, bad))
-
-
-def loaded(data: bytes | memoryview) -> tuple[array | list[int], array | list[int]]:
-    """What :meth:`AtomTable.dump` made: the trigger and bad masks of every state."""
-    trig, bad = marshal.loads(data)
-    if isinstance(trig, bytes):
-        return from_bytes("Q", trig), from_bytes("Q", bad)
-    return trig, bad
 
 
 def pending(su: _Setup, g: Edges) -> tuple[np.ndarray, np.ndarray]:

@@ -101,13 +101,19 @@ class _Ticker:
         r = last / before
         return int(max(0, states - lv[-1]) * r / (1 - r))
 
-    def stop(self, states: int, transitions: int, depth: int, i: int) -> str:
-        """Why the search stops here (a time or memory limit, a signal), or "" to go on."""
+    def stop(self, states: int, transitions: int, depth: int, i: int,
+             reserve_mb: float = 0.0) -> str:
+        """Why the search stops here (a time or memory limit, a signal), or "" to go on;
+        ``reserve_mb``: what the search still needs once it stops, within the memory limit."""
         limits, now = self.limits, time.monotonic()
         if limits.timeout is not None and now - self.start > limits.timeout:
             return f"time limit {limits.timeout:g} s reached"
-        if limits.max_memory_mb is not None and peak_memory_mb() > limits.max_memory_mb:
-            return f"memory limit {limits.max_memory_mb} MiB reached"
+        cap = limits.max_memory_mb or self.ctl.max_memory_mb
+        if cap is not None and peak_memory_mb() + reserve_mb > cap:
+            why = f"memory limit {cap} MiB reached"
+            if not limits.max_memory_mb:  # the run's limit: the run stops, as at the limit
+                self.ctl.stop(why)
+            return why
         why = self.ctl.tick(states=states, transitions=transitions, depth=depth,
                             queue=states - i, seconds=now - self.start,
                             to_go=self.to_go(states, i))
@@ -505,7 +511,8 @@ def _edge_loop(ts: TransitionSystem, ex: Exploration, store: _Store, limits: Lim
                 ex.complete, ex.stop_reason = False, _why_full(ex, store, limits)
                 break
             i = hi
-            reason = ticker.stop(len(states), len(packed), depth, i)
+            # splitting the edges into their arrays holds up to twice their bytes a moment
+            reason = ticker.stop(len(states), len(packed), depth, i, 16 * len(packed) / 2**20)
             if reason:
                 ex.complete, ex.stop_reason = False, reason
                 break

@@ -10,7 +10,6 @@ Windows).
 
 from __future__ import annotations
 
-import fcntl
 import gc
 import mmap
 import os
@@ -284,6 +283,7 @@ class Claims:
         struct.pack_into("<q", self._mem, 16, 1)
 
     def listening(self) -> bool:
+        """Whether the flag is up (the twin asks)."""
         return struct.unpack_from("<q", self._mem, 16)[0] == 1
 
     def front(self, n: int) -> tuple[int, int] | None:
@@ -328,8 +328,10 @@ def _widen(fd: int) -> None:
     """Let the pipe of ``fd`` hold :data:`PIPE_BYTES`, where the system allows, so a twin
     sending a message while this process is busy goes on working."""
     try:
+        import fcntl  # not on Windows, where no twin is forked
+
         fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
-    except OSError:
+    except (ImportError, OSError):
         pass
 
 

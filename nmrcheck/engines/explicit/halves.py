@@ -478,17 +478,17 @@ class EdgeHalf(_Half):
 
     def beside_part(self, lo: int, hi: int) -> Any:
         """In this process, the work beside on states ``lo..hi`` (:meth:`Split.gather`)."""
-        if self.mine is None:
-            assert self.beside is not None
-            self.mine = self.beside()
-        return self.mine.part(lo, hi)
+        return self._own().part(lo, hi)
 
     def gathered(self, answer: memoryview, mine: list[Any]) -> Any:
         """The twin's work beside (``answer``) followed by this process's parts."""
+        return self._own().joined(answer, mine)
+
+    def _own(self) -> Beside:
         if self.mine is None:
             assert self.beside is not None
             self.mine = self.beside()
-        return self.mine.joined(answer, mine)
+        return self.mine
 
     def _mark(self) -> tuple[int, int, int]:
         return len(self.first), len(self.packed), len(self.masks)

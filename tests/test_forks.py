@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -142,3 +144,38 @@ def test_a_limit_met_in_a_child_is_the_same_stop_here():
     with pytest.raises(control.Stopped) as stop:
         child.result()
     assert stop.value.reason == "time limit reached (5 s)" and not stop.value.interrupted
+
+
+def test_a_twin_waiting_for_claims_its_parent_held_when_it_died_ends():
+    script = (
+        "import os\n"
+        "from nmrcheck.engines.explicit import forks\n"
+        "c = forks.Claims()\n"
+        "c.reset(0, 10)\n"
+        "os.read(c._r, 1)\n"  # this process holds the lock, and dies holding it
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    try:\n"
+        "        c.front(1)\n"
+        "    except BrokenPipeError:\n"
+        "        os._exit(0)\n"
+        "    os._exit(1)\n"
+        "print(pid, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    # the run ends when the child has closed the stdout it inherited too: when it has ended
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=30, stdin=subprocess.DEVNULL)
+    child = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _state(child) not in ("Z", None):
+        time.sleep(0.05)
+    assert _state(child) in ("Z", None)  # ended (reaped, or not yet)
+
+
+def _state(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[-1].split()[0]
+    except FileNotFoundError:
+        return None

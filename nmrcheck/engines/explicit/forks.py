@@ -272,6 +272,7 @@ class Claims:
         self._mem = mmap.mmap(-1, 24)
         self._r, self._w = os.pipe()
         os.write(self._w, b"x")
+        self._owner = os.getpid()
 
     def reset(self, lo: int, hi: int) -> None:
         """The range ``lo..hi``, all unclaimed, the flag down (while the twin does not
@@ -299,8 +300,12 @@ class Claims:
         return struct.unpack_from("<q", self._mem, 0)[0]
 
     def _claim(self, n: int, front: bool) -> tuple[int, int] | None:
-        while not os.read(self._r, 1):  # the lock: the pipe's byte
-            pass
+        # the lock: the pipe's byte; a twin whose parent died holding it ends (as when the
+        # parent's end of a pipe closes)
+        while not select.select([self._r], [], [], 1.0)[0]:
+            if os.getpid() != self._owner and os.getppid() != self._owner:
+                raise BrokenPipeError("the process that made these claims has gone")
+        os.read(self._r, 1)
         try:
             lo, hi = struct.unpack_from("<qq", self._mem, 0)
             if lo >= hi:

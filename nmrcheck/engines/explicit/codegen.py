@@ -805,7 +805,7 @@ def _compile_system(ts: TransitionSystem) -> Compiled:
     checks = [namespace[f"prop_{i}"] for i in range(len(ts.properties))]
     return Compiled(
         lay, namespace["successors"], namespace["busy"], checks, source, namespace["found"],
-        lay.field_mask([slot.pc for slot in ts.slots]),
+        _pcs(ts, lay),
     )  # type: ignore[arg-type]
 
 
@@ -948,7 +948,7 @@ def compile_edge_expander(
                   f"{ind}    i += 1", f"{ind}    continue"]
     emit_tree(gen, ind)
     lines += [
-        f"{ind}b = BZ(s & {lay.field_mask([slot.pc for slot in ts.slots])})",
+        f"{ind}b = BZ(s & {_pcs(ts, lay)})",
         f"{ind}W((busy(s) if b is None else b) & ~en)",
         f"{ind}i += 1",
         "    except Full:",
@@ -959,6 +959,11 @@ def compile_edge_expander(
 
 
 BUSY_CACHE = 1 << 16  # program-counter combinations remembered by busy_cache
+
+
+def _pcs(ts: TransitionSystem, lay: Layout) -> int:
+    """The bits of the threads' program counters in a packed state."""
+    return lay.field_mask([slot.pc for slot in ts.slots])
 
 
 def busy_cache(comp: Compiled) -> dict[str, Callable]:

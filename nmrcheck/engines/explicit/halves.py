@@ -164,7 +164,7 @@ class Split:
         assert twin is not None and part is not None and claims is not None
         claims.listen()
         sides: list[bytes] = []
-        acc = array("q")  # the index of each of the twin's new states, so far
+        acc = array("Q")  # the index of each of the twin's new states (numpy reads it in place)
         counted, cut, last = 0, -1, False
         while not last and cut < 0:
             if not twin.ready():
@@ -178,7 +178,7 @@ class Split:
         for answer in reversed(sides):  # in the order of their states
             if cut >= 0:
                 break
-            n, cut, _ = part.merge(answer, array("q"))
+            n, cut, _ = part.merge(answer, array("Q"))
             counted += n
         self._measure(mine, claims.split())
         return counted, cut
